@@ -1,0 +1,267 @@
+//! The app factory: build everything from a [`Config`] (plus any extra tool modules written in
+//! Rust), then serve it over HTTP or stdio until a shutdown signal, and drain.
+//!
+//! There is no module-level state: two apps can live in one process, and a host application
+//! can mount [`App::router`] inside its own axum service and share its lifespan.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::serve::ListenerExt;
+use rmcp::ServiceExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, Transport};
+use crate::edge::Authenticator;
+use crate::http::{RouterParts, build_router};
+use crate::mcp::{Catalog, EventBus, Handler, HandlerParts, Module, ServerIdentity};
+use crate::modules::{ModuleDeps, native, system::AppFacts};
+use crate::store::{self, Store};
+use crate::telemetry::Metrics;
+
+/// A built application, ready to serve.
+pub struct App {
+    config: Config,
+    handler: Handler,
+    auth: Authenticator,
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    ready: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl App {
+    /// Build the app from `config` with the native modules it enables.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Vec::new()).await
+    }
+
+    /// Build the app with extra modules after the configured native ones.
+    pub async fn build_with(config: Config, extra: Vec<Arc<dyn Module>>) -> anyhow::Result<Self> {
+        let store = store::open(&config.store)
+            .await
+            .context("open the store (store.database_url)")?;
+        let applied = store.migrate().await.context("apply migrations")?;
+        if applied > 0 {
+            tracing::info!(applied, backend = store.backend(), "migrations applied");
+        }
+
+        let facts = Arc::new(AppFacts {
+            started: Instant::now(),
+            name: "mcpgate".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            transport: match config.transport {
+                Transport::Stdio => "stdio",
+                Transport::Http => "http",
+            },
+            modules: config.modules.enabled.clone(),
+            tool_count: OnceLock::new(),
+            store: Arc::clone(&store),
+            probe_ttl: config.store.health_probe_ttl,
+        });
+        let deps = ModuleDeps {
+            facts: Arc::clone(&facts),
+        };
+        let mut modules: Vec<Arc<dyn Module>> = Vec::new();
+        for name in &config.modules.enabled {
+            modules.push(
+                native(name, &deps)
+                    .with_context(|| format!("unknown module {name:?} (modules.enabled)"))?,
+            );
+        }
+        modules.extend(extra);
+
+        let mut catalog = Catalog::new(config.modules.page_size);
+        for module in &modules {
+            catalog
+                .register(module.name(), Arc::clone(module).tools())
+                .with_context(|| format!("register the tools of module {}", module.name()))?;
+        }
+        catalog
+            .disable(&config.modules.disabled_tools)
+            .context("disable tools (modules.disabled_tools)")?;
+        let _ = facts.tool_count.set(catalog.len());
+
+        let auth = Authenticator::new(&config.auth);
+        let metrics = Metrics::new();
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let handler = Handler::new(HandlerParts {
+            catalog,
+            modules,
+            events: EventBus::new(64),
+            metrics: metrics.clone(),
+            default_principal: auth.default_principal().clone(),
+            identity: ServerIdentity {
+                name: facts.name.clone(),
+                version: facts.version.clone(),
+                instructions: None,
+            },
+            list_ttl: config.modules.list_ttl,
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
+        });
+        Ok(Self {
+            config,
+            handler,
+            auth,
+            store,
+            metrics,
+            ready: Arc::new(AtomicBool::new(true)),
+            shutdown,
+            tracker,
+        })
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The MCP handler (for stdio, or to serve it some other way).
+    pub fn handler(&self) -> Handler {
+        self.handler.clone()
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The whole HTTP router: MCP at the configured path, `/healthz`, `/readyz`, `/metrics`.
+    pub fn router(&self) -> Router {
+        build_router(RouterParts {
+            http: self.config.http.clone(),
+            handler: self.handler.clone(),
+            auth: self.auth.clone(),
+            store: Arc::clone(&self.store),
+            ready: Arc::clone(&self.ready),
+            metrics: self.metrics.clone(),
+            shutdown: self.shutdown.clone(),
+        })
+    }
+
+    /// Serve HTTP on `listener` until `signal` resolves, then drain: readiness goes false, the
+    /// listener stops, in-flight calls finish (up to `http.shutdown_grace`), streams close.
+    pub async fn serve_http(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let local = listener.local_addr().context("read the listener address")?;
+        let router = self.router();
+        // Small MCP responses stall ~40 ms behind Nagle's algorithm and delayed ACKs without it.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let stop_accepting = CancellationToken::new();
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+        let mut server = tokio::spawn(async move { server.await });
+        tracing::info!(address = %local, mcp_path = %self.config.http.mcp_path, "serving MCP over HTTP");
+
+        tokio::select! {
+            () = signal => {}
+            result = &mut server => {
+                return result.context("server task")?.context("serve HTTP");
+            }
+        }
+        let grace = self.config.http.shutdown_grace;
+        let deadline = Instant::now() + grace;
+        tracing::info!(
+            grace_s = grace.as_secs_f64(),
+            "shutting down: draining in-flight requests"
+        );
+        self.ready.store(false, Ordering::Release);
+        stop_accepting.cancel();
+        self.drain_calls(deadline).await;
+        // Calls are done (or out of time): end sessions and open streams so connections close.
+        self.shutdown.cancel();
+        match tokio::time::timeout(remaining(deadline), &mut server).await {
+            Ok(result) => result.context("server task")?.context("serve HTTP")?,
+            Err(_) => {
+                tracing::warn!("connections still open at the shutdown deadline; closing them");
+                server.abort();
+            }
+        }
+        self.store.close().await;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+
+    /// Serve MCP on stdin/stdout until the client closes stdin or `signal` resolves.
+    pub async fn serve_stdio(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let running = self
+            .handler
+            .clone()
+            .serve(rmcp::transport::stdio())
+            .await
+            .context("start the stdio transport")?;
+        tracing::info!("serving MCP over stdio");
+        let cancel = running.cancellation_token();
+        let mut waiting = tokio::spawn(running.waiting());
+        tokio::select! {
+            () = signal => {
+                let deadline = Instant::now() + self.config.http.shutdown_grace;
+                self.drain_calls(deadline).await;
+                cancel.cancel();
+                let _ = tokio::time::timeout(remaining(deadline), &mut waiting).await;
+            }
+            _ = &mut waiting => {}
+        }
+        self.shutdown.cancel();
+        self.store.close().await;
+        Ok(())
+    }
+
+    async fn drain_calls(&self, deadline: Instant) {
+        self.tracker.close();
+        if tokio::time::timeout(remaining(deadline), self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = self.tracker.len(),
+                "in-flight calls still running at the shutdown deadline"
+            );
+        }
+    }
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = term => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,175 @@
+//! The command line (the public contract): `serve`, `migrate`, `config check`, `--version`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{App, shutdown_signal};
+use crate::config::{self, Config, ConfigError, EXIT_CONFIG, Overrides, ProcessEnv, Transport};
+use crate::store;
+use crate::telemetry;
+
+/// mcpgate: a production MCP server and gateway.
+#[derive(Debug, Parser)]
+#[command(name = "mcpgate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve MCP over stdio or Streamable HTTP.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(ConfigArg),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration without serving; lists every problem.
+    Check(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// TOML configuration file (env MCPGATE_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// `stdio` or `http` (env MCPGATE_TRANSPORT; default http).
+    #[arg(long, value_name = "TRANSPORT")]
+    transport: Option<String>,
+    /// Address to listen on (env MCPGATE_LISTEN; default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// TOML configuration file (env MCPGATE_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Serve without authentication on a non-loopback address (env
+    /// MCPGATE_ALLOW_UNAUTHENTICATED).
+    #[arg(long)]
+    allow_unauthenticated: bool,
+}
+
+/// Parse the command line, run the command, and return the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    let overrides = match &cli.command {
+        Command::Serve(a) => Overrides {
+            config_file: a.config.clone(),
+            transport: a.transport.clone(),
+            listen: a.listen.clone(),
+            allow_unauthenticated: a.allow_unauthenticated,
+        },
+        Command::Migrate(a) | Command::Config(ConfigCommand::Check(a)) => Overrides {
+            config_file: a.config.clone(),
+            ..Default::default()
+        },
+    };
+    let config = match config::resolve(&ProcessEnv, &overrides) {
+        Ok(c) => c,
+        Err(e) => return config_failure(&e),
+    };
+    if let Command::Config(ConfigCommand::Check(_)) = cli.command {
+        println!("configuration ok");
+        println!("  transport:  {:?}", config.transport);
+        println!(
+            "  listen:     {}{}",
+            config.http.listen, config.http.mcp_path
+        );
+        println!("  database:   {}", redact_url(&config.store.database_url));
+        println!("  modules:    {}", config.modules.enabled.join(", "));
+        println!("  auth:       {:?}", config.auth.mode);
+        return 0;
+    }
+    telemetry::init_logging(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcpgate: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(_) => serve(config).await,
+            Command::Migrate(_) => migrate(config).await,
+            Command::Config(_) => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "mcpgate failed");
+            eprintln!("mcpgate: {e:#}");
+            1
+        }
+    }
+}
+
+fn config_failure(e: &ConfigError) -> i32 {
+    eprintln!("mcpgate: {e}");
+    EXIT_CONFIG
+}
+
+/// Hide a password in a database URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let transport = config.transport;
+    let listen = config.http.listen;
+    let app = App::build(config).await?;
+    match transport {
+        Transport::Stdio => app.serve_stdio(shutdown_signal()).await,
+        Transport::Http => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}"))?;
+            app.serve_http(listener, shutdown_signal()).await
+        }
+    }
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = store::open(&config.store).await?;
+    let applied = store.migrate().await?;
+    println!("{applied} migration(s) applied to {}", store.backend());
+    store.close().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn database_passwords_are_hidden() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

@@ -1,0 +1,196 @@
+//! Configuration: one typed [`Config`], resolved once at start-up from defaults, an optional
+//! TOML file and `MCPGATE_*` environment variables (env wins), and validated completely before
+//! anything binds. Every bad value is reported in one [`ConfigError`]; the binary exits 64.
+
+mod resolve;
+mod source;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use resolve::{Overrides, resolve};
+pub use source::{EnvSource, Layers, ProcessEnv, SettingValue};
+
+/// The exit code for bad configuration (`EX_USAGE` in sysexits.h).
+pub const EXIT_CONFIG: i32 = 64;
+
+/// One problem with one setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// The setting at fault, as `file.key (ENV_VAR)`.
+    pub setting: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Configuration that failed to resolve: every problem found, not just the first.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read or is not TOML.
+    #[error("cannot read configuration file {path}: {message}")]
+    File {
+        /// The file named by `--config` or `MCPGATE_CONFIG`.
+        path: PathBuf,
+        /// Why it could not be used.
+        message: String,
+    },
+    /// One or more settings are invalid.
+    #[error("invalid configuration ({} problem{}):\n{}", .0.len(), if .0.len() == 1 { "" } else { "s" }, format_issues(.0))]
+    Invalid(Vec<ConfigIssue>),
+}
+
+fn format_issues(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("  - {}: {}", i.setting, i.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// How MCP reaches this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Newline-delimited JSON-RPC on stdin/stdout, for local clients.
+    Stdio,
+    /// Streamable HTTP on [`HttpConfig::listen`].
+    Http,
+}
+
+/// How callers are identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Every caller is the configured default principal; never a 401.
+    None,
+    /// `Authorization: Bearer dev:<user>:<org>:<role>`, no cryptography; for development.
+    Dev,
+}
+
+/// Log line format on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// The whole resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Transport to serve. Default `http`. Env `MCPGATE_TRANSPORT`.
+    pub transport: Transport,
+    /// Directory for the embedded database and other state. Default `$HOME/.local/share/mcpgate`
+    /// (or `./mcpgate-data` without a home). Env `MCPGATE_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// HTTP listener and protocol settings.
+    pub http: HttpConfig,
+    /// Storage settings.
+    pub store: StoreConfig,
+    /// Which tools are exposed.
+    pub modules: ModulesConfig,
+    /// Authentication settings.
+    pub auth: AuthConfig,
+    /// Logging settings.
+    pub log: LogConfig,
+    /// Shared state across replicas. Env `MCPGATE_REDIS_URL`. Not used by this build's features
+    /// beyond validation.
+    pub redis_url: Option<String>,
+}
+
+/// HTTP transport settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Listen address. Default `127.0.0.1:8080`. Env `MCPGATE_LISTEN`.
+    pub listen: SocketAddr,
+    /// Path of the MCP endpoint. Default `/mcp`. Env `MCPGATE_MCP_PATH`.
+    pub mcp_path: String,
+    /// Allowed `Host` header values (host or host:port). Default loopback names. Env
+    /// `MCPGATE_ALLOWED_HOSTS`.
+    pub allowed_hosts: Vec<String>,
+    /// Allowed `Origin` values (`scheme://host[:port|:*]`); requests without `Origin` pass.
+    /// Default loopback origins on any port. Env `MCPGATE_ALLOWED_ORIGINS`.
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted request body. Default 1 MiB. Env `MCPGATE_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// Keep-alive comment interval on SSE streams. Default 15s. Env `MCPGATE_SSE_KEEP_ALIVE`.
+    pub sse_keep_alive: Duration,
+    /// Reconnect delay advertised to legacy SSE clients. Default 3s. Env `MCPGATE_SSE_RETRY`.
+    pub sse_retry: Duration,
+    /// Idle time after which a legacy session is closed. Default 5m. Env
+    /// `MCPGATE_SESSION_IDLE_TIMEOUT`.
+    pub session_idle_timeout: Duration,
+    /// Answer stateless requests with plain JSON when no notification is sent first. Default
+    /// true. Env `MCPGATE_JSON_RESPONSE`.
+    pub json_response: bool,
+    /// How long shutdown waits for in-flight requests. Default 30s. Env
+    /// `MCPGATE_SHUTDOWN_GRACE`.
+    pub shutdown_grace: Duration,
+    /// Serve without authentication on a non-loopback address. Default false. Env
+    /// `MCPGATE_ALLOW_UNAUTHENTICATED`.
+    pub allow_unauthenticated: bool,
+}
+
+/// Storage settings.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://…`. Default SQLite at `<data_dir>/mcpgate.db`. Env
+    /// `MCPGATE_DATABASE_URL`.
+    pub database_url: String,
+    /// Largest connection pool. Default 8. Env `MCPGATE_DB_MAX_CONNECTIONS`.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection. Default 5s. Env `MCPGATE_DB_ACQUIRE_TIMEOUT`.
+    pub acquire_timeout: Duration,
+    /// How long the `health` tool may reuse a store probe. Default 1s. Env
+    /// `MCPGATE_HEALTH_PROBE_TTL`.
+    pub health_probe_ttl: Duration,
+}
+
+/// Which tools are exposed and how lists are paged.
+#[derive(Debug, Clone)]
+pub struct ModulesConfig {
+    /// Native modules to load, in order. Default `system`. Env `MCPGATE_MODULES`.
+    pub enabled: Vec<String>,
+    /// Tools removed by name. Default none. Env `MCPGATE_DISABLED_TOOLS`.
+    pub disabled_tools: Vec<String>,
+    /// Items per `tools/list` page. Default 100. Env `MCPGATE_PAGE_SIZE`.
+    pub page_size: usize,
+    /// How long clients may cache list results (`ttlMs`). Default 30s. Env `MCPGATE_LIST_TTL`.
+    pub list_ttl: Duration,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Backend. Default `none`. Env `MCPGATE_AUTH`.
+    pub mode: AuthMode,
+    /// Subject of the default principal. Default `local`. Env `MCPGATE_DEFAULT_SUBJECT`.
+    pub default_subject: String,
+    /// Org (tenant) of the default principal. Default `default`. Env `MCPGATE_DEFAULT_ORG`.
+    pub default_org: String,
+    /// Role of the default principal. Default `admin`. Env `MCPGATE_DEFAULT_ROLE`.
+    pub default_role: String,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `tracing` filter directives. Default `info`. Env `MCPGATE_LOG`.
+    pub filter: String,
+    /// Line format. Default `json`. Env `MCPGATE_LOG_FORMAT`.
+    pub format: LogFormat,
+}
+
+/// Roles a principal may hold, in increasing power.
+pub const ROLES: &[&str] = &["viewer", "editor", "admin"];
+
+/// Native modules this build knows.
+pub const KNOWN_MODULES: &[&str] = &["system", "conformance"];
+
+impl Config {
+    /// The configuration with every default and no file or environment: what tests start from.
+    pub fn defaults() -> Self {
+        let env: std::collections::HashMap<String, String> = Default::default();
+        resolve(&env, &Overrides::default()).expect("the defaults are valid")
+    }
+}

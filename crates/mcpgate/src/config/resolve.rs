@@ -1,0 +1,525 @@
+//! Resolution: read every setting through the layers, check it, and build [`Config`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{
+    AuthConfig, AuthMode, Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers,
+    LogConfig, LogFormat, ModulesConfig, ROLES, StoreConfig, Transport,
+};
+
+/// Values from the command line; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--transport`.
+    pub transport: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--allow-unauthenticated`.
+    pub allow_unauthenticated: bool,
+}
+
+/// rmcp logs every stateless request at info; keep its chatter at warn unless asked.
+const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
+
+const DEFAULT_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1", "[::1]"];
+const DEFAULT_ORIGINS: &[&str] = &[
+    "http://localhost:*",
+    "http://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://localhost:*",
+    "https://127.0.0.1:*",
+    "https://[::1]:*",
+];
+
+/// Resolve the configuration from the environment, the file it or `overrides` names, and the
+/// command line. Reports every problem at once.
+pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let file_path = overrides.config_file.clone().or_else(|| {
+        env.var("MCPGATE_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let file = match &file_path {
+        Some(path) => Some(read_file(path)?),
+        None => None,
+    };
+    let mut l = Layers::new(file.as_ref(), env);
+
+    let transport = match overrides.transport.as_deref() {
+        Some(text) => parse_transport(text).unwrap_or_else(|e| {
+            l.issue("--transport", None, e);
+            Transport::Http
+        }),
+        None => choice(
+            &mut l,
+            "server.transport",
+            "MCPGATE_TRANSPORT",
+            Transport::Http,
+            parse_transport,
+        ),
+    };
+    let data_dir = l
+        .get::<String>("server.data_dir", "MCPGATE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_data_dir(env));
+
+    let http = resolve_http(&mut l, overrides);
+    let store = resolve_store(&mut l, &data_dir);
+    let modules = resolve_modules(&mut l);
+    let auth = resolve_auth(&mut l);
+    let log = LogConfig {
+        filter: l.get_or("log.filter", "MCPGATE_LOG", DEFAULT_LOG_FILTER.to_owned()),
+        format: choice(
+            &mut l,
+            "log.format",
+            "MCPGATE_LOG_FORMAT",
+            LogFormat::Json,
+            |s| match s {
+                "json" => Ok(LogFormat::Json),
+                "text" => Ok(LogFormat::Text),
+                other => Err(format!("expected json or text, found {other:?}")),
+            },
+        ),
+    };
+    if tracing_subscriber::EnvFilter::try_new(&log.filter).is_err() {
+        l.issue(
+            "log.filter",
+            Some("MCPGATE_LOG"),
+            format!("not a valid log filter: {:?}", log.filter),
+        );
+    }
+    let redis_url: Option<String> = l.get("redis.url", "MCPGATE_REDIS_URL");
+    if let Some(url) = &redis_url
+        && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+    {
+        l.issue(
+            "redis.url",
+            Some("MCPGATE_REDIS_URL"),
+            "expected a redis:// or rediss:// URL",
+        );
+    }
+
+    if transport == Transport::Http
+        && auth.mode == AuthMode::None
+        && !http.listen.ip().is_loopback()
+        && !http.allow_unauthenticated
+    {
+        l.issue(
+            "http.listen (MCPGATE_LISTEN)",
+            None,
+            format!(
+                "refusing to serve {} without authentication: with auth `none` every caller \
+                 acts as the default principal ({}), so anyone who can reach this address could \
+                 use every tool. Set MCPGATE_AUTH, listen on a loopback address, or pass \
+                 --allow-unauthenticated (MCPGATE_ALLOW_UNAUTHENTICATED=true) if a trusted \
+                 proxy in front authenticates callers",
+                http.listen, auth.default_role
+            ),
+        );
+    }
+
+    let issues = l.finish();
+    if !issues.is_empty() {
+        return Err(ConfigError::Invalid(issues));
+    }
+    Ok(Config {
+        transport,
+        data_dir,
+        http,
+        store,
+        modules,
+        auth,
+        log,
+        redis_url,
+    })
+}
+
+fn read_file(path: &PathBuf) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    text.parse::<toml::Table>().map_err(|e| ConfigError::File {
+        path: path.clone(),
+        message: e.to_string(),
+    })
+}
+
+fn default_data_dir(env: &dyn EnvSource) -> PathBuf {
+    match env.var("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/share/mcpgate"),
+        None => PathBuf::from("mcpgate-data"),
+    }
+}
+
+fn parse_transport(text: &str) -> Result<Transport, String> {
+    match text {
+        "stdio" => Ok(Transport::Stdio),
+        "http" => Ok(Transport::Http),
+        other => Err(format!("expected stdio or http, found {other:?}")),
+    }
+}
+
+/// Read a setting whose text must be one of a few words.
+fn choice<T>(
+    l: &mut Layers<'_>,
+    key: &str,
+    var: &str,
+    default: T,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> T {
+    match l.get::<String>(key, var) {
+        Some(text) => parse(text.trim()).unwrap_or_else(|e| {
+            l.issue(key, Some(var), e);
+            default
+        }),
+        None => default,
+    }
+}
+
+fn positive<T: PartialOrd + Default + Copy>(
+    l: &mut Layers<'_>,
+    key: &str,
+    var: &str,
+    value: T,
+    fallback: T,
+) -> T {
+    if value > T::default() {
+        value
+    } else {
+        l.issue(key, Some(var), "must be greater than zero");
+        fallback
+    }
+}
+
+fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
+    let default_listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
+    let listen = match overrides.listen.as_deref() {
+        Some(text) => <SocketAddr as super::SettingValue>::from_env(text).unwrap_or_else(|e| {
+            l.issue("--listen", None, e);
+            default_listen
+        }),
+        None => l.get_or("http.listen", "MCPGATE_LISTEN", default_listen),
+    };
+    let mcp_path: String = l.get_or("http.mcp_path", "MCPGATE_MCP_PATH", "/mcp".to_owned());
+    if !mcp_path.starts_with('/') || mcp_path.len() < 2 || mcp_path.ends_with('/') {
+        l.issue(
+            "http.mcp_path",
+            Some("MCPGATE_MCP_PATH"),
+            format!("expected a path such as /mcp (leading slash, no trailing slash), found {mcp_path:?}"),
+        );
+    }
+    let allowed_hosts = l.get_or(
+        "http.allowed_hosts",
+        "MCPGATE_ALLOWED_HOSTS",
+        DEFAULT_HOSTS.iter().map(|s| (*s).to_owned()).collect(),
+    );
+    let allowed_origins: Vec<String> = l.get_or(
+        "http.allowed_origins",
+        "MCPGATE_ALLOWED_ORIGINS",
+        DEFAULT_ORIGINS.iter().map(|s| (*s).to_owned()).collect(),
+    );
+    for origin in &allowed_origins {
+        if crate::edge::OriginPattern::parse(origin).is_err() {
+            l.issue(
+                "http.allowed_origins",
+                Some("MCPGATE_ALLOWED_ORIGINS"),
+                format!("expected scheme://host[:port|:*] or \"null\", found {origin:?}"),
+            );
+        }
+    }
+    let max_body: usize = l.get_or("http.max_body_bytes", "MCPGATE_MAX_BODY_BYTES", 1 << 20);
+    let max_body_bytes = positive(
+        l,
+        "http.max_body_bytes",
+        "MCPGATE_MAX_BODY_BYTES",
+        max_body,
+        1 << 20,
+    );
+    let sse_keep_alive: Duration = l.get_or(
+        "http.sse_keep_alive",
+        "MCPGATE_SSE_KEEP_ALIVE",
+        Duration::from_secs(15),
+    );
+    let sse_keep_alive = positive(
+        l,
+        "http.sse_keep_alive",
+        "MCPGATE_SSE_KEEP_ALIVE",
+        sse_keep_alive,
+        Duration::from_secs(15),
+    );
+    let session_idle: Duration = l.get_or(
+        "http.session_idle_timeout",
+        "MCPGATE_SESSION_IDLE_TIMEOUT",
+        Duration::from_secs(300),
+    );
+    let session_idle_timeout = positive(
+        l,
+        "http.session_idle_timeout",
+        "MCPGATE_SESSION_IDLE_TIMEOUT",
+        session_idle,
+        Duration::from_secs(300),
+    );
+    HttpConfig {
+        listen,
+        mcp_path,
+        allowed_hosts,
+        allowed_origins,
+        max_body_bytes,
+        sse_keep_alive,
+        sse_retry: l.get_or(
+            "http.sse_retry",
+            "MCPGATE_SSE_RETRY",
+            Duration::from_secs(3),
+        ),
+        session_idle_timeout,
+        json_response: l.get_or("http.json_response", "MCPGATE_JSON_RESPONSE", true),
+        shutdown_grace: l.get_or(
+            "http.shutdown_grace",
+            "MCPGATE_SHUTDOWN_GRACE",
+            Duration::from_secs(30),
+        ),
+        allow_unauthenticated: overrides.allow_unauthenticated
+            || l.get_or(
+                "http.allow_unauthenticated",
+                "MCPGATE_ALLOW_UNAUTHENTICATED",
+                false,
+            ),
+    }
+}
+
+fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig {
+    let default_url = format!("sqlite://{}", data_dir.join("mcpgate.db").display());
+    let database_url: String = l.get_or("store.database_url", "MCPGATE_DATABASE_URL", default_url);
+    if !(database_url.starts_with("sqlite:")
+        || database_url.starts_with("postgres://")
+        || database_url.starts_with("postgresql://"))
+    {
+        l.issue(
+            "store.database_url",
+            Some("MCPGATE_DATABASE_URL"),
+            "expected sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB",
+        );
+    }
+    let max: u32 = l.get_or("store.max_connections", "MCPGATE_DB_MAX_CONNECTIONS", 8);
+    StoreConfig {
+        database_url,
+        max_connections: positive(
+            l,
+            "store.max_connections",
+            "MCPGATE_DB_MAX_CONNECTIONS",
+            max,
+            8,
+        ),
+        acquire_timeout: l.get_or(
+            "store.acquire_timeout",
+            "MCPGATE_DB_ACQUIRE_TIMEOUT",
+            Duration::from_secs(5),
+        ),
+        health_probe_ttl: l.get_or(
+            "store.health_probe_ttl",
+            "MCPGATE_HEALTH_PROBE_TTL",
+            Duration::from_secs(1),
+        ),
+    }
+}
+
+fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
+    let enabled: Vec<String> = l.get_or(
+        "modules.enabled",
+        "MCPGATE_MODULES",
+        vec!["system".to_owned()],
+    );
+    for name in &enabled {
+        if !KNOWN_MODULES.contains(&name.as_str()) {
+            l.issue(
+                "modules.enabled",
+                Some("MCPGATE_MODULES"),
+                format!(
+                    "unknown module {name:?}; known modules: {}",
+                    KNOWN_MODULES.join(", ")
+                ),
+            );
+        }
+    }
+    let page: usize = l.get_or("modules.page_size", "MCPGATE_PAGE_SIZE", 100);
+    let page_size = positive(l, "modules.page_size", "MCPGATE_PAGE_SIZE", page, 100);
+    if page_size > 1000 {
+        l.issue(
+            "modules.page_size",
+            Some("MCPGATE_PAGE_SIZE"),
+            "must be at most 1000",
+        );
+    }
+    ModulesConfig {
+        enabled,
+        disabled_tools: l.get_or(
+            "modules.disabled_tools",
+            "MCPGATE_DISABLED_TOOLS",
+            Vec::new(),
+        ),
+        page_size,
+        list_ttl: l.get_or(
+            "modules.list_ttl",
+            "MCPGATE_LIST_TTL",
+            Duration::from_secs(30),
+        ),
+    }
+}
+
+fn resolve_auth(l: &mut Layers<'_>) -> AuthConfig {
+    let mode = choice(
+        l,
+        "auth.mode",
+        "MCPGATE_AUTH",
+        AuthMode::None,
+        |s| match s {
+            "none" => Ok(AuthMode::None),
+            "dev" => Ok(AuthMode::Dev),
+            other => Err(format!("expected none or dev, found {other:?}")),
+        },
+    );
+    let default_subject: String = l.get_or(
+        "auth.default_subject",
+        "MCPGATE_DEFAULT_SUBJECT",
+        "local".to_owned(),
+    );
+    let default_org: String = l.get_or(
+        "auth.default_org",
+        "MCPGATE_DEFAULT_ORG",
+        "default".to_owned(),
+    );
+    let default_role: String = l.get_or(
+        "auth.default_role",
+        "MCPGATE_DEFAULT_ROLE",
+        "admin".to_owned(),
+    );
+    for (key, var, value) in [
+        (
+            "auth.default_subject",
+            "MCPGATE_DEFAULT_SUBJECT",
+            &default_subject,
+        ),
+        ("auth.default_org", "MCPGATE_DEFAULT_ORG", &default_org),
+    ] {
+        if !crate::edge::is_identifier(value) {
+            l.issue(
+                key,
+                Some(var),
+                "expected 1-128 characters of letters, digits, '.', '_', '-' or '@'",
+            );
+        }
+    }
+    if !ROLES.contains(&default_role.as_str()) {
+        l.issue(
+            "auth.default_role",
+            Some("MCPGATE_DEFAULT_ROLE"),
+            format!(
+                "expected one of {}, found {default_role:?}",
+                ROLES.join(", ")
+            ),
+        );
+    }
+    AuthConfig {
+        mode,
+        default_subject,
+        default_org,
+        default_role,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_loopback_http_with_no_auth() {
+        let c = resolve(&env(&[("HOME", "/home/u")]), &Overrides::default()).expect("valid");
+        assert_eq!(c.transport, Transport::Http);
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.auth.mode, AuthMode::None);
+        assert_eq!(
+            c.store.database_url,
+            "sqlite:///home/u/.local/share/mcpgate/mcpgate.db"
+        );
+        assert_eq!(c.modules.enabled, ["system"]);
+    }
+
+    #[test]
+    fn all_bad_values_are_reported_together() {
+        let e = resolve(
+            &env(&[
+                ("MCPGATE_TRANSPORT", "carrier-pigeon"),
+                ("MCPGATE_LISTEN", "nowhere"),
+                ("MCPGATE_MODULES", "system,nosuch"),
+                ("MCPGATE_PAGE_SIZE", "0"),
+                ("MCPGATE_DEFAULT_ROLE", "god"),
+                ("MCPGATE_LOG_FORMAT", "xml"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect_err("invalid");
+        let ConfigError::Invalid(issues) = e else {
+            panic!("expected issues, got {e}")
+        };
+        let text: Vec<String> = issues.iter().map(|i| i.setting.clone()).collect();
+        for needle in [
+            "MCPGATE_TRANSPORT",
+            "MCPGATE_LISTEN",
+            "MCPGATE_MODULES",
+            "MCPGATE_PAGE_SIZE",
+            "MCPGATE_DEFAULT_ROLE",
+            "MCPGATE_LOG_FORMAT",
+        ] {
+            assert!(
+                text.iter().any(|s| s.contains(needle)),
+                "{needle} missing from {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unauthenticated_public_listen_is_refused_unless_allowed() {
+        let public = env(&[("MCPGATE_LISTEN", "0.0.0.0:8080")]);
+        let e = resolve(&public, &Overrides::default()).expect_err("refused");
+        assert!(e.to_string().contains("without authentication"), "{e}");
+        let allowed = Overrides {
+            allow_unauthenticated: true,
+            ..Default::default()
+        };
+        resolve(&public, &allowed).expect("explicitly allowed");
+        let dev = env(&[("MCPGATE_LISTEN", "0.0.0.0:8080"), ("MCPGATE_AUTH", "dev")]);
+        resolve(&dev, &Overrides::default()).expect("dev auth may listen anywhere");
+    }
+
+    #[test]
+    fn file_values_are_read_and_env_overrides_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mcpgate.toml");
+        std::fs::write(
+            &path,
+            "[http]\nmcp_path = \"/rpc\"\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .expect("write");
+        let overrides = Overrides {
+            config_file: Some(path),
+            ..Default::default()
+        };
+        let c = resolve(&env(&[("MCPGATE_LISTEN", "127.0.0.1:9001")]), &overrides).expect("valid");
+        assert_eq!(c.http.mcp_path, "/rpc");
+        assert_eq!(c.http.listen.port(), 9001);
+    }
+}

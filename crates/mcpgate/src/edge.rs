@@ -1,0 +1,13 @@
+//! The edge: everything between the network and a tool — Host/Origin checks, authentication
+//! and the [`Principal`] every request resolves to, and the JSON error bodies the edge answers
+//! with.
+
+mod auth;
+mod origin;
+mod principal;
+mod reject;
+
+pub use auth::{AuthError, Authenticator, authenticate};
+pub use origin::{OriginPattern, OriginPolicy, check_host_origin};
+pub use principal::{AuthVia, Principal, is_identifier};
+pub use reject::reject;

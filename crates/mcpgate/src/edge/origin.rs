@@ -1,0 +1,261 @@
+//! Host and Origin validation against DNS rebinding and cross-site requests, on every route.
+//!
+//! `Host` must name an allowed host (an entry without a port allows any port; `*` allows all).
+//! `Origin`, when present, must match an allowed pattern `scheme://host[:port|:*]` (no port means
+//! the scheme's default port; `null` matches the opaque origin; `*` allows all). Requests without
+//! `Origin` (non-browser clients) pass.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::reject;
+
+/// One allowed origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginPattern {
+    /// Any origin.
+    Any,
+    /// The opaque origin `null`.
+    Null,
+    /// A scheme, host and port (`None` = any port).
+    Site {
+        /// `http` or `https`.
+        scheme: String,
+        /// Lower-case host, IPv6 without brackets.
+        host: String,
+        /// A port, or any.
+        port: Option<u16>,
+    },
+}
+
+impl OriginPattern {
+    /// Parse `scheme://host[:port|:*]`, `null` or `*`.
+    pub fn parse(text: &str) -> Result<Self, ()> {
+        match text {
+            "*" => return Ok(Self::Any),
+            "null" => return Ok(Self::Null),
+            _ => {}
+        }
+        let (scheme, rest) = text.split_once("://").ok_or(())?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(());
+        }
+        let (host, port) = split_host_port(rest).ok_or(())?;
+        let port = match port {
+            None => Some(default_port(&scheme)),
+            Some("*") => None,
+            Some(p) => Some(p.parse().map_err(|_| ())?),
+        };
+        Ok(Self::Site { scheme, host, port })
+    }
+
+    fn matches(&self, origin: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Null => origin == "null",
+            Self::Site { scheme, host, port } => {
+                let Ok(Self::Site {
+                    scheme: s,
+                    host: h,
+                    port: p,
+                }) = Self::parse(origin)
+                else {
+                    return false;
+                };
+                s == *scheme && h == *host && (port.is_none() || p == *port)
+            }
+        }
+    }
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" { 443 } else { 80 }
+}
+
+/// Split `host[:port]` (IPv6 in brackets) into a lower-case host without brackets and the port
+/// text. `None` when malformed or when there is a path.
+fn split_host_port(text: &str) -> Option<(String, Option<&str>)> {
+    if text.is_empty() || text.contains('/') {
+        return None;
+    }
+    if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        return Some((host.to_ascii_lowercase(), port));
+    }
+    match text.rsplit_once(':') {
+        // A bare IPv6 address without brackets has several colons.
+        Some((host, _)) if host.contains(':') => Some((text.to_ascii_lowercase(), None)),
+        Some((host, port)) => Some((host.to_ascii_lowercase(), Some(port))),
+        None => Some((text.to_ascii_lowercase(), None)),
+    }
+}
+
+/// The Host and Origin allowlists of one listener.
+#[derive(Debug, Clone)]
+pub struct OriginPolicy {
+    hosts: Arc<[(String, Option<String>)]>,
+    any_host: bool,
+    origins: Arc<[OriginPattern]>,
+}
+
+impl OriginPolicy {
+    /// A policy from configured host entries and origin patterns (already validated).
+    pub fn new(hosts: &[String], origins: &[String]) -> Self {
+        let any_host = hosts.iter().any(|h| h == "*");
+        let hosts = hosts
+            .iter()
+            .filter(|h| *h != "*")
+            .filter_map(|h| split_host_port(h).map(|(host, port)| (host, port.map(str::to_owned))))
+            .collect::<Vec<_>>();
+        let origins = origins
+            .iter()
+            .filter_map(|o| OriginPattern::parse(o).ok())
+            .collect::<Vec<_>>();
+        Self {
+            hosts: hosts.into(),
+            any_host,
+            origins: origins.into(),
+        }
+    }
+
+    /// Whether `host` (a `Host` header value) is allowed.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        if self.any_host {
+            return true;
+        }
+        let Some((name, port)) = split_host_port(host) else {
+            return false;
+        };
+        self.hosts
+            .iter()
+            .any(|(h, p)| *h == name && (p.is_none() || p.as_deref() == port))
+    }
+
+    /// Whether `origin` (an `Origin` header value) is allowed.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.origins.iter().any(|p| p.matches(origin))
+    }
+}
+
+/// Middleware: 403 for a foreign `Host` or `Origin`.
+pub async fn check_host_origin(
+    State(policy): State<OriginPolicy>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+    match host {
+        Some(host) if policy.host_allowed(&host) => {}
+        Some(_) => {
+            return reject(
+                StatusCode::FORBIDDEN,
+                "forbidden_host",
+                "the Host header names a host this server does not serve",
+            );
+        }
+        None => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "missing_host",
+                "the request has no Host header",
+            );
+        }
+    }
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .map(|o| policy.origin_allowed(o))
+            .unwrap_or(false);
+        if !allowed {
+            return reject(
+                StatusCode::FORBIDDEN,
+                "forbidden_origin",
+                "requests from this Origin are not allowed",
+            );
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> OriginPolicy {
+        OriginPolicy::new(
+            &[
+                "localhost".into(),
+                "127.0.0.1".into(),
+                "::1".into(),
+                "api.example.com:8443".into(),
+            ],
+            &[
+                "http://localhost:*".into(),
+                "https://app.example.com".into(),
+                "null".into(),
+            ],
+        )
+    }
+
+    #[test]
+    fn hosts_match_by_name_and_optional_port() {
+        let p = policy();
+        for ok in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:1",
+            "[::1]:8080",
+            "api.example.com:8443",
+            "LOCALHOST",
+        ] {
+            assert!(p.host_allowed(ok), "{ok} refused");
+        }
+        for bad in [
+            "evil.com",
+            "api.example.com",
+            "api.example.com:80",
+            "localhost.evil.com",
+            "",
+            "[::1",
+        ] {
+            assert!(!p.host_allowed(bad), "{bad} allowed");
+        }
+    }
+
+    #[test]
+    fn origins_match_scheme_host_and_port() {
+        let p = policy();
+        for ok in [
+            "http://localhost:3000",
+            "http://localhost",
+            "https://app.example.com",
+            "https://app.example.com:443",
+            "null",
+        ] {
+            assert!(p.origin_allowed(ok), "{ok} refused");
+        }
+        for bad in [
+            "https://localhost:3000",
+            "https://app.example.com:8443",
+            "http://app.example.com",
+            "https://evil.com",
+            "garbage",
+        ] {
+            assert!(!p.origin_allowed(bad), "{bad} allowed");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Who is calling: the [`Principal`] every request resolves to before it reaches a tool.
+
+use std::sync::Arc;
+
+/// How the principal was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthVia {
+    /// The configured default principal (auth `none`, stdio, or `dev` without a header).
+    Default,
+    /// A `dev:` bearer token.
+    DevToken,
+}
+
+/// The caller of one request: subject, tenant (org), roles and scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Who: a user or client name.
+    pub subject: Arc<str>,
+    /// The tenant every data access is scoped to.
+    pub org: Arc<str>,
+    /// Roles such as `viewer`, `editor`, `admin`.
+    pub roles: Arc<[String]>,
+    /// OAuth scopes, when a token carried them.
+    pub scopes: Arc<[String]>,
+    /// How the principal was established.
+    pub via: AuthVia,
+}
+
+impl Principal {
+    /// A principal with one role and no scopes.
+    pub fn new(subject: &str, org: &str, role: &str, via: AuthVia) -> Self {
+        Self {
+            subject: subject.into(),
+            org: org.into(),
+            roles: Arc::from(vec![role.to_owned()]),
+            scopes: Arc::from(Vec::<String>::new()),
+            via,
+        }
+    }
+
+    /// Whether the principal holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Subjects, orgs and roles are short identifiers: 1-128 of `[A-Za-z0-9._@-]`.
+pub fn is_identifier(text: &str) -> bool {
+    (1..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+}

@@ -1,0 +1,66 @@
+//! `/healthz` (the process is alive), `/readyz` (ready to serve: store reachable, migrations
+//! applied, not draining) and `/metrics` (Prometheus text).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// What the probes look at.
+#[derive(Clone)]
+pub struct ProbeState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// False while starting and once draining.
+    pub ready: Arc<AtomicBool>,
+    /// Metrics registry.
+    pub metrics: Metrics,
+}
+
+/// Alive: answers as long as the process serves HTTP.
+pub async fn healthz() -> Response {
+    Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+/// Ready: accepting work, store reachable, migrations applied.
+pub async fn readyz(State(state): State<ProbeState>) -> Response {
+    let accepting = state.ready.load(Ordering::Acquire);
+    let store = match state.store.is_migrated().await {
+        Ok(true) => "ok",
+        Ok(false) => "migrations pending",
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: store unreachable");
+            "unreachable"
+        }
+    };
+    let ready = accepting && store == "ok";
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "accepting": accepting,
+        "store": store,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(State(state): State<ProbeState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,122 @@
+//! The router and its middleware stack, read top to bottom in the order a request meets it.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::http::Request;
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use super::layers::{MetricsState, limit_body, record_http};
+use super::probes::{ProbeState, healthz, metrics, readyz};
+use crate::config::HttpConfig;
+use crate::edge::{Authenticator, OriginPolicy, authenticate, check_host_origin};
+use crate::mcp::Handler;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// What the router is built from.
+pub struct RouterParts {
+    /// HTTP settings.
+    pub http: HttpConfig,
+    /// The MCP handler.
+    pub handler: Handler,
+    /// Resolves principals.
+    pub auth: Authenticator,
+    /// Store, for readiness.
+    pub store: Arc<dyn Store>,
+    /// Readiness flag.
+    pub ready: Arc<AtomicBool>,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Cancelled at shutdown: ends rmcp sessions and streams.
+    pub shutdown: CancellationToken,
+}
+
+/// The rmcp Streamable HTTP service over our handler, configured from [`HttpConfig`].
+fn mcp_service(parts: &RouterParts) -> StreamableHttpService<Handler, LocalSessionManager> {
+    let http = &parts.http;
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(http.session_idle_timeout);
+    sessions.session_config.sse_retry = Some(http.sse_retry);
+    let config = StreamableHttpServerConfig::default()
+        .with_sse_keep_alive(Some(http.sse_keep_alive))
+        .with_sse_retry(Some(http.sse_retry))
+        .with_json_response(http.json_response)
+        .with_cancellation_token(parts.shutdown.child_token())
+        .with_max_request_body_bytes(http.max_body_bytes)
+        // Host and Origin are checked by our own layer on every route (same lists), so rmcp's
+        // copy of the check is switched off rather than kept in two places.
+        .disable_allowed_hosts()
+        .disable_allowed_origins();
+    let handler = parts.handler.clone();
+    StreamableHttpService::new(
+        move || Ok(handler.for_new_session()),
+        Arc::new(sessions),
+        config,
+    )
+}
+
+/// Build the whole router: MCP, probes and metrics behind the edge.
+pub fn build_router(parts: RouterParts) -> Router {
+    let probe_state = ProbeState {
+        store: Arc::clone(&parts.store),
+        ready: Arc::clone(&parts.ready),
+        metrics: parts.metrics.clone(),
+    };
+    let metrics_state = MetricsState {
+        metrics: parts.metrics.clone(),
+        mcp_path: parts.http.mcp_path.as_str().into(),
+    };
+    let policy = OriginPolicy::new(&parts.http.allowed_hosts, &parts.http.allowed_origins);
+
+    // Only the MCP endpoint is authenticated; probes and metrics answer anyone who passes the
+    // Host/Origin check (bind the listener accordingly).
+    let mcp = Router::new()
+        .fallback_service(mcp_service(&parts))
+        .layer(from_fn_with_state(parts.auth.clone(), authenticate));
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(probe_state)
+        .nest_service(&parts.http.mcp_path, mcp)
+        .layer(
+            ServiceBuilder::new()
+                // First: every request gets an id (the caller's X-Request-Id, or a new UUID)
+                // before anything can log or refuse it.
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                // The request span carries the id, so every log line of the request has it.
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                // Echo the id on every response, refusals included.
+                .layer(PropagateRequestIdLayer::x_request_id())
+                // Count everything below, including the edge's own refusals.
+                .layer(from_fn_with_state(metrics_state, record_http))
+                // DNS-rebinding and cross-site protection before any work is done.
+                .layer(from_fn_with_state(policy, check_host_origin))
+                // Oversized bodies are refused before they are read.
+                .layer(from_fn_with_state(parts.http.max_body_bytes, limit_body)),
+        )
+}
+
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    )
+}

@@ -1,0 +1,19 @@
+//! The MCP side: one [`Handler`] (rmcp's `ServerHandler`) over one [`Catalog`] of tools that
+//! modules register explicitly. stdio and HTTP share the handler; only how the caller's
+//! [`Principal`](crate::edge::Principal) is found differs.
+
+mod catalog;
+mod context;
+mod cursor;
+mod events;
+mod handler;
+mod module;
+mod session;
+
+pub use catalog::{Catalog, CatalogError};
+pub use context::CallContext;
+pub use cursor::Cursor;
+pub use events::{EventBus, ServerEvent};
+pub use handler::{Handler, HandlerParts, ServerIdentity};
+pub use module::{BoxFuture, Module, ToolHandler, ToolSpec};
+pub use session::SessionState;

@@ -1,0 +1,476 @@
+//! The one `ServerHandler`: every MCP request from stdio or HTTP lands here. It resolves the
+//! caller, looks the tool up in the catalog (answering "unknown" for tools the caller may not
+//! see), validates arguments, runs the tool under the drain tracker, and records metrics.
+
+#![allow(deprecated)] // Legacy logging and resource subscriptions are still served.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
+    CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, PromptsCapability, ReadResourceRequestParams, ReadResourceResponse,
+    ResourcesCapability, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, Tool, ToolsCapability, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::{CallContext, Catalog, EventBus, Module, ServerEvent, SessionState};
+use crate::edge::Principal;
+use crate::telemetry::{Metrics, ToolOutcome};
+
+/// How the server introduces itself.
+#[derive(Debug, Clone)]
+pub struct ServerIdentity {
+    /// `serverInfo.name`.
+    pub name: String,
+    /// `serverInfo.version`.
+    pub version: String,
+    /// Optional instructions for the model.
+    pub instructions: Option<String>,
+}
+
+struct Shared {
+    catalog: Catalog,
+    modules: Vec<Arc<dyn Module>>,
+    events: EventBus,
+    metrics: Metrics,
+    default_principal: Principal,
+    info: ServerConfig,
+    list_ttl: Duration,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// The MCP handler. Cheap to clone; [`Handler::for_new_session`] gives each legacy session (and
+/// each stateless request) its own [`SessionState`] over the shared catalog.
+#[derive(Clone)]
+pub struct Handler {
+    shared: Arc<Shared>,
+    session: Arc<SessionState>,
+}
+
+/// What the handler is built from.
+pub struct HandlerParts {
+    /// The registered tools.
+    pub catalog: Catalog,
+    /// The modules (for resources, prompts and completions).
+    pub modules: Vec<Arc<dyn Module>>,
+    /// Change events.
+    pub events: EventBus,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// The principal for callers that bring none (stdio).
+    pub default_principal: Principal,
+    /// Name, version, instructions.
+    pub identity: ServerIdentity,
+    /// How long clients may cache list results.
+    pub list_ttl: Duration,
+    /// Tracks in-flight calls for graceful drain.
+    pub tracker: TaskTracker,
+    /// Cancelled when the app shuts down; ends listen streams gracefully.
+    pub shutdown: CancellationToken,
+}
+
+impl Handler {
+    /// Build the handler.
+    pub fn new(parts: HandlerParts) -> Self {
+        let info = server_config(&parts.identity, &parts.catalog, &parts.modules);
+        Self {
+            shared: Arc::new(Shared {
+                catalog: parts.catalog,
+                modules: parts.modules,
+                events: parts.events,
+                metrics: parts.metrics,
+                default_principal: parts.default_principal,
+                info,
+                list_ttl: parts.list_ttl,
+                tracker: parts.tracker,
+                shutdown: parts.shutdown,
+            }),
+            session: Arc::default(),
+        }
+    }
+
+    /// A handler for a new session: same catalog, fresh session state.
+    pub fn for_new_session(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            session: Arc::default(),
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
+    }
+
+    /// The caller of this request. Over HTTP the edge always inserts a principal into the
+    /// request's parts; a request with parts but no principal is refused rather than run as the
+    /// default principal. Over stdio there are no parts, and the configured principal applies.
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
+        match context.extensions.get::<http::request::Parts>() {
+            Some(parts) => parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
+                ErrorData::internal_error("request reached the handler unauthenticated", None)
+            }),
+            None => Ok(self.shared.default_principal.clone()),
+        }
+    }
+
+    fn call_context(
+        &self,
+        principal: Principal,
+        request: RequestContext<RoleServer>,
+    ) -> CallContext {
+        CallContext {
+            principal,
+            request,
+            events: self.shared.events.clone(),
+            session: Arc::clone(&self.session),
+        }
+    }
+
+    fn request_id(context: &RequestContext<RoleServer>) -> String {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.headers.get("x-request-id"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| context.id.to_string())
+    }
+
+    fn cache<T>(&self, result: T, set: impl FnOnce(T, u64, CacheScope) -> T) -> T {
+        // Lists are filtered by the caller's role, so they must not be shared across callers.
+        set(
+            result,
+            self.shared.list_ttl.as_millis() as u64,
+            CacheScope::Private,
+        )
+    }
+}
+
+fn server_config(
+    identity: &ServerIdentity,
+    catalog: &Catalog,
+    modules: &[Arc<dyn Module>],
+) -> ServerConfig {
+    let mut caps = ServerCapabilities::default();
+    let mut tools = ToolsCapability::default();
+    tools.list_changed = Some(true);
+    caps.tools = Some(tools);
+    if modules
+        .iter()
+        .any(|m| !m.resources().is_empty() || !m.resource_templates().is_empty())
+    {
+        let mut resources = ResourcesCapability::default();
+        resources.subscribe = Some(true);
+        resources.list_changed = Some(true);
+        caps.resources = Some(resources);
+    }
+    if modules.iter().any(|m| !m.prompts().is_empty()) {
+        let mut prompts = PromptsCapability::default();
+        prompts.list_changed = Some(true);
+        caps.prompts = Some(prompts);
+    }
+    if modules.iter().any(|m| m.provides_completions()) {
+        caps.completions = Some(Default::default());
+    }
+    caps.logging = Some(Default::default());
+    let _ = catalog;
+    let mut info = ServerConfig::new(caps).with_server_info(Implementation::new(
+        identity.name.clone(),
+        identity.version.clone(),
+    ));
+    if let Some(text) = &identity.instructions {
+        info = info.with_instructions(text.clone());
+    }
+    info
+}
+
+impl ServerHandler for Handler {
+    fn get_info(&self) -> ServerConfig {
+        self.shared.info.clone()
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.shared.catalog.tool(name).cloned()
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        self.shared.metrics.mcp_request("tools/list");
+        let principal = self.principal(&context)?;
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (tools, next) = self
+            .shared
+            .catalog
+            .page(&principal, cursor)
+            .ok_or_else(|| ErrorData::invalid_params("invalid cursor", None))?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(self.cache(result, |r, ttl, scope| {
+            r.with_ttl_ms(ttl).with_cache_scope(scope)
+        }))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.shared.metrics.mcp_request("tools/call");
+        let principal = self.principal(&context)?;
+        let name = request.name.to_string();
+        let Some(entry) = self.shared.catalog.get(&name, &principal) else {
+            self.shared.metrics.tool_call(
+                &name_label(&name),
+                ToolOutcome::ProtocolError,
+                Duration::ZERO,
+            );
+            return Err(ErrorData::invalid_params(
+                format!("Unknown tool: {name}"),
+                Some(serde_json::json!({ "tool": name })),
+            ));
+        };
+        let started = Instant::now();
+        let empty = serde_json::Map::new();
+        if let Err(message) = entry.validate(request.arguments.as_ref().unwrap_or(&empty)) {
+            self.shared
+                .metrics
+                .tool_call(&name, ToolOutcome::InvalidArguments, started.elapsed());
+            return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
+        }
+        let span = tracing::info_span!(
+            "tool_call",
+            tool = %name,
+            request_id = %Self::request_id(&context),
+            subject = %principal.subject,
+            org = %principal.org,
+        );
+        let cx = self.call_context(principal, context);
+        let call = (entry.spec.handler)(request, cx);
+        let result = self
+            .shared
+            .tracker
+            .track_future(call)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &result {
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => ToolOutcome::ToolError,
+            Ok(_) => ToolOutcome::Ok,
+            Err(_) => ToolOutcome::ProtocolError,
+        };
+        let elapsed = started.elapsed();
+        self.shared.metrics.tool_call(&name, outcome, elapsed);
+        span.in_scope(|| {
+            tracing::debug!(
+                elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                ?outcome,
+                "tool call finished"
+            );
+        });
+        result
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.shared.metrics.mcp_request("resources/list");
+        self.principal(&context)?;
+        let items = self
+            .shared
+            .modules
+            .iter()
+            .flat_map(|m| m.resources())
+            .collect();
+        let result = ListResourcesResult::with_all_items(items);
+        Ok(self.cache(result, |r, ttl, scope| {
+            r.with_ttl_ms(ttl).with_cache_scope(scope)
+        }))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.shared.metrics.mcp_request("resources/templates/list");
+        self.principal(&context)?;
+        let items = self
+            .shared
+            .modules
+            .iter()
+            .flat_map(|m| m.resource_templates())
+            .collect();
+        let result = ListResourceTemplatesResult::with_all_items(items);
+        Ok(self.cache(result, |r, ttl, scope| {
+            r.with_ttl_ms(ttl).with_cache_scope(scope)
+        }))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.shared.metrics.mcp_request("resources/read");
+        let principal = self.principal(&context)?;
+        let cx = self.call_context(principal, context);
+        for module in &self.shared.modules {
+            if let Some(read) = Arc::clone(module).read_resource(&request, cx.clone()) {
+                return self.shared.tracker.track_future(read).await;
+            }
+        }
+        Err(ErrorData::resource_not_found(
+            format!("Resource not found: {}", request.uri),
+            Some(serde_json::json!({ "uri": request.uri })),
+        ))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.shared.metrics.mcp_request("prompts/list");
+        self.principal(&context)?;
+        let items = self
+            .shared
+            .modules
+            .iter()
+            .flat_map(|m| m.prompts())
+            .collect();
+        let result = ListPromptsResult::with_all_items(items);
+        Ok(self.cache(result, |r, ttl, scope| {
+            r.with_ttl_ms(ttl).with_cache_scope(scope)
+        }))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        self.shared.metrics.mcp_request("prompts/get");
+        let principal = self.principal(&context)?;
+        let cx = self.call_context(principal, context);
+        for module in &self.shared.modules {
+            if let Some(get) = Arc::clone(module).get_prompt(&request, cx.clone()) {
+                return self.shared.tracker.track_future(get).await;
+            }
+        }
+        Err(ErrorData::invalid_params(
+            format!("Unknown prompt: {}", request.name),
+            Some(serde_json::json!({ "prompt": request.name })),
+        ))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        self.shared.metrics.mcp_request("completion/complete");
+        let principal = self.principal(&context)?;
+        let cx = self.call_context(principal, context);
+        for module in &self.shared.modules {
+            if let Some(complete) = Arc::clone(module).complete(&request, cx.clone()) {
+                return complete.await;
+            }
+        }
+        Ok(CompleteResult::default())
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.shared.metrics.mcp_request("logging/setLevel");
+        self.principal(&context)?;
+        self.session.set_log_level(request.level);
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.shared.metrics.mcp_request("resources/subscribe");
+        self.principal(&context)?;
+        self.session.subscribe(request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.shared.metrics.mcp_request("resources/unsubscribe");
+        self.principal(&context)?;
+        self.session.unsubscribe(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        self.shared.metrics.mcp_request("subscriptions/listen");
+        self.principal(context.request_context())?;
+        let mut events = self.shared.events.subscribe();
+        loop {
+            let event = tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                () = self.shared.shutdown.cancelled() => return Ok(()),
+                event = events.recv() => event,
+            };
+            let sink = context.sink();
+            let sent = match event {
+                Ok(ServerEvent::ToolsListChanged) => sink.notify_tool_list_changed().await,
+                Ok(ServerEvent::PromptsListChanged) => sink.notify_prompt_list_changed().await,
+                Ok(ServerEvent::ResourcesListChanged) => sink.notify_resource_list_changed().await,
+                Ok(ServerEvent::ResourceUpdated(uri)) => sink.notify_resource_updated(uri).await,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "listen stream fell behind; some change events were dropped"
+                    );
+                    continue;
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            };
+            match sent {
+                Ok(()) | Err(rmcp::service::SubscriptionSendError::NotificationNotAccepted(_)) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "listen stream closed");
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Unknown tool names are caller-controlled; keep them out of metric labels.
+fn name_label(_name: &str) -> String {
+    "<unknown>".to_owned()
+}

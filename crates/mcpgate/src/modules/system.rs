@@ -1,0 +1,228 @@
+//! Module `system`: `health` (component status and uptime) and `server_info` (name, version,
+//! protocol versions, modules, tool count). Both read-only, with output schemas and structured
+//! content.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{CallToolResult, ProtocolVersion, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::no_arguments;
+use crate::mcp::{Module, ToolSpec};
+use crate::store::Store;
+
+/// Facts about the running app that `system` reports.
+pub struct AppFacts {
+    /// When the app was built.
+    pub started: Instant,
+    /// The server name.
+    pub name: String,
+    /// The server version.
+    pub version: String,
+    /// `stdio` or `http`.
+    pub transport: &'static str,
+    /// Enabled module names, in order.
+    pub modules: Vec<String>,
+    /// Registered tool count, known once the catalog is built.
+    pub tool_count: OnceLock<usize>,
+    /// The store, for health probes.
+    pub store: Arc<dyn Store>,
+    /// How long a store probe result may be reused.
+    pub probe_ttl: Duration,
+}
+
+/// The `health` report.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct HealthReport {
+    /// `ok` when every component is ok, otherwise `degraded`.
+    pub status: String,
+    /// Seconds since start.
+    pub uptime_seconds: f64,
+    /// Server version.
+    pub version: String,
+    /// Status per component.
+    pub components: Components,
+}
+
+/// Component statuses.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Components {
+    /// The data store.
+    pub store: ComponentStatus,
+}
+
+/// One component's status.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ComponentStatus {
+    /// `ok` or `down`.
+    pub status: String,
+    /// Backend name, e.g. `sqlite`.
+    pub backend: String,
+    /// Round-trip time of the last probe, in milliseconds.
+    pub latency_ms: f64,
+    /// Seconds since the probe ran.
+    pub checked_seconds_ago: f64,
+    /// Why the component is down, if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The `server_info` report.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ServerInfoReport {
+    /// Server name.
+    pub name: String,
+    /// Server version.
+    pub version: String,
+    /// Protocol versions this server speaks, newest first.
+    pub protocol_versions: Vec<String>,
+    /// Transport serving this process.
+    pub transport: String,
+    /// Enabled modules, in order.
+    pub modules: Vec<String>,
+    /// Number of registered tools.
+    pub tool_count: usize,
+}
+
+struct Probe {
+    at: Instant,
+    latency: Duration,
+    error: Option<String>,
+}
+
+/// The `system` module.
+pub struct SystemModule {
+    facts: Arc<AppFacts>,
+    last_probe: Mutex<Option<Arc<Probe>>>,
+}
+
+impl SystemModule {
+    /// The module over the app's facts.
+    pub fn new(facts: Arc<AppFacts>) -> Self {
+        Self {
+            facts,
+            last_probe: Mutex::new(None),
+        }
+    }
+
+    async fn probe(&self) -> Arc<Probe> {
+        if let Some(p) = self
+            .last_probe
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && p.at.elapsed() < self.facts.probe_ttl
+        {
+            return Arc::clone(p);
+        }
+        let started = Instant::now();
+        let error = self.facts.store.ping().await.err().map(|e| {
+            tracing::warn!(error = %e, "store health probe failed");
+            "the store did not answer".to_owned()
+        });
+        let probe = Arc::new(Probe {
+            at: Instant::now(),
+            latency: started.elapsed(),
+            error,
+        });
+        *self.last_probe.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&probe));
+        probe
+    }
+
+    /// Build the health report.
+    pub async fn health(&self) -> HealthReport {
+        let probe = self.probe().await;
+        let store = ComponentStatus {
+            status: if probe.error.is_none() { "ok" } else { "down" }.to_owned(),
+            backend: self.facts.store.backend().to_owned(),
+            latency_ms: probe.latency.as_secs_f64() * 1e3,
+            checked_seconds_ago: probe.at.elapsed().as_secs_f64(),
+            error: probe.error.clone(),
+        };
+        HealthReport {
+            status: if probe.error.is_none() {
+                "ok"
+            } else {
+                "degraded"
+            }
+            .to_owned(),
+            uptime_seconds: self.facts.started.elapsed().as_secs_f64(),
+            version: self.facts.version.clone(),
+            components: Components { store },
+        }
+    }
+
+    /// Build the server info report.
+    pub fn server_info(&self) -> ServerInfoReport {
+        let mut versions: Vec<String> = ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .map(|v| v.as_str().to_owned())
+            .collect();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        ServerInfoReport {
+            name: self.facts.name.clone(),
+            version: self.facts.version.clone(),
+            protocol_versions: versions,
+            transport: self.facts.transport.to_owned(),
+            modules: self.facts.modules.clone(),
+            tool_count: self.facts.tool_count.get().copied().unwrap_or(0),
+        }
+    }
+}
+
+fn read_only() -> ToolAnnotations {
+    ToolAnnotations::new()
+        .read_only(true)
+        .destructive(false)
+        .idempotent(true)
+        .open_world(false)
+}
+
+fn structured<T: Serialize>(value: &T) -> CallToolResult {
+    match serde_json::to_value(value) {
+        Ok(v) => CallToolResult::structured(v),
+        Err(e) => CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
+            "could not encode the report: {e}"
+        ))]),
+    }
+}
+
+impl Module for SystemModule {
+    fn name(&self) -> &'static str {
+        "system"
+    }
+
+    fn tools(self: Arc<Self>) -> Vec<ToolSpec> {
+        let health = Tool::new(
+            "health",
+            "Report whether the server and its components (the data store) are working, with \
+             uptime and probe latency. Use it to check the connection before other work.",
+            no_arguments(),
+        )
+        .with_title("Server health")
+        .with_annotations(read_only())
+        .with_output_schema::<HealthReport>();
+        let info = Tool::new(
+            "server_info",
+            "Describe this server: name, version, supported MCP protocol versions, transport, \
+             enabled modules and how many tools it offers.",
+            no_arguments(),
+        )
+        .with_title("Server information")
+        .with_annotations(read_only())
+        .with_output_schema::<ServerInfoReport>();
+        let me = Arc::clone(&self);
+        vec![
+            ToolSpec::new(health, move |_, _| {
+                let me = Arc::clone(&me);
+                async move { Ok(structured(&me.health().await).into()) }
+            }),
+            ToolSpec::new(info, move |_, _| {
+                let me = Arc::clone(&self);
+                async move { Ok(structured(&me.server_info()).into()) }
+            }),
+        ]
+    }
+}

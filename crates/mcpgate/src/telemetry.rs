@@ -1,0 +1,225 @@
+//! Telemetry: logging to stderr (JSON or text) and the Prometheus metrics registry.
+//!
+//! Metrics live in one [`Metrics`] value owned by the app (no global recorder), so two apps in
+//! one process — or a host application that embeds mcpgate — keep separate registries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Install the process-wide `tracing` subscriber: everything goes to stderr, so stdout stays
+/// free for the stdio transport. Called by the binary, never by the library.
+pub fn init_logging(config: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match config.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+    // A host application may have installed its own subscriber already; keep it.
+    let _ = result;
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    tool: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolNameLabels {
+    tool: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100µs .. ~26s, doubling: covers a cached read and a slow upstream alike.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0001, 2.0, 19,
+    ))
+}
+
+/// How a tool call ended, for the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolOutcome {
+    /// A normal result.
+    Ok,
+    /// A result with `isError: true`.
+    ToolError,
+    /// A JSON-RPC error (unknown tool, bad request, internal failure).
+    ProtocolError,
+    /// Arguments did not match the input schema.
+    InvalidArguments,
+}
+
+impl ToolOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::ToolError => "tool_error",
+            Self::ProtocolError => "protocol_error",
+            Self::InvalidArguments => "invalid_arguments",
+        }
+    }
+}
+
+struct Families {
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    http_in_flight: Gauge,
+    mcp_requests: Family<MethodLabels, Counter>,
+    tool_calls: Family<ToolLabels, Counter>,
+    tool_duration: Family<ToolNameLabels, Histogram, fn() -> Histogram>,
+}
+
+/// The app's metrics and the registry that renders them.
+#[derive(Clone)]
+pub struct Metrics {
+    families: Arc<Families>,
+    registry: Arc<Registry>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every mcpgate metric.
+    pub fn new() -> Self {
+        let families = Families {
+            http_requests: Family::default(),
+            http_duration: Family::new_with_constructor(latency_histogram),
+            http_in_flight: Gauge::default(),
+            mcp_requests: Family::default(),
+            tool_calls: Family::default(),
+            tool_duration: Family::new_with_constructor(latency_histogram),
+        };
+        let mut registry = Registry::with_prefix("mcpgate");
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            families.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route (to response headers)",
+            families.http_duration.clone(),
+        );
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being served",
+            families.http_in_flight.clone(),
+        );
+        registry.register(
+            "mcp_requests",
+            "MCP requests by JSON-RPC method",
+            families.mcp_requests.clone(),
+        );
+        registry.register(
+            "tool_calls",
+            "Tool calls by tool and outcome",
+            families.tool_calls.clone(),
+        );
+        registry.register(
+            "tool_call_duration_seconds",
+            "Tool call latency by tool",
+            families.tool_duration.clone(),
+        );
+        Self {
+            families: Arc::new(families),
+            registry: Arc::new(registry),
+        }
+    }
+
+    /// Count one answered HTTP request.
+    pub fn http_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        self.families
+            .http_requests
+            .get_or_create(&HttpLabels {
+                route: route.to_owned(),
+                method: method.to_owned(),
+                status,
+            })
+            .inc();
+        self.families
+            .http_duration
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The in-flight HTTP request gauge.
+    pub fn http_in_flight(&self) -> &Gauge {
+        &self.families.http_in_flight
+    }
+
+    /// Count one MCP request by method.
+    pub fn mcp_request(&self, method: &str) {
+        self.families
+            .mcp_requests
+            .get_or_create(&MethodLabels {
+                method: method.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Count one tool call.
+    pub fn tool_call(&self, tool: &str, outcome: ToolOutcome, elapsed: Duration) {
+        self.families
+            .tool_calls
+            .get_or_create(&ToolLabels {
+                tool: tool.to_owned(),
+                outcome: outcome.label(),
+            })
+            .inc();
+        self.families
+            .tool_duration
+            .get_or_create(&ToolNameLabels {
+                tool: tool.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
