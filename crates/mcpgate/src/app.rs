@@ -33,6 +33,9 @@ pub struct App {
     store: Arc<dyn Store>,
     metrics: Metrics,
     ready: Arc<AtomicBool>,
+    /// Cancelled when draining starts: `subscriptions/listen` streams end gracefully.
+    draining: CancellationToken,
+    /// Cancelled once in-flight work is done: rmcp ends sessions and open streams.
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -91,6 +94,7 @@ impl App {
 
         let auth = Authenticator::new(&config.auth);
         let metrics = Metrics::new();
+        let draining = CancellationToken::new();
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let handler = Handler::new(HandlerParts {
@@ -106,7 +110,7 @@ impl App {
             },
             list_ttl: config.modules.list_ttl,
             tracker: tracker.clone(),
-            shutdown: shutdown.clone(),
+            shutdown: draining.clone(),
         });
         Ok(Self {
             config,
@@ -115,6 +119,7 @@ impl App {
             store,
             metrics,
             ready: Arc::new(AtomicBool::new(true)),
+            draining,
             shutdown,
             tracker,
         })
@@ -145,6 +150,7 @@ impl App {
             ready: Arc::clone(&self.ready),
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.clone(),
+            tracker: self.tracker.clone(),
         })
     }
 
@@ -183,6 +189,7 @@ impl App {
         );
         self.ready.store(false, Ordering::Release);
         stop_accepting.cancel();
+        self.draining.cancel();
         self.drain_calls(deadline).await;
         // Calls are done (or out of time): end sessions and open streams so connections close.
         self.shutdown.cancel();
@@ -215,12 +222,14 @@ impl App {
         tokio::select! {
             () = signal => {
                 let deadline = Instant::now() + self.config.http.shutdown_grace;
+                self.draining.cancel();
                 self.drain_calls(deadline).await;
                 cancel.cancel();
                 let _ = tokio::time::timeout(remaining(deadline), &mut waiting).await;
             }
             _ = &mut waiting => {}
         }
+        self.draining.cancel();
         self.shutdown.cancel();
         self.store.close().await;
         Ok(())

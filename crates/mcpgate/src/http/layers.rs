@@ -3,10 +3,13 @@
 
 use std::time::Instant;
 
+use futures::StreamExt;
+use tokio_util::task::TaskTracker;
+
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::edge::reject;
 use crate::telemetry::Metrics;
@@ -81,4 +84,117 @@ fn too_large(limit: usize) -> Response {
         header::HeaderValue::from_static("close"),
     );
     response
+}
+
+/// Answer a successful session DELETE with 204 No Content. rmcp answers 202 Accepted, but the
+/// session is already gone when it returns, and clients and proxies expect 200/204 for a
+/// completed DELETE.
+pub async fn session_delete_status(request: Request, next: Next) -> Response {
+    let is_delete = request.method() == axum::http::Method::DELETE;
+    let mut response = next.run(request).await;
+    if is_delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        *response.body_mut() = axum::body::Body::empty();
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    response
+}
+
+/// A JSON-RPC error response without a usable request id.
+fn jsonrpc_refusal(
+    status: StatusCode,
+    id: serde_json::Value,
+    code: i64,
+    message: String,
+) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": { "code": code, "message": message },
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Answer a POST body that is not JSON with a JSON-RPC parse error (-32700), and one that is
+/// JSON but not a JSON-RPC message with invalid request (-32600), instead of rmcp's plain-text
+/// 415. The body is buffered (it is bounded by the body limit) and handed on unchanged.
+pub async fn check_jsonrpc_body(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return too_large(limit);
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return jsonrpc_refusal(
+                StatusCode::BAD_REQUEST,
+                serde_json::Value::Null,
+                -32700,
+                format!("Parse error: {e}"),
+            );
+        }
+    };
+    if let Err(problem) = jsonrpc_shape(&value) {
+        let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
+        return jsonrpc_refusal(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32600,
+            format!("Invalid Request: {problem}"),
+        );
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// Check that `value` is one JSON-RPC 2.0 request, notification or response.
+fn jsonrpc_shape(value: &serde_json::Value) -> Result<(), &'static str> {
+    let object = value
+        .as_object()
+        .ok_or("the body must be one JSON-RPC message object")?;
+    if object.get("jsonrpc").and_then(|v| v.as_str()) != Some("2.0") {
+        return Err("\"jsonrpc\" must be \"2.0\"");
+    }
+    match (object.get("method"), object.get("id")) {
+        (Some(serde_json::Value::String(_)), None) => Ok(()),
+        (Some(serde_json::Value::String(_)), Some(id))
+            if id.is_string() || id.is_i64() || id.is_u64() =>
+        {
+            Ok(())
+        }
+        (Some(serde_json::Value::String(_)), Some(_)) => {
+            Err("\"id\" must be a string or an integer")
+        }
+        (Some(_), _) => Err("\"method\" must be a string"),
+        (None, Some(_)) if object.contains_key("result") || object.contains_key("error") => Ok(()),
+        (None, _) => Err("a request needs a \"method\""),
+    }
+}
+
+/// Count a POST on the MCP endpoint as in flight until its response body has been sent, so
+/// graceful drain waits for answers to be delivered, not just computed. GET streams are not
+/// counted: they are open-ended and are closed by the drain itself.
+pub async fn track_in_flight(
+    State(tracker): State<TaskTracker>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let token = tracker.token();
+    let response = next.run(request).await;
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held_until_the_body_ends = &token;
+        chunk
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(body))
 }

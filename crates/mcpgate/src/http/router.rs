@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::http::Request;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -14,7 +14,10 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use super::layers::{MetricsState, limit_body, record_http};
+use super::layers::{
+    MetricsState, check_jsonrpc_body, limit_body, record_http, session_delete_status,
+    track_in_flight,
+};
 use super::probes::{ProbeState, healthz, metrics, readyz};
 use crate::config::HttpConfig;
 use crate::edge::{Authenticator, OriginPolicy, authenticate, check_host_origin};
@@ -38,6 +41,8 @@ pub struct RouterParts {
     pub metrics: Metrics,
     /// Cancelled at shutdown: ends rmcp sessions and streams.
     pub shutdown: CancellationToken,
+    /// Counts in-flight MCP requests for graceful drain.
+    pub tracker: tokio_util::task::TaskTracker,
 }
 
 /// The rmcp Streamable HTTP service over our handler, configured from [`HttpConfig`].
@@ -81,6 +86,12 @@ pub fn build_router(parts: RouterParts) -> Router {
     // Host/Origin check (bind the listener accordingly).
     let mcp = Router::new()
         .fallback_service(mcp_service(&parts))
+        .layer(from_fn(session_delete_status))
+        .layer(from_fn_with_state(parts.tracker.clone(), track_in_flight))
+        .layer(from_fn_with_state(
+            parts.http.max_body_bytes,
+            check_jsonrpc_body,
+        ))
         .layer(from_fn_with_state(parts.auth.clone(), authenticate));
 
     Router::new()

@@ -1,0 +1,146 @@
+//! The command line contract: `config check`, `migrate`, `--version`, and exit code 64 with
+//! every bad setting named.
+
+use std::process::Output;
+
+use crate::support::binary;
+
+fn run(args: &[&str], env: &[(&str, &str)], dir: &tempfile::TempDir) -> Output {
+    let mut cmd = std::process::Command::new(binary());
+    cmd.args(args)
+        .env_clear()
+        .env("MCPGATE_DATA_DIR", dir.path())
+        .env("MCPGATE_LOG_FORMAT", "text");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run mcpgate")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn bad_configuration_exits_64_naming_every_bad_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mcpgate.toml");
+    std::fs::write(
+        &file,
+        "[http]\nmax_body_bytes = \"lots\"\nlisten_on = \"x\"\n[modules]\npage_size = 0\n",
+    )
+    .expect("write config");
+    let env = [
+        ("MCPGATE_TRANSPORT", "carrier-pigeon"),
+        ("MCPGATE_LISTEN", "not-an-address"),
+        ("MCPGATE_MODULES", "system,nosuch"),
+        ("MCPGATE_AUTH", "maybe"),
+        ("MCPGATE_LOG_FORMAT", "xml"),
+        ("MCPGATE_SHUTDOWN_GRACE", "soonish"),
+    ];
+    for command in [&["config", "check"][..], &["serve"][..]] {
+        let mut args = command.to_vec();
+        args.extend(["--config", file.to_str().expect("utf-8 path")]);
+        let out = run(&args, &env, &dir);
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{command:?}: {}",
+            text(&out.stderr)
+        );
+        let stderr = text(&out.stderr);
+        for setting in [
+            "MCPGATE_TRANSPORT",
+            "MCPGATE_LISTEN",
+            "MCPGATE_MODULES",
+            "MCPGATE_AUTH",
+            "MCPGATE_LOG_FORMAT",
+            "MCPGATE_SHUTDOWN_GRACE",
+            "http.max_body_bytes",
+            "http.listen_on",
+            "modules.page_size",
+        ] {
+            assert!(
+                stderr.contains(setting),
+                "{setting} not named in:\n{stderr}"
+            );
+        }
+        assert!(out.stdout.is_empty(), "nothing on stdout");
+    }
+}
+
+#[test]
+fn missing_config_file_exits_64() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(
+        &["config", "check", "--config", "/nonexistent/mcpgate.toml"],
+        &[],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out.stderr).contains("/nonexistent/mcpgate.toml"));
+}
+
+#[test]
+fn unauthenticated_public_listen_needs_explicit_consent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(
+        &["config", "check"],
+        &[("MCPGATE_LISTEN", "0.0.0.0:8080")],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--allow-unauthenticated"), "{stderr}");
+    let out = run(
+        &["config", "check"],
+        &[
+            ("MCPGATE_LISTEN", "0.0.0.0:8080"),
+            ("MCPGATE_ALLOW_UNAUTHENTICATED", "true"),
+        ],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn config_check_accepts_a_valid_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mcpgate.toml");
+    std::fs::write(
+        &file,
+        "[server]\ntransport = \"stdio\"\n[http]\nlisten = \"127.0.0.1:9999\"\nshutdown_grace = \"5s\"\n[modules]\nenabled = [\"system\", \"conformance\"]\n",
+    )
+    .expect("write config");
+    let out = run(
+        &["config", "check", "--config", file.to_str().expect("utf-8")],
+        &[],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("configuration ok") && stdout.contains("Stdio"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("system, conformance"), "{stdout}");
+}
+
+#[test]
+fn migrate_applies_once_and_version_prints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = run(&["migrate"], &[], &dir);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).starts_with("1 migration(s) applied to sqlite"));
+    let again = run(&["migrate"], &[], &dir);
+    assert!(text(&again.stdout).starts_with("0 migration(s) applied"));
+    assert!(
+        dir.path().join("mcpgate.db").exists(),
+        "the database lives in the data dir"
+    );
+    let version = run(&["--version"], &[], &dir);
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!("mcpgate {}", env!("CARGO_PKG_VERSION"))
+    );
+}

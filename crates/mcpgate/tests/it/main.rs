@@ -1,0 +1,12 @@
+//! Integration tests: the real app and the real binary, driven over HTTP and stdio by real MCP
+//! clients. One test binary, shared fixtures in `support`.
+
+mod support;
+
+mod cli;
+mod http_clients;
+mod router;
+mod sdk_clients;
+mod shutdown;
+mod stdio;
+mod store;

@@ -1,0 +1,220 @@
+//! Shared fixtures: a temporary data directory, an in-process app, and the real `mcpgate`
+//! binary started on a free port with its stderr captured.
+
+#![allow(dead_code)] // Each test module uses a different part of the fixtures.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcpgate::App;
+use mcpgate::config::{Config, Overrides, resolve};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Path of the binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_mcpgate")
+}
+
+/// A resolved configuration over a fresh data directory plus `env`.
+pub fn config(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Config {
+    let mut map: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    map.entry("MCPGATE_DATA_DIR".into())
+        .or_insert_with(|| dir.path().display().to_string());
+    resolve(&map, &Overrides::default()).expect("test configuration is valid")
+}
+
+/// An in-process app over a fresh data directory.
+pub async fn app(env: &[(&str, &str)]) -> (App, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = App::build(config(&dir, env)).await.expect("app builds");
+    (app, dir)
+}
+
+/// The real binary serving HTTP on a free loopback port.
+pub struct Server {
+    /// The child process.
+    pub child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Everything it wrote to stderr so far.
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Start `mcpgate serve` on 127.0.0.1:0 with `env` (plus a fresh data dir unless given).
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(binary());
+        cmd.args(["serve", "--transport", "http", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("MCPGATE_DATA_DIR", dir.path())
+            .env("MCPGATE_LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn mcpgate");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let lines = BufReader::new(child.stderr.take().expect("stderr piped")).lines();
+        tokio::spawn(collect_stderr(lines, Arc::clone(&stderr), tx));
+        let addr = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .expect("server announced its address in time")
+            .expect("server announced its address");
+        Self {
+            child,
+            addr,
+            stderr,
+            _dir: Some(dir),
+        }
+    }
+
+    /// The MCP endpoint URL (with a `localhost` host, as clients use it).
+    pub fn url(&self) -> String {
+        format!("http://localhost:{}/mcp", self.addr.port())
+    }
+
+    /// A URL on this server.
+    pub fn at(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// Send SIGTERM and wait for the exit code.
+    pub async fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().expect("running");
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits in time")
+            .expect("wait");
+        status.code()
+    }
+
+    /// All stderr lines so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.stderr.lock().expect("lock").clone()
+    }
+}
+
+async fn collect_stderr(
+    mut lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    sink: Arc<Mutex<Vec<String>>>,
+    tx: tokio::sync::oneshot::Sender<SocketAddr>,
+) {
+    let mut tx = Some(tx);
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(addr) = announced_address(&line)
+            && let Some(tx) = tx.take()
+        {
+            let _ = tx.send(addr);
+        }
+        sink.lock().expect("lock").push(line);
+    }
+}
+
+fn announced_address(line: &str) -> Option<SocketAddr> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    if value.get("message")?.as_str()? != "serving MCP over HTTP" {
+        return None;
+    }
+    value.get("address")?.as_str()?.parse().ok()
+}
+
+/// The `_meta` a modern (2026-07-28) request carries.
+pub fn modern_meta() -> serde_json::Value {
+    serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"}
+    })
+}
+
+/// A modern `tools/call` JSON-RPC body.
+pub fn modern_call(id: u64, tool: &str, arguments: serde_json::Value) -> String {
+    serde_json::json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": modern_meta()}
+    })
+    .to_string()
+}
+
+/// A fresh, empty PostgreSQL database for one test, dropped when the guard is dropped. `None`
+/// when `MCPGATE_TEST_DATABASE_URL` is unset and this is not CI (under `CI=true` a missing
+/// server fails the test instead of skipping it).
+pub async fn postgres_database() -> Option<PgDatabase> {
+    let admin_url = match std::env::var("MCPGATE_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true but MCPGATE_TEST_DATABASE_URL is not set: PostgreSQL tests must run")
+        }
+        _ => {
+            eprintln!("MCPGATE_TEST_DATABASE_URL not set: skipping a PostgreSQL test");
+            return None;
+        }
+    };
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {admin_url}: {e}"));
+    let name = format!("mcpgate_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base.to_owned())
+        .expect("database URL has a path");
+    Some(PgDatabase {
+        admin_url,
+        name: name.clone(),
+        url: format!("{base}/{name}"),
+    })
+}
+
+/// A throwaway PostgreSQL database.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    /// The URL of the fresh database.
+    pub url: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop on a separate runtime: Drop cannot await, and the test's runtime may be ending.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}

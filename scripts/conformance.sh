@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Run the official MCP conformance suite (pinned in conformance/package.json, with the Node 22
+# runtime it needs installed from npm into conformance/node_modules) against `mcpgate serve`
+# with the conformance fixtures, once per protocol era. Fails on any unexpected failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+(cd conformance && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+node22="$root/conformance/node_modules/.bin/node"
+suite="$root/conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+"$node22" --version | grep -q '^v22\.' || { echo "conformance needs Node 22; got $("$node22" --version)" >&2; exit 1; }
+
+cargo build --locked -p mcpgate --bin mcpgate
+bin="$root/target/debug/mcpgate"
+
+port="${MCPGATE_CONFORMANCE_PORT:-3917}"
+work=$(mktemp -d)
+MCPGATE_DATA_DIR="$work/data" MCPGATE_MODULES=system,conformance MCPGATE_LOG=warn \
+  MCPGATE_LISTEN="127.0.0.1:$port" "$bin" serve >"$work/server.log" 2>&1 &
+server=$!
+cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; echo "mcpgate exited" >&2; exit 1; }
+  sleep 0.1
+done
+
+status=0
+for era in 2025-11-25 2026-07-28; do
+  echo "--- requirements $era"
+  args=(server --url "http://localhost:$port/mcp" --requirements "$era" -o "$work/results-$era")
+  baseline="conformance/expected-failures-$era.yml"
+  [ -f "$baseline" ] && args+=(--expected-failures "$baseline")
+  if ! "$node22" "$suite" "${args[@]}" >"$work/out-$era.txt" 2>&1; then
+    status=1
+  fi
+  grep -E 'FAILURE|Total:|passed|failed' "$work/out-$era.txt" | tail -n 40
+done
+if [ "$status" -ne 0 ]; then
+  echo "conformance: unexpected failures (full output above; server log follows)" >&2
+  tail -n 50 "$work/server.log" >&2
+fi
+exit "$status"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The full test suite, as CI runs it: formatting, lints, every test (with the real SDK clients,
+# SQLite and PostgreSQL), and the official MCP conformance suite in both protocol eras.
+# Installs what it needs (test clients, the pinned conformance suite and its Node runtime) and
+# starts PostgreSQL if it is installed but stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "services"
+export MCPGATE_TEST_DATABASE_URL="${MCPGATE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+fi
+if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  echo "PostgreSQL: $MCPGATE_TEST_DATABASE_URL"
+else
+  echo "PostgreSQL is not reachable; PostgreSQL tests will fail under CI=true" >&2
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "test clients (official Python and TypeScript SDKs)"
+scripts/install-test-clients.sh
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "MCP conformance suite"
+scripts/conformance.sh
