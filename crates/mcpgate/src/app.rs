@@ -110,7 +110,7 @@ impl App {
             },
             list_ttl: config.modules.list_ttl,
             tracker: tracker.clone(),
-            shutdown: draining.clone(),
+            draining: draining.clone(),
         });
         Ok(Self {
             config,

@@ -8,6 +8,6 @@ mod principal;
 mod reject;
 
 pub use auth::{AuthError, Authenticator, authenticate};
-pub use origin::{OriginPattern, OriginPolicy, check_host_origin};
+pub use origin::{InvalidOrigin, OriginPattern, OriginPolicy, check_host_origin};
 pub use principal::{AuthVia, Principal, is_identifier};
 pub use reject::reject;

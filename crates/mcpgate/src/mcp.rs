@@ -3,6 +3,7 @@
 //! [`Principal`](crate::edge::Principal) is found differs.
 
 mod catalog;
+mod changes;
 mod context;
 mod cursor;
 mod events;

@@ -14,6 +14,11 @@ use axum::response::Response;
 
 use super::reject;
 
+/// An origin pattern that does not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expected scheme://host[:port|:*], \"null\" or \"*\"")]
+pub struct InvalidOrigin;
+
 /// One allowed origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OriginPattern {
@@ -34,22 +39,22 @@ pub enum OriginPattern {
 
 impl OriginPattern {
     /// Parse `scheme://host[:port|:*]`, `null` or `*`.
-    pub fn parse(text: &str) -> Result<Self, ()> {
+    pub fn parse(text: &str) -> Result<Self, InvalidOrigin> {
         match text {
             "*" => return Ok(Self::Any),
             "null" => return Ok(Self::Null),
             _ => {}
         }
-        let (scheme, rest) = text.split_once("://").ok_or(())?;
+        let (scheme, rest) = text.split_once("://").ok_or(InvalidOrigin)?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            return Err(());
+            return Err(InvalidOrigin);
         }
-        let (host, port) = split_host_port(rest).ok_or(())?;
+        let (host, port) = split_host_port(rest).ok_or(InvalidOrigin)?;
         let port = match port {
             None => Some(default_port(&scheme)),
             Some("*") => None,
-            Some(p) => Some(p.parse().map_err(|_| ())?),
+            Some(p) => Some(p.parse().map_err(|_| InvalidOrigin)?),
         };
         Ok(Self::Site { scheme, host, port })
     }

@@ -8,21 +8,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
-    CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, PromptsCapability, ReadResourceRequestParams, ReadResourceResponse,
-    ResourcesCapability, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, Tool, ToolsCapability, UnsubscribeRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
+    CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
+    GetTaskParams, GetTaskResult, Implementation, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    PromptsCapability, ReadResourceRequestParams, ReadResourceResponse, ResourcesCapability,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter, TASKS_EXTENSION_ID, Tool, ToolsCapability, UnsubscribeRequestParams,
+    UpdateTaskParams,
 };
-use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::{CallContext, Catalog, EventBus, Module, ServerEvent, SessionState};
+use super::{CallContext, Catalog, EventBus, Module, SessionState, changes};
 use crate::edge::Principal;
 use crate::telemetry::{Metrics, ToolOutcome};
 
@@ -46,7 +47,7 @@ struct Shared {
     info: ServerConfig,
     list_ttl: Duration,
     tracker: TaskTracker,
-    shutdown: CancellationToken,
+    draining: CancellationToken,
 }
 
 /// The MCP handler. Cheap to clone; [`Handler::for_new_session`] gives each legacy session (and
@@ -75,8 +76,8 @@ pub struct HandlerParts {
     pub list_ttl: Duration,
     /// Tracks in-flight calls for graceful drain.
     pub tracker: TaskTracker,
-    /// Cancelled when the app shuts down; ends listen streams gracefully.
-    pub shutdown: CancellationToken,
+    /// Cancelled when the app starts draining; ends listen streams and change forwarding.
+    pub draining: CancellationToken,
 }
 
 impl Handler {
@@ -93,7 +94,7 @@ impl Handler {
                 info,
                 list_ttl: parts.list_ttl,
                 tracker: parts.tracker,
-                shutdown: parts.shutdown,
+                draining: parts.draining,
             }),
             session: Arc::default(),
         }
@@ -182,6 +183,11 @@ fn server_config(
     }
     if modules.iter().any(|m| m.provides_completions()) {
         caps.completions = Some(Default::default());
+    }
+    if modules.iter().any(|m| m.provides_tasks()) {
+        caps.extensions
+            .get_or_insert_with(Default::default)
+            .insert(TASKS_EXTENSION_ID.to_owned(), JsonObject::new());
     }
     caps.logging = Some(Default::default());
     let _ = catalog;
@@ -427,6 +433,54 @@ impl ServerHandler for Handler {
         Ok(())
     }
 
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.shared.metrics.mcp_request("tasks/get");
+        let principal = self.principal(&context)?;
+        let cx = self.call_context(principal, context);
+        for module in &self.shared.modules {
+            if let Some(get) = Arc::clone(module).get_task(&request, cx.clone()) {
+                return get.await;
+            }
+        }
+        Err(unknown_task(&request.task_id))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.shared.metrics.mcp_request("tasks/update");
+        let principal = self.principal(&context)?;
+        let cx = self.call_context(principal, context);
+        for module in &self.shared.modules {
+            if let Some(update) = Arc::clone(module).update_task(&request, cx.clone()) {
+                return update.await;
+            }
+        }
+        Err(unknown_task(&request.task_id))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.shared.metrics.mcp_request("tasks/cancel");
+        let principal = self.principal(&context)?;
+        let cx = self.call_context(principal, context);
+        for module in &self.shared.modules {
+            if let Some(cancel) = Arc::clone(module).cancel_task(&request, cx.clone()) {
+                return cancel.await;
+            }
+        }
+        Err(unknown_task(&request.task_id))
+    }
+
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
@@ -437,37 +491,28 @@ impl ServerHandler for Handler {
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         self.shared.metrics.mcp_request("subscriptions/listen");
         self.principal(context.request_context())?;
-        let mut events = self.shared.events.subscribe();
-        loop {
-            let event = tokio::select! {
-                () = context.cancelled() => return Ok(()),
-                () = self.shared.shutdown.cancelled() => return Ok(()),
-                event = events.recv() => event,
-            };
-            let sink = context.sink();
-            let sent = match event {
-                Ok(ServerEvent::ToolsListChanged) => sink.notify_tool_list_changed().await,
-                Ok(ServerEvent::PromptsListChanged) => sink.notify_prompt_list_changed().await,
-                Ok(ServerEvent::ResourcesListChanged) => sink.notify_resource_list_changed().await,
-                Ok(ServerEvent::ResourceUpdated(uri)) => sink.notify_resource_updated(uri).await,
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "listen stream fell behind; some change events were dropped"
-                    );
-                    continue;
-                }
-                Err(RecvError::Closed) => return Ok(()),
-            };
-            match sent {
-                Ok(()) | Err(rmcp::service::SubscriptionSendError::NotificationNotAccepted(_)) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "listen stream closed");
-                    return Ok(());
-                }
-            }
-        }
+        changes::forward_to_listener(&self.shared.events, &context, &self.shared.draining).await
     }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // A legacy session is live: it hears about changes until it ends or the server drains.
+        let forward = changes::forward_to_session(
+            self.shared.events.clone(),
+            context.peer,
+            Arc::downgrade(&self.session),
+            self.session.closed(),
+            self.shared.draining.clone(),
+        );
+        self.shared.tracker.spawn(forward);
+    }
+}
+
+/// The answer for a task id no module owns for this caller (including other callers' tasks).
+fn unknown_task(task_id: &str) -> ErrorData {
+    ErrorData::invalid_params(
+        format!("Unknown task: {task_id}"),
+        Some(serde_json::json!({ "taskId": task_id })),
+    )
 }
 
 /// Unknown tool names are caller-controlled; keep them out of metric labels.

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use rmcp::ErrorData;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-    GetPromptRequestParams, GetPromptResponse, Prompt, ReadResourceRequestParams,
-    ReadResourceResponse, Resource, ResourceTemplate, Tool,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
+    CompleteResult, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    Prompt, ReadResourceRequestParams, ReadResourceResponse, Resource, ResourceTemplate, Tool,
+    UpdateTaskParams,
 };
 
 use super::CallContext;
@@ -109,6 +110,41 @@ pub trait Module: Send + Sync + 'static {
         params: &CompleteRequestParams,
         cx: CallContext,
     ) -> Option<BoxFuture<Result<CompleteResult, ErrorData>>> {
+        None
+    }
+
+    /// Whether some of the module's tools may answer with a task (the
+    /// `io.modelcontextprotocol/tasks` extension). The handler then advertises the extension
+    /// and routes `tasks/get`, `tasks/update` and `tasks/cancel` to the modules.
+    fn provides_tasks(&self) -> bool {
+        false
+    }
+
+    /// `tasks/get` for a task this module created for the caller in `cx`. `None` for any other
+    /// task id, so a task is invisible to everyone but its creator.
+    fn get_task(
+        self: Arc<Self>,
+        params: &GetTaskParams,
+        cx: CallContext,
+    ) -> Option<BoxFuture<Result<GetTaskResult, ErrorData>>> {
+        None
+    }
+
+    /// `tasks/update`: deliver input responses to a task this module created for the caller.
+    fn update_task(
+        self: Arc<Self>,
+        params: &UpdateTaskParams,
+        cx: CallContext,
+    ) -> Option<BoxFuture<Result<(), ErrorData>>> {
+        None
+    }
+
+    /// `tasks/cancel`: ask a task this module created for the caller to stop.
+    fn cancel_task(
+        self: Arc<Self>,
+        params: &CancelTaskParams,
+        cx: CallContext,
+    ) -> Option<BoxFuture<Result<(), ErrorData>>> {
         None
     }
 }

@@ -7,15 +7,36 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use rmcp::model::LoggingLevel;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// Per-session state. A fresh one is made for every legacy session and stateless request.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SessionState {
     log_level: Mutex<Option<LoggingLevel>>,
     subscriptions: Mutex<BTreeSet<String>>,
+    /// Cancelled when the session's state is dropped, i.e. when the session ends.
+    closed: CancellationToken,
+    _close_on_drop: DropGuard,
+}
+
+impl Default for SessionState {
+    fn default() -> Self {
+        let closed = CancellationToken::new();
+        Self {
+            log_level: Mutex::default(),
+            subscriptions: Mutex::default(),
+            _close_on_drop: closed.clone().drop_guard(),
+            closed,
+        }
+    }
 }
 
 impl SessionState {
+    /// A token cancelled when the session ends.
+    pub fn closed(&self) -> CancellationToken {
+        self.closed.clone()
+    }
+
     /// The level set with `logging/setLevel`, if any.
     pub fn log_level(&self) -> Option<LoggingLevel> {
         *self.log_level.lock().unwrap_or_else(|e| e.into_inner())

@@ -150,3 +150,33 @@ async fn logs_are_json_lines_with_request_ids() {
     }
     assert!(saw_tool_line, "a tool call was logged: {logs:#?}");
 }
+
+/// A client that reports the change notifications it receives.
+#[derive(Clone)]
+struct ChangeRecorder(tokio::sync::mpsc::UnboundedSender<&'static str>);
+
+impl rmcp::ClientHandler for ChangeRecorder {
+    async fn on_tool_list_changed(&self, _: rmcp::service::NotificationContext<RoleClient>) {
+        let _ = self.0.send("tools");
+    }
+}
+
+#[tokio::test]
+async fn legacy_sessions_hear_about_list_changes() {
+    let server = Server::start(&[("MCPGATE_MODULES", "system,conformance")]).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let transport = StreamableHttpClientTransport::from_uri(server.url());
+    let client = ChangeRecorder(tx)
+        .serve(transport)
+        .await
+        .expect("initialize");
+    client
+        .call_tool(CallToolRequestParams::new("test_trigger_tool_change"))
+        .await
+        .expect("trigger");
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a notification in time");
+    assert_eq!(heard, Some("tools"));
+    client.cancel().await.expect("close");
+}

@@ -1,0 +1,343 @@
+//! Multi-round input: how a fixture asks the client for something (an elicitation, a sampling
+//! call, the roots) and finishes once it has the answers, in either protocol era.
+//!
+//! A fixture is written as a pure decision over an [`Exchange`] (the answers to the last round
+//! and the state carried from it) that either finishes or asks again ([`Step`]). [`drive`] runs
+//! that decision:
+//! - under 2026-07-28 it answers with an `InputRequiredResult` and the client retries the
+//!   request with `inputResponses` and the sealed `requestState` (multi round-trip requests);
+//! - in a legacy session it sends the requests to the client itself, on the session, and
+//!   decides again with the answers, until the fixture finishes.
+//!
+//! Either way only requests the client declared a capability for are sent; anything else is
+//! refused with `-32021` naming the missing capability.
+
+#![allow(deprecated)] // Sampling and roots are deprecated in 2026-07-28 but still served.
+
+use std::sync::Arc;
+
+use rmcp::ErrorData;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ClientCapabilities, CreateMessageResult, ElicitResult,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, InputRequest, InputRequests,
+    InputRequiredResult, InputResponses, JsonObject, ListRootsResult, ServerRequest, Tool,
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::ConformanceModule;
+use super::questions;
+use super::request_state::{Binding, StateError, StateSealer};
+use crate::mcp::{CallContext, ToolSpec};
+
+/// At most this many rounds are driven in a legacy session before giving up.
+const MAX_ROUNDS: usize = 10;
+
+/// What a fixture sees when it decides: the client's answers to the previous round and the
+/// state it carried over (already verified).
+#[derive(Debug, Default)]
+pub struct Exchange {
+    /// Answers keyed as the previous round asked. Unknown keys are ignored by fixtures.
+    pub responses: InputResponses,
+    /// State from the previous round, if it carried any.
+    pub state: Option<Value>,
+    /// What the client said it can do.
+    pub capabilities: ClientCapabilities,
+}
+
+impl Exchange {
+    /// The answer under `key`, decoded as `T`; `None` if the client sent none. An answer that
+    /// does not decode is an invalid-params error, not a reason to ask again.
+    pub fn answer<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ErrorData> {
+        let Some(value) = self.responses.get(key) else {
+            return Ok(None);
+        };
+        serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|e| {
+                ErrorData::invalid_params(
+                    format!("inputResponses.{key} is not a valid answer: {e}"),
+                    Some(serde_json::json!({ "inputResponse": key })),
+                )
+            })
+    }
+
+    /// The elicitation answer under `key`.
+    pub fn elicited(&self, key: &str) -> Result<Option<ElicitResult>, ErrorData> {
+        self.answer(key)
+    }
+
+    /// The sampling answer under `key`.
+    pub fn sampled(&self, key: &str) -> Result<Option<CreateMessageResult>, ErrorData> {
+        self.answer(key)
+    }
+
+    /// The roots answer under `key`.
+    pub fn roots(&self, key: &str) -> Result<Option<ListRootsResult>, ErrorData> {
+        self.answer(key)
+    }
+}
+
+/// A fixture's decision.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// Ask the client for these inputs, carrying `state` into the next round.
+    Ask {
+        /// The requests, keyed as the answers will come back.
+        requests: InputRequests,
+        /// State for the next round; sealed before it leaves the server.
+        state: Option<Value>,
+    },
+    /// Finished.
+    Done(T),
+}
+
+impl<T> Step<T> {
+    /// Ask for `requests` without carrying state.
+    pub fn ask<const N: usize>(requests: [(&str, InputRequest); N]) -> Self {
+        Self::Ask {
+            requests: requests
+                .into_iter()
+                .map(|(key, request)| (key.to_owned(), request))
+                .collect(),
+            state: None,
+        }
+    }
+
+    /// Carry `state` into the next round (only meaningful on [`Step::Ask`]).
+    pub fn with_state(self, state: Value) -> Self {
+        match self {
+            Self::Ask { requests, .. } => Self::Ask {
+                requests,
+                state: Some(state),
+            },
+            done => done,
+        }
+    }
+}
+
+/// How a driven request ends.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// The fixture finished.
+    Done(T),
+    /// The client must answer and retry (2026-07-28 only).
+    InputRequired(InputRequiredResult),
+}
+
+impl<T: Into<CallToolResponse>> Outcome<T> {
+    /// The `tools/call` answer: the finished result (complete or a task) or the questions.
+    pub fn into_tool_response(self) -> CallToolResponse {
+        match self {
+            Outcome::Done(result) => result.into(),
+            Outcome::InputRequired(result) => result.into(),
+        }
+    }
+}
+
+impl From<Outcome<GetPromptResult>> for GetPromptResponse {
+    fn from(outcome: Outcome<GetPromptResult>) -> Self {
+        match outcome {
+            Outcome::Done(result) => result.into(),
+            Outcome::InputRequired(result) => result.into(),
+        }
+    }
+}
+
+/// The request being driven, as the client sent it.
+#[derive(Debug)]
+pub struct Round<'a> {
+    /// `tools/call` or `prompts/get`.
+    pub method: &'static str,
+    /// Tool or prompt name.
+    pub name: &'a str,
+    /// Its arguments.
+    pub arguments: Option<&'a JsonObject>,
+    /// `inputResponses` from a retry.
+    pub input_responses: Option<InputResponses>,
+    /// `requestState` from a retry.
+    pub request_state: Option<String>,
+}
+
+impl<'a> Round<'a> {
+    /// The round of a `tools/call`.
+    pub fn tool_call(params: &'a CallToolRequestParams) -> Self {
+        Self {
+            method: "tools/call",
+            name: &params.name,
+            arguments: params.arguments.as_ref(),
+            input_responses: params.input_responses.clone(),
+            request_state: params.request_state.clone(),
+        }
+    }
+
+    /// The round of a `prompts/get`.
+    pub fn prompt_get(params: &'a GetPromptRequestParams) -> Self {
+        Self {
+            method: "prompts/get",
+            name: &params.name,
+            arguments: params.arguments.as_ref(),
+            input_responses: params.input_responses.clone(),
+            request_state: params.request_state.clone(),
+        }
+    }
+}
+
+/// A tool whose every call is driven by `decide` (see [`drive`]).
+pub fn tool<T, F>(tool: Tool, module: Arc<ConformanceModule>, decide: F) -> ToolSpec
+where
+    T: Into<CallToolResponse> + Send + 'static,
+    F: Fn(&CallToolRequestParams, &Exchange) -> Result<Step<T>, ErrorData> + Send + Sync + 'static,
+{
+    let decide = Arc::new(decide);
+    ToolSpec::new(tool, move |params, cx| {
+        let module = Arc::clone(&module);
+        let decide = Arc::clone(&decide);
+        async move {
+            let round = Round::tool_call(&params);
+            let outcome = drive(&cx, module.sealer(), round, |exchange| {
+                decide(&params, exchange)
+            })
+            .await?;
+            Ok(outcome.into_tool_response())
+        }
+    })
+}
+
+/// Run `decide` for `round` in the caller's protocol era (see the module docs).
+pub async fn drive<T, F>(
+    cx: &CallContext,
+    sealer: &StateSealer,
+    round: Round<'_>,
+    decide: F,
+) -> Result<Outcome<T>, ErrorData>
+where
+    F: Fn(&Exchange) -> Result<Step<T>, ErrorData>,
+{
+    let capabilities = cx.request.client_capabilities().unwrap_or_default();
+    if !cx.is_modern() {
+        return drive_in_session(cx, capabilities, decide).await;
+    }
+    let binding = Binding::new(&cx.principal, round.method, round.name, round.arguments);
+    let state = match round.request_state.as_deref() {
+        Some(sealed) => Some(sealer.open(sealed, &binding).map_err(state_error)?),
+        None => None,
+    };
+    let exchange = Exchange {
+        responses: round.input_responses.unwrap_or_default(),
+        state,
+        capabilities,
+    };
+    match decide(&exchange)? {
+        Step::Done(result) => Ok(Outcome::Done(result)),
+        Step::Ask { requests, state } => {
+            questions::require_capabilities(&requests, &exchange.capabilities)?;
+            let sealed = state
+                .map(|state| sealer.seal(&state, &binding))
+                .transpose()
+                .map_err(state_error)?;
+            Ok(Outcome::InputRequired(InputRequiredResult::new(
+                Some(requests),
+                sealed,
+            )))
+        }
+    }
+}
+
+/// Legacy sessions: ask the client directly, round after round.
+async fn drive_in_session<T, F>(
+    cx: &CallContext,
+    capabilities: ClientCapabilities,
+    decide: F,
+) -> Result<Outcome<T>, ErrorData>
+where
+    F: Fn(&Exchange) -> Result<Step<T>, ErrorData>,
+{
+    let mut exchange = Exchange {
+        capabilities,
+        ..Exchange::default()
+    };
+    for _ in 0..MAX_ROUNDS {
+        let (requests, state) = match decide(&exchange)? {
+            Step::Done(result) => return Ok(Outcome::Done(result)),
+            Step::Ask { requests, state } => (requests, state),
+        };
+        questions::require_capabilities(&requests, &exchange.capabilities)?;
+        let mut responses = InputResponses::new();
+        for (key, request) in requests {
+            let answer = ask_in_session(cx, request).await?;
+            responses.insert(key, answer);
+        }
+        exchange.responses = responses;
+        exchange.state = state;
+    }
+    Err(ErrorData::internal_error(
+        format!("the request did not finish within {MAX_ROUNDS} rounds of client input"),
+        None,
+    ))
+}
+
+async fn ask_in_session(cx: &CallContext, request: InputRequest) -> Result<Value, ErrorData> {
+    let request = match request {
+        InputRequest::CreateMessage(r) => ServerRequest::CreateMessageRequest(r),
+        InputRequest::Elicitation(r) => ServerRequest::ElicitRequest(r),
+        InputRequest::ListRoots(r) => ServerRequest::ListRootsRequest(r),
+        other => {
+            return Err(ErrorData::internal_error(
+                format!("unsupported input request: {other:?}"),
+                None,
+            ));
+        }
+    };
+    let answer = tokio::select! {
+        answer = cx.request.peer.send_request(request) => answer,
+        () = cx.request.ct.cancelled() => {
+            return Err(ErrorData::internal_error("the request was cancelled", None));
+        }
+    };
+    let answer = answer.map_err(|e| {
+        tracing::debug!(error = %e, "client did not answer an input request");
+        ErrorData::internal_error(format!("the client did not answer: {e}"), None)
+    })?;
+    serde_json::to_value(answer)
+        .map_err(|e| ErrorData::internal_error(format!("unreadable client answer: {e}"), None))
+}
+
+fn state_error(error: StateError) -> ErrorData {
+    tracing::debug!(error = %error, "requestState refused");
+    match error {
+        StateError::Encode(_) | StateError::Busy => {
+            ErrorData::internal_error(error.to_string(), None)
+        }
+        StateError::Invalid(_) | StateError::Expired | StateError::Replayed => {
+            ErrorData::invalid_params(error.to_string(), None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn answers_decode_or_fail_as_invalid_params() {
+        let mut exchange = Exchange::default();
+        exchange.responses.insert(
+            "ok".into(),
+            json!({"action": "accept", "content": {"name": "Alice"}}),
+        );
+        exchange.responses.insert("bad".into(), json!(12345));
+        let ok = exchange.elicited("ok").expect("decodes").expect("present");
+        assert_eq!(ok.content, Some(json!({"name": "Alice"})));
+        assert!(
+            exchange
+                .elicited("absent")
+                .expect("absent is fine")
+                .is_none()
+        );
+        let err = exchange.elicited("bad").expect_err("a number is no answer");
+        assert_eq!(err.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+    }
+}
