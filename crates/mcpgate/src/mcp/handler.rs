@@ -250,8 +250,14 @@ impl ServerHandler for Handler {
             ));
         };
         let started = Instant::now();
-        let empty = serde_json::Map::new();
-        if let Err(message) = entry.validate(request.arguments.as_ref().unwrap_or(&empty)) {
+        // Validate in place: the arguments move into a JSON value and back, never copied.
+        let mut request = request;
+        let arguments = serde_json::Value::Object(request.arguments.take().unwrap_or_default());
+        let checked = entry.validate(&arguments);
+        if let serde_json::Value::Object(map) = arguments {
+            request.arguments = Some(map);
+        }
+        if let Err(message) = checked {
             self.shared
                 .metrics
                 .tool_call(&name, ToolOutcome::InvalidArguments, started.elapsed());

@@ -1,0 +1,314 @@
+//! Command line of `mcpgate-bench`, and its resolution into typed configuration.
+//!
+//! Flags are parsed by clap into raw `*Args` structs, then resolved once into the configs
+//! the runners take. Resolution checks everything and reports every problem together, so a
+//! mistyped command line is fixed in one go.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use reqwest::Url;
+use reqwest::header::{HeaderName, HeaderValue};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::client::Target;
+use crate::coldstart::{ColdStartConfig, Probe};
+use crate::loadgen::LoadConfig;
+use crate::protocol::{Era, base_headers};
+use crate::scenario::{Scenario, ToolCall};
+
+/// Measured window when neither `--duration` nor `--requests` is given: 10 s.
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+/// Load generator and cold-start timer for MCP Streamable HTTP servers.
+///
+/// Without a subcommand, runs closed-loop load and prints one JSON line on stdout.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcpgate-bench",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A mode other than load generation.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Load generation flags (the default mode).
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// Modes other than load generation.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Time from spawning a server to its first answered request.
+    Coldstart(ColdStartArgs),
+}
+
+/// How to reach the server.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// MCP endpoint (plain http only).
+    #[arg(long, default_value = "http://127.0.0.1:8080/mcp")]
+    pub url: String,
+    /// Sent as `Authorization: Bearer TOKEN` on every request.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Extra header `Name: value` on every request; repeatable.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Per-request limit in seconds, from send to last byte.
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout: f64,
+}
+
+/// Load generation flags.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// How to reach the server.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Protocol era: `modern` (2026-07-28, stateless) or `legacy` (2025-11-25, sessions).
+    #[arg(long, value_enum, default_value_t = Era::Modern)]
+    pub era: Era,
+    /// Number of virtual clients, each with its own connection.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Measured window in seconds (default 10 when --requests is not given either).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Stop after this many measured calls (or at --duration, whichever comes first).
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Unmeasured seconds of load before the window opens.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Tool to call.
+    #[arg(long, default_value = "health")]
+    pub tool: String,
+    /// Tool arguments, a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub args: String,
+    /// Free text copied into the report.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Sample this process's VmRSS before and during the run (Linux).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Generator worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Cold-start flags.
+#[derive(Debug, Args)]
+pub struct ColdStartArgs {
+    /// How to reach the server once it is up.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Server program and arguments, split on whitespace (no shell quoting).
+    #[arg(long)]
+    pub cmd: String,
+    /// Number of starts to measure.
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// Request that proves readiness.
+    #[arg(long, value_enum, default_value_t = Probe::Health)]
+    pub probe: Probe,
+    /// Tool called by the `health` probe.
+    #[arg(long, default_value = "health")]
+    pub tool: String,
+    /// Milliseconds between failed probes; 0 probes back to back (most precise).
+    #[arg(long, default_value_t = 0)]
+    pub poll_ms: u64,
+    /// Seconds to wait for a start before giving up.
+    #[arg(long, default_value_t = 30.0)]
+    pub give_up: f64,
+    /// Show the server's stdout and stderr.
+    #[arg(long)]
+    pub show_output: bool,
+    /// Free text copied into the report.
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+/// Every problem found in the command line.
+#[derive(Debug, Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl TargetArgs {
+    fn resolve(&self, era: Era, problems: &mut Vec<String>) -> Option<Target> {
+        let url = match Url::parse(&self.url) {
+            Ok(url) if url.scheme() == "http" => Some(url),
+            Ok(url) => {
+                problems.push(format!("--url: scheme {} is not supported", url.scheme()));
+                None
+            }
+            Err(error) => {
+                problems.push(format!("--url {:?}: {error}", self.url));
+                None
+            }
+        };
+        let authorization = self.token.as_ref().and_then(|token| {
+            HeaderValue::try_from(format!("Bearer {token}"))
+                .map_err(|_| problems.push("--token: not a valid header value".to_owned()))
+                .ok()
+        });
+        let mut extra = Vec::new();
+        for header in &self.headers {
+            match parse_header(header) {
+                Some(pair) => extra.push(pair),
+                None => problems.push(format!("--header {header:?}: expected `Name: value`")),
+            }
+        }
+        let timeout = seconds("--timeout", self.timeout, problems);
+        if timeout.is_some_and(|timeout| timeout.is_zero()) {
+            problems.push("--timeout: must be positive".to_owned());
+        }
+        Some(Target {
+            url: url?,
+            era,
+            base_headers: base_headers(authorization.as_ref(), &extra),
+            timeout: timeout?,
+        })
+    }
+}
+
+impl LoadArgs {
+    /// Checks the flags and builds the run's configuration.
+    pub fn resolve(self) -> Result<LoadConfig, ConfigErrors> {
+        let mut problems = Vec::new();
+        let target = self.target.resolve(self.era, &mut problems);
+        if self.concurrency == 0 {
+            problems.push("--concurrency: must be at least 1".to_owned());
+        }
+        let duration = self
+            .duration
+            .and_then(|secs| seconds("--duration", secs, &mut problems));
+        if duration.is_some_and(|duration| duration.is_zero()) || self.requests == Some(0) {
+            problems.push("--duration and --requests: must be positive".to_owned());
+        }
+        let warmup = seconds("--warmup", self.warmup, &mut problems);
+        let arguments = match serde_json::from_str::<Value>(&self.args) {
+            Ok(value @ Value::Object(_)) => Some(value),
+            Ok(_) => {
+                problems.push("--args: must be a JSON object".to_owned());
+                None
+            }
+            Err(error) => {
+                problems.push(format!("--args: {error}"));
+                None
+            }
+        };
+        if self.tool.is_empty() {
+            problems.push("--tool: must not be empty".to_owned());
+        }
+        match (target, warmup, arguments) {
+            (Some(target), Some(warmup), Some(arguments)) if problems.is_empty() => {
+                Ok(LoadConfig {
+                    target,
+                    scenario: Scenario::single(ToolCall::new(self.tool, arguments)),
+                    concurrency: self.concurrency,
+                    duration: duration.or(self.requests.is_none().then_some(DEFAULT_DURATION)),
+                    requests: self.requests,
+                    warmup,
+                    label: self.label,
+                    server_pid: self.server_pid,
+                })
+            }
+            _ => Err(ConfigErrors(problems)),
+        }
+    }
+}
+
+impl ColdStartArgs {
+    /// Checks the flags and builds the measurement's configuration.
+    pub fn resolve(self) -> Result<ColdStartConfig, ConfigErrors> {
+        let mut problems = Vec::new();
+        let target = self.target.resolve(Era::Modern, &mut problems);
+        let mut words = self.cmd.split_whitespace().map(str::to_owned);
+        let program = words.next();
+        if program.is_none() {
+            problems.push("--cmd: must name a program".to_owned());
+        }
+        if self.runs == 0 {
+            problems.push("--runs: must be at least 1".to_owned());
+        }
+        let give_up = seconds("--give-up", self.give_up, &mut problems);
+        match (target, program, give_up) {
+            (Some(target), Some(program), Some(give_up_after)) if problems.is_empty() => {
+                Ok(ColdStartConfig {
+                    target,
+                    program,
+                    args: words.collect(),
+                    runs: self.runs,
+                    probe: self.probe,
+                    tool: self.tool,
+                    poll_every: Duration::from_millis(self.poll_ms),
+                    give_up_after,
+                    show_output: self.show_output,
+                    label: self.label,
+                })
+            }
+            _ => Err(ConfigErrors(problems)),
+        }
+    }
+}
+
+fn seconds(flag: &str, secs: f64, problems: &mut Vec<String>) -> Option<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| problems.push(format!("{flag}: {secs} is not a number of seconds")))
+        .ok()
+}
+
+fn parse_header(header: &str) -> Option<(HeaderName, HeaderValue)> {
+    let (name, value) = header.split_once(':')?;
+    let name = HeaderName::try_from(name.trim()).ok()?;
+    let value = HeaderValue::try_from(value.trim()).ok()?;
+    Some((name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(args: &[&str]) -> Result<LoadConfig, ConfigErrors> {
+        let cli = Cli::try_parse_from(std::iter::once("mcpgate-bench").chain(args.iter().copied()))
+            .expect("flags parse");
+        cli.load.resolve()
+    }
+
+    #[test]
+    fn defaults_give_a_ten_second_modern_run() {
+        let config = load(&[]).expect("defaults are valid");
+        assert_eq!(config.target.era, Era::Modern);
+        assert_eq!(config.duration, Some(DEFAULT_DURATION));
+        assert_eq!(config.scenario.describe(), "health");
+        assert_eq!(config.target.url.as_str(), "http://127.0.0.1:8080/mcp");
+    }
+
+    #[test]
+    fn requests_alone_leave_the_duration_open() {
+        let config = load(&["--requests", "500"]).expect("valid");
+        assert_eq!(config.duration, None);
+        assert_eq!(config.requests, Some(500));
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let errors = load(&[
+            "--url",
+            "https://example.com/mcp",
+            "--concurrency",
+            "0",
+            "--args",
+            "[1]",
+            "--header",
+            "no-colon",
+        ])
+        .expect_err("four problems");
+        assert_eq!(errors.0.len(), 4, "{errors}");
+    }
+}

@@ -1,0 +1,151 @@
+//! The one-line JSON reports the tool prints on stdout.
+//!
+//! Scripts compare runs by reading these lines, so field names are stable and every figure
+//! is in the unit its name says. Human-readable progress goes to stderr instead.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Result of a load run.
+#[derive(Debug, Serialize)]
+pub struct LoadReport {
+    /// Free text from `--label`, to tell runs apart.
+    pub label: Option<String>,
+    /// `modern` or `legacy`.
+    pub era: &'static str,
+    /// The endpoint under test.
+    pub url: String,
+    /// The tool called (or `name:weight,…` for a mix).
+    pub tool: String,
+    /// Number of virtual clients.
+    pub concurrency: usize,
+    /// Length of the measured window in seconds, warm-up excluded.
+    pub duration_s: f64,
+    /// Calls completed in the measured window, failures included.
+    pub requests: u64,
+    /// Failed calls by kind (`http_503`, `jsonrpc_-32602`, `tool_error`, `timeout`, …).
+    pub errors: BTreeMap<String, u64>,
+    /// Successful calls per second over the measured window.
+    pub calls_per_s: f64,
+    /// Latency of successful calls.
+    pub latency_ms: LatencySummary,
+    /// Server resident set size before the run, when `--server-pid` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_idle_kib: Option<u64>,
+    /// Largest server resident set size seen during the run, when `--server-pid` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_peak_kib: Option<u64>,
+}
+
+/// Latency percentiles in milliseconds, at microsecond resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LatencySummary {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest call.
+    pub max: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+}
+
+impl LatencySummary {
+    /// Summarises a histogram of microseconds; all zeros when it is empty.
+    pub fn from_micros(histogram: &Histogram<u64>) -> Self {
+        if histogram.is_empty() {
+            return Self {
+                p50: 0.0,
+                p95: 0.0,
+                p99: 0.0,
+                max: 0.0,
+                mean: 0.0,
+            };
+        }
+        let at = |quantile: f64| micros_to_ms(histogram.value_at_quantile(quantile) as f64);
+        Self {
+            p50: at(0.50),
+            p95: at(0.95),
+            p99: at(0.99),
+            max: micros_to_ms(histogram.max() as f64),
+            mean: micros_to_ms(histogram.mean()),
+        }
+    }
+}
+
+/// Result of a cold-start measurement.
+#[derive(Debug, Serialize)]
+pub struct ColdStartReport {
+    /// Free text from `--label`.
+    pub label: Option<String>,
+    /// The command that was started.
+    pub cmd: String,
+    /// The endpoint probed.
+    pub url: String,
+    /// `health` (a modern `tools/call`) or `discover` (`server/discover`).
+    pub probe: &'static str,
+    /// Number of starts measured.
+    pub runs: usize,
+    /// Median time from spawn to first answered request.
+    pub median_ms: f64,
+    /// Fastest start.
+    pub min_ms: f64,
+    /// Slowest start.
+    pub max_ms: f64,
+    /// Every start, in run order.
+    pub samples_ms: Vec<f64>,
+    /// Median server resident set size right after its first answer.
+    pub rss_ready_kib: Option<u64>,
+}
+
+/// Milliseconds with three decimals from a count of microseconds.
+pub fn micros_to_ms(micros: f64) -> f64 {
+    micros.round() / 1000.0
+}
+
+/// The median of `values` (upper median for an even count); `None` when empty.
+pub fn median<T: Copy + PartialOrd>(values: &[T]) -> Option<T> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    sorted.get(sorted.len() / 2).copied()
+}
+
+/// Writes `report` to stdout as exactly one line of JSON.
+pub fn print_line<T: Serialize>(report: &T) -> anyhow::Result<()> {
+    let line = serde_json::to_string(report).context("serialise report")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}").context("write report to stdout")?;
+    stdout.flush().context("flush stdout")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_is_reported_in_milliseconds() {
+        let mut histogram =
+            Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+        for micros in 1..=1000 {
+            histogram.record(micros).expect("value within bounds");
+        }
+        let summary = LatencySummary::from_micros(&histogram);
+        assert_eq!(summary.p50, 0.5);
+        assert_eq!(summary.max, 1.0);
+        assert_eq!(summary.mean, 0.501);
+        assert!(summary.p99 >= 0.989 && summary.p99 <= 0.991, "{summary:?}");
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4, 1, 3, 2]), Some(3));
+        assert_eq!(median::<u64>(&[]), None);
+    }
+}

@@ -1,0 +1,87 @@
+//! Server memory from `/proc/<pid>/status` (Linux only).
+//!
+//! Resident set size is read from the `VmRSS` line, which the kernel reports in KiB. A
+//! sampler polls it during a load run so the report can show the peak next to the idle
+//! figure taken before the first request.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How often the sampler reads `VmRSS` during a run.
+const SAMPLE_EVERY: Duration = Duration::from_millis(20);
+
+/// The current resident set size of process `pid`, in KiB.
+pub fn read_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    parse_vm_rss(&status).with_context(|| format!("no VmRSS line in {path}"))
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+}
+
+/// A background task that tracks the largest `VmRSS` of a process.
+#[derive(Debug)]
+pub struct RssSampler {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<u64>,
+}
+
+impl RssSampler {
+    /// Starts sampling `pid`, counting `floor` KiB as already seen.
+    pub fn start(pid: u32, floor: u64) -> Self {
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut peak = floor;
+            let mut tick = tokio::time::interval(SAMPLE_EVERY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut stopped => break,
+                }
+                // The process may exit mid-run; keep the peak seen so far.
+                if let Ok(kib) = read_rss_kib(pid) {
+                    peak = peak.max(kib);
+                }
+            }
+            if let Ok(kib) = read_rss_kib(pid) {
+                peak = peak.max(kib);
+            }
+            peak
+        });
+        Self { stop, task }
+    }
+
+    /// Stops sampling and returns the peak in KiB.
+    pub async fn finish(self) -> anyhow::Result<u64> {
+        // The task may already have ended; it still holds the peak.
+        let _ = self.stop.send(());
+        self.task.await.context("join the RSS sampler task")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_vm_rss_line() {
+        let status = "Name:\tfloor\nVmPeak:\t  20000 kB\nVmRSS:\t   10236 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss(status), Some(10236));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn reads_own_rss() {
+        let kib = read_rss_kib(std::process::id()).expect("/proc/self is readable on Linux");
+        assert!(kib > 0);
+    }
+}
