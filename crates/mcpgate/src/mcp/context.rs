@@ -27,6 +27,13 @@ pub struct CallContext {
     pub session: Arc<SessionState>,
 }
 
+/// Whether a request was made under the stateless (2026-07-28 and later) protocol.
+pub(crate) fn is_modern(request: &RequestContext<RoleServer>) -> bool {
+    request
+        .protocol_version()
+        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
 fn severity(level: LoggingLevel) -> u8 {
     match level {
         LoggingLevel::Debug => 0,
@@ -43,9 +50,7 @@ fn severity(level: LoggingLevel) -> u8 {
 impl CallContext {
     /// Whether the request was made under the stateless (2026-07-28 and later) protocol.
     pub fn is_modern(&self) -> bool {
-        self.request
-            .protocol_version()
-            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+        is_modern(&self.request)
     }
 
     /// The minimum level the client wants log notifications at, or `None` for no log

@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::{CallContext, Catalog, EventBus, Module, SessionState, changes};
+use super::context::is_modern;
+use super::{BoxFuture, CallContext, Catalog, EventBus, Module, SessionState, changes};
 use crate::edge::Principal;
 use crate::telemetry::{Metrics, ToolOutcome};
 
@@ -148,13 +149,44 @@ impl Handler {
             .unwrap_or_else(|| context.id.to_string())
     }
 
-    fn cache<T>(&self, result: T, set: impl FnOnce(T, u64, CacheScope) -> T) -> T {
+    /// Add cache hints (a 2026-07-28 field) for modern callers; legacy results stay as their
+    /// protocol defines them.
+    fn cache<T>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        result: T,
+        set: impl FnOnce(T, u64, CacheScope) -> T,
+    ) -> T {
+        if !is_modern(context) {
+            return result;
+        }
         // Lists are filtered by the caller's role, so they must not be shared across callers.
         set(
             result,
             self.shared.list_ttl.as_millis() as u64,
             CacheScope::Private,
         )
+    }
+}
+
+impl Handler {
+    /// Ask each module in order; the first that owns the request answers it, tracked for
+    /// drain. `Ok(None)` when no module owns it.
+    async fn route<T>(
+        &self,
+        method: &'static str,
+        context: RequestContext<RoleServer>,
+        ask: impl Fn(Arc<dyn Module>, CallContext) -> Option<BoxFuture<Result<T, ErrorData>>>,
+    ) -> Result<Option<T>, ErrorData> {
+        self.shared.metrics.mcp_request(method);
+        let principal = self.principal(&context)?;
+        let cx = self.call_context(principal, context);
+        for module in &self.shared.modules {
+            if let Some(answer) = ask(Arc::clone(module), cx.clone()) {
+                return self.shared.tracker.track_future(answer).await.map(Some);
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -225,7 +257,7 @@ impl ServerHandler for Handler {
             .ok_or_else(|| ErrorData::invalid_params("invalid cursor", None))?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
-        Ok(self.cache(result, |r, ttl, scope| {
+        Ok(self.cache(&context, result, |r, ttl, scope| {
             r.with_ttl_ms(ttl).with_cache_scope(scope)
         }))
     }
@@ -309,7 +341,7 @@ impl ServerHandler for Handler {
             .flat_map(|m| m.resources())
             .collect();
         let result = ListResourcesResult::with_all_items(items);
-        Ok(self.cache(result, |r, ttl, scope| {
+        Ok(self.cache(&context, result, |r, ttl, scope| {
             r.with_ttl_ms(ttl).with_cache_scope(scope)
         }))
     }
@@ -328,7 +360,7 @@ impl ServerHandler for Handler {
             .flat_map(|m| m.resource_templates())
             .collect();
         let result = ListResourceTemplatesResult::with_all_items(items);
-        Ok(self.cache(result, |r, ttl, scope| {
+        Ok(self.cache(&context, result, |r, ttl, scope| {
             r.with_ttl_ms(ttl).with_cache_scope(scope)
         }))
     }
@@ -338,18 +370,17 @@ impl ServerHandler for Handler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.shared.metrics.mcp_request("resources/read");
-        let principal = self.principal(&context)?;
-        let cx = self.call_context(principal, context);
-        for module in &self.shared.modules {
-            if let Some(read) = Arc::clone(module).read_resource(&request, cx.clone()) {
-                return self.shared.tracker.track_future(read).await;
-            }
-        }
-        Err(ErrorData::resource_not_found(
-            format!("Resource not found: {}", request.uri),
-            Some(serde_json::json!({ "uri": request.uri })),
-        ))
+        let answer = self
+            .route("resources/read", context, |module, cx| {
+                module.read_resource(&request, cx)
+            })
+            .await?;
+        answer.ok_or_else(|| {
+            ErrorData::resource_not_found(
+                format!("Resource not found: {}", request.uri),
+                Some(serde_json::json!({ "uri": request.uri })),
+            )
+        })
     }
 
     async fn list_prompts(
@@ -366,7 +397,7 @@ impl ServerHandler for Handler {
             .flat_map(|m| m.prompts())
             .collect();
         let result = ListPromptsResult::with_all_items(items);
-        Ok(self.cache(result, |r, ttl, scope| {
+        Ok(self.cache(&context, result, |r, ttl, scope| {
             r.with_ttl_ms(ttl).with_cache_scope(scope)
         }))
     }
@@ -376,18 +407,17 @@ impl ServerHandler for Handler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        self.shared.metrics.mcp_request("prompts/get");
-        let principal = self.principal(&context)?;
-        let cx = self.call_context(principal, context);
-        for module in &self.shared.modules {
-            if let Some(get) = Arc::clone(module).get_prompt(&request, cx.clone()) {
-                return self.shared.tracker.track_future(get).await;
-            }
-        }
-        Err(ErrorData::invalid_params(
-            format!("Unknown prompt: {}", request.name),
-            Some(serde_json::json!({ "prompt": request.name })),
-        ))
+        let answer = self
+            .route("prompts/get", context, |module, cx| {
+                module.get_prompt(&request, cx)
+            })
+            .await?;
+        answer.ok_or_else(|| {
+            ErrorData::invalid_params(
+                format!("Unknown prompt: {}", request.name),
+                Some(serde_json::json!({ "prompt": request.name })),
+            )
+        })
     }
 
     async fn complete(
@@ -395,15 +425,12 @@ impl ServerHandler for Handler {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        self.shared.metrics.mcp_request("completion/complete");
-        let principal = self.principal(&context)?;
-        let cx = self.call_context(principal, context);
-        for module in &self.shared.modules {
-            if let Some(complete) = Arc::clone(module).complete(&request, cx.clone()) {
-                return complete.await;
-            }
-        }
-        Ok(CompleteResult::default())
+        let answer = self
+            .route("completion/complete", context, |module, cx| {
+                module.complete(&request, cx)
+            })
+            .await?;
+        Ok(answer.unwrap_or_default())
     }
 
     async fn set_level(
@@ -444,15 +471,12 @@ impl ServerHandler for Handler {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        self.shared.metrics.mcp_request("tasks/get");
-        let principal = self.principal(&context)?;
-        let cx = self.call_context(principal, context);
-        for module in &self.shared.modules {
-            if let Some(get) = Arc::clone(module).get_task(&request, cx.clone()) {
-                return get.await;
-            }
-        }
-        Err(unknown_task(&request.task_id))
+        let answer = self
+            .route("tasks/get", context, |module, cx| {
+                module.get_task(&request, cx)
+            })
+            .await?;
+        answer.ok_or_else(|| unknown_task(&request.task_id))
     }
 
     async fn update_task(
@@ -460,15 +484,12 @@ impl ServerHandler for Handler {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.shared.metrics.mcp_request("tasks/update");
-        let principal = self.principal(&context)?;
-        let cx = self.call_context(principal, context);
-        for module in &self.shared.modules {
-            if let Some(update) = Arc::clone(module).update_task(&request, cx.clone()) {
-                return update.await;
-            }
-        }
-        Err(unknown_task(&request.task_id))
+        let answer = self
+            .route("tasks/update", context, |module, cx| {
+                module.update_task(&request, cx)
+            })
+            .await?;
+        answer.ok_or_else(|| unknown_task(&request.task_id))
     }
 
     async fn cancel_task(
@@ -476,15 +497,12 @@ impl ServerHandler for Handler {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.shared.metrics.mcp_request("tasks/cancel");
-        let principal = self.principal(&context)?;
-        let cx = self.call_context(principal, context);
-        for module in &self.shared.modules {
-            if let Some(cancel) = Arc::clone(module).cancel_task(&request, cx.clone()) {
-                return cancel.await;
-            }
-        }
-        Err(unknown_task(&request.task_id))
+        let answer = self
+            .route("tasks/cancel", context, |module, cx| {
+                module.cancel_task(&request, cx)
+            })
+            .await?;
+        answer.ok_or_else(|| unknown_task(&request.task_id))
     }
 
     fn accepted_subscription_filter(

@@ -9,7 +9,7 @@ use rmcp::model::{CallToolResult, ProtocolVersion, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::no_arguments;
+use super::{no_arguments, output_schema};
 use crate::mcp::{Module, ToolSpec};
 use crate::store::Store;
 
@@ -203,7 +203,7 @@ impl Module for SystemModule {
         )
         .with_title("Server health")
         .with_annotations(read_only())
-        .with_output_schema::<HealthReport>();
+        .with_raw_output_schema(output_schema::<HealthReport>());
         let info = Tool::new(
             "server_info",
             "Describe this server: name, version, supported MCP protocol versions, transport, \
@@ -212,7 +212,7 @@ impl Module for SystemModule {
         )
         .with_title("Server information")
         .with_annotations(read_only())
-        .with_output_schema::<ServerInfoReport>();
+        .with_raw_output_schema(output_schema::<ServerInfoReport>());
         let me = Arc::clone(&self);
         vec![
             ToolSpec::new(health, move |_, _| {

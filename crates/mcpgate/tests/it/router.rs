@@ -381,3 +381,22 @@ async fn dev_tokens_resolve_and_malformed_ones_get_401() {
         "no header falls back to the default principal"
     );
 }
+
+#[tokio::test]
+async fn modern_lists_carry_private_cache_hints() {
+    let (app, _dir) = app(&[]).await;
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 5, "method": "tools/list",
+        "params": {"_meta": crate::support::modern_meta()}
+    });
+    let request = post_mcp("")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let (status, _, body) = send(&app.router(), request).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = rpc_message(&body);
+    assert_eq!(list["result"]["ttlMs"], 30_000);
+    assert_eq!(list["result"]["cacheScope"], "private");
+}
