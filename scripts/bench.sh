@@ -22,7 +22,11 @@ target/release/rmcp-floor --listen 127.0.0.1:8090 2>/dev/null &
 floor=$!
 trap 'kill $gate $floor 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
 for port in 8080 8090; do
-  for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/mcp" -X POST -d '{}' 2>/dev/null; [ $? -ne 7 ] && break; sleep 0.1; done
+  # Any HTTP answer means the server is up.
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/mcp"; then break; fi
+    sleep 0.1
+  done
 done
 sleep 0.5
 

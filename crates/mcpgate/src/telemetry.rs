@@ -36,32 +36,35 @@ pub fn init_logging(config: &LogConfig) {
     let _ = result;
 }
 
+// Labels on the hot path are `&'static str` or shared `Arc`s, so counting a request does not
+// allocate.
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    route: String,
-    method: String,
+    route: &'static str,
+    method: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MethodLabels {
-    method: String,
+    method: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ToolLabels {
-    tool: String,
+    tool: Arc<String>,
     outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ToolNameLabels {
-    tool: String,
+    tool: Arc<String>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -85,6 +88,13 @@ pub enum ToolOutcome {
 }
 
 impl ToolOutcome {
+    const ALL: [Self; 4] = [
+        Self::Ok,
+        Self::ToolError,
+        Self::ProtocolError,
+        Self::InvalidArguments,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -165,21 +175,35 @@ impl Metrics {
         }
     }
 
-    /// Count one answered HTTP request.
-    pub fn http_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+    /// Count one answered HTTP request. `route` is one of a fixed set of names.
+    pub fn http_request(
+        &self,
+        route: &'static str,
+        method: &http::Method,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let method = match *method {
+            http::Method::GET => "GET",
+            http::Method::POST => "POST",
+            http::Method::DELETE => "DELETE",
+            http::Method::OPTIONS => "OPTIONS",
+            http::Method::HEAD => "HEAD",
+            http::Method::PUT => "PUT",
+            http::Method::PATCH => "PATCH",
+            _ => "other",
+        };
         self.families
             .http_requests
             .get_or_create(&HttpLabels {
-                route: route.to_owned(),
-                method: method.to_owned(),
+                route,
+                method,
                 status,
             })
             .inc();
         self.families
             .http_duration
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-            })
+            .get_or_create(&RouteLabels { route })
             .observe(elapsed.as_secs_f64());
     }
 
@@ -189,30 +213,31 @@ impl Metrics {
     }
 
     /// Count one MCP request by method.
-    pub fn mcp_request(&self, method: &str) {
+    pub fn mcp_request(&self, method: &'static str) {
         self.families
             .mcp_requests
-            .get_or_create(&MethodLabels {
-                method: method.to_owned(),
-            })
+            .get_or_create(&MethodLabels { method })
             .inc();
     }
 
-    /// Count one tool call.
-    pub fn tool_call(&self, tool: &str, outcome: ToolOutcome, elapsed: Duration) {
-        self.families
-            .tool_calls
-            .get_or_create(&ToolLabels {
-                tool: tool.to_owned(),
-                outcome: outcome.label(),
-            })
-            .inc();
-        self.families
+    /// The counters and histogram of one tool, created once and kept by the caller.
+    pub fn tool(&self, name: &str) -> ToolMetrics {
+        let tool = Arc::new(name.to_owned());
+        let calls = ToolOutcome::ALL.map(|outcome| {
+            self.families
+                .tool_calls
+                .get_or_create(&ToolLabels {
+                    tool: Arc::clone(&tool),
+                    outcome: outcome.label(),
+                })
+                .clone()
+        });
+        let duration = self
+            .families
             .tool_duration
-            .get_or_create(&ToolNameLabels {
-                tool: tool.to_owned(),
-            })
-            .observe(elapsed.as_secs_f64());
+            .get_or_create(&ToolNameLabels { tool })
+            .clone();
+        ToolMetrics { calls, duration }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -221,5 +246,24 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// One tool's call counters (by outcome) and latency histogram.
+#[derive(Clone, Debug)]
+pub struct ToolMetrics {
+    calls: [Counter; 4],
+    duration: Histogram,
+}
+
+impl ToolMetrics {
+    /// Count one call.
+    pub fn record(&self, outcome: ToolOutcome, elapsed: Duration) {
+        let index = ToolOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        self.calls[index].inc();
+        self.duration.observe(elapsed.as_secs_f64());
     }
 }

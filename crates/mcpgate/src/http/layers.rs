@@ -24,9 +24,9 @@ pub struct MetricsState {
 }
 
 /// A low-cardinality route label: the known routes, everything else `other`.
-fn route_label<'a>(path: &str, mcp_path: &'a str) -> &'a str {
+fn route_label(path: &str, mcp_path: &str) -> &'static str {
     match path {
-        p if p == mcp_path => mcp_path,
+        p if p == mcp_path => "mcp",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
@@ -41,8 +41,8 @@ pub async fn record_http(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let route = route_label(request.uri().path(), &state.mcp_path).to_owned();
-    let method = request.method().as_str().to_owned();
+    let route = route_label(request.uri().path(), &state.mcp_path);
+    let method = request.method().clone();
     state.metrics.http_in_flight().inc();
     let response = next.run(request).await;
     state.metrics.http_in_flight().dec();
@@ -130,51 +130,74 @@ pub async fn check_jsonrpc_body(
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return too_large(limit);
     };
-    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+    // Only the envelope is read, borrowed from the body (nothing of `params` is kept): rmcp
+    // parses the whole message itself next.
+    let envelope: Envelope<'_> = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
+        Err(e) if e.is_data() => {
+            let message = format!("Invalid Request: {e}");
+            return jsonrpc_refusal(
+                StatusCode::BAD_REQUEST,
+                serde_json::Value::Null,
+                -32600,
+                message,
+            );
+        }
         Err(e) => {
+            let message = format!("Parse error: {e}");
             return jsonrpc_refusal(
                 StatusCode::BAD_REQUEST,
                 serde_json::Value::Null,
                 -32700,
-                format!("Parse error: {e}"),
+                message,
             );
         }
     };
-    if let Err(problem) = jsonrpc_shape(&value) {
-        let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
-        return jsonrpc_refusal(
-            StatusCode::BAD_REQUEST,
-            id,
-            -32600,
-            format!("Invalid Request: {problem}"),
-        );
+    if let Err(problem) = envelope.check() {
+        let id = envelope
+            .id
+            .and_then(|id| serde_json::from_str(id.get()).ok())
+            .unwrap_or_default();
+        let message = format!("Invalid Request: {problem}");
+        return jsonrpc_refusal(StatusCode::BAD_REQUEST, id, -32600, message);
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
 }
 
-/// Check that `value` is one JSON-RPC 2.0 request, notification or response.
-fn jsonrpc_shape(value: &serde_json::Value) -> Result<(), &'static str> {
-    let object = value
-        .as_object()
-        .ok_or("the body must be one JSON-RPC message object")?;
-    if object.get("jsonrpc").and_then(|v| v.as_str()) != Some("2.0") {
-        return Err("\"jsonrpc\" must be \"2.0\"");
-    }
-    match (object.get("method"), object.get("id")) {
-        (Some(serde_json::Value::String(_)), None) => Ok(()),
-        (Some(serde_json::Value::String(_)), Some(id))
-            if id.is_string() || id.is_i64() || id.is_u64() =>
-        {
-            Ok(())
+/// The envelope of one JSON-RPC 2.0 message, borrowed from the body.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    jsonrpc: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    method: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    result: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+impl Envelope<'_> {
+    /// Whether this is one JSON-RPC 2.0 request, notification or response.
+    fn check(&self) -> Result<(), &'static str> {
+        if self.jsonrpc.as_deref() != Some("2.0") {
+            return Err("\"jsonrpc\" must be \"2.0\"");
         }
-        (Some(serde_json::Value::String(_)), Some(_)) => {
-            Err("\"id\" must be a string or an integer")
+        let id_ok = |id: &serde_json::value::RawValue| {
+            let text = id.get();
+            text.starts_with('"') || text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()
+        };
+        match (self.method, self.id) {
+            (Some(m), _) if !m.get().starts_with('"') => Err("\"method\" must be a string"),
+            (Some(_), None) => Ok(()),
+            (Some(_), Some(id)) if id_ok(id) => Ok(()),
+            (Some(_), Some(_)) => Err("\"id\" must be a string or an integer"),
+            (None, Some(_)) if self.result.is_some() || self.error.is_some() => Ok(()),
+            (None, _) => Err("a request needs a \"method\""),
         }
-        (Some(_), _) => Err("\"method\" must be a string"),
-        (None, Some(_)) if object.contains_key("result") || object.contains_key("error") => Ok(()),
-        (None, _) => Err("a request needs a \"method\""),
     }
 }
 
@@ -191,6 +214,14 @@ pub async fn track_in_flight(
     }
     let token = tracker.token();
     let response = next.run(request).await;
+    // A body of known size (a JSON answer) is complete already; only a stream (SSE) is still
+    // being produced, and wrapping a complete body would turn it into chunked encoding.
+    if http_body::Body::size_hint(response.body())
+        .exact()
+        .is_some()
+    {
+        return response;
+    }
     let (parts, body) = response.into_parts();
     let body = body.into_data_stream().map(move |chunk| {
         let _held_until_the_body_ends = &token;

@@ -158,6 +158,11 @@ impl Catalog {
         Ok(())
     }
 
+    /// Registered tool names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| &*e.spec.tool.name)
+    }
+
     /// Number of registered tools.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -4,6 +4,7 @@
 
 #![allow(deprecated)] // Legacy logging and resource subscriptions are still served.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,7 @@ use tracing::Instrument;
 use super::context::is_modern;
 use super::{BoxFuture, CallContext, Catalog, EventBus, Module, SessionState, changes};
 use crate::edge::Principal;
-use crate::telemetry::{Metrics, ToolOutcome};
+use crate::telemetry::{Metrics, ToolMetrics, ToolOutcome};
 
 /// How the server introduces itself.
 #[derive(Debug, Clone)]
@@ -41,6 +42,11 @@ pub struct ServerIdentity {
 
 struct Shared {
     catalog: Catalog,
+    /// Per-tool metric handles, made once so a call does not look labels up.
+    tool_metrics: HashMap<String, ToolMetrics>,
+    /// Where calls of unknown tools are counted (their names are caller-controlled, so they
+    /// never become labels).
+    unknown_tool: ToolMetrics,
     modules: Vec<Arc<dyn Module>>,
     events: EventBus,
     metrics: Metrics,
@@ -85,8 +91,16 @@ impl Handler {
     /// Build the handler.
     pub fn new(parts: HandlerParts) -> Self {
         let info = server_config(&parts.identity, &parts.catalog, &parts.modules);
+        let tool_metrics = parts
+            .catalog
+            .names()
+            .map(|name| (name.to_owned(), parts.metrics.tool(name)))
+            .collect();
+        let unknown_tool = parts.metrics.tool("<unknown>");
         Self {
             shared: Arc::new(Shared {
+                tool_metrics,
+                unknown_tool,
                 catalog: parts.catalog,
                 modules: parts.modules,
                 events: parts.events,
@@ -271,17 +285,20 @@ impl ServerHandler for Handler {
         let principal = self.principal(&context)?;
         let name = request.name.to_string();
         let Some(entry) = self.shared.catalog.get(&name, &principal) else {
-            self.shared.metrics.tool_call(
-                &name_label(&name),
-                ToolOutcome::ProtocolError,
-                Duration::ZERO,
-            );
+            self.shared
+                .unknown_tool
+                .record(ToolOutcome::ProtocolError, Duration::ZERO);
             return Err(ErrorData::invalid_params(
                 format!("Unknown tool: {name}"),
                 Some(serde_json::json!({ "tool": name })),
             ));
         };
         let started = Instant::now();
+        let tool_metrics = self
+            .shared
+            .tool_metrics
+            .get(&name)
+            .unwrap_or(&self.shared.unknown_tool);
         // Validate in place: the arguments move into a JSON value and back, never copied.
         let mut request = request;
         let arguments = serde_json::Value::Object(request.arguments.take().unwrap_or_default());
@@ -290,9 +307,7 @@ impl ServerHandler for Handler {
             request.arguments = Some(map);
         }
         if let Err(message) = checked {
-            self.shared
-                .metrics
-                .tool_call(&name, ToolOutcome::InvalidArguments, started.elapsed());
+            tool_metrics.record(ToolOutcome::InvalidArguments, started.elapsed());
             return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
         }
         let span = tracing::info_span!(
@@ -300,7 +315,6 @@ impl ServerHandler for Handler {
             tool = %name,
             request_id = %Self::request_id(&context),
             subject = %principal.subject,
-            org = %principal.org,
         );
         let cx = self.call_context(principal, context);
         let call = (entry.spec.handler)(request, cx);
@@ -316,7 +330,7 @@ impl ServerHandler for Handler {
             Err(_) => ToolOutcome::ProtocolError,
         };
         let elapsed = started.elapsed();
-        self.shared.metrics.tool_call(&name, outcome, elapsed);
+        tool_metrics.record(outcome, elapsed);
         span.in_scope(|| {
             tracing::debug!(
                 elapsed_ms = elapsed.as_secs_f64() * 1e3,
@@ -537,9 +551,4 @@ fn unknown_task(task_id: &str) -> ErrorData {
         format!("Unknown task: {task_id}"),
         Some(serde_json::json!({ "taskId": task_id })),
     )
-}
-
-/// Unknown tool names are caller-controlled; keep them out of metric labels.
-fn name_label(_name: &str) -> String {
-    "<unknown>".to_owned()
 }

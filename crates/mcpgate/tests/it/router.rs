@@ -207,6 +207,23 @@ async fn bad_mcp_requests_get_protocol_errors() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(rpc_message_any(&body)["error"]["code"], -32700, "{body}");
 
+    // JSON that is not a JSON-RPC message → invalid request, with the id when there is one.
+    for (body, id) in [
+        (r#"{}"#, serde_json::Value::Null),
+        (r#"[1, 2]"#, serde_json::Value::Null),
+        (
+            r#"{"jsonrpc":"2.0","id":9,"method":7}"#,
+            serde_json::json!(9),
+        ),
+    ] {
+        let request = post_mcp("").body(Body::from(body)).expect("request");
+        let (status, _, answer) = send(&router, request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let answer = json(&answer);
+        assert_eq!(answer["error"]["code"], -32600, "{body}: {answer}");
+        assert_eq!(answer["id"], id, "{body}");
+    }
+
     // Unknown tool → JSON-RPC error carrying the request id.
     let (status, _, body) = send(
         &router,
