@@ -47,7 +47,7 @@ pub async fn record_http(
     let response = next.run(request).await;
     state.metrics.http_in_flight().dec();
     state.metrics.http_request(
-        &route,
+        route,
         &method,
         response.status().as_u16(),
         started.elapsed(),
