@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use crate::client::{Target, VirtualClient};
 use crate::reply::CallError;
 use crate::report::{LatencySummary, LoadReport};
-use crate::rss::{RssSampler, read_rss_kib};
+use crate::rss::{RssSampler, read_cpu_seconds, read_rss_kib};
 use crate::scenario::{Draws, Scenario};
 
 /// Longest latency the histograms hold exactly: 60 s, in microseconds.
@@ -114,6 +114,13 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
         .server_pid
         .zip(rss_idle)
         .map(|(pid, idle)| RssSampler::start(pid, idle));
+    // Server CPU is read when the measured window opens and after the last call.
+    let cpu_at_window = config.server_pid.map(|pid| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(warmup_end.into()).await;
+            read_cpu_seconds(pid).ok()
+        })
+    });
 
     let seen: SeenKinds = Arc::default();
     let tasks: Vec<_> = clients
@@ -134,7 +141,19 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
         Some(sampler) => Some(sampler.finish().await?),
         None => None,
     };
-    Ok(summarise(&config, warmup_end, tallies, rss_idle, rss_peak))
+    let server_cpu_s = match (cpu_at_window, config.server_pid) {
+        (Some(start), Some(pid)) => {
+            let start = start.await.context("join the CPU sampler")?;
+            start.zip(read_cpu_seconds(pid).ok()).map(|(a, b)| b - a)
+        }
+        _ => None,
+    };
+    let mut report = summarise(&config, warmup_end, tallies, rss_idle, rss_peak);
+    if let Some(cpu) = server_cpu_s {
+        let calls = report.latency_ms_count.max(1) as f64;
+        report.server_cpu_us_per_call = Some((cpu * 1e6 / calls * 10.0).round() / 10.0);
+    }
+    Ok(report)
 }
 
 async fn open_clients(
@@ -262,6 +281,8 @@ fn summarise(
         latency_ms: LatencySummary::from_micros(&latencies),
         rss_idle_kib,
         rss_peak_kib,
+        server_cpu_us_per_call: None,
+        latency_ms_count: succeeded,
     }
 }
 

@@ -39,6 +39,13 @@ pub struct LoadReport {
     /// Largest server resident set size seen during the run, when `--server-pid` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_peak_kib: Option<u64>,
+    /// Server CPU time (user + system) per successful call in the measured window, in
+    /// microseconds, when `--server-pid` was given. Steadier than calls/s on a shared machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_call: Option<f64>,
+    /// Successful calls in the window (the latency histogram's count).
+    #[serde(skip)]
+    pub latency_ms_count: u64,
 }
 
 /// Latency percentiles in milliseconds, at microsecond resolution.

@@ -28,6 +28,27 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
         .and_then(|kib| kib.parse().ok())
 }
 
+/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux x86_64).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU time (user + system) process `pid` has used so far, in seconds.
+pub fn read_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    parse_cpu_ticks(&stat)
+        .map(|ticks| ticks as f64 / TICKS_PER_SECOND)
+        .with_context(|| format!("unexpected format of {path}"))
+}
+
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name is in parentheses and may contain spaces; fields follow the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the name: state is field 3 of the file; utime and stime are fields 14 and 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// A background task that tracks the largest `VmRSS` of a process.
 #[derive(Debug)]
 pub struct RssSampler {
@@ -71,6 +92,13 @@ impl RssSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_cpu_ticks_after_the_command_name() {
+        let stat = "4242 (my server) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 3 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(300));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
 
     #[test]
     fn parses_vm_rss_line() {

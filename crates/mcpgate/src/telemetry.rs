@@ -27,8 +27,8 @@ pub fn init_logging(config: &LogConfig) {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .with_current_span(false)
+            .with_span_list(true)
             .try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use futures::StreamExt;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -43,15 +43,43 @@ pub async fn record_http(
     let started = Instant::now();
     let route = route_label(request.uri().path(), &state.mcp_path);
     let method = request.method().clone();
-    state.metrics.http_in_flight().inc();
-    let response = next.run(request).await;
-    state.metrics.http_in_flight().dec();
-    state.metrics.http_request(
-        route,
-        &method,
-        response.status().as_u16(),
-        started.elapsed(),
+    // The request span carries the request id, so every log line of the request has it.
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let span = tracing::info_span!(
+        "http",
+        method = %method,
+        path = %request.uri().path(),
+        request_id = %request_id,
     );
+    state.metrics.http_in_flight().inc();
+    let response = next.run(request).instrument(span.clone()).await;
+    state.metrics.http_in_flight().dec();
+    let status = response.status();
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .http_request(route, &method, status.as_u16(), elapsed);
+    if status.is_server_error() {
+        span.in_scope(|| {
+            tracing::warn!(
+                status = status.as_u16(),
+                elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                "request failed"
+            )
+        });
+    } else {
+        span.in_scope(|| {
+            tracing::debug!(
+                status = status.as_u16(),
+                elapsed_ms = elapsed.as_secs_f64() * 1e3,
+                "request answered"
+            )
+        });
+    }
     response
 }
 
@@ -83,20 +111,6 @@ fn too_large(limit: usize) -> Response {
         header::CONNECTION,
         header::HeaderValue::from_static("close"),
     );
-    response
-}
-
-/// Answer a successful session DELETE with 204 No Content. rmcp answers 202 Accepted, but the
-/// session is already gone when it returns, and clients and proxies expect 200/204 for a
-/// completed DELETE.
-pub async fn session_delete_status(request: Request, next: Next) -> Response {
-    let is_delete = request.method() == axum::http::Method::DELETE;
-    let mut response = next.run(request).await;
-    if is_delete && response.status() == StatusCode::ACCEPTED {
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        *response.body_mut() = axum::body::Body::empty();
-        response.headers_mut().remove(header::CONTENT_LENGTH);
-    }
     response
 }
 
@@ -201,31 +215,124 @@ impl Envelope<'_> {
     }
 }
 
-/// Count a POST on the MCP endpoint as in flight until its response body has been sent, so
-/// graceful drain waits for answers to be delivered, not just computed. GET streams are not
-/// counted: they are open-ended and are closed by the drain itself.
-pub async fn track_in_flight(
+/// Bookkeeping around each MCP exchange:
+/// - a POST counts as in flight until its response body has been sent, so graceful drain waits
+///   for answers to be delivered, not just computed (GET streams are open-ended and are closed
+///   by the drain itself);
+/// - a successful session DELETE is answered 204 No Content: rmcp answers 202 Accepted, but the
+///   session is already gone when it returns, and clients and proxies expect 200/204.
+pub async fn mcp_exchange(
     State(tracker): State<TaskTracker>,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.method() != axum::http::Method::POST {
-        return next.run(request).await;
+    match *request.method() {
+        axum::http::Method::POST => {
+            let token = tracker.token();
+            let response = next.run(request).await;
+            // A body of known size (a JSON answer) is complete already; only a stream (SSE)
+            // is still being produced, and wrapping a complete body would make it chunked.
+            if http_body::Body::size_hint(response.body())
+                .exact()
+                .is_some()
+            {
+                return response;
+            }
+            response.map(|inner| {
+                axum::body::Body::new(TrackedBody {
+                    inner,
+                    _token: token,
+                })
+            })
+        }
+        axum::http::Method::DELETE => {
+            let mut response = next.run(request).await;
+            if response.status() == StatusCode::ACCEPTED {
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                *response.body_mut() = axum::body::Body::empty();
+                response.headers_mut().remove(header::CONTENT_LENGTH);
+            }
+            response
+        }
+        _ => next.run(request).await,
     }
-    let token = tracker.token();
-    let response = next.run(request).await;
-    // A body of known size (a JSON answer) is complete already; only a stream (SSE) is still
-    // being produced, and wrapping a complete body would turn it into chunked encoding.
-    if http_body::Body::size_hint(response.body())
-        .exact()
-        .is_some()
-    {
-        return response;
+}
+
+/// The request id header.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Whether a caller-supplied request id is safe to carry into logs and responses: 1-128 of
+/// `[A-Za-z0-9._:-]` (UUIDs, trace ids, ULIDs and the like).
+fn acceptable_request_id(value: &axum::http::HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=128).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Keep the caller's `X-Request-Id` when it is acceptable; otherwise (absent, too long, odd
+/// characters) replace it with a new UUID, so logs never carry caller-chosen junk.
+pub async fn assign_request_id(mut request: Request, next: Next) -> Response {
+    let keep = request
+        .headers()
+        .get(REQUEST_ID)
+        .is_some_and(acceptable_request_id);
+    if !keep {
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+            request.headers_mut().insert(REQUEST_ID, value);
+        }
     }
-    let (parts, body) = response.into_parts();
-    let body = body.into_data_stream().map(move |chunk| {
-        let _held_until_the_body_ends = &token;
-        chunk
-    });
-    Response::from_parts(parts, axum::body::Body::from_stream(body))
+    next.run(request).await
+}
+
+/// A response body that holds a drain-tracker token until it is dropped (fully sent, or the
+/// client went away). Frames pass through untouched.
+struct TrackedBody {
+    inner: axum::body::Body,
+    _token: tokio_util::task::task_tracker::TaskTrackerToken,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::acceptable_request_id;
+
+    #[test]
+    fn request_ids_are_short_plain_tokens() {
+        for ok in [
+            "abc-123",
+            "0af7651916cd43dd8448eb211c80319c",
+            "01HZX:span.1_a",
+        ] {
+            assert!(acceptable_request_id(&HeaderValue::from_static(ok)), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in ["", "has space", "quote\"", "new\\nline", long.as_str()] {
+            let value = HeaderValue::from_str(bad).unwrap_or(HeaderValue::from_static("has space"));
+            assert!(!acceptable_request_id(&value), "{bad}");
+        }
+    }
 }

@@ -4,19 +4,16 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
-use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::request_id::PropagateRequestIdLayer;
 
 use super::layers::{
-    MetricsState, check_jsonrpc_body, limit_body, record_http, session_delete_status,
-    track_in_flight,
+    MetricsState, assign_request_id, check_jsonrpc_body, limit_body, mcp_exchange, record_http,
 };
 use super::probes::{ProbeState, healthz, metrics, readyz};
 use crate::config::HttpConfig;
@@ -86,8 +83,7 @@ pub fn build_router(parts: RouterParts) -> Router {
     // Host/Origin check (bind the listener accordingly).
     let mcp = Router::new()
         .fallback_service(mcp_service(&parts))
-        .layer(from_fn(session_delete_status))
-        .layer(from_fn_with_state(parts.tracker.clone(), track_in_flight))
+        .layer(from_fn_with_state(parts.tracker.clone(), mcp_exchange))
         .layer(from_fn_with_state(
             parts.http.max_body_bytes,
             check_jsonrpc_body,
@@ -102,32 +98,17 @@ pub fn build_router(parts: RouterParts) -> Router {
         .nest_service(&parts.http.mcp_path, mcp)
         .layer(
             ServiceBuilder::new()
-                // First: every request gets an id (the caller's X-Request-Id, or a new UUID)
+                // First: every request gets an id (the caller's X-Request-Id if acceptable, or a new UUID)
                 // before anything can log or refuse it.
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                // The request span carries the id, so every log line of the request has it.
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(from_fn(assign_request_id))
                 // Echo the id on every response, refusals included.
                 .layer(PropagateRequestIdLayer::x_request_id())
-                // Count everything below, including the edge's own refusals.
+                // Count and log everything below (in a span carrying the request id), including
+                // the edge's own refusals.
                 .layer(from_fn_with_state(metrics_state, record_http))
                 // DNS-rebinding and cross-site protection before any work is done.
                 .layer(from_fn_with_state(policy, check_host_origin))
                 // Oversized bodies are refused before they are read.
                 .layer(from_fn_with_state(parts.http.max_body_bytes, limit_body)),
         )
-}
-
-fn request_span<B>(request: &Request<B>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!(
-        "http",
-        method = %request.method(),
-        path = %request.uri().path(),
-        request_id = %request_id,
-    )
 }

@@ -310,12 +310,20 @@ impl ServerHandler for Handler {
             tool_metrics.record(ToolOutcome::InvalidArguments, started.elapsed());
             return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
         }
-        let span = tracing::info_span!(
-            "tool_call",
-            tool = %name,
-            request_id = %Self::request_id(&context),
-            subject = %principal.subject,
-        );
+        // A stateless HTTP request is served inside its request span, which already carries the
+        // request id; legacy sessions and stdio run in their own task and get a span here.
+        let inside_request_span =
+            is_modern(&context) && context.extensions.get::<http::request::Parts>().is_some();
+        let span = if inside_request_span {
+            tracing::info_span!("tool_call", tool = %name)
+        } else {
+            tracing::info_span!(
+                "tool_call",
+                tool = %name,
+                request_id = %Self::request_id(&context),
+            )
+        };
+        let subject = Arc::clone(&principal.subject);
         let cx = self.call_context(principal, context);
         let call = (entry.spec.handler)(request, cx);
         let result = self
@@ -335,6 +343,7 @@ impl ServerHandler for Handler {
             tracing::debug!(
                 elapsed_ms = elapsed.as_secs_f64() * 1e3,
                 ?outcome,
+                subject = %subject,
                 "tool call finished"
             );
         });

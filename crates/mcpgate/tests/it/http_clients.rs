@@ -141,7 +141,11 @@ async fn logs_are_json_lines_with_request_ids() {
             .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
         if value["message"] == "tool call finished" {
             saw_tool_line = true;
-            let id = value["span"]["request_id"].as_str().unwrap_or_default();
+            let spans = value["spans"].as_array().cloned().unwrap_or_default();
+            let id = spans
+                .iter()
+                .find_map(|s| s["request_id"].as_str())
+                .unwrap_or_default();
             assert!(
                 !id.is_empty(),
                 "tool log line carries the request id: {line}"

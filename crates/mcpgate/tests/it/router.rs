@@ -125,6 +125,17 @@ async fn request_ids_are_echoed_or_generated() {
         .expect("request");
     let (_, headers, _) = send(&router, fresh).await;
     assert_eq!(headers["x-request-id"].len(), 36, "a UUID is generated");
+    let junk = Request::get("/healthz")
+        .header(header::HOST, "localhost")
+        .header("x-request-id", "x".repeat(500))
+        .body(Body::empty())
+        .expect("request");
+    let (_, headers, _) = send(&router, junk).await;
+    assert_eq!(
+        headers["x-request-id"].len(),
+        36,
+        "an unacceptable id is replaced"
+    );
 }
 
 #[tokio::test]
