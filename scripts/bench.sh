@@ -31,6 +31,8 @@ done
 sleep 0.5
 
 token="dev:bench:acme:viewer"
+# Name a cold-start result line and record which probe it used.
+label() { python3 -c 'import json,sys; d=json.load(sys.stdin); d["label"]=sys.argv[1]; d["probe"]=sys.argv[2]; print(json.dumps(d))' "$1" "$probe"; }
 for era in modern legacy; do
   for c in 1 16 64; do
     for rep in $(seq 1 "$reps"); do
@@ -48,11 +50,11 @@ wait 2>/dev/null || true
 for probe in health discover; do
   "$bench" coldstart --runs 20 --probe "$probe" \
     --cmd "target/release/rmcp-floor --listen 127.0.0.1:8091" --url http://127.0.0.1:8091/mcp \
-    | sed 's/^{/{"label":"floor",/' >>"$out/results.jsonl"
+    | label floor >>"$out/results.jsonl"
   d2=$(mktemp -d)
   MCPGATE_DATA_DIR="$d2" "$bench" coldstart --runs 20 --probe "$probe" \
     --cmd "target/release/mcpgate serve --listen 127.0.0.1:8092" --url http://127.0.0.1:8092/mcp \
-    | sed 's/^{/{"label":"mcpgate",/' >>"$out/results.jsonl"
+    | label mcpgate >>"$out/results.jsonl"
   rm -rf "$d2"
 done
 python3 scripts/bench_summary.py "$out/results.jsonl"

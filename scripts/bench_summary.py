@@ -18,8 +18,8 @@ for r in rows:
 def med(items, key):
     return statistics.median(key(i) for i in items)
 
-print("| era | conc. | server | calls/s (median) | p50 ms | p95 ms | p99 ms | errors | RSS idle → peak KiB | ratio |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| era | conc. | server | calls/s (median) | ratio | server CPU µs/call | p50 ms | p95 ms | p99 ms | errors | RSS idle → peak KiB |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for era in ("modern", "legacy"):
     for c in (1, 16, 64):
         floor = load.get((era, c, "floor"), [])
@@ -33,12 +33,13 @@ for era in ("modern", "legacy"):
             ratio = ""
             if label == "mcpgate" and floor:
                 ratio = f'{cps / med(floor, lambda r: r["calls_per_s"]):.2f}×'
-            lat = runs[0]["latency_ms"]
-            print(f'| {era} | {c} | {label} | {cps:,.0f} | {med(runs, lambda r: r["latency_ms"]["p50"]):.3f} | '
+            cpu = med(runs, lambda r: r.get("server_cpu_us_per_call") or 0)
+            print(f'| {era} | {c} | {label} | {cps:,.0f} | {ratio} | {cpu:.1f} | '
+                  f'{med(runs, lambda r: r["latency_ms"]["p50"]):.3f} | '
                   f'{med(runs, lambda r: r["latency_ms"]["p95"]):.3f} | {med(runs, lambda r: r["latency_ms"]["p99"]):.3f} | '
-                  f'{errors} | {rss} | {ratio} |')
+                  f'{errors} | {rss} |')
 print()
-print("| server | probe | cold start median ms | min | max |")
-print("|---|---|---|---|---|")
+print("| server | probe | cold start median ms | min | max | RSS when ready KiB |")
+print("|---|---|---|---|---|---|")
 for (label, probe), r in sorted(cold.items()):
-    print(f'| {label} | {probe} | {r.get("median_ms")} | {r.get("min_ms")} | {r.get("max_ms")} |')
+    print(f'| {label} | {probe} | {r.get("median_ms")} | {r.get("min_ms")} | {r.get("max_ms")} | {r.get("rss_ready_kib")} |')

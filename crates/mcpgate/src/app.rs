@@ -100,7 +100,7 @@ impl App {
         let handler = Handler::new(HandlerParts {
             catalog,
             modules,
-            events: EventBus::new(64),
+            events: EventBus::new(config.modules.event_buffer),
             metrics: metrics.clone(),
             default_principal: auth.default_principal().clone(),
             identity: ServerIdentity {
@@ -181,13 +181,21 @@ impl App {
                 return result.context("server task")?.context("serve HTTP");
             }
         }
+        self.ready.store(false, Ordering::Release);
+        let delay = self.config.http.shutdown_delay;
+        if !delay.is_zero() {
+            tracing::info!(
+                delay_s = delay.as_secs_f64(),
+                "shutting down: not ready, still accepting"
+            );
+            tokio::time::sleep(delay).await;
+        }
         let grace = self.config.http.shutdown_grace;
         let deadline = Instant::now() + grace;
         tracing::info!(
             grace_s = grace.as_secs_f64(),
             "shutting down: draining in-flight requests"
         );
-        self.ready.store(false, Ordering::Release);
         stop_accepting.cancel();
         self.draining.cancel();
         self.drain_calls(deadline).await;

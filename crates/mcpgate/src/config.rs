@@ -126,6 +126,9 @@ pub struct HttpConfig {
     /// How long shutdown waits for in-flight requests. Default 30s. Env
     /// `MCPGATE_SHUTDOWN_GRACE`.
     pub shutdown_grace: Duration,
+    /// How long readiness reports 503 while the listener still accepts, before draining starts,
+    /// so load balancers stop sending new work first. Default 0s. Env `MCPGATE_SHUTDOWN_DELAY`.
+    pub shutdown_delay: Duration,
     /// Serve without authentication on a non-loopback address. Default false. Env
     /// `MCPGATE_ALLOW_UNAUTHENTICATED`.
     pub allow_unauthenticated: bool,
@@ -157,6 +160,9 @@ pub struct ModulesConfig {
     pub page_size: usize,
     /// How long clients may cache list results (`ttlMs`). Default 30s. Env `MCPGATE_LIST_TTL`.
     pub list_ttl: Duration,
+    /// Change events buffered per slow listener before it misses some. Default 64. Env
+    /// `MCPGATE_EVENT_BUFFER`.
+    pub event_buffer: usize,
 }
 
 /// Authentication settings.

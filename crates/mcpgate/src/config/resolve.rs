@@ -283,6 +283,11 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
             "MCPGATE_SHUTDOWN_GRACE",
             Duration::from_secs(30),
         ),
+        shutdown_delay: l.get_or(
+            "http.shutdown_delay",
+            "MCPGATE_SHUTDOWN_DELAY",
+            Duration::ZERO,
+        ),
         allow_unauthenticated: overrides.allow_unauthenticated
             || l.get_or(
                 "http.allow_unauthenticated",
@@ -355,7 +360,16 @@ fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
             "must be at most 1000",
         );
     }
+    let event_buffer: usize = l.get_or("modules.event_buffer", "MCPGATE_EVENT_BUFFER", 64);
+    let event_buffer = positive(
+        l,
+        "modules.event_buffer",
+        "MCPGATE_EVENT_BUFFER",
+        event_buffer,
+        64,
+    );
     ModulesConfig {
+        event_buffer,
         enabled,
         disabled_tools: l.get_or(
             "modules.disabled_tools",

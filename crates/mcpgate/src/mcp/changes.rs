@@ -53,15 +53,15 @@ pub async fn forward_to_listener(
 }
 
 /// Forward events to one legacy session until the session ends (its state is dropped) or the
-/// server drains.
+/// server drains. The receiver is subscribed by the caller before this task is spawned, so no
+/// event published after the session was initialized is missed.
 pub async fn forward_to_session(
-    events: EventBus,
+    mut receiver: tokio::sync::broadcast::Receiver<ServerEvent>,
     peer: Peer<RoleServer>,
     session: Weak<SessionState>,
     closed: CancellationToken,
     draining: CancellationToken,
 ) {
-    let mut receiver = events.subscribe();
     loop {
         let event = tokio::select! {
             () = closed.cancelled() => return,

@@ -544,7 +544,7 @@ impl ServerHandler for Handler {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         // A legacy session is live: it hears about changes until it ends or the server drains.
         let forward = changes::forward_to_session(
-            self.shared.events.clone(),
+            self.shared.events.subscribe(),
             context.peer,
             Arc::downgrade(&self.session),
             self.session.closed(),

@@ -96,3 +96,43 @@ async fn sigterm_exits_zero_even_with_an_open_legacy_stream() {
     assert_eq!(code, Some(0));
     drop(client);
 }
+
+#[tokio::test]
+async fn readiness_turns_false_before_the_listener_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = App::build(config(&dir, &[("MCPGATE_SHUTDOWN_DELAY", "1s")]))
+        .await
+        .expect("app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.serve_http(listener, async {
+        let _ = stopped.await;
+    }));
+    let readyz = || async move {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    };
+    assert_eq!(readyz().await.expect("answer"), 200);
+    stop.send(()).expect("signal");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        readyz().await.expect("still accepting"),
+        503,
+        "not ready while draining"
+    );
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("serving stops")
+        .expect("task")
+        .expect("clean shutdown");
+    assert!(
+        readyz().await.is_err(),
+        "the listener is closed after the delay"
+    );
+}
