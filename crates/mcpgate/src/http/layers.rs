@@ -49,12 +49,8 @@ pub async fn record_http(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let span = tracing::info_span!(
-        "http",
-        method = %method,
-        path = %request.uri().path(),
-        request_id = %request_id,
-    );
+    // Only the id: every field is formatted when the span opens, on every request.
+    let span = tracing::info_span!("http", request_id = %request_id);
     state.metrics.http_in_flight().inc();
     let response = next.run(request).instrument(span.clone()).await;
     state.metrics.http_in_flight().dec();
@@ -66,6 +62,8 @@ pub async fn record_http(
     if status.is_server_error() {
         span.in_scope(|| {
             tracing::warn!(
+                %method,
+                route,
                 status = status.as_u16(),
                 elapsed_ms = elapsed.as_secs_f64() * 1e3,
                 "request failed"
@@ -74,6 +72,8 @@ pub async fn record_http(
     } else {
         span.in_scope(|| {
             tracing::debug!(
+                %method,
+                route,
                 status = status.as_u16(),
                 elapsed_ms = elapsed.as_secs_f64() * 1e3,
                 "request answered"

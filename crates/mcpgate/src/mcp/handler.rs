@@ -315,7 +315,7 @@ impl ServerHandler for Handler {
         let inside_request_span =
             is_modern(&context) && context.extensions.get::<http::request::Parts>().is_some();
         let span = if inside_request_span {
-            tracing::info_span!("tool_call", tool = %name)
+            tracing::Span::current()
         } else {
             tracing::info_span!(
                 "tool_call",
@@ -343,6 +343,7 @@ impl ServerHandler for Handler {
             tracing::debug!(
                 elapsed_ms = elapsed.as_secs_f64() * 1e3,
                 ?outcome,
+                tool = %name,
                 subject = %subject,
                 "tool call finished"
             );

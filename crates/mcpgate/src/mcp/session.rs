@@ -4,29 +4,26 @@
 #![allow(deprecated)] // Legacy logging/setLevel is still served.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use rmcp::model::LoggingLevel;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 
-/// Per-session state. A fresh one is made for every legacy session and stateless request.
-#[derive(Debug)]
+/// Per-session state. A fresh one is made for every legacy session and stateless request, so
+/// it allocates nothing until used.
+#[derive(Debug, Default)]
 pub struct SessionState {
     log_level: Mutex<Option<LoggingLevel>>,
     subscriptions: Mutex<BTreeSet<String>>,
-    /// Cancelled when the session's state is dropped, i.e. when the session ends.
-    closed: CancellationToken,
-    _close_on_drop: DropGuard,
+    /// Cancelled when the session's state is dropped, i.e. when the session ends; made on first
+    /// use (only initialized legacy sessions need it).
+    closed: OnceLock<CancellationToken>,
 }
 
-impl Default for SessionState {
-    fn default() -> Self {
-        let closed = CancellationToken::new();
-        Self {
-            log_level: Mutex::default(),
-            subscriptions: Mutex::default(),
-            _close_on_drop: closed.clone().drop_guard(),
-            closed,
+impl Drop for SessionState {
+    fn drop(&mut self) {
+        if let Some(closed) = self.closed.get() {
+            closed.cancel();
         }
     }
 }
@@ -34,7 +31,7 @@ impl Default for SessionState {
 impl SessionState {
     /// A token cancelled when the session ends.
     pub fn closed(&self) -> CancellationToken {
-        self.closed.clone()
+        self.closed.get_or_init(CancellationToken::new).clone()
     }
 
     /// The level set with `logging/setLevel`, if any.

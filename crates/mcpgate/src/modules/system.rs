@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use rmcp::model::{CallToolResult, ProtocolVersion, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, ContentBlock, ProtocolVersion, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -38,8 +38,8 @@ pub struct AppFacts {
 pub struct HealthReport {
     /// `ok` when every component is ok, otherwise `degraded`.
     pub status: String,
-    /// Seconds since start.
-    pub uptime_seconds: f64,
+    /// Whole seconds since start.
+    pub uptime_seconds: u64,
     /// Server version.
     pub version: String,
     /// Status per component.
@@ -60,10 +60,9 @@ pub struct ComponentStatus {
     pub status: String,
     /// Backend name, e.g. `sqlite`.
     pub backend: String,
-    /// Round-trip time of the last probe, in milliseconds.
+    /// Round-trip time of the last probe (at most `store.health_probe_ttl` old), in
+    /// milliseconds.
     pub latency_ms: f64,
-    /// Seconds since the probe ran.
-    pub checked_seconds_ago: f64,
     /// Why the component is down, if it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -92,10 +91,20 @@ struct Probe {
     error: Option<String>,
 }
 
+/// A rendered `health` answer: it only changes when the probe is refreshed or the uptime
+/// reaches another whole second, so it is rendered once and reused until then.
+struct RenderedHealth {
+    probe: Arc<Probe>,
+    uptime: u64,
+    value: serde_json::Value,
+    text: String,
+}
+
 /// The `system` module.
 pub struct SystemModule {
     facts: Arc<AppFacts>,
     last_probe: Mutex<Option<Arc<Probe>>>,
+    last_health: Mutex<Option<Arc<RenderedHealth>>>,
 }
 
 impl SystemModule {
@@ -104,6 +113,7 @@ impl SystemModule {
         Self {
             facts,
             last_probe: Mutex::new(None),
+            last_health: Mutex::new(None),
         }
     }
 
@@ -131,14 +141,51 @@ impl SystemModule {
         probe
     }
 
+    /// The `health` answer, rendered at most once per probe and uptime second.
+    async fn health_result(&self) -> CallToolResult {
+        let probe = self.probe().await;
+        let uptime = self.facts.started.elapsed().as_secs();
+        let cached = self
+            .last_health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|r| r.uptime == uptime && Arc::ptr_eq(&r.probe, &probe))
+            .map(Arc::clone);
+        let rendered = match cached {
+            Some(rendered) => rendered,
+            None => {
+                let value = match serde_json::to_value(self.report(&probe)) {
+                    Ok(value) => value,
+                    Err(e) => return encoding_failed(&e),
+                };
+                let rendered = Arc::new(RenderedHealth {
+                    text: value.to_string(),
+                    value,
+                    probe,
+                    uptime,
+                });
+                *self.last_health.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Arc::clone(&rendered));
+                rendered
+            }
+        };
+        let mut result = CallToolResult::success(vec![ContentBlock::text(rendered.text.clone())]);
+        result.structured_content = Some(rendered.value.clone());
+        result
+    }
+
     /// Build the health report.
     pub async fn health(&self) -> HealthReport {
         let probe = self.probe().await;
+        self.report(&probe)
+    }
+
+    fn report(&self, probe: &Probe) -> HealthReport {
         let store = ComponentStatus {
             status: if probe.error.is_none() { "ok" } else { "down" }.to_owned(),
             backend: self.facts.store.backend().to_owned(),
             latency_ms: probe.latency.as_secs_f64() * 1e3,
-            checked_seconds_ago: probe.at.elapsed().as_secs_f64(),
             error: probe.error.clone(),
         };
         HealthReport {
@@ -148,7 +195,7 @@ impl SystemModule {
                 "degraded"
             }
             .to_owned(),
-            uptime_seconds: self.facts.started.elapsed().as_secs_f64(),
+            uptime_seconds: self.facts.started.elapsed().as_secs(),
             version: self.facts.version.clone(),
             components: Components { store },
         }
@@ -183,10 +230,14 @@ fn read_only() -> ToolAnnotations {
 fn structured<T: Serialize>(value: &T) -> CallToolResult {
     match serde_json::to_value(value) {
         Ok(v) => CallToolResult::structured(v),
-        Err(e) => CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
-            "could not encode the report: {e}"
-        ))]),
+        Err(e) => encoding_failed(&e),
     }
+}
+
+fn encoding_failed(e: &serde_json::Error) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!(
+        "could not encode the report: {e}"
+    ))])
 }
 
 impl Module for SystemModule {
@@ -217,7 +268,7 @@ impl Module for SystemModule {
         vec![
             ToolSpec::new(health, move |_, _| {
                 let me = Arc::clone(&me);
-                async move { Ok(structured(&me.health().await).into()) }
+                async move { Ok(me.health_result().await.into()) }
             }),
             ToolSpec::new(info, move |_, _| {
                 let me = Arc::clone(&self);
