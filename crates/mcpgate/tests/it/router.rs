@@ -4,7 +4,6 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use crate::support::{app, modern_call};
@@ -15,20 +14,7 @@ async fn send(
     router: &Router,
     request: Request<Body>,
 ) -> (StatusCode, axum::http::HeaderMap, String) {
-    let response = router
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("router answers");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
+    crate::support::oneshot(router, request).await
 }
 
 fn post_mcp(body: impl Into<Body>) -> axum::http::request::Builder {

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcpgate::App;
 use mcpgate::mcp::{Module, ToolSpec};
 use rmcp::model::{CallToolResult, ContentBlock, Tool};
 
-use crate::support::{Server, config, modern_call};
+use crate::support::{Server, Serving, modern_call};
 
 /// A module with one tool that takes a while, to have something in flight.
 struct Slow;
@@ -33,21 +32,13 @@ impl Module for Slow {
 
 #[tokio::test]
 async fn in_flight_calls_finish_before_shutdown_completes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let app = App::build_with(
-        config(&dir, &[("MCPGATE_SHUTDOWN_GRACE", "10s")]),
-        vec![Arc::new(Slow)],
-    )
-    .await
-    .expect("app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.serve_http(listener, async {
-        let _ = stopped.await;
-    }));
+    let (serving, _dir) =
+        Serving::start(&[("MCPGATE_SHUTDOWN_GRACE", "10s")], vec![Arc::new(Slow)]).await;
+    let Serving {
+        port,
+        stop,
+        done: serving,
+    } = serving;
 
     let call = tokio::spawn(async move {
         reqwest::Client::new()
@@ -99,18 +90,12 @@ async fn sigterm_exits_zero_even_with_an_open_legacy_stream() {
 
 #[tokio::test]
 async fn readiness_turns_false_before_the_listener_stops() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let app = App::build(config(&dir, &[("MCPGATE_SHUTDOWN_DELAY", "1s")]))
-        .await
-        .expect("app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.serve_http(listener, async {
-        let _ = stopped.await;
-    }));
+    let (serving, _dir) = Serving::start(&[("MCPGATE_SHUTDOWN_DELAY", "1s")], Vec::new()).await;
+    let Serving {
+        port,
+        stop,
+        done: serving,
+    } = serving;
     let readyz = || async move {
         reqwest::Client::new()
             .get(format!("http://127.0.0.1:{port}/readyz"))

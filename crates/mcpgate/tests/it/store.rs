@@ -3,26 +3,17 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use mcpgate::store::{self, Store};
-use tower::ServiceExt;
 
-use crate::support::{app, config, modern_call, postgres_database};
+use crate::support::{app, config, modern_call, oneshot, postgres_database};
 
 async fn readyz(router: &axum::Router) -> (StatusCode, serde_json::Value) {
     let request = Request::get("/readyz")
         .header(header::HOST, "localhost")
         .body(Body::empty())
         .expect("request");
-    let response = router.clone().oneshot(request).await.expect("answer");
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, serde_json::from_slice(&body).expect("json"))
+    let (status, _, body) = oneshot(router, request).await;
+    (status, serde_json::from_str(&body).expect("json"))
 }
 
 async fn health_backend(router: &axum::Router) -> String {
@@ -35,14 +26,8 @@ async fn health_backend(router: &axum::Router) -> String {
         .header("mcp-name", "health")
         .body(Body::from(modern_call(1, "health", serde_json::json!({}))))
         .expect("request");
-    let response = router.clone().oneshot(request).await.expect("answer");
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let message: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let (_, _, body) = oneshot(router, request).await;
+    let message: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(
         message["result"]["structuredContent"]["status"], "ok",
         "{message}"

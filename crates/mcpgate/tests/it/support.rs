@@ -218,3 +218,58 @@ impl Drop for PgDatabase {
         .join();
     }
 }
+
+/// Send one request through a router in process; the status, headers and body text.
+pub async fn oneshot(
+    router: &axum::Router,
+    request: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, axum::http::HeaderMap, String) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("router answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// An app serving HTTP in this process on a free port until `stop` is sent.
+pub struct Serving {
+    /// The port it listens on.
+    pub port: u16,
+    /// Send to start the shutdown.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    /// Resolves when serving has stopped.
+    pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Serving {
+    /// Build `app` from `env` plus `extra` modules and serve it on 127.0.0.1:0.
+    pub async fn start(
+        env: &[(&str, &str)],
+        extra: Vec<Arc<dyn mcpgate::mcp::Module>>,
+    ) -> (Self, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = App::build_with(config(&dir, env), extra)
+            .await
+            .expect("app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let done = tokio::spawn(app.serve_http(listener, async {
+            let _ = stopped.await;
+        }));
+        (Self { port, stop, done }, dir)
+    }
+}
