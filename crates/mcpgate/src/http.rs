@@ -1,8 +1,10 @@
 //! The HTTP surface: one axum router with the MCP endpoint, health, readiness and metrics,
-//! behind one middleware stack.
+//! behind the request edge.
 
-mod layers;
+mod edge_layer;
+mod mcp_layer;
 mod probes;
 mod router;
 
+pub use edge_layer::REQUEST_ID;
 pub use router::{RouterParts, build_router};

@@ -4,10 +4,9 @@
 //! (`Authorization: Bearer dev:<user>:<org>:<role>`, no cryptography, for development; a missing
 //! header falls back to the default principal, a malformed one is a 401).
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::{AuthVia, Principal, is_identifier, reject};
 use crate::config::{AuthConfig, AuthMode, ROLES};
@@ -90,26 +89,24 @@ fn parse_dev_token(token: &str) -> Result<Principal, AuthError> {
     Ok(Principal::new(user, org, role, AuthVia::DevToken))
 }
 
-/// Middleware: resolve the caller's principal and put it in the request's extensions, or answer
-/// 401 with a `WWW-Authenticate` challenge.
-pub async fn authenticate(
-    State(auth): State<Authenticator>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    match auth.principal_for(request.headers()) {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(e) => {
-            let mut response = reject(StatusCode::UNAUTHORIZED, "invalid_token", e.to_string());
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-            response
-        }
+impl Authenticator {
+    /// Put the caller's principal into the request's extensions.
+    pub fn authenticate(&self, request: &mut Request) -> Result<(), AuthError> {
+        let principal = self.principal_for(request.headers())?;
+        request.extensions_mut().insert(principal);
+        Ok(())
+    }
+}
+
+impl IntoResponse for AuthError {
+    /// 401 with a JSON body and a `WWW-Authenticate` challenge.
+    fn into_response(self) -> Response {
+        let mut response = reject(StatusCode::UNAUTHORIZED, "invalid_token", self.to_string());
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+        response
     }
 }
 

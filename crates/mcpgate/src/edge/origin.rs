@@ -7,10 +7,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::reject;
 
@@ -151,49 +150,55 @@ impl OriginPolicy {
     }
 }
 
-/// Middleware: 403 for a foreign `Host` or `Origin`.
-pub async fn check_host_origin(
-    State(policy): State<OriginPolicy>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
-    match host {
-        Some(host) if policy.host_allowed(&host) => {}
-        Some(_) => {
-            return reject(
-                StatusCode::FORBIDDEN,
-                "forbidden_host",
-                "the Host header names a host this server does not serve",
-            );
-        }
-        None => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                "missing_host",
-                "the request has no Host header",
-            );
-        }
+/// Why the edge refused a request's `Host` or `Origin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OriginRefusal {
+    /// The `Host` names a host this server does not serve (DNS rebinding).
+    #[error("the Host header names a host this server does not serve")]
+    ForeignHost,
+    /// The request has no `Host`.
+    #[error("the request has no Host header")]
+    MissingHost,
+    /// A browser page from another origin made the request.
+    #[error("requests from this Origin are not allowed")]
+    ForeignOrigin,
+}
+
+impl IntoResponse for OriginRefusal {
+    fn into_response(self) -> Response {
+        let (status, code) = match self {
+            Self::ForeignHost => (StatusCode::FORBIDDEN, "forbidden_host"),
+            Self::MissingHost => (StatusCode::BAD_REQUEST, "missing_host"),
+            Self::ForeignOrigin => (StatusCode::FORBIDDEN, "forbidden_origin"),
+        };
+        reject(status, code, self.to_string())
     }
-    if let Some(origin) = request.headers().get(header::ORIGIN) {
-        let allowed = origin
-            .to_str()
-            .map(|o| policy.origin_allowed(o))
-            .unwrap_or(false);
-        if !allowed {
-            return reject(
-                StatusCode::FORBIDDEN,
-                "forbidden_origin",
-                "requests from this Origin are not allowed",
-            );
+}
+
+impl OriginPolicy {
+    /// Check a request's `Host` and (when present) `Origin`.
+    pub fn check(&self, request: &Request) -> Result<(), OriginRefusal> {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        match host {
+            Some(host) if self.host_allowed(host) => {}
+            Some(_) => return Err(OriginRefusal::ForeignHost),
+            None => return Err(OriginRefusal::MissingHost),
         }
+        if let Some(origin) = request.headers().get(header::ORIGIN) {
+            let allowed = origin
+                .to_str()
+                .map(|o| self.origin_allowed(o))
+                .unwrap_or(false);
+            if !allowed {
+                return Err(OriginRefusal::ForeignOrigin);
+            }
+        }
+        Ok(())
     }
-    next.run(request).await
 }
 
 #[cfg(test)]

@@ -4,20 +4,17 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
-use tower_http::request_id::PropagateRequestIdLayer;
 
-use super::layers::{
-    MetricsState, assign_request_id, check_jsonrpc_body, limit_body, mcp_exchange, record_http,
-};
+use super::edge_layer::{EdgeState, edge};
+use super::mcp_layer::{McpState, mcp_exchange};
 use super::probes::{ProbeState, healthz, metrics, readyz};
 use crate::config::HttpConfig;
-use crate::edge::{Authenticator, OriginPolicy, authenticate, check_host_origin};
+use crate::edge::{Authenticator, OriginPolicy};
 use crate::mcp::Handler;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -73,22 +70,23 @@ pub fn build_router(parts: RouterParts) -> Router {
         ready: Arc::clone(&parts.ready),
         metrics: parts.metrics.clone(),
     };
-    let metrics_state = MetricsState {
+    let edge_state = EdgeState {
         metrics: parts.metrics.clone(),
         mcp_path: parts.http.mcp_path.as_str().into(),
+        policy: OriginPolicy::new(&parts.http.allowed_hosts, &parts.http.allowed_origins),
+        max_body_bytes: parts.http.max_body_bytes,
     };
-    let policy = OriginPolicy::new(&parts.http.allowed_hosts, &parts.http.allowed_origins);
+    let mcp_state = McpState {
+        auth: parts.auth.clone(),
+        max_body_bytes: parts.http.max_body_bytes,
+        tracker: parts.tracker.clone(),
+    };
 
     // Only the MCP endpoint is authenticated; probes and metrics answer anyone who passes the
-    // Host/Origin check (bind the listener accordingly).
+    // edge's Host/Origin check (bind the listener accordingly).
     let mcp = Router::new()
         .fallback_service(mcp_service(&parts))
-        .layer(from_fn_with_state(parts.tracker.clone(), mcp_exchange))
-        .layer(from_fn_with_state(
-            parts.http.max_body_bytes,
-            check_jsonrpc_body,
-        ))
-        .layer(from_fn_with_state(parts.auth.clone(), authenticate));
+        .layer(from_fn_with_state(mcp_state, mcp_exchange));
 
     Router::new()
         .route("/healthz", get(healthz))
@@ -96,19 +94,6 @@ pub fn build_router(parts: RouterParts) -> Router {
         .route("/metrics", get(metrics))
         .with_state(probe_state)
         .nest_service(&parts.http.mcp_path, mcp)
-        .layer(
-            ServiceBuilder::new()
-                // First: every request gets an id (the caller's X-Request-Id if acceptable, or a new UUID)
-                // before anything can log or refuse it.
-                .layer(from_fn(assign_request_id))
-                // Echo the id on every response, refusals included.
-                .layer(PropagateRequestIdLayer::x_request_id())
-                // Count and log everything below (in a span carrying the request id), including
-                // the edge's own refusals.
-                .layer(from_fn_with_state(metrics_state, record_http))
-                // DNS-rebinding and cross-site protection before any work is done.
-                .layer(from_fn_with_state(policy, check_host_origin))
-                // Oversized bodies are refused before they are read.
-                .layer(from_fn_with_state(parts.http.max_body_bytes, limit_body)),
-        )
+        // Request id, span, Host/Origin, body limit, metrics and logs: see `edge_layer`.
+        .layer(from_fn_with_state(edge_state, edge))
 }

@@ -1,0 +1,168 @@
+//! The request edge: one middleware that every request passes first. It is one function rather
+//! than a stack of small layers because each layer costs a boxed future and moves of the large
+//! futures below it, on every request (measured in BENCHMARKS.md). The steps, in order:
+//!
+//! 1. request id — the caller's `X-Request-Id` if it is a short plain token, else a new UUID —
+//!    before anything can log or refuse the request;
+//! 2. a span carrying the id, so every log line of the request has it;
+//! 3. Host and Origin checks (DNS rebinding, cross-site requests) before any work is done;
+//! 4. bodies whose declared length is over the limit are refused before they are read;
+//! 5. the request runs; any 413 (also from limits enforced while streaming) gets a JSON body;
+//! 6. every response, refusals included, is counted, logged, and carries the request id.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::edge::{OriginPolicy, reject};
+use crate::telemetry::Metrics;
+
+/// The request id header.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// What the edge needs.
+#[derive(Clone)]
+pub struct EdgeState {
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// The MCP endpoint's path (to name routes in metrics).
+    pub mcp_path: Arc<str>,
+    /// Host and Origin allowlists.
+    pub policy: OriginPolicy,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// The edge middleware (see the module documentation for its steps).
+pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = assign_request_id(&mut request);
+    let route = route_label(request.uri().path(), &edge.mcp_path);
+    let method = request.method().clone();
+    // Only the id: span fields are formatted when the span opens, on every request.
+    let span = tracing::info_span!(
+        "http",
+        request_id = %request_id.to_str().unwrap_or_default()
+    );
+    edge.metrics.http_in_flight().inc();
+    let mut response = match edge.policy.check(&request) {
+        Err(refusal) => refusal.into_response(),
+        Ok(()) if declared_length(&request).is_some_and(|n| n > edge.max_body_bytes as u64) => {
+            too_large(edge.max_body_bytes)
+        }
+        Ok(()) => {
+            let response = next.run(request).instrument(span.clone()).await;
+            if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large(edge.max_body_bytes)
+            } else {
+                response
+            }
+        }
+    };
+    edge.metrics.http_in_flight().dec();
+    let status = response.status();
+    let elapsed = started.elapsed();
+    edge.metrics
+        .http_request(route, &method, status.as_u16(), elapsed);
+    let elapsed_ms = elapsed.as_secs_f64() * 1e3;
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::warn!(%method, route, status = status.as_u16(), elapsed_ms, "request failed");
+        } else {
+            tracing::debug!(%method, route, status = status.as_u16(), elapsed_ms, "request answered");
+        }
+    });
+    response.headers_mut().insert(REQUEST_ID, request_id);
+    response
+}
+
+/// Keep the caller's `X-Request-Id` when it is acceptable; otherwise (absent, too long, odd
+/// characters) replace it with a new UUID, so logs never carry caller-chosen junk.
+fn assign_request_id(request: &mut Request) -> HeaderValue {
+    if let Some(id) = request
+        .headers()
+        .get(REQUEST_ID)
+        .filter(|v| acceptable_request_id(v))
+    {
+        return id.clone();
+    }
+    let id = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    id
+}
+
+/// Whether a caller-supplied request id is safe to carry into logs and responses: 1-128 of
+/// `[A-Za-z0-9._:-]` (UUIDs, trace ids, ULIDs and the like).
+fn acceptable_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=128).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// A low-cardinality route label: the known routes, everything else `other`.
+fn route_label(path: &str, mcp_path: &str) -> &'static str {
+    match path {
+        p if p == mcp_path => "mcp",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        _ => "other",
+    }
+}
+
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// 413 with a JSON body that states the limit.
+pub fn too_large(limit: usize) -> Response {
+    let mut response = reject(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body is larger than the limit of {limit} bytes"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_short_plain_tokens() {
+        for ok in [
+            "abc-123",
+            "0af7651916cd43dd8448eb211c80319c",
+            "01HZX:span.1_a",
+        ] {
+            assert!(acceptable_request_id(&HeaderValue::from_static(ok)), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in ["", "has space", "quote\"", long.as_str()] {
+            let value = HeaderValue::from_str(bad).expect("visible ASCII");
+            assert!(!acceptable_request_id(&value), "{bad}");
+        }
+    }
+
+    #[test]
+    fn routes_are_a_fixed_set() {
+        assert_eq!(route_label("/rpc", "/rpc"), "mcp");
+        assert_eq!(route_label("/readyz", "/mcp"), "/readyz");
+        assert_eq!(route_label("/anything/else", "/mcp"), "other");
+    }
+}
