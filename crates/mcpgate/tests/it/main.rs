@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod http_clients;
+mod resume;
 mod router;
 mod sdk_clients;
 mod shutdown;

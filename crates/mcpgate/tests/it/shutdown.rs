@@ -10,7 +10,7 @@ use rmcp::model::{CallToolResult, ContentBlock, Tool};
 use crate::support::{Server, Serving, modern_call};
 
 /// A module with one tool that takes a while, to have something in flight.
-struct Slow;
+pub struct Slow;
 
 impl Module for Slow {
     fn name(&self) -> &'static str {
