@@ -85,14 +85,10 @@ pub fn strip_nonstandard_formats(schema: &mut serde_json::Value) {
     }
 }
 
-/// The output schema of `T`, generated once, with only standard formats.
+/// The output schema of `T` (rmcp's generator), with only standard formats.
 pub fn output_schema<T: schemars::JsonSchema + 'static>() -> Arc<JsonObject> {
-    let generated = rmcp::model::Tool::new("schema", "", no_arguments())
-        .with_output_schema::<T>()
-        .output_schema
-        .map(|s| serde_json::Value::Object((*s).clone()))
-        .unwrap_or_else(|| serde_json::json!({"type": "object"}));
-    let mut schema = generated;
+    let generated = rmcp::handler::server::common::schema_for_output::<T>();
+    let mut schema = serde_json::Value::Object((*generated).clone());
     strip_nonstandard_formats(&mut schema);
     Arc::new(object(schema))
 }

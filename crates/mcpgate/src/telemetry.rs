@@ -74,7 +74,7 @@ fn latency_histogram() -> Histogram {
     ))
 }
 
-/// How a tool call ended, for the `outcome` label.
+/// How a tool call ended, for the `outcome` label. The discriminants index [`ToolOutcome::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ToolOutcome {
     /// A normal result.

@@ -181,18 +181,19 @@ fn choice<T>(
     }
 }
 
-fn positive<T: PartialOrd + Default + Copy>(
+/// Read a setting that must be greater than zero (a size, a count, an interval).
+fn positive<T: super::SettingValue + PartialOrd + Default + Copy>(
     l: &mut Layers<'_>,
     key: &str,
     var: &str,
-    value: T,
-    fallback: T,
+    default: T,
 ) -> T {
+    let value = l.get_or(key, var, default);
     if value > T::default() {
         value
     } else {
         l.issue(key, Some(var), "must be greater than zero");
-        fallback
+        default
     }
 }
 
@@ -232,36 +233,18 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
             );
         }
     }
-    let max_body: usize = l.get_or("http.max_body_bytes", "MCPGATE_MAX_BODY_BYTES", 1 << 20);
-    let max_body_bytes = positive(
+    let max_body_bytes: usize =
+        positive(l, "http.max_body_bytes", "MCPGATE_MAX_BODY_BYTES", 1 << 20);
+    let sse_keep_alive: Duration = positive(
         l,
-        "http.max_body_bytes",
-        "MCPGATE_MAX_BODY_BYTES",
-        max_body,
-        1 << 20,
-    );
-    let sse_keep_alive: Duration = l.get_or(
         "http.sse_keep_alive",
         "MCPGATE_SSE_KEEP_ALIVE",
         Duration::from_secs(15),
     );
-    let sse_keep_alive = positive(
-        l,
-        "http.sse_keep_alive",
-        "MCPGATE_SSE_KEEP_ALIVE",
-        sse_keep_alive,
-        Duration::from_secs(15),
-    );
-    let session_idle: Duration = l.get_or(
-        "http.session_idle_timeout",
-        "MCPGATE_SESSION_IDLE_TIMEOUT",
-        Duration::from_secs(300),
-    );
-    let session_idle_timeout = positive(
+    let session_idle_timeout: Duration = positive(
         l,
         "http.session_idle_timeout",
         "MCPGATE_SESSION_IDLE_TIMEOUT",
-        session_idle,
         Duration::from_secs(300),
     );
     HttpConfig {
@@ -310,16 +293,9 @@ fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig 
             "expected sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB",
         );
     }
-    let max: u32 = l.get_or("store.max_connections", "MCPGATE_DB_MAX_CONNECTIONS", 8);
     StoreConfig {
         database_url,
-        max_connections: positive(
-            l,
-            "store.max_connections",
-            "MCPGATE_DB_MAX_CONNECTIONS",
-            max,
-            8,
-        ),
+        max_connections: positive(l, "store.max_connections", "MCPGATE_DB_MAX_CONNECTIONS", 8),
         acquire_timeout: l.get_or(
             "store.acquire_timeout",
             "MCPGATE_DB_ACQUIRE_TIMEOUT",
@@ -351,8 +327,7 @@ fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
             );
         }
     }
-    let page: usize = l.get_or("modules.page_size", "MCPGATE_PAGE_SIZE", 100);
-    let page_size = positive(l, "modules.page_size", "MCPGATE_PAGE_SIZE", page, 100);
+    let page_size: usize = positive(l, "modules.page_size", "MCPGATE_PAGE_SIZE", 100);
     if page_size > 1000 {
         l.issue(
             "modules.page_size",
@@ -360,14 +335,7 @@ fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
             "must be at most 1000",
         );
     }
-    let event_buffer: usize = l.get_or("modules.event_buffer", "MCPGATE_EVENT_BUFFER", 64);
-    let event_buffer = positive(
-        l,
-        "modules.event_buffer",
-        "MCPGATE_EVENT_BUFFER",
-        event_buffer,
-        64,
-    );
+    let event_buffer: usize = positive(l, "modules.event_buffer", "MCPGATE_EVENT_BUFFER", 64);
     ModulesConfig {
         event_buffer,
         enabled,

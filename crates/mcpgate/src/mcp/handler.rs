@@ -90,7 +90,7 @@ pub struct HandlerParts {
 impl Handler {
     /// Build the handler.
     pub fn new(parts: HandlerParts) -> Self {
-        let info = server_config(&parts.identity, &parts.catalog, &parts.modules);
+        let info = server_config(&parts.identity, &parts.modules);
         let tool_metrics = parts
             .catalog
             .names()
@@ -204,11 +204,7 @@ impl Handler {
     }
 }
 
-fn server_config(
-    identity: &ServerIdentity,
-    catalog: &Catalog,
-    modules: &[Arc<dyn Module>],
-) -> ServerConfig {
+fn server_config(identity: &ServerIdentity, modules: &[Arc<dyn Module>]) -> ServerConfig {
     let mut caps = ServerCapabilities::default();
     let mut tools = ToolsCapability::default();
     tools.list_changed = Some(true);
@@ -236,7 +232,6 @@ fn server_config(
             .insert(TASKS_EXTENSION_ID.to_owned(), JsonObject::new());
     }
     caps.logging = Some(Default::default());
-    let _ = catalog;
     let mut info = ServerConfig::new(caps).with_server_info(Implementation::new(
         identity.name.clone(),
         identity.version.clone(),

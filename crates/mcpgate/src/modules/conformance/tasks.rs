@@ -14,7 +14,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ContentBlock, ElicitResult,
     ElicitationAction, InputRequest, Tool, ToolAnnotations,
 };
-use rmcp::task_manager::TaskExit;
+use rmcp::task_manager::{TaskContext, TaskExit, TaskFuture};
 use serde_json::{Value, json};
 
 use super::ConformanceModule;
@@ -198,22 +198,13 @@ fn failing_job(module: Arc<ConformanceModule>) -> ToolSpec {
          Requires the tasks extension.",
         no_arguments(),
     );
-    ToolSpec::new(tool, move |_, cx| {
-        let module = Arc::clone(&module);
-        async move {
-            if !tasks_declared(&cx) {
-                return Err(tasks_required());
-            }
-            let created = module.tasks().spawn(&cx.principal, |_| {
-                Box::pin(async {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    Ok(CallToolResult::error(vec![ContentBlock::text(
-                        "The job failed (as it always does)",
-                    )]))
-                })
-            });
-            Ok(created.into())
-        }
+    task_only(module, tool, |_| {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(CallToolResult::error(vec![ContentBlock::text(
+                "The job failed (as it always does)",
+            )]))
+        })
     })
 }
 
@@ -224,21 +215,30 @@ fn protocol_error_job(module: Arc<ConformanceModule>) -> ToolSpec {
          Requires the tasks extension.",
         no_arguments(),
     );
+    task_only(module, tool, |_| {
+        Box::pin(async {
+            Err(TaskExit::Error(ErrorData::internal_error(
+                "the job hit an internal error",
+                None,
+            )))
+        })
+    })
+}
+
+/// A tool that only runs as a task: refused unless the request declared the tasks extension,
+/// otherwise `work` runs as a task owned by the caller.
+fn task_only(
+    module: Arc<ConformanceModule>,
+    tool: Tool,
+    work: fn(TaskContext) -> TaskFuture,
+) -> ToolSpec {
     ToolSpec::new(tool, move |_, cx| {
         let module = Arc::clone(&module);
         async move {
             if !tasks_declared(&cx) {
                 return Err(tasks_required());
             }
-            let created = module.tasks().spawn(&cx.principal, |_| {
-                Box::pin(async {
-                    Err(TaskExit::Error(ErrorData::internal_error(
-                        "the job hit an internal error",
-                        None,
-                    )))
-                })
-            });
-            Ok(created.into())
+            Ok(module.tasks().spawn(&cx.principal, work).into())
         }
     })
 }
