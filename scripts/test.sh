@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: formatting, lints, every test (with the real SDK clients,
 # SQLite and PostgreSQL), and the official MCP conformance suite in both protocol eras.
-# Installs what it needs (test clients, the pinned conformance suite and its Node runtime) and
-# starts PostgreSQL if it is installed but stopped.
+# Installs what it needs (test clients, Chromium, the pinned conformance suite and its Node runtime)
+# and starts PostgreSQL if it is installed but stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "test clients (official Python and TypeScript SDKs)"
 scripts/install-test-clients.sh
+
+step "Chromium (renders /docs in tests/it/docs.rs)"
+if [ ! -x /usr/bin/chromium ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium ||
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+fi
 
 step "cargo test"
 cargo test --workspace --locked

@@ -24,6 +24,7 @@ use crate::mcp::{Catalog, EventBus, Handler, HandlerParts, Module, ServerIdentit
 use crate::modules::{ModuleDeps, native, system::AppFacts};
 use crate::store::{self, Store};
 use crate::telemetry::Metrics;
+use crate::workspace::{WorkspaceLimits, WorkspaceService};
 
 /// A built application, ready to serve.
 pub struct App {
@@ -31,6 +32,7 @@ pub struct App {
     handler: Handler,
     auth: Authenticator,
     store: Arc<dyn Store>,
+    workspace: Arc<WorkspaceService>,
     metrics: Metrics,
     ready: Arc<AtomicBool>,
     /// Cancelled when draining starts: `subscriptions/listen` streams end gracefully.
@@ -69,8 +71,19 @@ impl App {
             store: Arc::clone(&store),
             probe_ttl: config.store.health_probe_ttl,
         });
+        let workspace = Arc::new(WorkspaceService::new(
+            Arc::clone(&store),
+            WorkspaceLimits {
+                default_page_size: config.workspace.default_page_size,
+                max_page_size: config.workspace.max_page_size,
+                max_result_bytes: config.workspace.max_result_bytes,
+                public_url: config.workspace.public_url.clone(),
+            },
+        ));
         let deps = ModuleDeps {
             facts: Arc::clone(&facts),
+            workspace: Arc::clone(&workspace),
+            workspace_write: config.workspace.write,
         };
         let mut modules: Vec<Arc<dyn Module>> = Vec::new();
         for name in &config.modules.enabled {
@@ -117,6 +130,7 @@ impl App {
             handler,
             auth,
             store,
+            workspace,
             metrics,
             ready: Arc::new(AtomicBool::new(true)),
             draining,
@@ -135,12 +149,18 @@ impl App {
         self.handler.clone()
     }
 
+    /// The workspace service (what the `workspace` tools and the REST API call).
+    pub fn workspace(&self) -> &Arc<WorkspaceService> {
+        &self.workspace
+    }
+
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
-    /// The whole HTTP router: MCP at the configured path, `/healthz`, `/readyz`, `/metrics`.
+    /// The whole HTTP router: MCP at the configured path, the REST API under `/api/v1` with its
+    /// OpenAPI document at `/openapi.json`, `/healthz`, `/readyz`, `/metrics`.
     pub fn router(&self) -> Router {
         build_router(RouterParts {
             http: self.config.http.clone(),
@@ -151,6 +171,14 @@ impl App {
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.clone(),
             tracker: self.tracker.clone(),
+            workspace: self
+                .config
+                .modules
+                .enabled
+                .iter()
+                .any(|m| m == "workspace")
+                .then(|| Arc::clone(&self.workspace)),
+            workspace_write: self.config.workspace.write,
         })
     }
 

@@ -89,6 +89,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Which tools are exposed.
     pub modules: ModulesConfig,
+    /// The workspace module and REST API.
+    pub workspace: WorkspaceConfig,
     /// Authentication settings.
     pub auth: AuthConfig,
     /// Logging settings.
@@ -144,15 +146,39 @@ pub struct StoreConfig {
     pub max_connections: u32,
     /// How long to wait for a pooled connection. Default 5s. Env `MCPGATE_DB_ACQUIRE_TIMEOUT`.
     pub acquire_timeout: Duration,
+    /// Connections kept open when idle. Default 0. Env `MCPGATE_DB_MIN_CONNECTIONS`.
+    pub min_connections: u32,
+    /// How long an idle connection above the minimum stays open. Default 10m. Env
+    /// `MCPGATE_DB_IDLE_TIMEOUT`.
+    pub idle_timeout: Duration,
     /// How long the `health` tool may reuse a store probe. Default 1s. Env
     /// `MCPGATE_HEALTH_PROBE_TTL`.
     pub health_probe_ttl: Duration,
 }
 
+/// The workspace: notes, tasks, comments, chats and chat messages, as tools and REST API.
+#[derive(Debug, Clone)]
+pub struct WorkspaceConfig {
+    /// Register write tools and accept REST writes. Default false (read-only). Env
+    /// `MCPGATE_WORKSPACE_WRITE`.
+    pub write: bool,
+    /// Records per page when the caller names no limit. Default 20. Env
+    /// `MCPGATE_WORKSPACE_PAGE_SIZE`.
+    pub default_page_size: u32,
+    /// Largest page a caller may ask for. Default 100. Env `MCPGATE_WORKSPACE_MAX_PAGE_SIZE`.
+    pub max_page_size: u32,
+    /// Largest tool result or REST body, in bytes; longer pages end at a record boundary with
+    /// a cursor. Default 262144 (256 KiB). Env `MCPGATE_MAX_RESULT_BYTES`.
+    pub max_result_bytes: usize,
+    /// Base URL of record links (`url` in results). Default `http://<listen address>`. Env
+    /// `MCPGATE_PUBLIC_URL`.
+    pub public_url: String,
+}
+
 /// Which tools are exposed and how lists are paged.
 #[derive(Debug, Clone)]
 pub struct ModulesConfig {
-    /// Native modules to load, in order. Default `system`. Env `MCPGATE_MODULES`.
+    /// Native modules to load, in order. Default `system,workspace`. Env `MCPGATE_MODULES`.
     pub enabled: Vec<String>,
     /// Tools removed by name. Default none. Env `MCPGATE_DISABLED_TOOLS`.
     pub disabled_tools: Vec<String>,
@@ -191,7 +217,7 @@ pub struct LogConfig {
 pub const ROLES: &[&str] = &["viewer", "editor", "admin"];
 
 /// Native modules this build knows.
-pub const KNOWN_MODULES: &[&str] = &["system", "conformance"];
+pub const KNOWN_MODULES: &[&str] = &["system", "workspace", "conformance"];
 
 impl Config {
     /// The configuration with every default and no file or environment: what tests start from.

@@ -1,6 +1,8 @@
-//! The HTTP surface: one axum router with the MCP endpoint, health, readiness and metrics,
-//! behind the request edge.
+//! The HTTP surface: one axum router with the MCP endpoint, the workspace REST API, health,
+//! readiness and metrics, behind the request edge.
 
+mod api;
+mod docs;
 mod edge_layer;
 mod mcp_layer;
 mod probes;

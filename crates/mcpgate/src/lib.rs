@@ -13,5 +13,6 @@ pub mod mcp;
 pub mod modules;
 pub mod store;
 pub mod telemetry;
+pub mod workspace;
 
 pub use app::{App, shutdown_signal};

@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod system;
+pub mod workspace;
 
 use std::sync::Arc;
 
@@ -15,12 +16,20 @@ use crate::mcp::Module;
 pub struct ModuleDeps {
     /// Facts about the running app (start time, modules, tool count, store).
     pub facts: Arc<system::AppFacts>,
+    /// The workspace service.
+    pub workspace: Arc<crate::workspace::WorkspaceService>,
+    /// Whether workspace write tools are registered.
+    pub workspace_write: bool,
 }
 
 /// Build the native module `name` (a name from [`crate::config::KNOWN_MODULES`]).
 pub fn native(name: &str, deps: &ModuleDeps) -> Option<Arc<dyn Module>> {
     match name {
         "system" => Some(Arc::new(system::SystemModule::new(Arc::clone(&deps.facts)))),
+        "workspace" => Some(Arc::new(workspace::WorkspaceModule::new(
+            Arc::clone(&deps.workspace),
+            deps.workspace_write,
+        ))),
         "conformance" => Some(Arc::new(conformance::ConformanceModule::new())),
         _ => None,
     }

@@ -8,6 +8,8 @@ mod sqlite;
 use std::sync::Arc;
 
 use crate::config::StoreConfig;
+use crate::workspace::Kind;
+use crate::workspace::record::{ListQuery, Record, SearchHit, SearchQuery, Tenant, WriteOutcome};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -33,6 +35,17 @@ pub enum StoreError {
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// A stored row could not be read back.
+    #[error("stored record {id} is unreadable: {message}")]
+    Corrupt {
+        /// The record.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No free slug was found after several tries (many concurrent creations of one title).
+    #[error("no free slug for {0:?}")]
+    SlugExhausted(String),
 }
 
 /// The data layer. Every method that touches tenant data takes the org it acts for.
@@ -48,6 +61,43 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Close the pool, waiting for checked-out connections.
     async fn close(&self);
+
+    // Workspace records. Every method takes the caller's tenant and touches only its rows.
+
+    /// Store a new record. `record.slug` is the slug base; the stored record carries the
+    /// first free slug (`base`, `base-2`, …) for its org and kind.
+    async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError>;
+    /// The record of `kind` whose ID or slug is `key`.
+    async fn find_record(
+        &self,
+        t: &Tenant,
+        kind: Kind,
+        key: &str,
+    ) -> Result<Option<Record>, StoreError>;
+    /// One page of records, in the query's order, starting after its cursor.
+    async fn list_records(&self, t: &Tenant, query: &ListQuery) -> Result<Vec<Record>, StoreError>;
+    /// Write `record`'s mutable columns if the stored version is `record.version`; the stored
+    /// version becomes `record.version + 1`.
+    async fn update_record(
+        &self,
+        t: &Tenant,
+        record: &Record,
+    ) -> Result<WriteOutcome<Record>, StoreError>;
+    /// Delete a record (if at `expected` version, when given) and its children; returns how
+    /// many children went with it.
+    async fn delete_record(
+        &self,
+        t: &Tenant,
+        kind: Kind,
+        id: &str,
+        expected: Option<i64>,
+    ) -> Result<WriteOutcome<u64>, StoreError>;
+    /// Ranked full-text search over records that are not archived.
+    async fn search_records(
+        &self,
+        t: &Tenant,
+        query: &SearchQuery,
+    ) -> Result<Vec<SearchHit>, StoreError>;
 }
 
 /// Open the store `config` names (without migrating).

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{
     AuthConfig, AuthMode, Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers,
-    LogConfig, LogFormat, ModulesConfig, ROLES, StoreConfig, Transport,
+    LogConfig, LogFormat, ModulesConfig, ROLES, StoreConfig, Transport, WorkspaceConfig,
 };
 
 /// Values from the command line; they win over everything else.
@@ -70,6 +70,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
     let http = resolve_http(&mut l, overrides);
     let store = resolve_store(&mut l, &data_dir);
     let modules = resolve_modules(&mut l);
+    let workspace = resolve_workspace(&mut l, &http);
     let auth = resolve_auth(&mut l);
     let log = LogConfig {
         filter: l.get_or("log.filter", "MCPGATE_LOG", DEFAULT_LOG_FILTER.to_owned()),
@@ -132,6 +133,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         http,
         store,
         modules,
+        workspace,
         auth,
         log,
         redis_url,
@@ -301,6 +303,13 @@ fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig 
             "MCPGATE_DB_ACQUIRE_TIMEOUT",
             Duration::from_secs(5),
         ),
+        min_connections: l.get_or("store.min_connections", "MCPGATE_DB_MIN_CONNECTIONS", 0),
+        idle_timeout: positive(
+            l,
+            "store.idle_timeout",
+            "MCPGATE_DB_IDLE_TIMEOUT",
+            Duration::from_secs(600),
+        ),
         health_probe_ttl: l.get_or(
             "store.health_probe_ttl",
             "MCPGATE_HEALTH_PROBE_TTL",
@@ -309,11 +318,74 @@ fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig 
     }
 }
 
+fn resolve_workspace(l: &mut Layers<'_>, http: &HttpConfig) -> WorkspaceConfig {
+    let default_page_size: u32 = positive(
+        l,
+        "workspace.default_page_size",
+        "MCPGATE_WORKSPACE_PAGE_SIZE",
+        20,
+    );
+    let max_page_size: u32 = positive(
+        l,
+        "workspace.max_page_size",
+        "MCPGATE_WORKSPACE_MAX_PAGE_SIZE",
+        100,
+    );
+    if max_page_size > 1000 {
+        l.issue(
+            "workspace.max_page_size",
+            Some("MCPGATE_WORKSPACE_MAX_PAGE_SIZE"),
+            "must be at most 1000",
+        );
+    }
+    if default_page_size > max_page_size {
+        l.issue(
+            "workspace.default_page_size",
+            Some("MCPGATE_WORKSPACE_PAGE_SIZE"),
+            format!("must not exceed workspace.max_page_size ({max_page_size})"),
+        );
+    }
+    let max_result_bytes: usize = positive(
+        l,
+        "workspace.max_result_bytes",
+        "MCPGATE_MAX_RESULT_BYTES",
+        256 * 1024,
+    );
+    if max_result_bytes < 4096 {
+        l.issue(
+            "workspace.max_result_bytes",
+            Some("MCPGATE_MAX_RESULT_BYTES"),
+            "must be at least 4096",
+        );
+    }
+    let public_url: String = l.get_or(
+        "workspace.public_url",
+        "MCPGATE_PUBLIC_URL",
+        format!("http://{}", http.listen),
+    );
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+        || public_url.ends_with('/')
+    {
+        l.issue(
+            "workspace.public_url",
+            Some("MCPGATE_PUBLIC_URL"),
+            "expected an http:// or https:// URL without a trailing slash",
+        );
+    }
+    WorkspaceConfig {
+        write: l.get_or("workspace.write", "MCPGATE_WORKSPACE_WRITE", false),
+        default_page_size,
+        max_page_size,
+        max_result_bytes,
+        public_url,
+    }
+}
+
 fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
     let enabled: Vec<String> = l.get_or(
         "modules.enabled",
         "MCPGATE_MODULES",
-        vec!["system".to_owned()],
+        vec!["system".to_owned(), "workspace".to_owned()],
     );
     for name in &enabled {
         if !KNOWN_MODULES.contains(&name.as_str()) {
@@ -437,7 +509,7 @@ mod tests {
             c.store.database_url,
             "sqlite:///home/u/.local/share/mcpgate/mcpgate.db"
         );
-        assert_eq!(c.modules.enabled, ["system"]);
+        assert_eq!(c.modules.enabled, ["system", "workspace"]);
     }
 
     #[test]

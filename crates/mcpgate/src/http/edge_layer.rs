@@ -114,6 +114,9 @@ fn route_label(path: &str, mcp_path: &str) -> &'static str {
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
+        "/openapi.json" => "/openapi.json",
+        p if p.starts_with("/api/v1/") => "/api/v1",
+        p if p == "/docs" || p.starts_with("/docs/") => "/docs",
         _ => "other",
     }
 }

@@ -10,6 +10,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
+use super::api::{self, ApiParts};
 use super::edge_layer::{EdgeState, edge};
 use super::mcp_layer::{McpState, mcp_exchange};
 use super::probes::{ProbeState, healthz, metrics, readyz};
@@ -18,6 +19,7 @@ use crate::edge::{Authenticator, OriginPolicy};
 use crate::mcp::Handler;
 use crate::store::Store;
 use crate::telemetry::Metrics;
+use crate::workspace::WorkspaceService;
 
 /// What the router is built from.
 pub struct RouterParts {
@@ -37,6 +39,11 @@ pub struct RouterParts {
     pub shutdown: CancellationToken,
     /// Counts in-flight MCP requests for graceful drain.
     pub tracker: tokio_util::task::TaskTracker,
+    /// The workspace service the REST API calls; `None` when the `workspace` module is off
+    /// (then there is no REST API, `/openapi.json` or `/docs` either).
+    pub workspace: Option<Arc<WorkspaceService>>,
+    /// Whether the REST API accepts writes (`workspace.write`).
+    pub workspace_write: bool,
 }
 
 /// The rmcp Streamable HTTP service over our handler, configured from [`HttpConfig`].
@@ -63,7 +70,7 @@ fn mcp_service(parts: &RouterParts) -> StreamableHttpService<Handler, LocalSessi
     )
 }
 
-/// Build the whole router: MCP, probes and metrics behind the edge.
+/// Build the whole router: MCP, the REST API, probes and metrics behind the edge.
 pub fn build_router(parts: RouterParts) -> Router {
     let probe_state = ProbeState {
         store: Arc::clone(&parts.store),
@@ -82,17 +89,32 @@ pub fn build_router(parts: RouterParts) -> Router {
         tracker: parts.tracker.clone(),
     };
 
-    // Only the MCP endpoint is authenticated; probes and metrics answer anyone who passes the
-    // edge's Host/Origin check (bind the listener accordingly).
+    let api = parts.workspace.as_ref().map(|service| {
+        api::router(ApiParts {
+            service: Arc::clone(service),
+            write: parts.workspace_write,
+            max_body_bytes: parts.http.max_body_bytes,
+            auth: parts.auth.clone(),
+        })
+        .merge(super::docs::docs_router())
+    });
+
+    // Only the MCP endpoint and `/api/v1` are authenticated; probes, metrics, `/docs` and
+    // `/openapi.json` answer anyone who passes the edge's Host/Origin check (bind the listener
+    // accordingly).
     let mcp = Router::new()
         .fallback_service(mcp_service(&parts))
         .layer(from_fn_with_state(mcp_state, mcp_exchange));
 
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(probe_state)
+        .with_state(probe_state);
+    if let Some(api) = api {
+        router = router.merge(api);
+    }
+    router
         .nest_service(&parts.http.mcp_path, mcp)
         // Request id, span, Host/Origin, body limit, metrics and logs: see `edge_layer`.
         .layer(from_fn_with_state(edge_state, edge))

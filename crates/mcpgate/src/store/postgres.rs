@@ -1,16 +1,35 @@
 //! PostgreSQL backend: for several replicas sharing one database.
+//!
+//! Workspace records are guarded twice: every query filters on the caller's org, and row-level
+//! security (see `migrations/postgres/0002_workspace.sql`) hides other orgs' rows from a
+//! transaction scoped to one org. A store connected as a superuser or a role with BYPASSRLS,
+//! which policies do not bind, acts as the `mcpgate_tenant` role for record operations.
 
+use std::time::Duration;
+
+use sqlx::Connection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
+
+mod records;
 
 use super::{Store, StoreError, all_applied};
 use crate::config::StoreConfig;
+use crate::workspace::Kind;
+use crate::workspace::record::{ListQuery, Record, SearchHit, SearchQuery, Tenant, WriteOutcome};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A pooled connection idle longer than this is pinged before use. One in steady use is not:
+/// the ping is a round trip of its own, and a record operation is only four.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The connected role skips row-level security (superuser or BYPASSRLS), so record
+    /// operations switch to the tenant role.
+    as_tenant: bool,
 }
 
 impl PostgresStore {
@@ -18,11 +37,28 @@ impl PostgresStore {
     pub async fn connect(config: &StoreConfig) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .idle_timeout(config.idle_timeout)
             .acquire_timeout(config.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(&config.database_url)
             .await
             .map_err(StoreError::Connect)?;
-        Ok(Self { pool })
+        let (as_tenant,): (bool,) = sqlx::query_as(
+            "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(StoreError::Connect)?;
+        Ok(Self { pool, as_tenant })
     }
 
     /// The connection pool.
@@ -55,6 +91,49 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError> {
+        records::insert(&self.pool, self.as_tenant, t, record).await
+    }
+
+    async fn find_record(
+        &self,
+        t: &Tenant,
+        kind: Kind,
+        key: &str,
+    ) -> Result<Option<Record>, StoreError> {
+        records::find(&self.pool, self.as_tenant, t, kind, key).await
+    }
+
+    async fn list_records(&self, t: &Tenant, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
+        records::list(&self.pool, self.as_tenant, t, query).await
+    }
+
+    async fn update_record(
+        &self,
+        t: &Tenant,
+        record: &Record,
+    ) -> Result<WriteOutcome<Record>, StoreError> {
+        records::update(&self.pool, self.as_tenant, t, record).await
+    }
+
+    async fn delete_record(
+        &self,
+        t: &Tenant,
+        kind: Kind,
+        id: &str,
+        expected: Option<i64>,
+    ) -> Result<WriteOutcome<u64>, StoreError> {
+        records::delete(&self.pool, self.as_tenant, t, kind, id, expected).await
+    }
+
+    async fn search_records(
+        &self,
+        t: &Tenant,
+        query: &SearchQuery,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        records::search(&self.pool, self.as_tenant, t, query).await
     }
 }
 

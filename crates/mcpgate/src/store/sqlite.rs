@@ -7,8 +7,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod records;
+
 use super::{Store, StoreError, all_applied};
 use crate::config::StoreConfig;
+use crate::workspace::Kind;
+use crate::workspace::record::{ListQuery, Record, SearchHit, SearchQuery, Tenant, WriteOutcome};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -37,6 +41,8 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .idle_timeout(config.idle_timeout)
             .acquire_timeout(config.acquire_timeout)
             .connect_with(options)
             .await
@@ -74,6 +80,49 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError> {
+        records::insert(&self.pool, t, record).await
+    }
+
+    async fn find_record(
+        &self,
+        t: &Tenant,
+        kind: Kind,
+        key: &str,
+    ) -> Result<Option<Record>, StoreError> {
+        records::find(&self.pool, t, kind, key).await
+    }
+
+    async fn list_records(&self, t: &Tenant, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
+        records::list(&self.pool, t, query).await
+    }
+
+    async fn update_record(
+        &self,
+        t: &Tenant,
+        record: &Record,
+    ) -> Result<WriteOutcome<Record>, StoreError> {
+        records::update(&self.pool, t, record).await
+    }
+
+    async fn delete_record(
+        &self,
+        t: &Tenant,
+        kind: Kind,
+        id: &str,
+        expected: Option<i64>,
+    ) -> Result<WriteOutcome<u64>, StoreError> {
+        records::delete(&self.pool, t, kind, id, expected).await
+    }
+
+    async fn search_records(
+        &self,
+        t: &Tenant,
+        query: &SearchQuery,
+    ) -> Result<Vec<SearchHit>, StoreError> {
+        records::search(&self.pool, t, query).await
     }
 }
 

@@ -5,7 +5,7 @@ use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 
-use crate::support::Server;
+use crate::support::{DEFAULT_TOOLS, Server};
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -32,7 +32,7 @@ pub async fn modern(url: &str) -> Client {
 pub async fn exercise(client: &Client) -> String {
     let tools = client.list_all_tools().await.expect("tools/list");
     let names: Vec<&str> = tools.iter().map(|t| &*t.name).collect();
-    assert_eq!(names, ["health", "server_info"]);
+    assert_eq!(names, DEFAULT_TOOLS);
     for tool in &tools {
         let annotations = tool.annotations.as_ref().expect("annotated");
         assert_eq!(
@@ -61,7 +61,7 @@ pub async fn exercise(client: &Client) -> String {
         .expect("server_info call");
     let info = info.structured_content.expect("structured content");
     assert_eq!(info["name"], "mcpgate");
-    assert_eq!(info["tool_count"], 2);
+    assert_eq!(info["tool_count"], DEFAULT_TOOLS.len());
     assert!(
         info["protocol_versions"]
             .as_array()
@@ -103,7 +103,10 @@ async fn pages_and_disabled_tools_apply_to_clients() {
         first.next_cursor.is_some(),
         "one tool per page leaves a cursor"
     );
-    assert_eq!(client.list_all_tools().await.expect("all").len(), 2);
+    assert_eq!(
+        client.list_all_tools().await.expect("all").len(),
+        DEFAULT_TOOLS.len()
+    );
     client.cancel().await.expect("close");
     drop(server);
 
@@ -116,7 +119,11 @@ async fn pages_and_disabled_tools_apply_to_clients() {
         .into_iter()
         .map(|t| t.name.to_string())
         .collect();
-    assert_eq!(names, ["health"]);
+    let expected: Vec<&str> = DEFAULT_TOOLS
+        .into_iter()
+        .filter(|t| *t != "server_info")
+        .collect();
+    assert_eq!(names, expected);
     let error = client
         .call_tool(CallToolRequestParams::new("server_info"))
         .await

@@ -4,10 +4,14 @@
 mod support;
 
 mod cli;
+mod docs;
 mod http_clients;
+mod rest;
 mod resume;
+mod rls;
 mod router;
 mod sdk_clients;
 mod shutdown;
 mod stdio;
 mod store;
+mod workspace;

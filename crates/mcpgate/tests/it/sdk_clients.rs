@@ -17,12 +17,11 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::process::Command;
 
-use crate::support::{Server, binary};
+use crate::support::{DEFAULT_TOOLS, Server, binary};
 
 /// Every client process is killed after this long.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The tools a server with default settings offers, in catalog order.
-const DEFAULT_TOOLS: [&str; 2] = ["health", "server_info"];
 
 #[derive(Debug, Clone, Copy)]
 enum Sdk {
@@ -456,5 +455,55 @@ async fn client_scripts_fail_loudly_when_a_tool_is_missing() {
             "{}",
             run.report()
         );
+    }
+}
+
+/// The official Python SDK walks a workspace session over HTTP in both eras, on SQLite and
+/// PostgreSQL: create a task, comment, `search`, `fetch`, `process_task`, `archive_task`.
+#[tokio::test]
+async fn python_sdk_client_walks_a_workspace_session() {
+    let Some(clients) = Clients::find() else {
+        return;
+    };
+    for backend in crate::workspace::backends().await {
+        let mut env = vec![("MCPGATE_WORKSPACE_WRITE", "true")];
+        if let Some(url) = &backend.database_url {
+            env.push(("MCPGATE_DATABASE_URL", url.as_str()));
+        }
+        let server = Server::start(&env).await;
+        for era in [Era::Legacy, Era::Modern] {
+            let mut run = run_client(
+                &clients,
+                Sdk::Python,
+                Transport::Http,
+                era,
+                &server.url(),
+                &["--scenario", "workspace-walk"],
+            )
+            .await;
+            run.attach_server_log(&server);
+            let s = run.summary();
+            let context = format!("{}: {}", backend.name, run.report());
+            assert_eq!(
+                s.pointer("/protocol_version").and_then(Value::as_str),
+                Some(era.version()),
+                "{context}"
+            );
+            assert_eq!(
+                s.pointer("/tool_count").and_then(Value::as_u64),
+                Some(44),
+                "{context}"
+            );
+            assert_eq!(
+                s.pointer("/walk/final_status").and_then(Value::as_str),
+                Some("done"),
+                "{context}"
+            );
+            assert_eq!(
+                s.pointer("/walk/archived").and_then(Value::as_bool),
+                Some(true),
+                "{context}"
+            );
+        }
     }
 }

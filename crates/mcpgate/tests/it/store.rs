@@ -47,7 +47,11 @@ async fn sqlite_store_is_migrated_before_it_is_ready() {
         !store.is_migrated().await.expect("check"),
         "a new database has pending migrations"
     );
-    assert_eq!(store.migrate().await.expect("migrate"), 1);
+    assert_eq!(
+        store.migrate().await.expect("migrate"),
+        2,
+        "instance and workspace"
+    );
     assert!(store.is_migrated().await.expect("check"));
     assert_eq!(store.migrate().await.expect("migrate again"), 0);
     store.close().await;

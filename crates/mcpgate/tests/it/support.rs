@@ -136,6 +136,25 @@ fn announced_address(line: &str) -> Option<SocketAddr> {
     value.get("address")?.as_str()?.parse().ok()
 }
 
+/// The tools a server with default settings lists, in order: `system`, then the read-only
+/// `workspace` tools.
+pub const DEFAULT_TOOLS: [&str; 14] = [
+    "health",
+    "server_info",
+    "list_notes",
+    "get_note",
+    "list_tasks",
+    "get_task",
+    "list_comments",
+    "get_comment",
+    "list_chats",
+    "get_chat",
+    "list_chat_messages",
+    "get_chat_message",
+    "search",
+    "fetch",
+];
+
 /// The `_meta` a modern (2026-07-28) request carries.
 pub fn modern_meta() -> serde_json::Value {
     serde_json::json!({

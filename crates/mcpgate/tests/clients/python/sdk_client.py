@@ -12,6 +12,10 @@ non-zero with a message on stderr.
 Eras: `legacy` is the `initialize` handshake (2025-11-25); `modern` is the stateless 2026-07-28
 protocol, pinned (no fallback to `initialize`) and confirmed with a `server/discover` round trip.
 
+`--scenario workspace-walk` (HTTP only; the server needs MCPGATE_WORKSPACE_WRITE=true) walks a
+realistic session: create a task, comment on it, find it with `search`, read it with `fetch`,
+complete it with `process_task`, archive it, and check each answer.
+
 `--scenario unknown-tool` (HTTP only) runs just the bad-input check: the SDK must raise a JSON-RPC
 error for an unknown tool that names the tool, and the error on the wire must carry the id of the
 request that caused it.
@@ -304,6 +308,58 @@ async def run_unknown_tool(client: Client, era: str, recorder: RecordingTranspor
     }
 
 
+async def call_structured(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Call `tool`, require success, and return its structured content (checked against its text)."""
+    result = await client.call_tool(tool, arguments, read_timeout_seconds=REQUEST_TIMEOUT_SECONDS)
+    text = "".join(c.text for c in result.content if isinstance(c, types.TextContent))
+    check(not result.is_error, f"{tool} failed: {text}")
+    check(result.structured_content is not None, f"{tool} returned no structured content")
+    check(json.loads(text) == result.structured_content, f"{tool}: text and structured content differ")
+    return result.structured_content
+
+
+async def run_workspace_walk(client: Client, era: str) -> dict[str, Any]:
+    await connect_era(client, era)
+    tools, _ = await list_all_tools(client)
+    names = [t.name for t in tools]
+    for wanted in ("create_task", "create_comment", "search", "fetch", "process_task", "archive_task"):
+        check(wanted in names, f"tool {wanted} missing from tools/list: {names}")
+    marker = uuid.uuid4().hex[:8]
+    title = f"Renew the TLS certificate {marker}"
+    task = await call_structured(
+        client,
+        "create_task",
+        {"title": title, "description": "The wildcard certificate expires on the 30th.", "priority": "high"},
+    )
+    comment = await call_structured(
+        client, "create_comment", {"target_type": "task", "target_id": task["slug"], "body": "Use the new ACME account."}
+    )
+    check(comment["target_id"] == task["id"], f"comment targets {comment['target_id']}, not {task['id']}")
+    hits = await call_structured(client, "search", {"query": f"wildcard {marker}"})
+    check(bool(hits["results"]) and hits["results"][0]["id"] == task["id"], f"search did not find the task: {hits}")
+    doc = await call_structured(client, "fetch", {"id": hits["results"][0]["id"]})
+    check("expires on the 30th" in doc["text"], f"fetch text lacks the description: {doc}")
+    done = await call_structured(client, "process_task", {"id": task["id"], "action": "complete"})
+    check(done["status"] == "done", f"process_task complete left status {done['status']}")
+    archived = await call_structured(client, "archive_task", {"id": task["id"], "version": done["version"]})
+    check(archived["archived"] is True, "archive_task did not archive")
+    listed = await call_structured(client, "list_tasks", {})
+    check(all(t["id"] != task["id"] for t in listed["items"]), "an archived task is still in the default list")
+    return {
+        "protocol_version": client.protocol_version,
+        "tool_count": len(names),
+        "walk": {
+            "task": task["id"],
+            "slug": task["slug"],
+            "comment": comment["id"],
+            "search_hits": len(hits["results"]),
+            "final_status": done["status"],
+            "final_version": archived["version"],
+            "archived": archived["archived"],
+        },
+    }
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     mode = "legacy" if args.era == "legacy" else MODERN_VERSION
     expected_version = LEGACY_VERSION if args.era == "legacy" else MODERN_VERSION
@@ -338,6 +394,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         ) as client:
             if args.scenario == "unknown-tool":
                 summary.update(await run_unknown_tool(client, args.era, recorder))
+            elif args.scenario == "workspace-walk":
+                summary.update(await run_workspace_walk(client, args.era))
             else:
                 summary.update(await run_standard(client, args.era, expected_version))
         summary["http"] = http_facts(recorder)
@@ -353,14 +411,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="extra env for the spawned server"
     )
-    parser.add_argument("--scenario", choices=["standard", "unknown-tool"], default="standard")
+    parser.add_argument("--scenario", choices=["standard", "unknown-tool", "workspace-walk"], default="standard")
     args = parser.parse_args(argv)
     if args.transport == "http" and not args.url:
         parser.error("--transport http needs --url")
     if args.transport == "stdio" and not args.command:
         parser.error("--transport stdio needs --command")
-    if args.scenario == "unknown-tool" and args.transport != "http":
-        parser.error("--scenario unknown-tool runs over http")
+    if args.scenario != "standard" and args.transport != "http":
+        parser.error(f"--scenario {args.scenario} runs over http")
     return args
 
 

@@ -1,0 +1,162 @@
+//! The REST API: `/api/v1`, the second door onto the workspace service (the MCP `workspace`
+//! tools are the first), with the same principal, tenant and permissions, and its OpenAPI 3.1
+//! document at `/openapi.json`.
+//!
+//! | method | path | does | MCP tool |
+//! | --- | --- | --- | --- |
+//! | GET | `/api/v1/{C}` | one page (`{items, next_cursor}`), filtered | `list_{C}` |
+//! | POST | `/api/v1/{C}` | create: 201, `Location`, `ETag` | `create_*` |
+//! | GET | `/api/v1/{C}/{id}` | one record by ID or slug, `ETag`; 304 on `If-None-Match` | `get_*` |
+//! | PUT | `/api/v1/{C}/{id}` | replace every field; `If-Match` required | `update_*` |
+//! | PATCH | `/api/v1/{C}/{id}` | JSON Merge Patch; `If-Match` required | `patch_*` |
+//! | DELETE | `/api/v1/{C}/{id}` | delete with children; `If-Match` optional | `delete_*` |
+//! | POST | `/api/v1/{C}/{id}/archive` | archive; `If-Match` optional | `archive_*` |
+//! | POST | `/api/v1/{C}/{id}/process` | `{"action": …}`; `If-Match` optional | `process_*` |
+//! | GET | `/api/v1/search` | `query`, `limit`, `cursor` | `search` |
+//! | GET | `/api/v1/fetch/{id}` | one record as a document | `fetch` |
+//! | GET | `/openapi.json` | this API's OpenAPI 3.1 document (no authentication) | |
+//!
+//! `{C}` is each kind's plural: `notes`, `tasks`, `comments`, `chats`, `chat_messages`.
+//!
+//! Every `/api/v1` request is authenticated by the same [`Authenticator`] as the MCP endpoint
+//! (401 with its challenge, as problem details). Errors are RFC 9457 problem details (see
+//! `problem`); entity tags are record versions (see `conditional`). The OpenAPI document is
+//! public, like `/docs` that renders it: it describes the API, not anyone's data.
+
+mod conditional;
+mod openapi;
+mod problem;
+mod routes;
+mod shapes;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Extension, Router};
+
+use crate::edge::Authenticator;
+use crate::workspace::{Kind, WorkspaceService};
+
+/// What the API is built from.
+pub struct ApiParts {
+    /// The workspace service.
+    pub service: Arc<WorkspaceService>,
+    /// Whether writes are accepted (`workspace.write`).
+    pub write: bool,
+    /// Largest accepted request body (`http.max_body_bytes`).
+    pub max_body_bytes: usize,
+    /// Resolves principals, as for the MCP endpoint.
+    pub auth: Authenticator,
+}
+
+/// `/api/v1/*` and `/openapi.json`. The OpenAPI document is built and serialized here, once.
+pub fn router(parts: ApiParts) -> Router {
+    let shapes = shapes::Shapes::new(&parts.service);
+    let document = openapi::document(&shapes, &parts.service.limits().public_url);
+    let document = Bytes::from(document.to_string());
+    let api = Arc::new(routes::Api::new(
+        parts.service,
+        parts.write,
+        parts.max_body_bytes,
+        &shapes,
+    ));
+
+    let mut v1 = Router::new();
+    for kind in Kind::ALL {
+        let base = format!("/api/v1/{}", kind.plural());
+        v1 = v1.merge(
+            Router::new()
+                .route(&base, get(routes::list).post(routes::create))
+                .route(
+                    &format!("{base}/{{id}}"),
+                    get(routes::get)
+                        .put(routes::replace)
+                        .patch(routes::patch)
+                        .delete(routes::delete),
+                )
+                .route(&format!("{base}/{{id}}/archive"), post(routes::archive))
+                .route(&format!("{base}/{{id}}/process"), post(routes::process))
+                .layer(Extension(kind)),
+        );
+    }
+    let v1 = v1
+        .route("/api/v1/search", get(routes::search))
+        .route("/api/v1/fetch/{id}", get(routes::fetch))
+        .route("/api/v1", any(routes::not_found))
+        .route("/api/v1/", any(routes::not_found))
+        .route("/api/v1/{*rest}", any(routes::not_found))
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(from_fn_with_state(parts.auth, authenticate))
+        .with_state(api);
+
+    v1.route(
+        "/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { openapi_json(document) }
+        }),
+    )
+}
+
+/// Every `/api/v1` request: the caller's principal into the request, or a 401 problem.
+async fn authenticate(
+    State(auth): State<Authenticator>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Err(refusal) = auth.authenticate(&mut request) {
+        return problem::Problem::auth(&refusal).into_response();
+    }
+    next.run(request).await
+}
+
+fn openapi_json(document: Bytes) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        document,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::config::StoreConfig;
+    use crate::workspace::{WorkspaceLimits, WorkspaceService};
+
+    /// A service over an in-memory SQLite store (the schemas need one; no query is made).
+    pub async fn service() -> Arc<WorkspaceService> {
+        let store = crate::store::open(&StoreConfig {
+            database_url: "sqlite::memory:".into(),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            min_connections: 0,
+            idle_timeout: Duration::from_secs(60),
+            health_probe_ttl: Duration::from_secs(1),
+        })
+        .await
+        .expect("in-memory store");
+        Arc::new(WorkspaceService::new(
+            store,
+            WorkspaceLimits {
+                default_page_size: 20,
+                max_page_size: 100,
+                max_result_bytes: 262_144,
+                public_url: "https://mcp.example.com".into(),
+            },
+        ))
+    }
+}

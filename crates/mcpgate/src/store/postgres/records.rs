@@ -1,0 +1,464 @@
+//! Workspace record queries for PostgreSQL. Every statement filters on the tenant's org, and
+//! every operation runs in a transaction scoped to that org for row-level security (the second
+//! wall; see the migration). An operation costs four round trips: `BEGIN`, the scope, its one
+//! statement, `COMMIT`. Only a conditional write that missed costs a fifth, to tell a conflict
+//! from a missing record.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{Postgres, QueryBuilder, Row, Transaction};
+
+use crate::store::StoreError;
+use crate::workspace::record::{
+    ArchivedFilter, ListQuery, Record, SearchHit, SearchQuery, SortField, SortKey, Tenant,
+    WriteOutcome,
+};
+use crate::workspace::{Kind, slug};
+
+/// How many times an insert looks for a free slug before giving up.
+const SLUG_ATTEMPTS: u32 = 32;
+
+/// The role a store connected as a superuser or BYPASSRLS role acts as for record operations.
+pub(super) const TENANT_ROLE: &str = "mcpgate_tenant";
+
+/// The columns a [`Record`] is read from.
+const COLUMNS: &str = "id, kind, slug, title, status, parent_id, tags, body, fields::text AS fields, \
+                       version, created_at, created_by, updated_at, updated_by, archived_at";
+
+/// Scope the transaction to an org (transaction-local, so it ends with the transaction).
+const SCOPE: &str = "SELECT set_config('mcpgate.org', $1, true)";
+
+/// The same, also acting as the tenant role: in one statement, so one round trip.
+const SCOPE_AS_TENANT: &str =
+    "SELECT set_config('mcpgate.org', $1, true), set_config('role', 'mcpgate_tenant', true)";
+
+/// Earliest instant PostgreSQL's `timestamptz` holds (4713 BC), in microseconds since the epoch.
+const PG_MIN_MICROS: i64 = -210_866_803_200_000_000;
+
+fn corrupt(id: &str, message: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        id: id.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+fn record(row: &PgRow) -> Result<Record, StoreError> {
+    let id: String = row.try_get("id")?;
+    let kind: String = row.try_get("kind")?;
+    let kind = Kind::parse(&kind).ok_or_else(|| corrupt(&id, "unknown kind"))?;
+    let fields: String = row.try_get("fields")?;
+    Ok(Record {
+        kind,
+        slug: row.try_get("slug")?,
+        title: row.try_get("title")?,
+        status: row.try_get("status")?,
+        parent_id: row.try_get("parent_id")?,
+        tags: row.try_get("tags")?,
+        text: row.try_get("body")?,
+        fields: serde_json::from_str(&fields).map_err(|e| corrupt(&id, e))?,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        updated_at: row.try_get("updated_at")?,
+        updated_by: row.try_get("updated_by")?,
+        archived_at: row.try_get("archived_at")?,
+        id,
+    })
+}
+
+/// Begin a transaction that sees and writes only `t`'s rows. `as_tenant`: the connected role
+/// bypasses row-level security, so switch to the tenant role for the transaction.
+pub(super) async fn begin(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+) -> Result<Transaction<'static, Postgres>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let sql = if as_tenant { SCOPE_AS_TENANT } else { SCOPE };
+    match sqlx::query(sql).bind(t.org()).execute(&mut *tx).await {
+        Ok(_) => Ok(tx),
+        Err(e) if as_tenant => Err(role_error(e)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Name the cause when switching to the tenant role fails: the role is missing (migrations not
+/// applied, or the migrating role could not create it) or the connected role may not use it.
+fn role_error(e: sqlx::Error) -> StoreError {
+    let cause = match &e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("22023") => {
+                "which does not exist: apply migrations (`mcpgate migrate`) as a role that may \
+                 create roles, or create it NOLOGIN and grant it SELECT, INSERT, UPDATE, DELETE \
+                 on records"
+            }
+            Some("42501") => {
+                "which the connected role may not switch to: grant the role to the connected role"
+            }
+            _ => return e.into(),
+        },
+        _ => return e.into(),
+    };
+    StoreError::Query(sqlx::Error::Configuration(
+        format!(
+            "the connected role bypasses row-level security, so record operations act as the \
+             role {TENANT_ROLE}, {cause} ({e})"
+        )
+        .into(),
+    ))
+}
+
+/// Insert `r` with the first free slug for its base (`base`, `base-2`, …), found by the insert
+/// statement itself. A slug taken concurrently makes the insert do nothing (no error, so the
+/// transaction stays usable) and the next attempt, with a fresh snapshot, takes the next one.
+pub(super) async fn insert(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+    r: &Record,
+) -> Result<Record, StoreError> {
+    let fields = r.fields.to_string();
+    let mut tx = begin(pool, as_tenant, t).await?;
+    for _ in 0..SLUG_ATTEMPTS {
+        let inserted: Option<(Option<String>,)> = sqlx::query_as(
+            "INSERT INTO records (id, org, kind, slug, title, status, parent_id, tags, body, \
+             fields, version, created_at, created_by, updated_at, updated_by, archived_at) \
+             SELECT $1, $2, $3, \
+                 (SELECT c.slug \
+                  FROM generate_series(1, 1 + (SELECT count(*) FROM records \
+                         WHERE org = $2 AND kind = $3 \
+                           AND (slug = $4::text OR starts_with(slug, $4::text || '-')))) AS n, \
+                      LATERAL (SELECT CASE WHEN n = 1 THEN $4::text \
+                                           ELSE $4::text || '-' || n END AS slug) AS c \
+                  WHERE NOT EXISTS (SELECT 1 FROM records \
+                                    WHERE org = $2 AND kind = $3 AND slug = c.slug) \
+                  ORDER BY n LIMIT 1), \
+                 $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16 \
+             ON CONFLICT (org, kind, slug) WHERE slug IS NOT NULL DO NOTHING \
+             RETURNING slug",
+        )
+        .bind(&r.id)
+        .bind(t.org())
+        .bind(r.kind.singular())
+        .bind(&r.slug)
+        .bind(&r.title)
+        .bind(&r.status)
+        .bind(&r.parent_id)
+        .bind(&r.tags)
+        .bind(&r.text)
+        .bind(&fields)
+        .bind(r.version)
+        .bind(r.created_at)
+        .bind(&r.created_by)
+        .bind(r.updated_at)
+        .bind(&r.updated_by)
+        .bind(r.archived_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((slug,)) = inserted {
+            tx.commit().await?;
+            return Ok(Record { slug, ..r.clone() });
+        }
+    }
+    tx.rollback().await?;
+    Err(StoreError::SlugExhausted(
+        r.slug.clone().unwrap_or_default(),
+    ))
+}
+
+pub(super) async fn find(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+    kind: Kind,
+    key: &str,
+) -> Result<Option<Record>, StoreError> {
+    let column = if slug::looks_like_slug(key) {
+        "slug"
+    } else {
+        "id"
+    };
+    let sql =
+        format!("SELECT {COLUMNS} FROM records WHERE org = $1 AND kind = $2 AND {column} = $3");
+    let mut tx = begin(pool, as_tenant, t).await?;
+    let row = sqlx::query(&sql)
+        .bind(t.org())
+        .bind(kind.singular())
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    row.as_ref().map(record).transpose()
+}
+
+fn sort_column(field: SortField) -> &'static str {
+    match field {
+        SortField::CreatedAt => "created_at",
+        SortField::UpdatedAt => "updated_at",
+        SortField::Title => "title",
+    }
+}
+
+/// Push the cursor's sort value. Cursors come back from clients, so the key may not fit the
+/// column; it then compares as SQLite compares mismatched types (numbers before all text), and
+/// times PostgreSQL cannot hold compare as its infinities: never an error.
+fn push_key(sql: &mut QueryBuilder<'_, Postgres>, field: SortField, key: &SortKey) {
+    match (field, key) {
+        (SortField::Title, SortKey::Text(text)) => {
+            sql.push_bind(text.clone());
+        }
+        // A number sorts before every title: the empty string does too, given an empty ID.
+        (SortField::Title, SortKey::Micros(_)) => {
+            sql.push("''::text");
+        }
+        (_, SortKey::Micros(us)) if *us < PG_MIN_MICROS => {
+            sql.push("'-infinity'::timestamptz");
+        }
+        (_, SortKey::Micros(us)) => match DateTime::<Utc>::from_timestamp_micros(*us) {
+            Some(at) => {
+                sql.push_bind(at);
+            }
+            None => {
+                sql.push("'infinity'::timestamptz");
+            }
+        },
+        // Text sorts after every number.
+        (_, SortKey::Text(_)) => {
+            sql.push("'infinity'::timestamptz");
+        }
+    }
+}
+
+pub(super) async fn list(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+    q: &ListQuery,
+) -> Result<Vec<Record>, StoreError> {
+    let mut sql: QueryBuilder<'_, Postgres> =
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM records WHERE org = "));
+    sql.push_bind(t.org())
+        .push(" AND kind = ")
+        .push_bind(q.kind.singular());
+    if let Some(status) = &q.status {
+        sql.push(" AND status = ").push_bind(status);
+    }
+    if let Some(tag) = &q.tag {
+        sql.push(" AND tags @> ARRAY[")
+            .push_bind(tag)
+            .push("]::text[]");
+    }
+    if let Some(parent) = &q.parent_id {
+        sql.push(" AND parent_id = ").push_bind(parent);
+    }
+    match q.archived {
+        ArchivedFilter::Exclude => {
+            sql.push(" AND archived_at IS NULL");
+        }
+        ArchivedFilter::Only => {
+            sql.push(" AND archived_at IS NOT NULL");
+        }
+        ArchivedFilter::Include => {}
+    }
+    if let Some(since) = q.updated_since {
+        sql.push(" AND updated_at >= ").push_bind(since);
+    }
+    let column = sort_column(q.sort);
+    let op = if q.descending { "<" } else { ">" };
+    if let Some(after) = &q.after {
+        sql.push(format!(" AND ({column}, id) {op} ("));
+        push_key(&mut sql, q.sort, &after.key);
+        sql.push(", ");
+        match (q.sort, &after.key) {
+            (SortField::Title, SortKey::Micros(_)) => sql.push("''::text"),
+            _ => sql.push_bind(after.id.clone()),
+        };
+        sql.push(")");
+    }
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    sql.push(format!(" ORDER BY {column} {dir}, id {dir} LIMIT "))
+        .push_bind(i64::from(q.limit));
+    let mut tx = begin(pool, as_tenant, t).await?;
+    let rows = sql.build().fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    rows.iter().map(record).collect()
+}
+
+/// The version of a record, to tell a conflict from a missing record after a write missed. A
+/// statement of its own, so (read committed) it sees whatever write made the first one miss.
+async fn version_of(
+    tx: &mut Transaction<'static, Postgres>,
+    t: &Tenant,
+    kind: Kind,
+    id: &str,
+) -> Result<Option<i64>, StoreError> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT version FROM records WHERE org = $1 AND kind = $2 AND id = $3")
+            .bind(t.org())
+            .bind(kind.singular())
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map(|(v,)| v))
+}
+
+fn missed<T>(version: Option<i64>) -> WriteOutcome<T> {
+    match version {
+        Some(current) => WriteOutcome::Conflict { current },
+        None => WriteOutcome::NotFound,
+    }
+}
+
+pub(super) async fn update(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+    r: &Record,
+) -> Result<WriteOutcome<Record>, StoreError> {
+    let sql = format!(
+        "UPDATE records SET title = $1, status = $2, parent_id = $3, tags = $4, body = $5, \
+         fields = $6::jsonb, version = version + 1, updated_at = $7, updated_by = $8, \
+         archived_at = $9 \
+         WHERE org = $10 AND kind = $11 AND id = $12 AND version = $13 RETURNING {COLUMNS}"
+    );
+    let mut tx = begin(pool, as_tenant, t).await?;
+    let row = sqlx::query(&sql)
+        .bind(&r.title)
+        .bind(&r.status)
+        .bind(&r.parent_id)
+        .bind(&r.tags)
+        .bind(&r.text)
+        .bind(r.fields.to_string())
+        .bind(r.updated_at)
+        .bind(&r.updated_by)
+        .bind(r.archived_at)
+        .bind(t.org())
+        .bind(r.kind.singular())
+        .bind(&r.id)
+        .bind(r.version)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let outcome = match row {
+        Some(row) => WriteOutcome::Done(record(&row)?),
+        None => missed(version_of(&mut tx, t, r.kind, &r.id).await?),
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+pub(super) async fn delete(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+    kind: Kind,
+    id: &str,
+    expected: Option<i64>,
+) -> Result<WriteOutcome<u64>, StoreError> {
+    // One statement: the children are counted in the snapshot the delete starts from, before
+    // the cascade removes them.
+    let mut tx = begin(pool, as_tenant, t).await?;
+    let (deleted, children): (i64, i64) = sqlx::query_as(
+        "WITH gone AS ( \
+             DELETE FROM records \
+             WHERE org = $1 AND kind = $2 AND id = $3 AND ($4::bigint IS NULL OR version = $4) \
+             RETURNING id) \
+         SELECT (SELECT count(*) FROM gone), \
+                (SELECT count(*) FROM records WHERE org = $1 AND parent_id = $3)",
+    )
+    .bind(t.org())
+    .bind(kind.singular())
+    .bind(id)
+    .bind(expected)
+    .fetch_one(&mut *tx)
+    .await?;
+    let outcome = if deleted == 0 {
+        missed(version_of(&mut tx, t, kind, id).await?)
+    } else {
+        WriteOutcome::Done(u64::try_from(children).unwrap_or(0))
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// The `to_tsquery` text for `words`: every word, each also as a prefix (`'w1':* & 'w2':*`).
+/// The words are letters and digits already; anything else is dropped all the same, so the
+/// text can never carry query syntax.
+fn tsquery(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+        })
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("'{w}':*"))
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
+
+pub(super) async fn search(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+    q: &SearchQuery,
+) -> Result<Vec<SearchHit>, StoreError> {
+    let query = tsquery(&q.words);
+    if query.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Rank and cut the page first, then make snippets for that page only.
+    let sql = format!(
+        "SELECT {COLUMNS}, \
+             ts_headline('simple', concat_ws(E'\\n', title, nullif(body, '')), \
+                         to_tsquery('simple', $1), \
+                         'StartSel=**, StopSel=**, MaxWords=24, MinWords=8, ShortWord=2, \
+                          MaxFragments=1, FragmentDelimiter=\" … \"') AS snippet \
+         FROM ( \
+             SELECT id, kind, slug, title, status, parent_id, tags, body, fields, version, \
+                    created_at, created_by, updated_at, updated_by, archived_at, \
+                    ts_rank(search, to_tsquery('simple', $1)) AS rank \
+             FROM records \
+             WHERE search @@ to_tsquery('simple', $1) AND org = $2 AND archived_at IS NULL \
+             ORDER BY rank DESC, created_at DESC, id DESC \
+             LIMIT $3 OFFSET $4 \
+         ) AS hits \
+         ORDER BY rank DESC, created_at DESC, id DESC"
+    );
+    let mut tx = begin(pool, as_tenant, t).await?;
+    let rows = sqlx::query(&sql)
+        .bind(&query)
+        .bind(t.org())
+        .bind(i64::from(q.limit))
+        .bind(i64::from(q.offset))
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SearchHit {
+                record: record(row)?,
+                snippet: row.try_get("snippet")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_words_become_prefix_terms_joined_by_and() {
+        let words = vec!["release".to_owned(), "q3".to_owned(), "café".to_owned()];
+        assert_eq!(tsquery(&words), "'release':* & 'q3':* & 'café':*");
+        let hostile = vec!["a'b".to_owned(), "&|!".to_owned(), "c:*".to_owned()];
+        assert_eq!(tsquery(&hostile), "'ab':* & 'c':*");
+        assert_eq!(tsquery(&[]), "");
+    }
+
+    #[test]
+    fn the_earliest_postgres_time_is_within_chrono_range() {
+        assert!(DateTime::<Utc>::from_timestamp_micros(PG_MIN_MICROS).is_some());
+    }
+}

@@ -1,0 +1,333 @@
+//! Workspace record queries for SQLite. Every statement filters on the tenant's org; full-text
+//! search uses the FTS5 index the migration keeps in step with `records` by triggers.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use crate::store::StoreError;
+use crate::workspace::record::{
+    ArchivedFilter, ListQuery, Record, SearchHit, SearchQuery, SortField, SortKey, Tenant,
+    WriteOutcome,
+};
+use crate::workspace::{Kind, slug};
+
+const COLUMNS: &str = "id, kind, slug, title, status, parent_id, tags, body, fields, version, \
+                       created_at, created_by, updated_at, updated_by, archived_at";
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn corrupt(id: &str, message: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        id: id.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+fn record(row: &SqliteRow) -> Result<Record, StoreError> {
+    let id: String = row.try_get("id")?;
+    let kind: String = row.try_get("kind")?;
+    let kind = Kind::parse(&kind).ok_or_else(|| corrupt(&id, "unknown kind"))?;
+    let tags: String = row.try_get("tags")?;
+    let fields: String = row.try_get("fields")?;
+    Ok(Record {
+        kind,
+        slug: row.try_get("slug")?,
+        title: row.try_get("title")?,
+        status: row.try_get("status")?,
+        parent_id: row.try_get("parent_id")?,
+        tags: serde_json::from_str(&tags).map_err(|e| corrupt(&id, e))?,
+        text: row.try_get("body")?,
+        fields: serde_json::from_str(&fields).map_err(|e| corrupt(&id, e))?,
+        version: row.try_get("version")?,
+        created_at: from_micros(row.try_get("created_at")?),
+        created_by: row.try_get("created_by")?,
+        updated_at: from_micros(row.try_get("updated_at")?),
+        updated_by: row.try_get("updated_by")?,
+        archived_at: row
+            .try_get::<Option<i64>, _>("archived_at")?
+            .map(from_micros),
+        id,
+    })
+}
+
+/// The first free slug for `base` among the tenant's records of `kind`.
+async fn free_slug(
+    conn: &mut sqlx::SqliteConnection,
+    t: &Tenant,
+    kind: Kind,
+    base: &str,
+) -> Result<String, StoreError> {
+    let pattern = format!("{base}-%");
+    let taken: Vec<(String,)> = sqlx::query_as(
+        "SELECT slug FROM records WHERE org = ? AND kind = ? AND (slug = ? OR slug LIKE ?)",
+    )
+    .bind(t.org())
+    .bind(kind.singular())
+    .bind(base)
+    .bind(&pattern)
+    .fetch_all(&mut *conn)
+    .await?;
+    let taken: Vec<String> = taken.into_iter().map(|(s,)| s).collect();
+    let mut n = 1;
+    while taken.contains(&slug::candidate(base, n)) {
+        n += 1;
+    }
+    Ok(slug::candidate(base, n))
+}
+
+pub(super) async fn insert(
+    pool: &SqlitePool,
+    t: &Tenant,
+    r: &Record,
+) -> Result<Record, StoreError> {
+    // SQLite has one writer at a time; taking the write lock before looking for a free slug
+    // means no concurrent insert can take the same slug between the look and the insert.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let slug = match &r.slug {
+        Some(base) => Some(free_slug(&mut tx, t, r.kind, base).await?),
+        None => None,
+    };
+    sqlx::query(
+        "INSERT INTO records (id, org, kind, slug, title, status, parent_id, tags, body, fields, \
+         version, created_at, created_by, updated_at, updated_by, archived_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.id)
+    .bind(t.org())
+    .bind(r.kind.singular())
+    .bind(&slug)
+    .bind(&r.title)
+    .bind(&r.status)
+    .bind(&r.parent_id)
+    .bind(serde_json::to_string(&r.tags).unwrap_or_else(|_| "[]".into()))
+    .bind(&r.text)
+    .bind(r.fields.to_string())
+    .bind(r.version)
+    .bind(micros(r.created_at))
+    .bind(&r.created_by)
+    .bind(micros(r.updated_at))
+    .bind(&r.updated_by)
+    .bind(r.archived_at.map(micros))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Record { slug, ..r.clone() })
+}
+
+pub(super) async fn find(
+    pool: &SqlitePool,
+    t: &Tenant,
+    kind: Kind,
+    key: &str,
+) -> Result<Option<Record>, StoreError> {
+    let column = if slug::looks_like_slug(key) {
+        "slug"
+    } else {
+        "id"
+    };
+    let sql = format!("SELECT {COLUMNS} FROM records WHERE org = ? AND kind = ? AND {column} = ?");
+    let row = sqlx::query(&sql)
+        .bind(t.org())
+        .bind(kind.singular())
+        .bind(key)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(record).transpose()
+}
+
+fn sort_column(field: SortField) -> &'static str {
+    match field {
+        SortField::CreatedAt => "created_at",
+        SortField::UpdatedAt => "updated_at",
+        SortField::Title => "title",
+    }
+}
+
+pub(super) async fn list(
+    pool: &SqlitePool,
+    t: &Tenant,
+    q: &ListQuery,
+) -> Result<Vec<Record>, StoreError> {
+    let mut sql: QueryBuilder<'_, Sqlite> =
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM records WHERE org = "));
+    sql.push_bind(t.org())
+        .push(" AND kind = ")
+        .push_bind(q.kind.singular());
+    if let Some(status) = &q.status {
+        sql.push(" AND status = ").push_bind(status);
+    }
+    if let Some(tag) = &q.tag {
+        sql.push(" AND EXISTS (SELECT 1 FROM json_each(records.tags) WHERE json_each.value = ")
+            .push_bind(tag)
+            .push(")");
+    }
+    if let Some(parent) = &q.parent_id {
+        sql.push(" AND parent_id = ").push_bind(parent);
+    }
+    match q.archived {
+        ArchivedFilter::Exclude => {
+            sql.push(" AND archived_at IS NULL");
+        }
+        ArchivedFilter::Only => {
+            sql.push(" AND archived_at IS NOT NULL");
+        }
+        ArchivedFilter::Include => {}
+    }
+    if let Some(since) = q.updated_since {
+        sql.push(" AND updated_at >= ").push_bind(micros(since));
+    }
+    let column = sort_column(q.sort);
+    let op = if q.descending { "<" } else { ">" };
+    if let Some(after) = &q.after {
+        sql.push(format!(" AND ({column}, id) {op} ("));
+        match &after.key {
+            SortKey::Micros(us) => sql.push_bind(*us),
+            SortKey::Text(text) => sql.push_bind(text.clone()),
+        };
+        sql.push(", ").push_bind(after.id.clone()).push(")");
+    }
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    sql.push(format!(" ORDER BY {column} {dir}, id {dir} LIMIT "))
+        .push_bind(i64::from(q.limit));
+    let rows = sql.build().fetch_all(pool).await?;
+    rows.iter().map(record).collect()
+}
+
+/// The version of a record, to tell a conflict from a missing record after a write missed.
+async fn version_of(
+    pool: &SqlitePool,
+    t: &Tenant,
+    kind: Kind,
+    id: &str,
+) -> Result<Option<i64>, StoreError> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT version FROM records WHERE org = ? AND kind = ? AND id = ?")
+            .bind(t.org())
+            .bind(kind.singular())
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(v,)| v))
+}
+
+fn missed<T>(version: Option<i64>) -> WriteOutcome<T> {
+    match version {
+        Some(current) => WriteOutcome::Conflict { current },
+        None => WriteOutcome::NotFound,
+    }
+}
+
+pub(super) async fn update(
+    pool: &SqlitePool,
+    t: &Tenant,
+    r: &Record,
+) -> Result<WriteOutcome<Record>, StoreError> {
+    let sql = format!(
+        "UPDATE records SET title = ?, status = ?, parent_id = ?, tags = ?, body = ?, fields = ?, \
+         version = version + 1, updated_at = ?, updated_by = ?, archived_at = ? \
+         WHERE org = ? AND kind = ? AND id = ? AND version = ? RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(&r.title)
+        .bind(&r.status)
+        .bind(&r.parent_id)
+        .bind(serde_json::to_string(&r.tags).unwrap_or_else(|_| "[]".into()))
+        .bind(&r.text)
+        .bind(r.fields.to_string())
+        .bind(micros(r.updated_at))
+        .bind(&r.updated_by)
+        .bind(r.archived_at.map(micros))
+        .bind(t.org())
+        .bind(r.kind.singular())
+        .bind(&r.id)
+        .bind(r.version)
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(row) => Ok(WriteOutcome::Done(record(&row)?)),
+        None => Ok(missed(version_of(pool, t, r.kind, &r.id).await?)),
+    }
+}
+
+pub(super) async fn delete(
+    pool: &SqlitePool,
+    t: &Tenant,
+    kind: Kind,
+    id: &str,
+    expected: Option<i64>,
+) -> Result<WriteOutcome<u64>, StoreError> {
+    // IMMEDIATE takes the write lock first, so the child count and the delete see one state.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let (children,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM records WHERE org = ? AND parent_id = ?")
+            .bind(t.org())
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let done = sqlx::query(
+        "DELETE FROM records WHERE org = ? AND kind = ? AND id = ? AND (? IS NULL OR version = ?)",
+    )
+    .bind(t.org())
+    .bind(kind.singular())
+    .bind(id)
+    .bind(expected)
+    .bind(expected)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        tx.rollback().await?;
+        return Ok(missed(version_of(pool, t, kind, id).await?));
+    }
+    tx.commit().await?;
+    Ok(WriteOutcome::Done(u64::try_from(children).unwrap_or(0)))
+}
+
+/// The FTS5 query for `words`: every word, each also as a prefix.
+fn match_expression(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("\"{}\"*", w.replace('"', "")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(super) async fn search(
+    pool: &SqlitePool,
+    t: &Tenant,
+    q: &SearchQuery,
+) -> Result<Vec<SearchHit>, StoreError> {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("r.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns}, snippet(records_fts, -1, '**', '**', '…', 16) AS snippet \
+         FROM records_fts JOIN records r ON r.seq = records_fts.rowid \
+         WHERE records_fts MATCH ? AND r.org = ? AND r.archived_at IS NULL \
+         ORDER BY bm25(records_fts, 4.0, 1.0), r.seq DESC LIMIT ? OFFSET ?"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(match_expression(&q.words))
+        .bind(t.org())
+        .bind(i64::from(q.limit))
+        .bind(i64::from(q.offset))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SearchHit {
+                record: record(row)?,
+                snippet: row.try_get("snippet")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,21 @@
+//! The workspace domain: notes, tasks, comments, chats and chat messages, with search and
+//! fetch. [`WorkspaceService`] holds the rules; the store keeps the rows; the `workspace`
+//! module (MCP tools) and the REST API are two doors onto the same service.
+
+pub mod cursor;
+pub mod fields;
+mod kind;
+mod operation;
+pub mod patch;
+pub mod record;
+mod service;
+pub mod slug;
+pub mod transitions;
+pub mod view;
+
+pub use kind::{Kind, Transition};
+pub use operation::Op;
+pub use record::{Record, Tenant};
+pub use service::{
+    ListRequest, Order, Page, WorkspaceError, WorkspaceLimits, WorkspaceService, search_words,
+};
