@@ -3,8 +3,14 @@
 # checks, request ids, metrics, JSON logs) next to the minimal rmcp server, in both protocol
 # eras at concurrency 1/16/64, interleaved and repeated; then RSS and cold start.
 # Usage: scripts/bench.sh [seconds-per-run] [repeats]   (results: target/bench/results.jsonl)
+#        scripts/bench.sh workspace [seconds] [repeats] [backends]
+#          the workspace scenario on SQLite and PostgreSQL; see scripts/bench_workspace.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = workspace ]; then
+  shift
+  exec scripts/bench_workspace.sh "$@"
+fi
 secs="${1:-5}"
 reps="${2:-3}"
 out=target/bench

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Summarise target/bench/results.jsonl (from scripts/bench.sh) as the Markdown tables of
-BENCHMARKS.md: medians over repeats, and mcpgate's calls/s as a ratio of the rmcp floor's."""
+"""Summarise the JSON lines of scripts/bench.sh (target/bench/results.jsonl) or of
+scripts/bench.sh workspace (target/bench/workspace.jsonl) as the Markdown tables of
+BENCHMARKS.md: medians over repeats; for load runs, mcpgate's calls/s as a ratio of the rmcp
+floor's; for workspace runs, one line per backend (the run's label) and one per tool."""
 import json
 import statistics
 import sys
@@ -9,8 +11,11 @@ from collections import defaultdict
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 load = defaultdict(list)
 cold = {}
+work = defaultdict(list)
 for r in rows:
-    if "calls_per_s" in r:
+    if r.get("scenario") == "workspace":
+        work[r.get("label") or "?"].append(r)
+    elif "calls_per_s" in r:
         load[(r["era"], r["concurrency"], r["label"])].append(r)
     else:
         cold[(r["label"], r.get("probe", "?"))] = r
@@ -18,28 +23,62 @@ for r in rows:
 def med(items, key):
     return statistics.median(key(i) for i in items)
 
-print("| era | conc. | server | calls/s (median) | ratio | server CPU µs/call | p50 ms | p95 ms | p99 ms | errors | RSS idle → peak KiB |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
-for era in ("modern", "legacy"):
-    for c in (1, 16, 64):
-        floor = load.get((era, c, "floor"), [])
-        for label in ("floor", "mcpgate"):
-            runs = load.get((era, c, label), [])
-            if not runs:
-                continue
-            cps = med(runs, lambda r: r["calls_per_s"])
-            errors = sum(sum(r["errors"].values()) for r in runs)
-            rss = f'{min(r.get("rss_idle_kib", 0) for r in runs)} → {max(r.get("rss_peak_kib", 0) for r in runs)}'
-            ratio = ""
-            if label == "mcpgate" and floor:
-                ratio = f'{cps / med(floor, lambda r: r["calls_per_s"]):.2f}×'
-            cpu = med(runs, lambda r: r.get("server_cpu_us_per_call") or 0)
-            print(f'| {era} | {c} | {label} | {cps:,.0f} | {ratio} | {cpu:.1f} | '
-                  f'{med(runs, lambda r: r["latency_ms"]["p50"]):.3f} | '
-                  f'{med(runs, lambda r: r["latency_ms"]["p95"]):.3f} | {med(runs, lambda r: r["latency_ms"]["p99"]):.3f} | '
-                  f'{errors} | {rss} |')
-print()
-print("| server | probe | cold start median ms | min | max | RSS when ready KiB |")
-print("|---|---|---|---|---|---|")
-for (label, probe), r in sorted(cold.items()):
-    print(f'| {label} | {probe} | {r.get("median_ms")} | {r.get("min_ms")} | {r.get("max_ms")} | {r.get("rss_ready_kib")} |')
+if load:
+    print("| era | conc. | server | calls/s (median) | ratio | server CPU µs/call | p50 ms | p95 ms | p99 ms | errors | RSS idle → peak KiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for era in ("modern", "legacy"):
+        for c in (1, 16, 64):
+            floor = load.get((era, c, "floor"), [])
+            for label in ("floor", "mcpgate"):
+                runs = load.get((era, c, label), [])
+                if not runs:
+                    continue
+                cps = med(runs, lambda r: r["calls_per_s"])
+                errors = sum(sum(r["errors"].values()) for r in runs)
+                rss = f'{min(r.get("rss_idle_kib", 0) for r in runs)} → {max(r.get("rss_peak_kib", 0) for r in runs)}'
+                ratio = ""
+                if label == "mcpgate" and floor:
+                    ratio = f'{cps / med(floor, lambda r: r["calls_per_s"]):.2f}×'
+                cpu = med(runs, lambda r: r.get("server_cpu_us_per_call") or 0)
+                print(f'| {era} | {c} | {label} | {cps:,.0f} | {ratio} | {cpu:.1f} | '
+                      f'{med(runs, lambda r: r["latency_ms"]["p50"]):.3f} | '
+                      f'{med(runs, lambda r: r["latency_ms"]["p95"]):.3f} | {med(runs, lambda r: r["latency_ms"]["p99"]):.3f} | '
+                      f'{errors} | {rss} |')
+    print()
+
+if cold:
+    print("| server | probe | cold start median ms | min | max | RSS when ready KiB |")
+    print("|---|---|---|---|---|---|")
+    for (label, probe), r in sorted(cold.items()):
+        print(f'| {label} | {probe} | {r.get("median_ms")} | {r.get("min_ms")} | {r.get("max_ms")} | {r.get("rss_ready_kib")} |')
+    print()
+
+def pcts(runs, part):
+    return " | ".join(f'{med(runs, lambda r: r[part]["latency_ms"][q]):.2f}' for q in ("p50", "p95", "p99"))
+
+if work:
+    # Errors are summed over the runs; everything else is the median of the runs.
+    print("| backend | runs | clients | calls/s | reads p50 / p95 / p99 ms | writes p50 / p95 / p99 ms | errors (all runs) | conflicts per run | server CPU µs/call |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, runs in work.items():
+        errors = sum(sum(r["errors"].values()) for r in runs)
+        cpu = med(runs, lambda r: r.get("server_cpu_us_per_call") or 0)
+        print(f'| {label} | {len(runs)} | {runs[0]["concurrency"]} | {med(runs, lambda r: r["calls_per_s"]):,.0f} | '
+              f'{pcts(runs, "reads").replace(" | ", " / ")} | {pcts(runs, "writes").replace(" | ", " / ")} | '
+              f'{errors} | {med(runs, lambda r: r["conflicts"]):,.0f} | {cpu:.0f} |')
+    print()
+    print("| backend | tool | class | calls/s | p50 ms | p95 ms | p99 ms | errors (all runs) | conflicts per run |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, runs in work.items():
+        tools = sorted(runs[0]["tools"], key=lambda t: (runs[0]["tools"][t].get("class", ""), -runs[0]["tools"][t]["calls"]))
+        for tool in tools:
+            per = [r["tools"][tool] for r in runs if tool in r["tools"]]
+            errors = sum(sum(t["errors"].values()) for t in per)
+            print(f'| {label} | {tool} | {per[0].get("class", "")} | {med(per, lambda t: t["calls_per_s"]):,.1f} | '
+                  + " | ".join(f'{med(per, lambda t: t["latency_ms"][q]):.2f}' for q in ("p50", "p95", "p99"))
+                  + f' | {errors} | {med(per, lambda t: t["conflicts"]):,.0f} |')
+    failing = {(label, kind) for label, runs in work.items() for r in runs for kind in r["errors"]}
+    if failing:
+        print()
+        print("Errors by kind: " + ", ".join(
+            f'{label} {kind} = {sum(r["errors"].get(kind, 0) for r in work[label])}' for label, kind in sorted(failing)))

@@ -17,13 +17,14 @@ use crate::coldstart::{ColdStartConfig, Probe};
 use crate::loadgen::LoadConfig;
 use crate::protocol::{Era, base_headers};
 use crate::scenario::{Scenario, ToolCall};
+use crate::workspace::{SeedPlan, WorkspaceConfig};
 
 /// Measured window when neither `--duration` nor `--requests` is given: 10 s.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
 /// Load generator and cold-start timer for MCP Streamable HTTP servers.
 ///
-/// Without a subcommand, runs closed-loop load and prints one JSON line on stdout.
+/// Without a subcommand, runs closed-loop load of one tool and prints one JSON line on stdout.
 #[derive(Debug, Parser)]
 #[command(
     name = "mcpgate-bench",
@@ -44,6 +45,9 @@ pub struct Cli {
 pub enum Command {
     /// Time from spawning a server to its first answered request.
     Coldstart(ColdStartArgs),
+    /// Seed mcpgate's workspace (tasks, notes, comments), then run a mixed read/write load
+    /// on it. The server needs MCPGATE_WORKSPACE_WRITE=true and a caller that may write.
+    Workspace(WorkspaceArgs),
 }
 
 /// How to reach the server.
@@ -131,6 +135,47 @@ pub struct ColdStartArgs {
     /// Free text copied into the report.
     #[arg(long)]
     pub label: Option<String>,
+}
+
+/// Workspace scenario flags.
+#[derive(Debug, Args)]
+pub struct WorkspaceArgs {
+    /// How to reach the server.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Protocol era: `modern` (2026-07-28, stateless) or `legacy` (2025-11-25, sessions).
+    #[arg(long, value_enum, default_value_t = Era::Modern)]
+    pub era: Era,
+    /// Number of virtual clients, each with its own connection.
+    #[arg(long, default_value_t = 50)]
+    pub concurrency: usize,
+    /// Measured window in seconds.
+    #[arg(long, default_value_t = DEFAULT_DURATION.as_secs_f64())]
+    pub duration: f64,
+    /// Unmeasured seconds of load before the window opens (seeding comes before).
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Tasks to seed; reads and writes draw from them.
+    #[arg(long, default_value_t = SeedPlan::default().tasks)]
+    pub tasks: usize,
+    /// Notes to seed.
+    #[arg(long, default_value_t = SeedPlan::default().notes)]
+    pub notes: usize,
+    /// Comments to seed, each on a seeded task.
+    #[arg(long, default_value_t = SeedPlan::default().comments)]
+    pub comments: usize,
+    /// Share of writes in the mix, in percent.
+    #[arg(long, default_value_t = 20)]
+    pub write_percent: u64,
+    /// Free text copied into the report (e.g. the backend).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Sample this process's VmRSS and CPU time during the run (Linux).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Generator worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Every problem found in the command line.
@@ -257,6 +302,47 @@ impl ColdStartArgs {
     }
 }
 
+impl WorkspaceArgs {
+    /// Checks the flags and builds the run's configuration.
+    pub fn resolve(self) -> Result<WorkspaceConfig, ConfigErrors> {
+        let mut problems = Vec::new();
+        let target = self.target.resolve(self.era, &mut problems);
+        if self.concurrency == 0 {
+            problems.push("--concurrency: must be at least 1".to_owned());
+        }
+        let duration = seconds("--duration", self.duration, &mut problems);
+        if duration.is_some_and(|duration| duration.is_zero()) {
+            problems.push("--duration: must be positive".to_owned());
+        }
+        let warmup = seconds("--warmup", self.warmup, &mut problems);
+        if self.tasks == 0 {
+            problems.push("--tasks: must be at least 1 (reads and writes use them)".to_owned());
+        }
+        if self.write_percent > 100 {
+            problems.push("--write-percent: must be between 0 and 100".to_owned());
+        }
+        match (target, duration, warmup) {
+            (Some(target), Some(duration), Some(warmup)) if problems.is_empty() => {
+                Ok(WorkspaceConfig {
+                    target,
+                    concurrency: self.concurrency,
+                    duration,
+                    warmup,
+                    seed: SeedPlan {
+                        tasks: self.tasks,
+                        notes: self.notes,
+                        comments: self.comments,
+                    },
+                    write_percent: self.write_percent,
+                    label: self.label,
+                    server_pid: self.server_pid,
+                })
+            }
+            _ => Err(ConfigErrors(problems)),
+        }
+    }
+}
+
 fn seconds(flag: &str, secs: f64, problems: &mut Vec<String>) -> Option<Duration> {
     Duration::try_from_secs_f64(secs)
         .map_err(|_| problems.push(format!("{flag}: {secs} is not a number of seconds")))
@@ -294,6 +380,36 @@ mod tests {
         let config = load(&["--requests", "500"]).expect("valid");
         assert_eq!(config.duration, None);
         assert_eq!(config.requests, Some(500));
+    }
+
+    fn workspace(args: &[&str]) -> Result<WorkspaceConfig, ConfigErrors> {
+        let cli = Cli::try_parse_from(
+            ["mcpgate-bench", "workspace"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .expect("flags parse");
+        match cli.command {
+            Some(Command::Workspace(args)) => args.resolve(),
+            other => panic!("expected the workspace subcommand, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn workspace_defaults_are_fifty_modern_clients_on_the_default_seed() {
+        let config = workspace(&[]).expect("defaults are valid");
+        assert_eq!(config.concurrency, 50);
+        assert_eq!(config.target.era, Era::Modern);
+        assert_eq!(config.duration, DEFAULT_DURATION);
+        assert_eq!(config.seed, SeedPlan::default());
+        assert_eq!(config.write_percent, 20);
+    }
+
+    #[test]
+    fn workspace_problems_are_listed_together() {
+        let errors = workspace(&["--tasks", "0", "--write-percent", "101", "--duration", "0"])
+            .expect_err("three problems");
+        assert_eq!(errors.0.len(), 3, "{errors}");
     }
 
     #[test]

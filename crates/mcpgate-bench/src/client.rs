@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode, Url, header::HeaderMap};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::protocol::{
     Era, HEADER_SESSION_ID, PreparedRequest, initialize_body, initialized_body, session_headers,
 };
-use crate::reply::{CallError, drain, read_result, read_tool_reply};
-use crate::scenario::Scenario;
+use crate::reply::{CallError, ToolReply, ToolResultHead, drain, read_result};
+use crate::scenario::{Scenario, ToolCall};
 
 /// Idle keep-alive connections one virtual client may hold.
 ///
@@ -163,28 +164,56 @@ impl VirtualClient {
             .ok_or_else(|| CallError::Protocol(format!("scenario has no call number {index}")))?;
         let id = self.next_id;
         self.next_id += 1;
+        let exchange = exchange::<ToolResultHead>(&self.http, &self.target.url, request, id).await;
+        self.settle(&exchange);
+        exchange
+            .outcome
+            .and_then(ToolResultHead::check)
+            .map(|()| exchange.elapsed)
+    }
 
-        let started = Instant::now();
-        let mut response = self
-            .http
-            .post(self.target.url.clone())
-            .headers(request.headers.clone())
-            .body(request.body(id))
-            .send()
-            .await?;
-        let outcome = read_tool_reply(&mut response, id).await;
-        let elapsed = started.elapsed();
+    /// Sends a one-off `tools/call` built for this call only (arguments that change from call
+    /// to call), and returns the latency and the tool's result, failed or not, with its
+    /// `structuredContent` read as `S`.
+    ///
+    /// A legacy client opens (or re-opens) its session first, outside the measured time.
+    pub async fn call_tool<S: DeserializeOwned>(
+        &mut self,
+        call: &ToolCall,
+    ) -> Result<(Duration, ToolReply<S>), CallError> {
+        let request = match self.target.era {
+            Era::Modern => PreparedRequest::modern_tool_call(call, &self.target.base_headers),
+            Era::Legacy => {
+                if self.session.is_none() {
+                    self.open().await?;
+                }
+                let session = self.session.as_ref().ok_or_else(|| {
+                    CallError::Protocol("the legacy session did not open".to_owned())
+                })?;
+                PreparedRequest::legacy_tool_call(call, session)
+            }
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let exchange = exchange::<ToolReply<S>>(&self.http, &self.target.url, &request, id).await;
+        self.settle(&exchange);
+        exchange.outcome.map(|reply| (exchange.elapsed, reply))
+    }
 
-        if !drain(&mut response).await {
+    /// Bookkeeping after an exchange: count a stream the server kept open, and forget a
+    /// legacy session the server no longer knows (a real client re-initializes).
+    fn settle<T>(&mut self, exchange: &Exchange<T>) {
+        if !exchange.drained {
             self.streams_left_open += 1;
         }
         if self.target.era == Era::Legacy
-            && matches!(outcome, Err(CallError::Status(StatusCode::NOT_FOUND)))
+            && matches!(
+                exchange.outcome,
+                Err(CallError::Status(StatusCode::NOT_FOUND))
+            )
         {
-            // The server no longer knows the session; a real client re-initializes.
             self.session = None;
         }
-        outcome.map(|()| elapsed)
     }
 
     /// Ends a legacy session with `DELETE`. A server that does not allow clients to end
@@ -206,5 +235,48 @@ impl VirtualClient {
         } else {
             Err(CallError::Status(status))
         }
+    }
+}
+
+/// One request and its reply.
+struct Exchange<T> {
+    /// From send to the reply (the rest of an event stream is not included).
+    elapsed: Duration,
+    outcome: Result<T, CallError>,
+    /// Whether the body ended, so the connection could go back to the pool.
+    drained: bool,
+}
+
+/// Sends `request` as request `id` and reads the `result` of the reply as `T`.
+async fn exchange<T: DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &Url,
+    request: &PreparedRequest,
+    id: u64,
+) -> Exchange<T> {
+    let started = Instant::now();
+    let sent = http
+        .post(url.clone())
+        .headers(request.headers.clone())
+        .body(request.body(id))
+        .send()
+        .await;
+    let mut response = match sent {
+        Ok(response) => response,
+        Err(error) => {
+            return Exchange {
+                elapsed: started.elapsed(),
+                outcome: Err(error.into()),
+                drained: true,
+            };
+        }
+    };
+    let outcome = read_result::<T>(&mut response, id).await;
+    let elapsed = started.elapsed();
+    let drained = drain(&mut response).await;
+    Exchange {
+        elapsed,
+        outcome,
+        drained,
     }
 }

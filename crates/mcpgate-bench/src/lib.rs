@@ -8,6 +8,8 @@
 //! The modules follow a request's path: [`scenario`] picks a tool call, [`protocol`] turns it
 //! into an HTTP request for the era, [`client`] sends it, [`reply`] (with [`sse`]) reads the
 //! answer, and [`loadgen`] or [`coldstart`] run the measurement that [`report`] prints.
+//! [`workspace`] seeds mcpgate's workspace and runs a mixed read/write load on it, building
+//! each call's arguments from what the client read before.
 
 pub mod cli;
 pub mod client;
@@ -20,3 +22,4 @@ pub mod report;
 pub mod rss;
 pub mod scenario;
 pub mod sse;
+pub mod workspace;

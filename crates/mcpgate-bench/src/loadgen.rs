@@ -22,7 +22,7 @@ use crate::rss::{RssSampler, read_cpu_seconds, read_rss_kib};
 use crate::scenario::{Draws, Scenario};
 
 /// Longest latency the histograms hold exactly: 60 s, in microseconds.
-const MAX_TRACKED_MICROS: u64 = 60_000_000;
+pub(crate) const MAX_TRACKED_MICROS: u64 = 60_000_000;
 
 /// A resolved load run.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub struct LoadConfig {
 
 /// When the phases end; shared by every client.
 #[derive(Debug)]
-struct Schedule {
+pub(crate) struct Schedule {
     warmup_end: Instant,
     measure_end: Option<Instant>,
     budget: Option<u64>,
@@ -55,8 +55,24 @@ struct Schedule {
 }
 
 impl Schedule {
+    /// Warm-up from now for `warmup`, then a window of `duration` and/or `budget` calls.
+    pub(crate) fn new(warmup: Duration, duration: Option<Duration>, budget: Option<u64>) -> Self {
+        let warmup_end = Instant::now() + warmup;
+        Self {
+            warmup_end,
+            measure_end: duration.map(|duration| warmup_end + duration),
+            budget,
+            issued: AtomicU64::new(0),
+        }
+    }
+
+    /// When the measured window opens.
+    pub(crate) fn warmup_end(&self) -> Instant {
+        self.warmup_end
+    }
+
     /// Whether the next call is measured, or `None` if the client should stop.
-    fn admit(&self) -> Option<bool> {
+    pub(crate) fn admit(&self) -> Option<bool> {
         let now = Instant::now();
         if now < self.warmup_end {
             return Some(false);
@@ -82,7 +98,7 @@ struct Tally {
 }
 
 /// Error kinds already described on stderr, so each is explained once.
-type SeenKinds = Arc<Mutex<HashSet<String>>>;
+pub(crate) type SeenKinds = Arc<Mutex<HashSet<String>>>;
 
 /// Runs the load and returns the report.
 pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
@@ -94,13 +110,12 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
     let scenario = Arc::new(config.scenario.clone());
 
     let clients = open_clients(&target, &scenario, config.concurrency).await?;
-    let warmup_end = Instant::now() + config.warmup;
-    let schedule = Arc::new(Schedule {
-        warmup_end,
-        measure_end: config.duration.map(|duration| warmup_end + duration),
-        budget: config.requests,
-        issued: AtomicU64::new(0),
-    });
+    let schedule = Arc::new(Schedule::new(
+        config.warmup,
+        config.duration,
+        config.requests,
+    ));
+    let warmup_end = schedule.warmup_end();
     eprintln!(
         "mcpgate-bench: {} clients ({} era) on {} calling {}; warm-up {:.1}s, window {}",
         config.concurrency,
@@ -156,7 +171,8 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
     Ok(report)
 }
 
-async fn open_clients(
+/// Builds `count` clients for `scenario` and opens them (legacy sessions), all at once.
+pub(crate) async fn open_clients(
     target: &Arc<Target>,
     scenario: &Arc<Scenario>,
     count: usize,
@@ -216,20 +232,27 @@ async fn drive(
     tally
 }
 
+/// Counts one failure of `kind`, describing it on stderr if it is the first of its kind.
 fn count_error(
     errors: &mut BTreeMap<String, u64>,
     seen: &SeenKinds,
     kind: String,
     error: &CallError,
 ) {
+    note_first(seen, &kind, || error.describe());
+    *errors.entry(kind).or_default() += 1;
+}
+
+/// Describes a failure of `kind` on stderr if it is the first of its kind; true if it was.
+pub(crate) fn note_first(seen: &SeenKinds, kind: &str, describe: impl FnOnce() -> String) -> bool {
     let first = seen
         .lock()
-        .map(|mut seen| seen.insert(kind.clone()))
+        .map(|mut seen| seen.insert(kind.to_owned()))
         .unwrap_or(false);
     if first {
-        eprintln!("mcpgate-bench: first {kind} error: {}", error.describe());
+        eprintln!("mcpgate-bench: first {kind} error: {}", describe());
     }
-    *errors.entry(kind).or_default() += 1;
+    first
 }
 
 fn summarise(
@@ -287,8 +310,13 @@ fn summarise(
 }
 
 fn window_text(config: &LoadConfig) -> String {
-    let secs = config.duration.map(|duration| duration.as_secs_f64());
-    match (secs, config.requests) {
+    describe_window(config.duration, config.requests)
+}
+
+/// `4.0s`, `500 calls` or `4.0s or 500 calls`, for progress lines.
+pub(crate) fn describe_window(duration: Option<Duration>, requests: Option<u64>) -> String {
+    let secs = duration.map(|duration| duration.as_secs_f64());
+    match (secs, requests) {
         (Some(secs), Some(requests)) => format!("{secs:.1}s or {requests} calls"),
         (Some(secs), None) => format!("{secs:.1}s"),
         (None, Some(requests)) => format!("{requests} calls"),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode, header::CONTENT_TYPE};
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use thiserror::Error;
 
 use crate::sse::{DEFAULT_MAX_EVENT_BYTES, SseParser};
@@ -107,9 +108,62 @@ struct Message<T> {
 
 /// The part of a `tools/call` result that says whether the tool failed.
 #[derive(Debug, Deserialize)]
-struct ToolResultHead {
+pub struct ToolResultHead {
     #[serde(rename = "isError", default)]
     is_error: Option<bool>,
+}
+
+impl ToolResultHead {
+    /// A failed tool (`isError: true`) as [`CallError::ToolError`].
+    pub fn check(self) -> Result<(), CallError> {
+        match self.is_error {
+            Some(true) => Err(CallError::ToolError),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A `tools/call` result for scenarios that read what the tool returned: its
+/// `structuredContent` as `S` (only the fields `S` names are kept) and, when the tool failed,
+/// the text it gave.
+#[derive(Debug, Deserialize)]
+pub struct ToolReply<S> {
+    #[serde(rename = "isError", default)]
+    is_error: Option<bool>,
+    /// The structured result; absent when the tool failed.
+    #[serde(rename = "structuredContent")]
+    pub structured: Option<S>,
+    /// The content blocks, left unparsed: only a failure's text is ever read.
+    #[serde(default)]
+    content: Option<Box<RawValue>>,
+}
+
+/// The part of a content block a failure is explained by.
+#[derive(Debug, Deserialize)]
+struct TextBlock {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+impl<S> ToolReply<S> {
+    /// Whether the tool reported failure (`isError: true`).
+    pub fn is_error(&self) -> bool {
+        self.is_error == Some(true)
+    }
+
+    /// The text of the content blocks, joined by newlines (empty if there is none).
+    pub fn text(&self) -> String {
+        let blocks: Vec<TextBlock> = self
+            .content
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default();
+        blocks
+            .into_iter()
+            .filter_map(|block| block.text)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,11 +178,7 @@ struct ErrorHead {
 /// For an event stream this returns as soon as the matching event arrives; call
 /// [`drain`] afterwards (outside any latency measurement) so the connection can be reused.
 pub async fn read_tool_reply(response: &mut Response, id: u64) -> Result<(), CallError> {
-    let head: ToolResultHead = read_result(response, id).await?;
-    match head.is_error {
-        Some(true) => Err(CallError::ToolError),
-        _ => Ok(()),
-    }
+    read_result::<ToolResultHead>(response, id).await?.check()
 }
 
 /// Reads the `result` of request `id` from `response`, as JSON or from an event stream.
@@ -256,6 +306,24 @@ mod tests {
         ));
         let failed = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":true}}"#;
         assert!(matches!(tool_outcome(failed, 1), Ok(Some(true))));
+    }
+
+    #[test]
+    fn tool_replies_keep_the_structured_result_and_the_failure_text() {
+        #[derive(Debug, Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let ok = br#"{"content":[{"type":"text","text":"{}"}],"structuredContent":{"id":"a","x":[1]},"isError":false}"#;
+        let reply: ToolReply<Id> = serde_json::from_slice(ok).expect("valid");
+        assert!(!reply.is_error());
+        assert_eq!(reply.structured.map(|s| s.id).as_deref(), Some("a"));
+        let failed =
+            br#"{"content":[{"type":"text","text":"version conflict: \"x\""}],"isError":true}"#;
+        let reply: ToolReply<Id> = serde_json::from_slice(failed).expect("valid");
+        assert!(reply.is_error());
+        assert!(reply.structured.is_none());
+        assert_eq!(reply.text(), r#"version conflict: "x""#);
     }
 
     #[test]

@@ -111,6 +111,153 @@ pub struct ColdStartReport {
     pub rss_ready_kib: Option<u64>,
 }
 
+/// Result of a `workspace` run: totals, then per operation class and per tool.
+///
+/// A call ends in one of three ways: success; an expected refusal under contention, counted
+/// in `conflicts` (a `patch_task` or `process_task` whose version is stale, or whose
+/// transition no longer applies); or an error, counted by kind in `errors`. `calls_per_s` and
+/// `latency_ms` cover answered calls that are not errors (successes and conflicts).
+#[derive(Debug, Serialize)]
+pub struct WorkspaceReport {
+    /// Always `workspace`; tells these lines from load and cold-start lines.
+    pub scenario: &'static str,
+    /// Free text from `--label`, to tell runs apart (e.g. the backend).
+    pub label: Option<String>,
+    /// `modern` or `legacy`.
+    pub era: &'static str,
+    /// The endpoint under test.
+    pub url: String,
+    /// Number of virtual clients.
+    pub concurrency: usize,
+    /// Length of the measured window in seconds, warm-up excluded.
+    pub duration_s: f64,
+    /// Each tool's share of the draws in percent, `name:share,…`.
+    pub mix: String,
+    /// What was created before the load started.
+    pub seeded: SeedSummary,
+    /// Calls completed in the measured window, whatever their outcome.
+    pub requests: u64,
+    /// Failed calls by kind (`tool_error`, `http_503`, `jsonrpc_-32602`, `timeout`, …).
+    pub errors: BTreeMap<String, u64>,
+    /// Expected refusals: version conflicts and transitions that no longer apply.
+    pub conflicts: u64,
+    /// Answered calls (not errors) per second over the measured window.
+    pub calls_per_s: f64,
+    /// Latency of answered calls (not errors).
+    pub latency_ms: LatencySummary,
+    /// Read tools together.
+    pub reads: OpStats,
+    /// Write tools together.
+    pub writes: OpStats,
+    /// Each tool.
+    pub tools: BTreeMap<String, OpStats>,
+    /// Server resident set size after seeding, before the load, when `--server-pid` was
+    /// given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_idle_kib: Option<u64>,
+    /// Largest server resident set size during the load, when `--server-pid` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_peak_kib: Option<u64>,
+    /// Server CPU time per answered call in the measured window, in microseconds, when
+    /// `--server-pid` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_call: Option<f64>,
+}
+
+/// What the `workspace` scenario created before the load.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SeedSummary {
+    /// Tasks created (the IDs reads and writes draw from).
+    pub tasks: usize,
+    /// Notes created.
+    pub notes: usize,
+    /// Comments created on seeded tasks.
+    pub comments: usize,
+    /// Time the seeding took, in seconds.
+    pub seconds: f64,
+}
+
+/// Figures for one tool or one class of tools.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpStats {
+    /// `reads` or `writes`, for a tool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<&'static str>,
+    /// Calls completed in the window, whatever their outcome.
+    pub calls: u64,
+    /// Answered calls (not errors) per second.
+    pub calls_per_s: f64,
+    /// Latency of answered calls (not errors).
+    pub latency_ms: LatencySummary,
+    /// Failed calls by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// Expected refusals (stale version, transition that no longer applies).
+    pub conflicts: u64,
+}
+
+impl OpStats {
+    /// All failed calls, whatever their kind.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+impl WorkspaceReport {
+    /// A table for people: each class, its tools (busiest first) and the totals.
+    pub fn human(&self) -> String {
+        let mut out = format!(
+            "workspace: {} clients ({} era), {:.1} s measured; seeded {} tasks, {} notes, {} \
+             comments in {:.1} s\n",
+            self.concurrency,
+            self.era,
+            self.duration_s,
+            self.seeded.tasks,
+            self.seeded.notes,
+            self.seeded.comments,
+            self.seeded.seconds,
+        );
+        out.push_str(&format!(
+            "  {:<16} {:>9} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9}\n",
+            "operation", "calls", "calls/s", "p50 ms", "p95 ms", "p99 ms", "errors", "conflicts"
+        ));
+        let row = |out: &mut String, name: &str, stats: &OpStats| {
+            out.push_str(&format!(
+                "  {:<16} {:>9} {:>9.1} {:>8.3} {:>8.3} {:>8.3} {:>7} {:>9}\n",
+                name,
+                stats.calls,
+                stats.calls_per_s,
+                stats.latency_ms.p50,
+                stats.latency_ms.p95,
+                stats.latency_ms.p99,
+                stats.error_count(),
+                stats.conflicts,
+            ));
+        };
+        for (class, stats) in [("reads", &self.reads), ("writes", &self.writes)] {
+            row(&mut out, class, stats);
+            let mut tools: Vec<_> = self
+                .tools
+                .iter()
+                .filter(|(_, tool)| tool.class == Some(class))
+                .collect();
+            tools.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(b.0)));
+            for (name, tool) in tools {
+                row(&mut out, &format!("  {name}"), tool);
+            }
+        }
+        let total = OpStats {
+            class: None,
+            calls: self.requests,
+            calls_per_s: self.calls_per_s,
+            latency_ms: self.latency_ms,
+            errors: self.errors.clone(),
+            conflicts: self.conflicts,
+        };
+        row(&mut out, "total", &total);
+        out
+    }
+}
+
 /// Milliseconds with three decimals from a count of microseconds.
 pub fn micros_to_ms(micros: f64) -> f64 {
     micros.round() / 1000.0

@@ -1,7 +1,8 @@
 //! What the virtual clients send: a weighted set of tool calls.
 //!
-//! Today the command line builds a scenario of one tool. The weighted draw is already in
-//! place so a mixed workload (several tools with weights) only needs a way to describe it.
+//! The default load mode builds a scenario of one tool. The `workspace` scenario
+//! ([`crate::workspace`]) draws its operations from a weighted mix, but builds each call's
+//! arguments itself, since they depend on what earlier calls returned.
 
 use serde_json::Value;
 
@@ -38,6 +39,15 @@ impl Scenario {
         Self {
             calls: vec![call],
             cumulative: vec![1],
+        }
+    }
+
+    /// A scenario with no calls, for a client that only sends one-off calls
+    /// ([`crate::client::VirtualClient::call_tool`]).
+    pub fn empty() -> Self {
+        Self {
+            calls: Vec::new(),
+            cumulative: Vec::new(),
         }
     }
 

@@ -1,13 +1,15 @@
-//! `mcpgate-bench`: closed-loop MCP load, or cold-start timing with `coldstart`.
+//! `mcpgate-bench`: closed-loop MCP load, cold-start timing with `coldstart`, or the mixed
+//! read/write `workspace` scenario.
 //!
-//! Prints exactly one JSON line on stdout; progress and diagnostics go to stderr. Exits 64
+//! Prints exactly one JSON line on stdout; progress, diagnostics and the `workspace` summary
+//! table go to stderr. Exits 64
 //! when the command line is invalid (every problem is listed) and 1 when the run fails.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use mcpgate_bench::cli::{Cli, Command, ConfigErrors};
-use mcpgate_bench::{coldstart, loadgen, report};
+use mcpgate_bench::{coldstart, loadgen, report, workspace};
 
 /// `EX_USAGE` from sysexits.h.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -21,6 +23,17 @@ fn main() -> ExitCode {
             }),
             Err(errors) => bad_config(errors),
         },
+        Some(Command::Workspace(args)) => {
+            let threads = args.threads;
+            match args.resolve() {
+                Ok(config) => execute(threads, async {
+                    let report = workspace::run(config).await?;
+                    eprint!("{}", report.human());
+                    report::print_line(&report)
+                }),
+                Err(errors) => bad_config(errors),
+            }
+        }
         None => {
             let threads = cli.load.threads;
             match cli.load.resolve() {
