@@ -151,6 +151,10 @@ pub struct StoreConfig {
     /// How long an idle connection above the minimum stays open. Default 10m. Env
     /// `MCPGATE_DB_IDLE_TIMEOUT`.
     pub idle_timeout: Duration,
+    /// SQLite only: bytes of the database file mapped into memory. Reads through the map skip
+    /// the per-connection page cache, which WAL mode throws away whenever another connection
+    /// commits. 0 turns it off. Default 268435456 (256 MiB). Env `MCPGATE_SQLITE_MMAP_SIZE`.
+    pub sqlite_mmap_size: u64,
     /// How long the `health` tool may reuse a store probe. Default 1s. Env
     /// `MCPGATE_HEALTH_PROBE_TTL`.
     pub health_probe_ttl: Duration,

@@ -310,6 +310,11 @@ fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig 
             "MCPGATE_DB_IDLE_TIMEOUT",
             Duration::from_secs(600),
         ),
+        sqlite_mmap_size: l.get_or(
+            "store.sqlite_mmap_size",
+            "MCPGATE_SQLITE_MMAP_SIZE",
+            256 * 1024 * 1024,
+        ),
         health_probe_ttl: l.get_or(
             "store.health_probe_ttl",
             "MCPGATE_HEALTH_PROBE_TTL",

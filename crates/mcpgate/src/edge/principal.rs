@@ -42,6 +42,11 @@ impl Principal {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
+
+    /// Whether the principal may change data: editors and admins may; viewers only read.
+    pub fn can_write(&self) -> bool {
+        self.has_role("editor") || self.has_role("admin")
+    }
 }
 
 /// Subjects, orgs and roles are short identifiers: 1-128 of `[A-Za-z0-9._@-]`.

@@ -131,21 +131,16 @@ fn openapi_json(document: Bytes) -> Response {
 
 #[cfg(test)]
 pub(super) mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use crate::config::StoreConfig;
+    use crate::config::{Config, StoreConfig};
     use crate::workspace::{WorkspaceLimits, WorkspaceService};
+    use std::sync::Arc;
 
     /// A service over an in-memory SQLite store (the schemas need one; no query is made).
     pub async fn service() -> Arc<WorkspaceService> {
         let store = crate::store::open(&StoreConfig {
             database_url: "sqlite::memory:".into(),
             max_connections: 1,
-            acquire_timeout: Duration::from_secs(5),
-            min_connections: 0,
-            idle_timeout: Duration::from_secs(60),
-            health_probe_ttl: Duration::from_secs(1),
+            ..Config::defaults().store
         })
         .await
         .expect("in-memory store");

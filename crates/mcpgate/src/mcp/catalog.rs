@@ -215,7 +215,7 @@ impl Catalog {
 
 /// Role-based visibility: viewers see read-only tools; editors and admins see everything.
 fn may_use(principal: &Principal, tool: &Tool) -> bool {
-    if principal.has_role("admin") || principal.has_role("editor") {
+    if principal.can_write() {
         return true;
     }
     tool.annotations

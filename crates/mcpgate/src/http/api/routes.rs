@@ -80,7 +80,7 @@ impl Api {
             )
             .with_header(header::ALLOW, HeaderValue::from_static(allow.read_only())));
         }
-        if !(principal.has_role("editor") || principal.has_role("admin")) {
+        if !principal.can_write() {
             return Err(Problem::new(
                 ProblemType::Forbidden,
                 format!(
