@@ -141,6 +141,40 @@ impl Workspace {
         serde_json::from_str(&json_text).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {text}"))
     }
 
+    /// A REST request as `token`; the status and the JSON body (`Null` when empty).
+    pub async fn rest(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        if_match: Option<i64>,
+    ) -> (axum::http::StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "localhost:8080")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(version) = if_match {
+            request = request.header(header::IF_MATCH, format!("\"{version}\""));
+        }
+        let body = match body {
+            Some(json) => {
+                let media = if method == "PATCH" {
+                    "application/merge-patch+json"
+                } else {
+                    "application/json"
+                };
+                request = request.header(header::CONTENT_TYPE, media);
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let (status, _, text) = oneshot(&self.router, request.body(body).expect("request")).await;
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, json)
+    }
+
     /// Call `tool` with `args` as `token`.
     pub async fn call_as(&self, token: &str, tool: &str, args: Value) -> Outcome {
         let response = self

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use axum::http::StatusCode;
+
 use super::{EDITOR, OTHER_ORG, Outcome, Workspace, backends, id, version};
 
 #[tokio::test]
@@ -199,5 +201,122 @@ async fn no_tool_reaches_across_orgs() {
             5,
             "{b}: {hits}"
         );
+    }
+}
+
+#[tokio::test]
+async fn no_rest_call_reaches_across_orgs() {
+    for backend in backends().await {
+        let ws = Workspace::start(&backend, &[]).await;
+        let b = backend.name;
+        let task = ws
+            .call("create_task", json!({"title": "Quasar budget"}))
+            .await
+            .ok();
+        let chat = ws
+            .call("create_chat", json!({"title": "Quasar chat"}))
+            .await
+            .ok();
+        let records: Vec<(&str, Value, Value)> = vec![
+            (
+                "notes",
+                ws.call(
+                    "create_note",
+                    json!({"title": "Quasar plan", "body": "quasar"}),
+                )
+                .await
+                .ok(),
+                json!({"title": "x"}),
+            ),
+            ("tasks", task.clone(), json!({"title": "x"})),
+            ("chats", chat.clone(), json!({"title": "x"})),
+            (
+                "comments",
+                ws.call(
+                    "create_comment",
+                    json!({"target_type": "task", "target_id": id(&task), "body": "quasar"}),
+                )
+                .await
+                .ok(),
+                json!({"target_type": "task", "target_id": id(&task), "body": "x"}),
+            ),
+            (
+                "chat_messages",
+                ws.call(
+                    "create_chat_message",
+                    json!({"chat_id": id(&chat), "role": "user", "content": "quasar"}),
+                )
+                .await
+                .ok(),
+                json!({"chat_id": id(&chat), "role": "user", "content": "x"}),
+            ),
+        ];
+        for (collection, record, replacement) in &records {
+            let (status, list) = ws
+                .rest(
+                    OTHER_ORG,
+                    "GET",
+                    &format!("/api/v1/{collection}?archived=include"),
+                    None,
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{b}");
+            assert_eq!(
+                list["items"],
+                json!([]),
+                "{b}: {collection} list across orgs"
+            );
+            let mut keys = vec![id(record)];
+            if let Some(slug) = record["slug"].as_str() {
+                keys.push(slug.to_owned());
+            }
+            for key in keys {
+                let item = format!("/api/v1/{collection}/{key}");
+                let attempts: Vec<(&str, String, Option<Value>, Option<i64>)> = vec![
+                    ("GET", item.clone(), None, None),
+                    ("PUT", item.clone(), Some(replacement.clone()), Some(1)),
+                    ("PATCH", item.clone(), Some(json!({})), Some(1)),
+                    ("POST", format!("{item}/archive"), None, None),
+                    (
+                        "POST",
+                        format!("{item}/process"),
+                        Some(json!({"action": "unarchive"})),
+                        None,
+                    ),
+                    ("DELETE", item.clone(), None, None),
+                    ("GET", format!("/api/v1/fetch/{key}"), None, None),
+                ];
+                for (method, path, body, if_match) in attempts {
+                    let (status, problem) = ws.rest(OTHER_ORG, method, &path, body, if_match).await;
+                    assert_eq!(
+                        status,
+                        StatusCode::NOT_FOUND,
+                        "{b}: {method} {path} across orgs: {problem}"
+                    );
+                }
+            }
+        }
+        let (_, hits) = ws
+            .rest(OTHER_ORG, "GET", "/api/v1/search?query=quasar", None, None)
+            .await;
+        assert_eq!(hits["results"], json!([]), "{b}: search across orgs");
+        for (collection, record, _) in &records {
+            let (status, now) = ws
+                .rest(
+                    EDITOR,
+                    "GET",
+                    &format!("/api/v1/{collection}/{}", id(record)),
+                    None,
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{b}");
+            assert_eq!(
+                version(&now),
+                version(record),
+                "{b}: {collection} untouched"
+            );
+        }
     }
 }
