@@ -12,7 +12,8 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
@@ -278,6 +279,52 @@ fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, Problem>
         .map_err(|e| Problem::new(ProblemType::BadRequest, e.body_text()))
 }
 
+/// What every handler on one record starts from: the collection's kind (set by the router),
+/// the caller (set by the auth layer), the record's ID or slug from the path, and a query that
+/// must be empty. Extracted before the handler runs, in that order of refusal.
+pub struct RecordPath {
+    kind: Kind,
+    principal: Principal,
+    id: String,
+}
+
+impl RecordPath {
+    fn tenant(&self) -> Tenant {
+        Tenant::of(&self.principal)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RecordPath {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        no_query(&parts.uri)?;
+        let id = path_id(Path::<String>::from_request_parts(parts, state).await)?;
+        let missing = |what: &str| {
+            tracing::error!(
+                what,
+                "an API request reached its handler without its {what}"
+            );
+            Problem::new(ProblemType::StoreFailure, "the request could not be served")
+        };
+        let kind = parts
+            .extensions
+            .get::<Kind>()
+            .copied()
+            .ok_or_else(|| missing("collection"))?;
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| missing("principal"))?;
+        Ok(Self {
+            kind,
+            principal,
+            id,
+        })
+    }
+}
+
 /// A JSON answer.
 fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
     (status, axum::Json(body)).into_response()
@@ -369,17 +416,11 @@ pub async fn create(
 }
 
 /// `GET /api/v1/{collection}/{id}`: 304 when `If-None-Match` names the current version.
-pub async fn get(
-    State(api): ApiState,
-    Extension(kind): Extension<Kind>,
-    Extension(principal): Extension<Principal>,
-    uri: Uri,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-) -> Answer {
-    no_query(&uri)?;
-    let id = path_id(id)?;
-    let found = api.service.get(&Tenant::of(&principal), kind, &id).await?;
+pub async fn get(State(api): ApiState, target: RecordPath, headers: HeaderMap) -> Answer {
+    let found = api
+        .service
+        .get(&target.tenant(), target.kind, &target.id)
+        .await?;
     if let Some(tag) = record_etag(&found)
         && none_match(&headers, &tag)
     {
@@ -401,22 +442,17 @@ pub async fn get(
 /// `PUT /api/v1/{collection}/{id}`: replace every field; `If-Match` required.
 pub async fn replace(
     State(api): ApiState,
-    Extension(kind): Extension<Kind>,
-    Extension(principal): Extension<Principal>,
-    uri: Uri,
+    target: RecordPath,
     headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Answer {
-    no_query(&uri)?;
-    let id = path_id(id)?;
-    api.writable(&principal, Allow::Readable)?;
+    api.writable(&target.principal, Allow::Readable)?;
     media_type(&headers, JSON)?;
     let version = IfMatch::from_headers(&headers)?.required()?;
     let fields = api.json_body(body).await?;
     let updated = api
         .service
-        .update(&Tenant::of(&principal), kind, &id, version, &fields)
+        .update(&target.tenant(), target.kind, &target.id, version, &fields)
         .await?;
     Ok(record(StatusCode::OK, &updated))
 }
@@ -424,62 +460,39 @@ pub async fn replace(
 /// `PATCH /api/v1/{collection}/{id}`: a JSON Merge Patch; `If-Match` required.
 pub async fn patch(
     State(api): ApiState,
-    Extension(kind): Extension<Kind>,
-    Extension(principal): Extension<Principal>,
-    uri: Uri,
+    target: RecordPath,
     headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Answer {
-    no_query(&uri)?;
-    let id = path_id(id)?;
-    api.writable(&principal, Allow::Readable)?;
+    api.writable(&target.principal, Allow::Readable)?;
     media_type(&headers, MERGE_PATCH)?;
     let version = IfMatch::from_headers(&headers)?.required()?;
     let patch = api.json_body(body).await?;
     let updated = api
         .service
-        .patch(&Tenant::of(&principal), kind, &id, version, &patch)
+        .patch(&target.tenant(), target.kind, &target.id, version, &patch)
         .await?;
     Ok(record(StatusCode::OK, &updated))
 }
 
 /// `DELETE /api/v1/{collection}/{id}`: optional `If-Match`; the answer counts the children.
-pub async fn delete(
-    State(api): ApiState,
-    Extension(kind): Extension<Kind>,
-    Extension(principal): Extension<Principal>,
-    uri: Uri,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-) -> Answer {
-    no_query(&uri)?;
-    let id = path_id(id)?;
-    api.writable(&principal, Allow::Readable)?;
+pub async fn delete(State(api): ApiState, target: RecordPath, headers: HeaderMap) -> Answer {
+    api.writable(&target.principal, Allow::Readable)?;
     let version = IfMatch::from_headers(&headers)?.optional();
     let deleted = api
         .service
-        .delete(&Tenant::of(&principal), kind, &id, version)
+        .delete(&target.tenant(), target.kind, &target.id, version)
         .await?;
     Ok(json(StatusCode::OK, &deleted))
 }
 
 /// `POST /api/v1/{collection}/{id}/archive`: optional `If-Match`; no body.
-pub async fn archive(
-    State(api): ApiState,
-    Extension(kind): Extension<Kind>,
-    Extension(principal): Extension<Principal>,
-    uri: Uri,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-) -> Answer {
-    no_query(&uri)?;
-    let id = path_id(id)?;
-    api.writable(&principal, Allow::ActionOnly)?;
+pub async fn archive(State(api): ApiState, target: RecordPath, headers: HeaderMap) -> Answer {
+    api.writable(&target.principal, Allow::ActionOnly)?;
     let version = IfMatch::from_headers(&headers)?.optional();
     let archived = api
         .service
-        .archive(&Tenant::of(&principal), kind, &id, version)
+        .archive(&target.tenant(), target.kind, &target.id, version)
         .await?;
     Ok(record(StatusCode::OK, &archived))
 }
@@ -487,20 +500,15 @@ pub async fn archive(
 /// `POST /api/v1/{collection}/{id}/process`: body `{"action": …}`; optional `If-Match`.
 pub async fn process(
     State(api): ApiState,
-    Extension(kind): Extension<Kind>,
-    Extension(principal): Extension<Principal>,
-    uri: Uri,
+    target: RecordPath,
     headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Answer {
-    no_query(&uri)?;
-    let id = path_id(id)?;
-    api.writable(&principal, Allow::ActionOnly)?;
+    api.writable(&target.principal, Allow::ActionOnly)?;
     media_type(&headers, JSON)?;
     let version = IfMatch::from_headers(&headers)?.optional();
     let body = api.json_body(body).await?;
-    if let Some(validator) = api.process.get(&kind)
+    if let Some(validator) = api.process.get(&target.kind)
         && let Some(error) = validator.iter_errors(&body).next()
     {
         return Err(Problem::invalid(&FieldError::from_schema_error(&error)).into());
@@ -508,7 +516,7 @@ pub async fn process(
     let action = body["action"].as_str().unwrap_or_default();
     let processed = api
         .service
-        .process(&Tenant::of(&principal), kind, &id, action, version)
+        .process(&target.tenant(), target.kind, &target.id, action, version)
         .await?;
     Ok(record(StatusCode::OK, &processed))
 }
