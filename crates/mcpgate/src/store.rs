@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::config::StoreConfig;
 use crate::workspace::Kind;
-use crate::workspace::record::{ListQuery, Record, SearchHit, SearchQuery, Tenant, WriteOutcome};
+use crate::workspace::record::{ListQuery, Record, SearchQuery, Tenant, WriteOutcome};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -92,12 +92,12 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         expected: Option<i64>,
     ) -> Result<WriteOutcome<u64>, StoreError>;
-    /// Ranked full-text search over records that are not archived.
+    /// Ranked full-text search over records that are not archived, best first.
     async fn search_records(
         &self,
         t: &Tenant,
         query: &SearchQuery,
-    ) -> Result<Vec<SearchHit>, StoreError>;
+    ) -> Result<Vec<Record>, StoreError>;
 }
 
 /// Open the store `config` names (without migrating).

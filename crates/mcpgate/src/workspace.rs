@@ -10,6 +10,7 @@ pub mod patch;
 pub mod record;
 mod service;
 pub mod slug;
+pub mod snippet;
 pub mod transitions;
 pub mod view;
 

@@ -15,7 +15,7 @@ mod records;
 use super::{Store, StoreError, all_applied};
 use crate::config::StoreConfig;
 use crate::workspace::Kind;
-use crate::workspace::record::{ListQuery, Record, SearchHit, SearchQuery, Tenant, WriteOutcome};
+use crate::workspace::record::{ListQuery, Record, SearchQuery, Tenant, WriteOutcome};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -132,7 +132,7 @@ impl Store for PostgresStore {
         &self,
         t: &Tenant,
         query: &SearchQuery,
-    ) -> Result<Vec<SearchHit>, StoreError> {
+    ) -> Result<Vec<Record>, StoreError> {
         records::search(&self.pool, self.as_tenant, t, query).await
     }
 }

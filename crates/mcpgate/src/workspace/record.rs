@@ -169,15 +169,6 @@ pub struct SearchQuery {
     pub limit: u32,
 }
 
-/// One search hit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchHit {
-    /// The record.
-    pub record: Record,
-    /// A short excerpt with matches marked `**like this**`.
-    pub snippet: String,
-}
-
 /// The outcome of a conditional write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOutcome<T> {

@@ -33,7 +33,7 @@ pub fn slugify(title: &str) -> String {
 }
 
 /// Common accented Latin letters folded to ASCII so `Café` becomes `cafe`, not `caf`.
-fn fold(c: char) -> char {
+pub(crate) fn fold(c: char) -> char {
     match c {
         'à'..='å' | 'À'..='Å' => 'a',
         'ç' | 'Ç' => 'c',

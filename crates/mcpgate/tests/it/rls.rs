@@ -394,23 +394,16 @@ async fn store_methods_never_reach_another_orgs_records() {
         .await
         .expect("search");
     assert_eq!(
-        b_hits.iter().map(|h| &h.record.id).collect::<Vec<_>>(),
+        b_hits.iter().map(|h| &h.id).collect::<Vec<_>>(),
         vec![&b_note.id]
     );
     let a_hits = store
         .search_records(&a, &search_for(&["publi"]))
         .await
         .expect("search");
-    let a_ids: Vec<&String> = a_hits.iter().map(|h| &h.record.id).collect();
+    let a_ids: Vec<&String> = a_hits.iter().map(|h| &h.id).collect();
     assert_eq!(a_ids.len(), 2, "{a_hits:?}");
     assert!(a_ids.contains(&&a_note.id) && a_ids.contains(&&a_comment.id));
-    for hit in &a_hits {
-        assert!(
-            hit.snippet.to_lowercase().contains("**publish"),
-            "{}",
-            hit.snippet
-        );
-    }
 
     // Delete: b cannot delete a's note, even by exact ID and version.
     assert_eq!(

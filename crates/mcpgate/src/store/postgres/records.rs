@@ -10,8 +10,7 @@ use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 
 use crate::store::StoreError;
 use crate::workspace::record::{
-    ArchivedFilter, ListQuery, Record, SearchHit, SearchQuery, SortField, SortKey, Tenant,
-    WriteOutcome,
+    ArchivedFilter, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
 };
 use crate::workspace::{Kind, slug};
 
@@ -402,28 +401,16 @@ pub(super) async fn search(
     as_tenant: bool,
     t: &Tenant,
     q: &SearchQuery,
-) -> Result<Vec<SearchHit>, StoreError> {
+) -> Result<Vec<Record>, StoreError> {
     let query = tsquery(&q.words);
     if query.is_empty() {
         return Ok(Vec::new());
     }
-    // Rank and cut the page first, then make snippets for that page only.
     let sql = format!(
-        "SELECT {COLUMNS}, \
-             ts_headline('simple', concat_ws(E'\\n', title, nullif(body, '')), \
-                         to_tsquery('simple', $1), \
-                         'StartSel=**, StopSel=**, MaxWords=24, MinWords=8, ShortWord=2, \
-                          MaxFragments=1, FragmentDelimiter=\" … \"') AS snippet \
-         FROM ( \
-             SELECT id, kind, slug, title, status, parent_id, tags, body, fields, version, \
-                    created_at, created_by, updated_at, updated_by, archived_at, \
-                    ts_rank(search, to_tsquery('simple', $1)) AS rank \
-             FROM records \
-             WHERE search @@ to_tsquery('simple', $1) AND org = $2 AND archived_at IS NULL \
-             ORDER BY rank DESC, created_at DESC, id DESC \
-             LIMIT $3 OFFSET $4 \
-         ) AS hits \
-         ORDER BY rank DESC, created_at DESC, id DESC"
+        "SELECT {COLUMNS} FROM records \
+         WHERE search @@ to_tsquery('simple', $1) AND org = $2 AND archived_at IS NULL \
+         ORDER BY ts_rank(search, to_tsquery('simple', $1)) DESC, created_at DESC, id DESC \
+         LIMIT $3 OFFSET $4"
     );
     let mut tx = begin(pool, as_tenant, t).await?;
     let rows = sqlx::query(&sql)
@@ -434,14 +421,7 @@ pub(super) async fn search(
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    rows.iter()
-        .map(|row| {
-            Ok(SearchHit {
-                record: record(row)?,
-                snippet: row.try_get("snippet")?,
-            })
-        })
-        .collect()
+    rows.iter().map(record).collect()
 }
 
 #[cfg(test)]

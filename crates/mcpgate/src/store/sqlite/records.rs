@@ -7,8 +7,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::store::StoreError;
 use crate::workspace::record::{
-    ArchivedFilter, ListQuery, Record, SearchHit, SearchQuery, SortField, SortKey, Tenant,
-    WriteOutcome,
+    ArchivedFilter, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
 };
 use crate::workspace::{Kind, slug};
 
@@ -303,14 +302,14 @@ pub(super) async fn search(
     pool: &SqlitePool,
     t: &Tenant,
     q: &SearchQuery,
-) -> Result<Vec<SearchHit>, StoreError> {
+) -> Result<Vec<Record>, StoreError> {
     let columns = COLUMNS
         .split(", ")
         .map(|c| format!("r.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "SELECT {columns}, snippet(records_fts, -1, '**', '**', '…', 16) AS snippet \
+        "SELECT {columns} \
          FROM records_fts JOIN records r ON r.seq = records_fts.rowid \
          WHERE records_fts MATCH ? AND r.org = ? AND r.archived_at IS NULL \
          ORDER BY bm25(records_fts, 4.0, 1.0), r.seq DESC LIMIT ? OFFSET ?"
@@ -322,12 +321,5 @@ pub(super) async fn search(
         .bind(i64::from(q.offset))
         .fetch_all(pool)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(SearchHit {
-                record: record(row)?,
-                snippet: row.try_get("snippet")?,
-            })
-        })
-        .collect()
+    rows.iter().map(record).collect()
 }

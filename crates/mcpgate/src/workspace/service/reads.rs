@@ -8,7 +8,7 @@ use crate::workspace::record::{
     After, ArchivedFilter, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant,
 };
 use crate::workspace::view::{self, Document, SearchPage, SearchResult};
-use crate::workspace::{Kind, slug};
+use crate::workspace::{Kind, slug, snippet};
 
 /// Messages included in a fetched chat's text.
 const CHAT_TRANSCRIPT_MESSAGES: u32 = 200;
@@ -178,14 +178,13 @@ impl WorkspaceService {
         let budget = self.result_budget();
         let mut used = 0;
         let mut results = Vec::with_capacity(page_len);
-        for hit in hits.iter().take(page_len) {
-            let r = &hit.record;
+        for r in hits.iter().take(page_len) {
             let result = SearchResult {
                 id: r.id.clone(),
                 title: fields::display_title(r.kind, r.title.as_deref(), &r.text),
                 url: view::url(&self.limits.public_url, r.kind, &r.id),
                 kind: r.kind,
-                snippet: hit.snippet.clone(),
+                snippet: snippet::snippet(r.title.as_deref(), &r.text, &query.words),
             };
             let size = serde_json::to_string(&result).map_or(0, |s| s.len()) + 1;
             if !results.is_empty() && used + size > budget {
