@@ -107,12 +107,7 @@ impl Op {
             Op::Delete => format!("Delete a {label} ({key}) for good.{children} To hide it reversibly, use archive_{} instead.", kind.singular()),
             Op::Archive => format!("Archive a {label} ({key}): it leaves default lists and search but is kept; `process_{}` with action `unarchive` restores it. Archiving an archived {label} changes nothing.", kind.singular()),
             Op::Process => {
-                let actions = kind
-                    .transitions()
-                    .iter()
-                    .map(|t| format!("`{}` ({})", t.action, t.description))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let actions = kind.transitions_summary();
                 format!("Apply a named state change to a {label} ({key}): {actions}. A change that does not apply to the current state is refused with the reason.")
             }
         }

@@ -180,6 +180,17 @@ impl Kind {
     }
 }
 
+impl Kind {
+    /// The transitions as prose for descriptions: `` `start` (todo -> in_progress), … ``.
+    pub fn transitions_summary(self) -> String {
+        self.transitions()
+            .iter()
+            .map(|t| format!("`{}` ({})", t.action, t.description))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.singular())

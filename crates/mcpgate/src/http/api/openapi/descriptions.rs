@@ -97,12 +97,7 @@ pub(super) fn description(op: Op, kind: Kind) -> String {
              No body; `If-Match` is optional."
         ),
         Op::Process => {
-            let actions = kind
-                .transitions()
-                .iter()
-                .map(|t| format!("`{}` ({})", t.action, t.description))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let actions = kind.transitions_summary();
             format!(
                 "Apply a named state change to a {label} ({key}): {actions}. An action that does \
                  not apply to the current state is refused with 409 and the reason. `If-Match` \
