@@ -183,17 +183,10 @@ async fn run(
     let mut args = arguments(&params);
     let id = text_arg(&args, "id");
     match op {
-        Op::List => {
-            let request: Result<ListRequest, _> = serde_json::from_value(Value::Object(args));
-            match request {
-                Ok(request) => answer(service.list(&t, kind, request).await),
-                Err(e) => answer::<()>(Err(crate::workspace::fields::FieldError::new(
-                    "",
-                    e.to_string(),
-                )
-                .into())),
-            }
-        }
+        Op::List => match ListRequest::from_arguments(args) {
+            Ok(request) => answer(service.list(&t, kind, request).await),
+            Err(e) => answer::<()>(Err(e)),
+        },
         Op::Get => answer(service.get(&t, kind, &id).await),
         Op::Create => answer(service.create(&t, kind, &Value::Object(args)).await),
         Op::Update => {

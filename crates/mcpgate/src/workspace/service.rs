@@ -100,6 +100,23 @@ pub struct ListRequest {
     pub order: Option<Order>,
 }
 
+impl ListRequest {
+    /// The request from tool arguments or query parameters. `updated_since` is checked here so
+    /// a bad time names its field (schemas do not assert formats).
+    pub fn from_arguments(arguments: serde_json::Map<String, Value>) -> Result<Self> {
+        if let Some(since) = arguments.get("updated_since").and_then(Value::as_str)
+            && let Err(e) = since.parse::<DateTime<Utc>>()
+        {
+            let message = format!(
+                "{since:?} is not a date-time ({e}); use RFC 3339, such as 2026-11-01T00:00:00Z"
+            );
+            return Err(FieldError::new("updated_since", message).into());
+        }
+        serde_json::from_value(Value::Object(arguments))
+            .map_err(|e| FieldError::new("", e.to_string()).into())
+    }
+}
+
 /// Sort direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

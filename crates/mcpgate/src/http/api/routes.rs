@@ -357,7 +357,7 @@ pub async fn list(
         return Err(Problem::new(ProblemType::NotFound, "no such collection").into());
     };
     let query = params.read(&uri)?;
-    let request = list_request(query)?;
+    let request = ListRequest::from_arguments(query)?;
     let page = api
         .service
         .list(&Tenant::of(&principal), kind, request)
@@ -368,23 +368,6 @@ pub async fn list(
         HeaderValue::from_static(RECORD_CACHE),
     );
     Ok(response)
-}
-
-/// The typed list request. `updated_since` is parsed here to name it when it is not a date-time
-/// (the schema does not assert formats).
-fn list_request(query: Map<String, Value>) -> Result<ListRequest, Problem> {
-    if let Some(since) = query.get("updated_since").and_then(Value::as_str)
-        && let Err(e) = since.parse::<chrono::DateTime<chrono::Utc>>()
-    {
-        return Err(Problem::invalid(&FieldError::new(
-            "updated_since",
-            format!(
-                "{since:?} is not a date-time ({e}); use RFC 3339, such as 2026-11-01T00:00:00Z"
-            ),
-        )));
-    }
-    serde_json::from_value(Value::Object(query))
-        .map_err(|e| Problem::invalid(&FieldError::new("", e.to_string())))
 }
 
 /// `POST /api/v1/{collection}`.

@@ -516,6 +516,11 @@ async fn failures_are_actionable_and_name_the_field() {
         mv.contains("target_id") && mv.contains("cannot move"),
         "{mv}"
     );
+    let since = ws
+        .call("list_tasks", json!({"updated_since": "yesterday"}))
+        .await
+        .tool_error();
+    assert!(since.contains("updated_since"), "{since}");
     let nul = ws
         .call("create_note", json!({"title": "a\u{0}b"}))
         .await
