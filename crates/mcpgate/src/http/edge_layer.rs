@@ -8,7 +8,9 @@
 //! 3. Host and Origin checks (DNS rebinding, cross-site requests) before any work is done;
 //! 4. bodies whose declared length is over the limit are refused before they are read;
 //! 5. the request runs; any 413 (also from limits enforced while streaming) gets a JSON body;
-//! 6. every response, refusals included, is counted, logged, and carries the request id.
+//! 6. every response, refusals included, is counted, logged, and carries the request id and the
+//!    browser-safety headers (no MIME sniffing, no framing, no referrer; MCP and API answers
+//!    not stored by caches unless the handler chose a cache policy).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -77,8 +79,28 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
             tracing::debug!(%method, route, status = status.as_u16(), elapsed_ms, "request answered");
         }
     });
-    response.headers_mut().insert(REQUEST_ID, request_id);
+    let headers = response.headers_mut();
+    headers.insert(REQUEST_ID, request_id);
+    security_headers(headers, route);
     response
+}
+
+/// Headers every response carries, so a browser never sniffs, frames or leaks a referrer from
+/// this origin. MCP and REST answers hold callers' data: caches must not keep them unless the
+/// handler set its own policy (REST records use `private, no-cache` with ETags).
+fn security_headers(headers: &mut axum::http::HeaderMap, route: &str) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if matches!(route, "mcp" | "/api/v1") && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 }
 
 /// Keep the caller's `X-Request-Id` when it is acceptable; otherwise (absent, too long, odd

@@ -414,3 +414,41 @@ async fn modern_lists_carry_private_cache_hints() {
     assert_eq!(list["result"]["ttlMs"], 30_000);
     assert_eq!(list["result"]["cacheScope"], "private");
 }
+
+/// Every answer, refusals included, tells browsers not to sniff, frame or leak a referrer; MCP
+/// and API answers are not stored by caches unless the handler chose a policy.
+#[tokio::test]
+async fn every_response_carries_the_browser_safety_headers() {
+    let (app, _dir) = app(&[]).await;
+    let router = app.router();
+    let foreign_host = Request::get("/healthz")
+        .header(header::HOST, "evil.example")
+        .body(Body::empty())
+        .expect("request");
+    let mcp = modern(modern_call(1, "health", serde_json::json!({})), "health");
+    let api = Request::get("/api/v1/no-such-endpoint")
+        .header(header::HOST, "localhost:8080")
+        .body(Body::empty())
+        .expect("request");
+    let probe = Request::get("/healthz")
+        .header(header::HOST, "localhost")
+        .body(Body::empty())
+        .expect("request");
+    for (label, request, no_store) in [
+        ("refusal", foreign_host, false),
+        ("mcp", mcp, true),
+        ("api", api, true),
+        ("probe", probe, false),
+    ] {
+        let (status, headers, _) = send(&router, request).await;
+        assert_eq!(
+            headers["x-content-type-options"], "nosniff",
+            "{label} {status}"
+        );
+        assert_eq!(headers["x-frame-options"], "DENY", "{label}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{label}");
+        if no_store {
+            assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{label}");
+        }
+    }
+}
