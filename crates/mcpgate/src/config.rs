@@ -64,6 +64,8 @@ pub enum AuthMode {
     None,
     /// `Authorization: Bearer dev:<user>:<org>:<role>`, no cryptography; for development.
     Dev,
+    /// `Authorization: Bearer <token>` with one of the configured static tokens.
+    Token,
 }
 
 /// Log line format on stderr.
@@ -206,7 +208,38 @@ pub struct AuthConfig {
     pub default_org: String,
     /// Role of the default principal. Default `admin`. Env `MCPGATE_DEFAULT_ROLE`.
     pub default_role: String,
+    /// Static bearer tokens (auth `token`): `MCPGATE_AUTH_TOKEN` (acting as the default
+    /// principal) and any `[[auth.tokens]]` in the file. Default none.
+    pub tokens: Vec<StaticToken>,
 }
+
+/// One static bearer token and who presents it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaticToken {
+    /// The caller's name: the principal's subject, in logs and metrics.
+    pub name: String,
+    /// The secret callers send as `Authorization: Bearer <secret>`.
+    pub secret: String,
+    /// The caller's org.
+    pub org: String,
+    /// The caller's role.
+    pub role: String,
+}
+
+impl std::fmt::Debug for StaticToken {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticToken")
+            .field("name", &self.name)
+            .field("secret", &"<redacted>")
+            .field("org", &self.org)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// Shortest static token accepted: guessable tokens are refused at start-up.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 /// Logging settings.
 #[derive(Debug, Clone)]

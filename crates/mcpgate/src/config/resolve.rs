@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::{
     AuthConfig, AuthMode, Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers,
-    LogConfig, LogFormat, ModulesConfig, ROLES, StoreConfig, Transport, WorkspaceConfig,
+    LogConfig, LogFormat, MIN_TOKEN_LEN, ModulesConfig, ROLES, StaticToken, StoreConfig, Transport,
+    WorkspaceConfig,
 };
 
 /// Values from the command line; they win over everything else.
@@ -439,7 +440,8 @@ fn resolve_auth(l: &mut Layers<'_>) -> AuthConfig {
         |s| match s {
             "none" => Ok(AuthMode::None),
             "dev" => Ok(AuthMode::Dev),
-            other => Err(format!("expected none or dev, found {other:?}")),
+            "token" => Ok(AuthMode::Token),
+            other => Err(format!("expected none, dev or token, found {other:?}")),
         },
     );
     let default_subject: String = l.get_or(
@@ -483,12 +485,112 @@ fn resolve_auth(l: &mut Layers<'_>) -> AuthConfig {
             ),
         );
     }
+    let tokens = resolve_tokens(l, &default_subject, &default_org, &default_role);
+    if mode == AuthMode::Token && tokens.is_empty() {
+        l.issue(
+            "auth.mode (MCPGATE_AUTH)",
+            None,
+            "auth `token` needs a token: set MCPGATE_AUTH_TOKEN or add [[auth.tokens]] entries",
+        );
+    }
     AuthConfig {
         mode,
         default_subject,
         default_org,
         default_role,
+        tokens,
     }
+}
+
+/// `MCPGATE_AUTH_TOKEN` (as the default principal) and the file's `[[auth.tokens]]` entries
+/// (`name`, `token`, optional `org` and `role`). Names must be identifiers and unique; secrets
+/// must be long enough and unique.
+fn resolve_tokens(
+    l: &mut Layers<'_>,
+    default_subject: &str,
+    default_org: &str,
+    default_role: &str,
+) -> Vec<StaticToken> {
+    let mut tokens = Vec::new();
+    if let Some(secret) = l.get::<String>("auth.token", "MCPGATE_AUTH_TOKEN") {
+        tokens.push(StaticToken {
+            name: default_subject.to_owned(),
+            secret,
+            org: default_org.to_owned(),
+            role: default_role.to_owned(),
+        });
+    }
+    if let Some(entries) = l.file_only("auth.tokens") {
+        let Some(entries) = entries.as_array() else {
+            l.issue(
+                "auth.tokens",
+                None,
+                "expected an array of tables ([[auth.tokens]])",
+            );
+            return tokens;
+        };
+        for (i, entry) in entries.iter().enumerate() {
+            let key = format!("auth.tokens[{i}]");
+            let field = |name: &str| entry.get(name).and_then(toml::Value::as_str);
+            let unknown: Vec<&String> = entry
+                .as_table()
+                .map(|t| {
+                    t.keys()
+                        .filter(|k| !["name", "token", "org", "role"].contains(&k.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !unknown.is_empty() {
+                l.issue(
+                    &key,
+                    None,
+                    format!("unknown keys {unknown:?}; expected name, token, org, role"),
+                );
+                continue;
+            }
+            let (Some(name), Some(secret)) = (field("name"), field("token")) else {
+                l.issue(&key, None, "needs `name` and `token` strings");
+                continue;
+            };
+            tokens.push(StaticToken {
+                name: name.to_owned(),
+                secret: secret.to_owned(),
+                org: field("org").unwrap_or(default_org).to_owned(),
+                role: field("role").unwrap_or(default_role).to_owned(),
+            });
+        }
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        let key = format!("auth.tokens ({})", token.name);
+        if !crate::edge::is_identifier(&token.name) || !crate::edge::is_identifier(&token.org) {
+            l.issue(
+                &key,
+                None,
+                "name and org must be 1-128 of letters, digits, '.', '_', '-' or '@'",
+            );
+        }
+        if !ROLES.contains(&token.role.as_str()) {
+            l.issue(
+                &key,
+                None,
+                format!("role must be one of {}", ROLES.join(", ")),
+            );
+        }
+        if token.secret.len() < MIN_TOKEN_LEN || token.secret.chars().any(char::is_whitespace) {
+            l.issue(
+                &key,
+                None,
+                format!("a token must be at least {MIN_TOKEN_LEN} characters without spaces"),
+            );
+        }
+        if tokens[..i].iter().any(|t| t.name == token.name) {
+            l.issue(&key, None, "two tokens have this name");
+        }
+        if tokens[..i].iter().any(|t| t.secret == token.secret) {
+            l.issue(&key, None, "two tokens have the same secret");
+        }
+    }
+    tokens
 }
 
 #[cfg(test)]
@@ -580,5 +682,35 @@ mod tests {
         let c = resolve(&env(&[("MCPGATE_LISTEN", "127.0.0.1:9001")]), &overrides).expect("valid");
         assert_eq!(c.http.mcp_path, "/rpc");
         assert_eq!(c.http.listen.port(), 9001);
+    }
+
+    #[test]
+    fn token_auth_needs_a_long_unique_token_and_never_prints_it() {
+        let e = resolve(&env(&[("MCPGATE_AUTH", "token")]), &Overrides::default())
+            .expect_err("no token");
+        assert!(e.to_string().contains("MCPGATE_AUTH_TOKEN"), "{e}");
+        let e = resolve(
+            &env(&[("MCPGATE_AUTH", "token"), ("MCPGATE_AUTH_TOKEN", "short")]),
+            &Overrides::default(),
+        )
+        .expect_err("short token");
+        assert!(e.to_string().contains("at least 16"), "{e}");
+        assert!(
+            !e.to_string().contains("short\""),
+            "the secret is not echoed: {e}"
+        );
+        let c = resolve(
+            &env(&[
+                ("MCPGATE_AUTH", "token"),
+                ("MCPGATE_AUTH_TOKEN", "a-long-enough-secret-value"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert_eq!(c.auth.mode, AuthMode::Token);
+        assert_eq!(c.auth.tokens.len(), 1);
+        assert_eq!(c.auth.tokens[0].name, "local");
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("a-long-enough-secret-value"), "{printed}");
     }
 }

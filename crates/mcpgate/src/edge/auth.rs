@@ -1,12 +1,19 @@
 //! Authentication: turn a request's credentials into a [`Principal`].
 //!
-//! Backends: `none` (always the configured default principal, never a 401) and `dev`
+//! Backends: `none` (always the configured default principal, never a 401), `dev`
 //! (`Authorization: Bearer dev:<user>:<org>:<role>`, no cryptography, for development; a missing
-//! header falls back to the default principal, a malformed one is a 401).
+//! header falls back to the default principal, a malformed one is a 401) and `token` (static
+//! bearer tokens from configuration; anything else is a 401). Static tokens are compared as
+//! SHA-256 digests in constant time, so neither their content nor their length leaks through
+//! timing.
+
+use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::{AuthVia, Principal, is_identifier, reject};
 use crate::config::{AuthConfig, AuthMode, ROLES};
@@ -18,6 +25,12 @@ pub enum AuthError {
     /// The `Authorization` header is not `Bearer <token>`.
     #[error("the Authorization header must be `Bearer <token>`")]
     NotBearer,
+    /// No credential where one is required.
+    #[error("this server needs `Authorization: Bearer <token>`")]
+    Missing,
+    /// A token no configured token matches.
+    #[error("the bearer token is not valid")]
+    UnknownToken,
     /// A dev token that does not have four parts or has bad ones.
     #[error(
         "a dev token looks like dev:<user>:<org>:<role>, with role one of viewer, editor, admin"
@@ -30,6 +43,12 @@ pub enum AuthError {
 pub struct Authenticator {
     mode: AuthMode,
     default: Principal,
+    /// Digests of the static tokens and who presents each.
+    tokens: Arc<[([u8; 32], Principal)]>,
+}
+
+fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
 }
 
 impl Authenticator {
@@ -43,6 +62,14 @@ impl Authenticator {
                 &config.default_role,
                 AuthVia::Default,
             ),
+            tokens: config
+                .tokens
+                .iter()
+                .map(|t| {
+                    let who = Principal::new(&t.name, &t.org, &t.role, AuthVia::StaticToken);
+                    (digest(&t.secret), who)
+                })
+                .collect(),
         }
     }
 
@@ -59,7 +86,26 @@ impl Authenticator {
                 None => Ok(self.default.clone()),
                 Some(value) => parse_dev_token(bearer(value)?),
             },
+            AuthMode::Token => {
+                let value = headers
+                    .get(header::AUTHORIZATION)
+                    .ok_or(AuthError::Missing)?;
+                self.static_token(bearer(value)?)
+            }
         }
+    }
+
+    /// The principal of the static token `presented`. Every configured token is compared, so
+    /// the time taken does not say which one (or whether any) matched.
+    fn static_token(&self, presented: &str) -> Result<Principal, AuthError> {
+        let presented = digest(presented);
+        let mut found = None;
+        for (known, who) in self.tokens.iter() {
+            if bool::from(known.ct_eq(&presented)) {
+                found = Some(who);
+            }
+        }
+        found.cloned().ok_or(AuthError::UnknownToken)
     }
 }
 
@@ -98,14 +144,24 @@ impl Authenticator {
     }
 }
 
+impl AuthError {
+    /// The `WWW-Authenticate` challenge: a bare `Bearer` when no credential was sent (RFC 6750
+    /// §3.1), `error="invalid_token"` when one was and it is not good.
+    pub fn challenge(&self) -> HeaderValue {
+        match self {
+            AuthError::Missing => HeaderValue::from_static("Bearer"),
+            _ => HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        }
+    }
+}
+
 impl IntoResponse for AuthError {
     /// 401 with a JSON body and a `WWW-Authenticate` challenge.
     fn into_response(self) -> Response {
         let mut response = reject(StatusCode::UNAUTHORIZED, "invalid_token", self.to_string());
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, self.challenge());
         response
     }
 }
@@ -120,7 +176,59 @@ mod tests {
             default_subject: "local".into(),
             default_org: "default".into(),
             default_role: "admin".into(),
+            tokens: Vec::new(),
         })
+    }
+
+    fn token_auth() -> Authenticator {
+        let token = |name: &str, secret: &str, role: &str| crate::config::StaticToken {
+            name: name.into(),
+            secret: secret.into(),
+            org: "acme".into(),
+            role: role.into(),
+        };
+        Authenticator::new(&AuthConfig {
+            mode: AuthMode::Token,
+            default_subject: "local".into(),
+            default_org: "default".into(),
+            default_role: "admin".into(),
+            tokens: vec![
+                token("ci-bot", "s3cret-token-for-ci-bot", "editor"),
+                token("dashboard", "another-long-token-value", "viewer"),
+            ],
+        })
+    }
+
+    #[test]
+    fn static_tokens_name_their_caller_and_nothing_else_passes() {
+        let auth = token_auth();
+        let p = auth
+            .principal_for(&headers("Bearer s3cret-token-for-ci-bot"))
+            .expect("known token");
+        assert_eq!((&*p.subject, &*p.org), ("ci-bot", "acme"));
+        assert!(p.has_role("editor"));
+        assert_eq!(p.via, AuthVia::StaticToken);
+        let p = auth
+            .principal_for(&headers("bearer another-long-token-value"))
+            .expect("scheme is case-insensitive");
+        assert_eq!(&*p.subject, "dashboard");
+        assert_eq!(
+            auth.principal_for(&headers("Bearer s3cret-token-for-ci-bo")),
+            Err(AuthError::UnknownToken)
+        );
+        assert_eq!(
+            auth.principal_for(&headers("Basic czNjcmV0")),
+            Err(AuthError::NotBearer)
+        );
+        assert_eq!(
+            auth.principal_for(&HeaderMap::new()),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(AuthError::Missing.challenge(), "Bearer");
+        assert_eq!(
+            AuthError::UnknownToken.challenge(),
+            "Bearer error=\"invalid_token\""
+        );
     }
 
     fn headers(value: &str) -> HeaderMap {

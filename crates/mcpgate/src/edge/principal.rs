@@ -9,6 +9,8 @@ pub enum AuthVia {
     Default,
     /// A `dev:` bearer token.
     DevToken,
+    /// A configured static bearer token.
+    StaticToken,
 }
 
 /// The caller of one request: subject, tenant (org), roles and scopes.

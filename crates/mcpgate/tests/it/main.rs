@@ -3,6 +3,7 @@
 
 mod support;
 
+mod auth;
 mod cli;
 mod docs;
 mod http_clients;

@@ -235,10 +235,8 @@ impl Problem {
 
     /// A refused credential: 401 with the same challenge the MCP endpoint sends.
     pub fn auth(error: &AuthError) -> Self {
-        Self::new(ProblemType::Unauthorized, error.to_string()).with_header(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        )
+        Self::new(ProblemType::Unauthorized, error.to_string())
+            .with_header(header::WWW_AUTHENTICATE, error.challenge())
     }
 
     /// The JSON body.
