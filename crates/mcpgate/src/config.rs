@@ -211,6 +211,10 @@ pub struct AuthConfig {
     /// Static bearer tokens (auth `token`): `MCPGATE_AUTH_TOKEN` (acting as the default
     /// principal) and any `[[auth.tokens]]` in the file. Default none.
     pub tokens: Vec<StaticToken>,
+    /// Accept the token as a `?key=` query parameter, for bridges that cannot send headers.
+    /// The edge strips it from the request before anything else sees it. Default false. Env
+    /// `MCPGATE_AUTH_QUERY_KEY`.
+    pub query_key: bool,
 }
 
 /// One static bearer token and who presents it.

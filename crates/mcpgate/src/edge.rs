@@ -7,7 +7,7 @@ mod origin;
 mod principal;
 mod reject;
 
-pub use auth::{AuthError, Authenticator};
+pub use auth::{AuthError, Authenticator, take_query_key};
 pub use origin::{InvalidOrigin, OriginPattern, OriginPolicy, OriginRefusal};
 pub use principal::{AuthVia, Principal, is_identifier};
 pub use reject::reject;

@@ -499,6 +499,7 @@ fn resolve_auth(l: &mut Layers<'_>) -> AuthConfig {
         default_org,
         default_role,
         tokens,
+        query_key: l.get_or("auth.query_key", "MCPGATE_AUTH_QUERY_KEY", false),
     }
 }
 

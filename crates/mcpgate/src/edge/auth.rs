@@ -45,6 +45,7 @@ pub struct Authenticator {
     default: Principal,
     /// Digests of the static tokens and who presents each.
     tokens: Arc<[([u8; 32], Principal)]>,
+    query_key: bool,
 }
 
 fn digest(secret: &str) -> [u8; 32] {
@@ -70,7 +71,13 @@ impl Authenticator {
                     (digest(&t.secret), who)
                 })
                 .collect(),
+            query_key: config.query_key,
         }
+    }
+
+    /// Whether a `?key=` query parameter may carry the token (see [`take_query_key`]).
+    pub fn accepts_query_key(&self) -> bool {
+        self.query_key
     }
 
     /// The configured default principal (what stdio and auth `none` use).
@@ -107,6 +114,71 @@ impl Authenticator {
         }
         found.cloned().ok_or(AuthError::UnknownToken)
     }
+}
+
+/// Move a `key` query parameter into `Authorization: Bearer` (unless the request already has
+/// that header) and remove it from the URI, so nothing after the edge (handlers, logs, error
+/// bodies) ever sees it. For bridges that cannot send headers; off unless configured.
+pub fn take_query_key(request: &mut Request) {
+    let Some(query) = request.uri().query() else {
+        return;
+    };
+    let mut key = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some(("key", value)) => {
+                key = Some(percent_decode(value));
+                false
+            }
+            _ => *pair != "key",
+        })
+        .collect();
+    let Some(key) = key else {
+        return;
+    };
+    let path = request.uri().path();
+    let rebuilt = if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
+    let mut parts = request.uri().clone().into_parts();
+    parts.path_and_query = rebuilt.parse().ok();
+    if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
+    }
+    if !request.headers().contains_key(header::AUTHORIZATION)
+        && let Ok(value) = HeaderValue::from_str(&format!("Bearer {key}"))
+    {
+        request.headers_mut().insert(header::AUTHORIZATION, value);
+    }
+}
+
+/// `%XX` escapes and `+` decoded; anything malformed is kept as it is.
+fn percent_decode(text: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some((hex(*bytes.get(i + 1)?)?, hex(*bytes.get(i + 2)?)?)))
+            .flatten();
+        match (escaped, bytes[i]) {
+            (Some((hi, lo)), _) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn bearer(value: &HeaderValue) -> Result<&str, AuthError> {
@@ -177,6 +249,7 @@ mod tests {
             default_org: "default".into(),
             default_role: "admin".into(),
             tokens: Vec::new(),
+            query_key: false,
         })
     }
 
@@ -196,7 +269,31 @@ mod tests {
                 token("ci-bot", "s3cret-token-for-ci-bot", "editor"),
                 token("dashboard", "another-long-token-value", "viewer"),
             ],
+            query_key: false,
         })
+    }
+
+    #[test]
+    fn a_query_key_moves_into_the_header_and_leaves_the_uri() {
+        let mut request = Request::builder()
+            .uri("/mcp?a=1&key=s3cret%2Dtoken&b=2")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        take_query_key(&mut request);
+        assert_eq!(request.uri(), "/mcp?a=1&b=2");
+        assert_eq!(
+            request.headers()[header::AUTHORIZATION],
+            "Bearer s3cret-token"
+        );
+        let mut only = Request::builder()
+            .uri("/api/v1/tasks?key=abc%zz")
+            .header(header::AUTHORIZATION, "Bearer header-wins")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        take_query_key(&mut only);
+        assert_eq!(only.uri(), "/api/v1/tasks");
+        assert_eq!(only.headers()[header::AUTHORIZATION], "Bearer header-wins");
+        assert_eq!(percent_decode("%E2%9C%93+x%"), "✓ x%");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! than a stack of small layers because each layer costs a boxed future and moves of the large
 //! futures below it, on every request (measured in BENCHMARKS.md). The steps, in order:
 //!
+//! 0. with `auth.query_key`, a `?key=` token moves into `Authorization` and out of the URI,
+//!    before anything could log it;
 //! 1. request id — the caller's `X-Request-Id` if it is a short plain token, else a new UUID —
 //!    before anything can log or refuse the request;
 //! 2. a span carrying the id, so every log line of the request has it;
@@ -21,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::edge::{OriginPolicy, reject};
+use crate::edge::{OriginPolicy, reject, take_query_key};
 use crate::telemetry::Metrics;
 
 /// The request id header.
@@ -38,11 +40,16 @@ pub struct EdgeState {
     pub policy: OriginPolicy,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Move a `?key=` token into `Authorization` before anything else sees the request.
+    pub query_key: bool,
 }
 
 /// The edge middleware (see the module documentation for its steps).
 pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
+    if edge.query_key {
+        take_query_key(&mut request);
+    }
     let request_id = assign_request_id(&mut request);
     let route = route_label(request.uri().path(), &edge.mcp_path);
     let method = request.method().clone();

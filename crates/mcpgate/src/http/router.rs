@@ -82,6 +82,7 @@ pub fn build_router(parts: RouterParts) -> Router {
         mcp_path: parts.http.mcp_path.as_str().into(),
         policy: OriginPolicy::new(&parts.http.allowed_hosts, &parts.http.allowed_origins),
         max_body_bytes: parts.http.max_body_bytes,
+        query_key: parts.auth.accepts_query_key(),
     };
     let mcp_state = McpState {
         auth: parts.auth.clone(),

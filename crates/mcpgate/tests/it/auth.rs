@@ -102,3 +102,40 @@ async fn static_tokens_guard_mcp_and_rest_and_name_the_caller() {
         assert!(!logs.contains(secret), "a token reached the logs");
     }
 }
+
+#[tokio::test]
+async fn a_query_key_works_only_when_enabled_and_never_reaches_the_logs() {
+    let url = |server: &Server| format!("{}?key={ENV_TOKEN}", server.at("/api/v1/tasks"));
+    let off = Server::start(&[("MCPGATE_AUTH", "token"), ("MCPGATE_AUTH_TOKEN", ENV_TOKEN)]).await;
+    let refused = reqwest::get(url(&off)).await.expect("request");
+    assert_eq!(
+        refused.status(),
+        401,
+        "the query fallback is off by default"
+    );
+
+    let on = Server::start(&[
+        ("MCPGATE_AUTH", "token"),
+        ("MCPGATE_AUTH_TOKEN", ENV_TOKEN),
+        ("MCPGATE_AUTH_QUERY_KEY", "true"),
+        ("MCPGATE_LOG", "debug"),
+    ])
+    .await;
+    let accepted = reqwest::get(url(&on)).await.expect("request");
+    assert_eq!(accepted.status(), 200);
+    let mcp = reqwest::Client::new()
+        .post(format!("{}?key={ENV_TOKEN}", on.at("/mcp")))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "health")
+        .body(modern_call(1, "health", json!({})))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(mcp.status(), 200);
+    let logs = on.logs().join("\n");
+    assert!(!logs.is_empty());
+    assert!(!logs.contains(ENV_TOKEN), "the key reached the logs");
+}
