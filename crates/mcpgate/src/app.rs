@@ -24,7 +24,7 @@ use crate::mcp::{Catalog, EventBus, Handler, HandlerParts, Module, ServerIdentit
 use crate::modules::{ModuleDeps, native, system::AppFacts};
 use crate::store::{self, Store};
 use crate::telemetry::Metrics;
-use crate::workspace::{WorkspaceLimits, WorkspaceService};
+use crate::workspace::WorkspaceService;
 
 /// A built application, ready to serve.
 pub struct App {
@@ -73,12 +73,7 @@ impl App {
         });
         let workspace = Arc::new(WorkspaceService::new(
             Arc::clone(&store),
-            WorkspaceLimits {
-                default_page_size: config.workspace.default_page_size,
-                max_page_size: config.workspace.max_page_size,
-                max_result_bytes: config.workspace.max_result_bytes,
-                public_url: config.workspace.public_url.clone(),
-            },
+            config.workspace.limits(),
         ));
         let deps = ModuleDeps {
             facts: Arc::clone(&facts),

@@ -181,6 +181,18 @@ pub struct WorkspaceConfig {
     pub public_url: String,
 }
 
+impl WorkspaceConfig {
+    /// The limits the workspace service enforces.
+    pub fn limits(&self) -> crate::workspace::WorkspaceLimits {
+        crate::workspace::WorkspaceLimits {
+            default_page_size: self.default_page_size,
+            max_page_size: self.max_page_size,
+            max_result_bytes: self.max_result_bytes,
+            public_url: self.public_url.clone(),
+        }
+    }
+}
+
 /// Which tools are exposed and how lists are paged.
 #[derive(Debug, Clone)]
 pub struct ModulesConfig {

@@ -56,7 +56,7 @@ pub struct ApiParts {
 
 /// `/api/v1/*` and `/openapi.json`. The OpenAPI document is built and serialized here, once.
 pub fn router(parts: ApiParts) -> Router {
-    let shapes = shapes::Shapes::new(&parts.service);
+    let shapes = shapes::Shapes::new(parts.service.limits());
     let document = openapi::document(&shapes, &parts.service.limits().public_url);
     let document = Bytes::from(document.to_string());
     let api = Arc::new(routes::Api::new(
@@ -127,31 +127,4 @@ fn openapi_json(document: Bytes) -> Response {
         document,
     )
         .into_response()
-}
-
-#[cfg(test)]
-pub(super) mod tests {
-    use crate::config::{Config, StoreConfig};
-    use crate::workspace::{WorkspaceLimits, WorkspaceService};
-    use std::sync::Arc;
-
-    /// A service over an in-memory SQLite store (the schemas need one; no query is made).
-    pub async fn service() -> Arc<WorkspaceService> {
-        let store = crate::store::open(&StoreConfig {
-            database_url: "sqlite::memory:".into(),
-            max_connections: 1,
-            ..Config::defaults().store
-        })
-        .await
-        .expect("in-memory store");
-        Arc::new(WorkspaceService::new(
-            store,
-            WorkspaceLimits {
-                default_page_size: 20,
-                max_page_size: 100,
-                max_result_bytes: 262_144,
-                public_url: "https://mcp.example.com".into(),
-            },
-        ))
-    }
 }

@@ -3,7 +3,7 @@
 //! `search` and `fetch`. Read tools are always registered; write tools only when
 //! `workspace.write` is on, and callers see them only if their role may write.
 
-mod schemas;
+pub(crate) mod schemas;
 
 use std::sync::Arc;
 
@@ -17,6 +17,11 @@ use super::{object, output_schema};
 use crate::mcp::{CallContext, Module, ToolSpec};
 use crate::workspace::view::{self, Deleted, Document, SearchPage};
 use crate::workspace::{Kind, ListRequest, Op, Tenant, WorkspaceError, WorkspaceService};
+
+/// Title of the `search` tool (and summary of `GET /api/v1/search`).
+pub const SEARCH_TITLE: &str = "Search the workspace";
+/// Title of the `fetch` tool (and summary of `GET /api/v1/fetch/{id}`).
+pub const FETCH_TITLE: &str = "Fetch a record";
 
 /// The `workspace` module.
 pub struct WorkspaceModule {
@@ -51,7 +56,8 @@ impl Op {
             .open_world(false)
     }
 
-    fn title(self, kind: Kind) -> String {
+    /// The tool's title, also the REST operation's summary.
+    pub(crate) fn title(self, kind: Kind) -> String {
         let label = kind.label();
         match self {
             Op::List => format!("List {}", kind.plural().replace('_', " ")),
@@ -265,7 +271,7 @@ impl Module for WorkspaceModule {
             "Search your workspace's notes, tasks, comments, chats and chat messages by words, best matches first. Returns IDs, titles, links and snippets; read a whole record with `fetch`. Archived records are not searched.",
             Arc::new(object(schemas::search(&limits))),
         )
-        .with_title("Search the workspace")
+        .with_title(SEARCH_TITLE)
         .with_annotations(read_only())
         .with_raw_output_schema(output_schema::<SearchPage>());
         let fetch = Tool::new(
@@ -273,7 +279,7 @@ impl Module for WorkspaceModule {
             "Read one workspace record in full by the ID `search` returned: its title, text (a chat includes its messages) and metadata.",
             Arc::new(object(schemas::fetch())),
         )
-        .with_title("Fetch a record")
+        .with_title(FETCH_TITLE)
         .with_annotations(read_only())
         .with_raw_output_schema(output_schema::<Document>());
         let service = Arc::clone(&self.service);

@@ -125,8 +125,8 @@ mod tests {
     use crate::workspace::{Kind, fields};
 
     async fn built() -> Value {
-        let service = super::super::tests::service().await;
-        document(&Shapes::new(&service), "https://mcp.example.com")
+        let limits = crate::config::Config::defaults().workspace.limits();
+        document(&Shapes::new(&limits), "https://mcp.example.com")
     }
 
     /// Every `$ref` in `value`, with where it was found.

@@ -12,6 +12,7 @@ use super::responses::problems;
 use super::{camel, header_ref, parameter_ref, pascal, response_ref, schema_ref};
 use crate::http::api::routes::MERGE_PATCH;
 use crate::http::api::shapes::Shapes;
+use crate::modules::workspace::{FETCH_TITLE, SEARCH_TITLE};
 use crate::workspace::{Kind, Op, fields};
 
 impl Op {
@@ -64,7 +65,7 @@ pub(super) fn tags_and_paths(shapes: &Shapes) -> (Vec<Value>, Map<String, Value>
         "/api/v1/search".into(),
         json!({"get": {
             "operationId": "search",
-            "summary": shapes.title("search"),
+            "summary": SEARCH_TITLE,
             "description": "Search your workspace's notes, tasks, comments, chats and chat messages by words, best matches first. Returns IDs, titles, links and snippets; read a whole record with `fetch`. Archived records are not searched. The MCP tool `search` does the same.",
             "tags": ["search"],
             "parameters": query_parameters(&shapes.search()),
@@ -79,7 +80,7 @@ pub(super) fn tags_and_paths(shapes: &Shapes) -> (Vec<Value>, Map<String, Value>
         "/api/v1/fetch/{id}".into(),
         json!({"get": {
             "operationId": "fetch",
-            "summary": shapes.title("fetch"),
+            "summary": FETCH_TITLE,
             "description": "One record in full by the ID `search` returned (or a slug naming one note, task or chat): its title, text (a chat's includes its messages) and metadata. The MCP tool `fetch` does the same.",
             "tags": ["search"],
             "parameters": [parameter("id", "path", &shapes.fetch_id(), true)],
@@ -98,7 +99,7 @@ fn operation(op: Op, kind: Kind, shapes: &Shapes) -> Value {
     let tag = kind.plural();
     let mut operation = json!({
         "operationId": op.operation_id(kind),
-        "summary": shapes.title(&op.tool(kind)),
+        "summary": op.title(kind),
         "description": description(op, kind),
         "tags": [tag],
     });
