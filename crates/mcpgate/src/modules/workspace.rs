@@ -140,6 +140,39 @@ impl Op {
     }
 }
 
+/// Turn a tool's answer into JSON without copying values that already are JSON.
+trait IntoJson {
+    fn into_json(self) -> serde_json::Result<Value>;
+}
+
+impl IntoJson for Value {
+    fn into_json(self) -> serde_json::Result<Value> {
+        Ok(self)
+    }
+}
+
+impl IntoJson for crate::workspace::Page {
+    fn into_json(self) -> serde_json::Result<Value> {
+        let mut page = Map::new();
+        page.insert("items".into(), Value::Array(self.items));
+        if let Some(cursor) = self.next_cursor {
+            page.insert("next_cursor".into(), Value::String(cursor));
+        }
+        Ok(Value::Object(page))
+    }
+}
+
+macro_rules! serialized_json {
+    ($($t:ty),*) => {$(
+        impl IntoJson for $t {
+            fn into_json(self) -> serde_json::Result<Value> {
+                serde_json::to_value(self)
+            }
+        }
+    )*};
+}
+serialized_json!(Deleted, SearchPage, Document);
+
 /// Tool arguments as a JSON object (missing arguments are an empty object).
 fn arguments(params: &CallToolRequestParams) -> Map<String, Value> {
     params.arguments.clone().unwrap_or_default()
@@ -165,10 +198,10 @@ pub fn failure(error: &WorkspaceError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(error.to_string())])
 }
 
-fn answer<T: serde::Serialize>(
-    result: Result<T, WorkspaceError>,
-) -> Result<CallToolResponse, ErrorData> {
-    let result = match result.map(|v| serde_json::to_value(v)) {
+/// A result as tool output. Records are already JSON values and move in as they are; typed
+/// shapes (pages, search results, documents) are converted once.
+fn answer<T: IntoJson>(result: Result<T, WorkspaceError>) -> Result<CallToolResponse, ErrorData> {
+    let result = match result.map(IntoJson::into_json) {
         Ok(Ok(value)) => CallToolResult::structured(value),
         Ok(Err(e)) => CallToolResult::error(vec![ContentBlock::text(format!(
             "could not encode the result: {e}"
@@ -191,7 +224,7 @@ async fn run(
     match op {
         Op::List => match ListRequest::from_arguments(args) {
             Ok(request) => answer(service.list(&t, kind, request).await),
-            Err(e) => answer::<()>(Err(e)),
+            Err(e) => answer::<Value>(Err(e)),
         },
         Op::Get => answer(service.get(&t, kind, &id).await),
         Op::Create => answer(service.create(&t, kind, &Value::Object(args)).await),

@@ -80,7 +80,7 @@ impl WorkspaceService {
         let mut last: Option<&Record> = None;
         for record in records.iter().take(page_len) {
             let item = self.render(record);
-            let size = item.to_string().len() + 1;
+            let size = json_len(&item) + 1;
             if !items.is_empty() && used + size > budget {
                 break;
             }
@@ -186,7 +186,7 @@ impl WorkspaceService {
                 kind: r.kind,
                 snippet: snippet::snippet(r.title.as_deref(), &r.text, &query.words),
             };
-            let size = serde_json::to_string(&result).map_or(0, |s| s.len()) + 1;
+            let size = json_len(&result) + 1;
             if !results.is_empty() && used + size > budget {
                 break;
             }
@@ -268,6 +268,23 @@ impl WorkspaceService {
         }
         Ok(())
     }
+}
+
+/// The length of `value` as JSON, counted without building the text.
+fn json_len<T: serde::Serialize>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// The canonical text of a list query's filters and sort, carried in its cursors.
