@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use crate::client::{Target, VirtualClient};
 use crate::reply::CallError;
 use crate::report::{LatencySummary, LoadReport};
-use crate::rss::{RssSampler, read_cpu_seconds, read_rss_kib};
+use crate::rss::{ServerWatch, cpu_us_per_call, read_rss_kib};
 use crate::scenario::{Draws, Scenario};
 
 /// Longest latency the histograms hold exactly: 60 s, in microseconds.
@@ -125,17 +125,7 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
         config.warmup.as_secs_f64(),
         window_text(&config),
     );
-    let sampler = config
-        .server_pid
-        .zip(rss_idle)
-        .map(|(pid, idle)| RssSampler::start(pid, idle));
-    // Server CPU is read when the measured window opens and after the last call.
-    let cpu_at_window = config.server_pid.map(|pid| {
-        tokio::spawn(async move {
-            tokio::time::sleep_until(warmup_end.into()).await;
-            read_cpu_seconds(pid).ok()
-        })
-    });
+    let watch = ServerWatch::start(config.server_pid, rss_idle, warmup_end);
 
     let seen: SeenKinds = Arc::default();
     let tasks: Vec<_> = clients
@@ -152,22 +142,10 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
     for task in tasks {
         tallies.push(task.await.context("join a virtual client")?);
     }
-    let rss_peak = match sampler {
-        Some(sampler) => Some(sampler.finish().await?),
-        None => None,
-    };
-    let server_cpu_s = match (cpu_at_window, config.server_pid) {
-        (Some(start), Some(pid)) => {
-            let start = start.await.context("join the CPU sampler")?;
-            start.zip(read_cpu_seconds(pid).ok()).map(|(a, b)| b - a)
-        }
-        _ => None,
-    };
+    let (rss_peak, server_cpu_s) = watch.finish().await?;
     let mut report = summarise(&config, warmup_end, tallies, rss_idle, rss_peak);
-    if let Some(cpu) = server_cpu_s {
-        let calls = report.latency_ms_count.max(1) as f64;
-        report.server_cpu_us_per_call = Some((cpu * 1e6 / calls * 10.0).round() / 10.0);
-    }
+    report.server_cpu_us_per_call =
+        server_cpu_s.map(|cpu| cpu_us_per_call(cpu, report.latency_ms_count));
     Ok(report)
 }
 

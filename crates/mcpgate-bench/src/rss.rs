@@ -89,6 +89,59 @@ impl RssSampler {
     }
 }
 
+/// The server's memory and CPU over a measured window: RSS sampled throughout (peak against
+/// the idle figure), CPU time read when the window opens and after the last call.
+pub struct ServerWatch {
+    pid: Option<u32>,
+    sampler: Option<RssSampler>,
+    cpu_at_window: Option<JoinHandle<Option<f64>>>,
+}
+
+impl ServerWatch {
+    /// Start watching `pid` (nothing to watch when `None`); the window opens at `window_start`.
+    pub fn start(
+        pid: Option<u32>,
+        rss_idle: Option<u64>,
+        window_start: std::time::Instant,
+    ) -> Self {
+        let sampler = pid
+            .zip(rss_idle)
+            .map(|(pid, idle)| RssSampler::start(pid, idle));
+        let cpu_at_window = pid.map(|pid| {
+            tokio::spawn(async move {
+                tokio::time::sleep_until(window_start.into()).await;
+                read_cpu_seconds(pid).ok()
+            })
+        });
+        Self {
+            pid,
+            sampler,
+            cpu_at_window,
+        }
+    }
+
+    /// The RSS peak (KiB) and the server CPU seconds spent in the window.
+    pub async fn finish(self) -> anyhow::Result<(Option<u64>, Option<f64>)> {
+        let rss_peak = match self.sampler {
+            Some(sampler) => Some(sampler.finish().await?),
+            None => None,
+        };
+        let cpu = match (self.cpu_at_window, self.pid) {
+            (Some(start), Some(pid)) => {
+                let start = start.await.context("join the CPU sampler")?;
+                start.zip(read_cpu_seconds(pid).ok()).map(|(a, b)| b - a)
+            }
+            _ => None,
+        };
+        Ok((rss_peak, cpu))
+    }
+}
+
+/// Server CPU microseconds per call, to a tenth.
+pub fn cpu_us_per_call(cpu_seconds: f64, calls: u64) -> f64 {
+    (cpu_seconds * 1e6 / calls.max(1) as f64 * 10.0).round() / 10.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

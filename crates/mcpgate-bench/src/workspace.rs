@@ -37,7 +37,7 @@ use serde_json::json;
 use crate::client::{Target, VirtualClient};
 use crate::loadgen::{Schedule, SeenKinds, describe_window};
 use crate::report::{SeedSummary, WorkspaceReport};
-use crate::rss::{RssSampler, read_cpu_seconds, read_rss_kib};
+use crate::rss::{ServerWatch, cpu_us_per_call, read_rss_kib};
 use crate::scenario::{Draws, Scenario, ToolCall};
 
 pub use mix::Op;
@@ -163,16 +163,7 @@ pub async fn run(config: WorkspaceConfig) -> anyhow::Result<WorkspaceReport> {
         config.warmup.as_secs_f64(),
         describe_window(Some(config.duration), None),
     );
-    let sampler = config
-        .server_pid
-        .zip(rss_idle)
-        .map(|(pid, idle)| RssSampler::start(pid, idle));
-    let cpu_at_window = config.server_pid.map(|pid| {
-        tokio::spawn(async move {
-            tokio::time::sleep_until(warmup_end.into()).await;
-            read_cpu_seconds(pid).ok()
-        })
-    });
+    let watch = ServerWatch::start(config.server_pid, rss_idle, warmup_end);
 
     let seen: SeenKinds = Arc::default();
     let tasks: Vec<_> = clients
@@ -192,25 +183,12 @@ pub async fn run(config: WorkspaceConfig) -> anyhow::Result<WorkspaceReport> {
     for task in tasks {
         tallies.push(task.await.context("join a virtual client")?);
     }
-    let rss_peak = match sampler {
-        Some(sampler) => Some(sampler.finish().await?),
-        None => None,
-    };
-    let server_cpu_s = match (cpu_at_window, config.server_pid) {
-        (Some(start), Some(pid)) => {
-            let start = start.await.context("join the CPU sampler")?;
-            start.zip(read_cpu_seconds(pid).ok()).map(|(a, b)| b - a)
-        }
-        _ => None,
-    };
+    let (rss_peak, server_cpu_s) = watch.finish().await?;
 
     let (mut report, answered) = summarise(&config, &weights, seeded, warmup_end, tallies);
     report.rss_idle_kib = rss_idle;
     report.rss_peak_kib = rss_peak;
-    if let Some(cpu) = server_cpu_s {
-        let answered = answered.max(1) as f64;
-        report.server_cpu_us_per_call = Some((cpu * 1e6 / answered * 10.0).round() / 10.0);
-    }
+    report.server_cpu_us_per_call = server_cpu_s.map(|cpu| cpu_us_per_call(cpu, answered));
     Ok(report)
 }
 
