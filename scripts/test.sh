@@ -2,7 +2,7 @@
 # The full test suite, as CI runs it: formatting, lints, every test (with the real SDK clients,
 # SQLite and PostgreSQL), and the official MCP conformance suite in both protocol eras.
 # Installs what it needs (test clients, Chromium, the pinned conformance suite and its Node runtime)
-# and starts PostgreSQL if it is installed but stopped.
+# and starts PostgreSQL if it is installed but stopped, and Redis (installing it if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,21 @@ if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   echo "PostgreSQL: $MCPGATE_TEST_DATABASE_URL"
 else
   echo "PostgreSQL is not reachable; PostgreSQL tests will fail under CI=true" >&2
+fi
+
+export MCPGATE_TEST_REDIS_URL="${MCPGATE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+if ! command -v redis-server >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server ||
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; } || true
+fi
+if command -v redis-cli >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no || true
+  for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+if command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "Redis: $MCPGATE_TEST_REDIS_URL"
+else
+  echo "Redis is not reachable; Redis tests will fail under CI=true" >&2
 fi
 
 step "cargo fmt --check"

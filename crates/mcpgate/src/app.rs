@@ -11,14 +11,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
-use axum::serve::ListenerExt;
 use rmcp::ServiceExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::AuthMode;
 use crate::config::{Config, Transport};
-use crate::edge::Authenticator;
+use crate::edge::{Authenticator, Challenges, Gate, Limits, Policy, RateLimiter};
+use crate::http::{ConnectionLimits, ResourceMetadata};
 use crate::http::{RouterParts, build_router};
 use crate::mcp::{Catalog, EventBus, Handler, HandlerParts, Module, ServerIdentity};
 use crate::modules::{ModuleDeps, native, system::AppFacts};
@@ -31,6 +32,9 @@ pub struct App {
     config: Config,
     handler: Handler,
     auth: Authenticator,
+    gate: Gate,
+    policy: Policy,
+    oauth_metadata: Option<Router>,
     store: Arc<dyn Store>,
     workspace: Arc<WorkspaceService>,
     metrics: Metrics,
@@ -89,7 +93,8 @@ impl App {
         }
         modules.extend(extra);
 
-        let mut catalog = Catalog::new(config.modules.page_size);
+        let mut catalog =
+            Catalog::new(config.modules.page_size).with_policy(Policy::new(&config.auth.rules));
         for module in &modules {
             catalog
                 .register(module.name(), Arc::clone(module).tools())
@@ -100,8 +105,24 @@ impl App {
             .context("disable tools (modules.disabled_tools)")?;
         let _ = facts.tool_count.set(catalog.len());
 
-        let auth = Authenticator::new(&config.auth);
         let metrics = Metrics::new();
+        let auth = Authenticator::new(&config.auth).context("set up JWT keys (auth.jwt)")?;
+        if let Some(jwt) = auth.jwt()
+            && let Err(e) = jwt.prefetch().await
+        {
+            tracing::warn!(error = %e, "JWT signing keys not fetched at start-up; retrying on use");
+        }
+        let limits = rate_limits(&config, &metrics).await?;
+        let policy = Policy::new(&config.auth.rules);
+        let metadata = oauth_metadata(&config);
+        let gate = Gate::new(
+            auth.clone(),
+            Challenges::new(metadata.as_ref().map(ResourceMetadata::url)),
+            &config.auth.required_scopes,
+            limits.clone(),
+            metrics.clone(),
+        );
+        let oauth_metadata = metadata.map(|m| m.router());
         let draining = CancellationToken::new();
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -119,11 +140,15 @@ impl App {
             list_ttl: config.modules.list_ttl,
             tracker: tracker.clone(),
             draining: draining.clone(),
+            limits,
         });
         Ok(Self {
             config,
             handler,
             auth,
+            gate,
+            policy,
+            oauth_metadata,
             store,
             workspace,
             metrics,
@@ -161,6 +186,9 @@ impl App {
             http: self.config.http.clone(),
             handler: self.handler.clone(),
             auth: self.auth.clone(),
+            gate: self.gate.clone(),
+            policy: self.policy.clone(),
+            oauth_metadata: self.oauth_metadata.clone(),
             store: Arc::clone(&self.store),
             ready: Arc::clone(&self.ready),
             metrics: self.metrics.clone(),
@@ -186,22 +214,20 @@ impl App {
     ) -> anyhow::Result<()> {
         let local = listener.local_addr().context("read the listener address")?;
         let router = self.router();
-        // Small MCP responses stall ~40 ms behind Nagle's algorithm and delayed ACKs without it.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
         let stop_accepting = CancellationToken::new();
-        let server = axum::serve(listener, router)
-            .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
-        let mut server = tokio::spawn(async move { server.await });
+        let limits = ConnectionLimits {
+            header_read_timeout: self.config.http.header_read_timeout,
+            max_header_bytes: self.config.http.max_header_bytes,
+        };
+        let server = crate::http::serve(listener, router, limits, stop_accepting.clone());
+        let mut server = tokio::spawn(server);
         tracing::info!(address = %local, mcp_path = %self.config.http.mcp_path, "serving MCP over HTTP");
 
         tokio::select! {
             () = signal => {}
             result = &mut server => {
-                return result.context("server task")?.context("serve HTTP");
+                result.context("server task")?;
+                anyhow::bail!("the HTTP server stopped on its own");
             }
         }
         self.ready.store(false, Ordering::Release);
@@ -225,7 +251,7 @@ impl App {
         // Calls are done (or out of time): end sessions and open streams so connections close.
         self.shutdown.cancel();
         match tokio::time::timeout(remaining(deadline), &mut server).await {
-            Ok(result) => result.context("server task")?.context("serve HTTP")?,
+            Ok(result) => result.context("server task")?,
             Err(_) => {
                 tracing::warn!("connections still open at the shutdown deadline; closing them");
                 server.abort();
@@ -304,4 +330,40 @@ pub async fn shutdown_signal() {
         () = ctrl_c => tracing::info!("received SIGINT"),
         () = term => tracing::info!("received SIGTERM"),
     }
+}
+
+/// The rate limiter the configuration asks for: none without limits, Redis-shared with
+/// `MCPGATE_REDIS_URL`, in process otherwise.
+async fn rate_limits(config: &Config, metrics: &Metrics) -> anyhow::Result<Option<Limits>> {
+    let settings = &config.rate_limit;
+    if !settings.any() {
+        return Ok(None);
+    }
+    let limiter = match &config.redis_url {
+        Some(url) => RateLimiter::redis(
+            &url.0,
+            &settings.key_prefix,
+            settings.failure,
+            settings.redis_timeout,
+        )
+        .await
+        .context("set up Redis rate limits (MCPGATE_REDIS_URL)")?,
+        None => RateLimiter::local(),
+    };
+    tracing::info!(backend = limiter.backend(), "rate limits on");
+    Ok(Some(Limits::new(limiter, settings, metrics.clone())))
+}
+
+/// The protected-resource metadata, served when this server accepts OAuth tokens (auth `jwt`)
+/// and knows at least one authorization server.
+fn oauth_metadata(config: &Config) -> Option<ResourceMetadata<'_>> {
+    let auth = &config.auth;
+    (auth.mode == AuthMode::Jwt && !auth.authorization_servers.is_empty()).then(|| {
+        ResourceMetadata {
+            public_url: &config.http.public_url,
+            mcp_path: &config.http.mcp_path,
+            authorization_servers: &auth.authorization_servers,
+            scopes_supported: &auth.scopes_supported,
+        }
+    })
 }

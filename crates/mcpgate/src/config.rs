@@ -2,6 +2,8 @@
 //! TOML file and `MCPGATE_*` environment variables (env wins), and validated completely before
 //! anything binds. Every bad value is reported in one [`ConfigError`]; the binary exits 64.
 
+mod auth;
+mod limits;
 mod resolve;
 mod source;
 
@@ -9,6 +11,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use auth::{
+    AuthConfig, JwtConfig, MIN_JWT_SECRET_LEN, MIN_TOKEN_LEN, RuleEffect, StaticToken, ToolRule,
+};
+pub use limits::{RateLimitConfig, ToolQuota};
 pub use resolve::{Overrides, resolve};
 pub use source::{EnvSource, Layers, ProcessEnv, SettingValue};
 
@@ -66,6 +72,8 @@ pub enum AuthMode {
     Dev,
     /// `Authorization: Bearer <token>` with one of the configured static tokens.
     Token,
+    /// `Authorization: Bearer <JWT>` signed by a configured key, for this server's audience.
+    Jwt,
 }
 
 /// Log line format on stderr.
@@ -95,11 +103,23 @@ pub struct Config {
     pub workspace: WorkspaceConfig,
     /// Authentication settings.
     pub auth: AuthConfig,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
     /// Logging settings.
     pub log: LogConfig,
-    /// Shared state across replicas. Env `MCPGATE_REDIS_URL`. Not used by this build's features
-    /// beyond validation.
-    pub redis_url: Option<String>,
+    /// Shared state across replicas (rate limits). Env `MCPGATE_REDIS_URL`. Never printed:
+    /// it may hold a password.
+    pub redis_url: Option<Secret>,
+}
+
+/// A setting that may hold a credential (a URL with a password): printed as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// HTTP transport settings.
@@ -136,6 +156,29 @@ pub struct HttpConfig {
     /// Serve without authentication on a non-loopback address. Default false. Env
     /// `MCPGATE_ALLOW_UNAUTHENTICATED`.
     pub allow_unauthenticated: bool,
+    /// The URL callers reach this server at (record links, OAuth resource metadata and the
+    /// audience tokens are minted for). Default `http://<listen address>`. Env
+    /// `MCPGATE_PUBLIC_URL`.
+    pub public_url: String,
+    /// Longest a request may take until its response starts (body read and handler); longer
+    /// ones are answered 504. Streams, once started, are not limited. Default 60s. Env
+    /// `MCPGATE_REQUEST_TIMEOUT`.
+    pub request_timeout: Duration,
+    /// Requests handled at once; more are shed with 503 and `Retry-After`. Default 1024. Env
+    /// `MCPGATE_MAX_CONCURRENT_REQUESTS`.
+    pub max_concurrent_requests: usize,
+    /// Longest a client may take to send a request's headers, and longest an idle keep-alive
+    /// connection is kept. Default 10s. Env `MCPGATE_HEADER_READ_TIMEOUT`.
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers); larger ones are answered 431. Default
+    /// 16384. Env `MCPGATE_MAX_HEADER_BYTES`.
+    pub max_header_bytes: usize,
+    /// Origins allowed to call from a browser (CORS); empty means same-origin only. Each is
+    /// also accepted by the Origin check. Default none. Env `MCPGATE_CORS_ORIGINS`.
+    pub cors_origins: Vec<String>,
+    /// `Strict-Transport-Security` max-age; zero sends none (set it when TLS ends in front of
+    /// this server). Default 0. Env `MCPGATE_HSTS_MAX_AGE`.
+    pub hsts_max_age: Duration,
 }
 
 /// Storage settings.
@@ -176,8 +219,7 @@ pub struct WorkspaceConfig {
     /// Largest tool result or REST body, in bytes; longer pages end at a record boundary with
     /// a cursor. Default 262144 (256 KiB). Env `MCPGATE_MAX_RESULT_BYTES`.
     pub max_result_bytes: usize,
-    /// Base URL of record links (`url` in results). Default `http://<listen address>`. Env
-    /// `MCPGATE_PUBLIC_URL`.
+    /// Base URL of record links (`url` in results): [`HttpConfig::public_url`].
     pub public_url: String,
 }
 
@@ -208,54 +250,6 @@ pub struct ModulesConfig {
     /// `MCPGATE_EVENT_BUFFER`.
     pub event_buffer: usize,
 }
-
-/// Authentication settings.
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// Backend. Default `none`. Env `MCPGATE_AUTH`.
-    pub mode: AuthMode,
-    /// Subject of the default principal. Default `local`. Env `MCPGATE_DEFAULT_SUBJECT`.
-    pub default_subject: String,
-    /// Org (tenant) of the default principal. Default `default`. Env `MCPGATE_DEFAULT_ORG`.
-    pub default_org: String,
-    /// Role of the default principal. Default `admin`. Env `MCPGATE_DEFAULT_ROLE`.
-    pub default_role: String,
-    /// Static bearer tokens (auth `token`): `MCPGATE_AUTH_TOKEN` (acting as the default
-    /// principal) and any `[[auth.tokens]]` in the file. Default none.
-    pub tokens: Vec<StaticToken>,
-    /// Accept the token as a `?key=` query parameter, for bridges that cannot send headers.
-    /// The edge strips it from the request before anything else sees it. Default false. Env
-    /// `MCPGATE_AUTH_QUERY_KEY`.
-    pub query_key: bool,
-}
-
-/// One static bearer token and who presents it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StaticToken {
-    /// The caller's name: the principal's subject, in logs and metrics.
-    pub name: String,
-    /// The secret callers send as `Authorization: Bearer <secret>`.
-    pub secret: String,
-    /// The caller's org.
-    pub org: String,
-    /// The caller's role.
-    pub role: String,
-}
-
-impl std::fmt::Debug for StaticToken {
-    /// Never prints the secret.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaticToken")
-            .field("name", &self.name)
-            .field("secret", &"<redacted>")
-            .field("org", &self.org)
-            .field("role", &self.role)
-            .finish()
-    }
-}
-
-/// Shortest static token accepted: guessable tokens are refused at start-up.
-pub const MIN_TOKEN_LEN: usize = 16;
 
 /// Logging settings.
 #[derive(Debug, Clone)]

@@ -1,13 +1,26 @@
 //! The edge: everything between the network and a tool — Host/Origin checks, authentication
-//! and the [`Principal`] every request resolves to, and the JSON error bodies the edge answers
-//! with.
+//! and the [`Principal`] every request resolves to, per-tool authorization, rate limits, and
+//! the JSON error bodies the edge answers with.
 
 mod auth;
+mod authz;
+mod challenge;
+mod gate;
+mod jwt;
 mod origin;
 mod principal;
+mod ratelimit;
 mod reject;
 
 pub use auth::{AuthError, Authenticator, take_query_key};
+pub use authz::{Access, Policy, ToolFacts};
+pub use challenge::Challenges;
+pub use gate::{Admission, Gate, Limits, Refusal};
+pub use jwt::{JwtError, JwtSettings, JwtSetupError, JwtVerifier, VerifiedClaims};
 pub use origin::{InvalidOrigin, OriginPattern, OriginPolicy, OriginRefusal};
 pub use principal::{AuthVia, Principal, is_identifier};
+pub use ratelimit::{
+    Decision, FailurePolicy, MAX_KEY_LEN, Quota, RATELIMIT_LIMIT, RATELIMIT_REMAINING,
+    RATELIMIT_RESET, RateLimitSetupError, RateLimiter,
+};
 pub use reject::reject;

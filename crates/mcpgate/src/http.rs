@@ -5,8 +5,12 @@ mod api;
 mod docs;
 mod edge_layer;
 mod mcp_layer;
+mod oauth;
 mod probes;
 mod router;
+mod server;
 
 pub use edge_layer::REQUEST_ID;
+pub use oauth::{METADATA_PATH, ResourceMetadata};
 pub use router::{RouterParts, build_router};
+pub use server::{ConnectionLimits, serve};

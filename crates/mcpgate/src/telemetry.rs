@@ -63,6 +63,18 @@ struct ToolLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    scope: &'static str,
+    backend: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ToolNameLabels {
     tool: Arc<String>,
 }
@@ -112,6 +124,8 @@ struct Families {
     mcp_requests: Family<MethodLabels, Counter>,
     tool_calls: Family<ToolLabels, Counter>,
     tool_duration: Family<ToolNameLabels, Histogram, fn() -> Histogram>,
+    rate_limit: Family<LimitLabels, Counter>,
+    auth_refusals: Family<AuthLabels, Counter>,
 }
 
 /// The app's metrics and the registry that renders them.
@@ -119,6 +133,12 @@ struct Families {
 pub struct Metrics {
     families: Arc<Families>,
     registry: Arc<Registry>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
 }
 
 impl Default for Metrics {
@@ -137,6 +157,8 @@ impl Metrics {
             mcp_requests: Family::default(),
             tool_calls: Family::default(),
             tool_duration: Family::new_with_constructor(latency_histogram),
+            rate_limit: Family::default(),
+            auth_refusals: Family::default(),
         };
         let mut registry = Registry::with_prefix("mcpgate");
         registry.register(
@@ -168,6 +190,17 @@ impl Metrics {
             "tool_call_duration_seconds",
             "Tool call latency by tool",
             families.tool_duration.clone(),
+        );
+        registry.register(
+            "rate_limit_decisions",
+            "Rate-limit decisions by scope (route, anonymous, tool), backend and outcome \
+             (allowed, limited, degraded_allowed, degraded_refused)",
+            families.rate_limit.clone(),
+        );
+        registry.register(
+            "auth_refusals",
+            "Requests refused by authentication or authorization, by reason",
+            families.auth_refusals.clone(),
         );
         Self {
             families: Arc::new(families),
@@ -205,6 +238,26 @@ impl Metrics {
             .http_duration
             .get_or_create(&RouteLabels { route })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Count one rate-limit decision.
+    pub fn rate_limit(&self, scope: &'static str, backend: &'static str, outcome: &'static str) {
+        self.families
+            .rate_limit
+            .get_or_create(&LimitLabels {
+                scope,
+                backend,
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Count one refused credential or permission (`reason` from a fixed set).
+    pub fn auth_refusal(&self, reason: &'static str) {
+        self.families
+            .auth_refusals
+            .get_or_create(&AuthLabels { reason })
+            .inc();
     }
 
     /// The in-flight HTTP request gauge.

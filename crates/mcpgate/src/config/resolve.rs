@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    AuthConfig, AuthMode, Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers,
-    LogConfig, LogFormat, MIN_TOKEN_LEN, ModulesConfig, ROLES, StaticToken, StoreConfig, Transport,
-    WorkspaceConfig,
+    AuthMode, Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers, LogConfig,
+    LogFormat, ModulesConfig, StoreConfig, Transport, WorkspaceConfig,
 };
 
 /// Values from the command line; they win over everything else.
@@ -72,7 +71,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
     let store = resolve_store(&mut l, &data_dir);
     let modules = resolve_modules(&mut l);
     let workspace = resolve_workspace(&mut l, &http);
-    let auth = resolve_auth(&mut l);
+    let auth = super::auth::resolve_auth(&mut l, &http);
     let log = LogConfig {
         filter: l.get_or("log.filter", "MCPGATE_LOG", DEFAULT_LOG_FILTER.to_owned()),
         format: choice(
@@ -94,6 +93,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
             format!("not a valid log filter: {:?}", log.filter),
         );
     }
+    let rate_limit = super::limits::resolve_rate_limits(&mut l);
     let redis_url: Option<String> = l.get("redis.url", "MCPGATE_REDIS_URL");
     if let Some(url) = &redis_url
         && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -136,8 +136,9 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         modules,
         workspace,
         auth,
+        rate_limit,
         log,
-        redis_url,
+        redis_url: redis_url.map(super::Secret),
     })
 }
 
@@ -168,7 +169,7 @@ fn parse_transport(text: &str) -> Result<Transport, String> {
 }
 
 /// Read a setting whose text must be one of a few words.
-fn choice<T>(
+pub(super) fn choice<T>(
     l: &mut Layers<'_>,
     key: &str,
     var: &str,
@@ -185,7 +186,7 @@ fn choice<T>(
 }
 
 /// Read a setting that must be greater than zero (a size, a count, an interval).
-fn positive<T: super::SettingValue + PartialOrd + Default + Copy>(
+pub(super) fn positive<T: super::SettingValue + PartialOrd + Default + Copy>(
     l: &mut Layers<'_>,
     key: &str,
     var: &str,
@@ -250,7 +251,70 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
         "MCPGATE_SESSION_IDLE_TIMEOUT",
         Duration::from_secs(300),
     );
+    let public_url: String = l.get_or(
+        "http.public_url",
+        "MCPGATE_PUBLIC_URL",
+        format!("http://{listen}"),
+    );
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+        || public_url.ends_with('/')
+    {
+        l.issue(
+            "http.public_url",
+            Some("MCPGATE_PUBLIC_URL"),
+            "expected an http:// or https:// URL without a trailing slash",
+        );
+    }
+    let cors_origins: Vec<String> =
+        l.get_or("http.cors_origins", "MCPGATE_CORS_ORIGINS", Vec::new());
+    for origin in &cors_origins {
+        if origin == "*"
+            || crate::edge::OriginPattern::parse(origin).is_err()
+            || origin.contains('*')
+        {
+            l.issue(
+                "http.cors_origins",
+                Some("MCPGATE_CORS_ORIGINS"),
+                format!("expected exact origins such as https://app.example.com, found {origin:?}"),
+            );
+        }
+    }
+    let max_header_bytes: usize = positive(
+        l,
+        "http.max_header_bytes",
+        "MCPGATE_MAX_HEADER_BYTES",
+        16 * 1024,
+    );
+    if max_header_bytes < 8192 {
+        l.issue(
+            "http.max_header_bytes",
+            Some("MCPGATE_MAX_HEADER_BYTES"),
+            "must be at least 8192",
+        );
+    }
     HttpConfig {
+        public_url,
+        request_timeout: positive(
+            l,
+            "http.request_timeout",
+            "MCPGATE_REQUEST_TIMEOUT",
+            Duration::from_secs(60),
+        ),
+        max_concurrent_requests: positive(
+            l,
+            "http.max_concurrent_requests",
+            "MCPGATE_MAX_CONCURRENT_REQUESTS",
+            1024,
+        ),
+        header_read_timeout: positive(
+            l,
+            "http.header_read_timeout",
+            "MCPGATE_HEADER_READ_TIMEOUT",
+            Duration::from_secs(10),
+        ),
+        max_header_bytes,
+        cors_origins,
+        hsts_max_age: l.get_or("http.hsts_max_age", "MCPGATE_HSTS_MAX_AGE", Duration::ZERO),
         listen,
         mcp_path,
         allowed_hosts,
@@ -364,26 +428,12 @@ fn resolve_workspace(l: &mut Layers<'_>, http: &HttpConfig) -> WorkspaceConfig {
             "must be at least 4096",
         );
     }
-    let public_url: String = l.get_or(
-        "workspace.public_url",
-        "MCPGATE_PUBLIC_URL",
-        format!("http://{}", http.listen),
-    );
-    if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
-        || public_url.ends_with('/')
-    {
-        l.issue(
-            "workspace.public_url",
-            Some("MCPGATE_PUBLIC_URL"),
-            "expected an http:// or https:// URL without a trailing slash",
-        );
-    }
     WorkspaceConfig {
         write: l.get_or("workspace.write", "MCPGATE_WORKSPACE_WRITE", false),
         default_page_size,
         max_page_size,
         max_result_bytes,
-        public_url,
+        public_url: http.public_url.clone(),
     }
 }
 
@@ -429,169 +479,6 @@ fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
             Duration::from_secs(30),
         ),
     }
-}
-
-fn resolve_auth(l: &mut Layers<'_>) -> AuthConfig {
-    let mode = choice(
-        l,
-        "auth.mode",
-        "MCPGATE_AUTH",
-        AuthMode::None,
-        |s| match s {
-            "none" => Ok(AuthMode::None),
-            "dev" => Ok(AuthMode::Dev),
-            "token" => Ok(AuthMode::Token),
-            other => Err(format!("expected none, dev or token, found {other:?}")),
-        },
-    );
-    let default_subject: String = l.get_or(
-        "auth.default_subject",
-        "MCPGATE_DEFAULT_SUBJECT",
-        "local".to_owned(),
-    );
-    let default_org: String = l.get_or(
-        "auth.default_org",
-        "MCPGATE_DEFAULT_ORG",
-        "default".to_owned(),
-    );
-    let default_role: String = l.get_or(
-        "auth.default_role",
-        "MCPGATE_DEFAULT_ROLE",
-        "admin".to_owned(),
-    );
-    for (key, var, value) in [
-        (
-            "auth.default_subject",
-            "MCPGATE_DEFAULT_SUBJECT",
-            &default_subject,
-        ),
-        ("auth.default_org", "MCPGATE_DEFAULT_ORG", &default_org),
-    ] {
-        if !crate::edge::is_identifier(value) {
-            l.issue(
-                key,
-                Some(var),
-                "expected 1-128 characters of letters, digits, '.', '_', '-' or '@'",
-            );
-        }
-    }
-    if !ROLES.contains(&default_role.as_str()) {
-        l.issue(
-            "auth.default_role",
-            Some("MCPGATE_DEFAULT_ROLE"),
-            format!(
-                "expected one of {}, found {default_role:?}",
-                ROLES.join(", ")
-            ),
-        );
-    }
-    let tokens = resolve_tokens(l, &default_subject, &default_org, &default_role);
-    if mode == AuthMode::Token && tokens.is_empty() {
-        l.issue(
-            "auth.mode (MCPGATE_AUTH)",
-            None,
-            "auth `token` needs a token: set MCPGATE_AUTH_TOKEN or add [[auth.tokens]] entries",
-        );
-    }
-    AuthConfig {
-        mode,
-        default_subject,
-        default_org,
-        default_role,
-        tokens,
-        query_key: l.get_or("auth.query_key", "MCPGATE_AUTH_QUERY_KEY", false),
-    }
-}
-
-/// `MCPGATE_AUTH_TOKEN` (as the default principal) and the file's `[[auth.tokens]]` entries
-/// (`name`, `token`, optional `org` and `role`). Names must be identifiers and unique; secrets
-/// must be long enough and unique.
-fn resolve_tokens(
-    l: &mut Layers<'_>,
-    default_subject: &str,
-    default_org: &str,
-    default_role: &str,
-) -> Vec<StaticToken> {
-    let mut tokens = Vec::new();
-    if let Some(secret) = l.get::<String>("auth.token", "MCPGATE_AUTH_TOKEN") {
-        tokens.push(StaticToken {
-            name: default_subject.to_owned(),
-            secret,
-            org: default_org.to_owned(),
-            role: default_role.to_owned(),
-        });
-    }
-    if let Some(entries) = l.file_only("auth.tokens") {
-        let Some(entries) = entries.as_array() else {
-            l.issue(
-                "auth.tokens",
-                None,
-                "expected an array of tables ([[auth.tokens]])",
-            );
-            return tokens;
-        };
-        for (i, entry) in entries.iter().enumerate() {
-            let key = format!("auth.tokens[{i}]");
-            let field = |name: &str| entry.get(name).and_then(toml::Value::as_str);
-            let unknown: Vec<&String> = entry
-                .as_table()
-                .map(|t| {
-                    t.keys()
-                        .filter(|k| !["name", "token", "org", "role"].contains(&k.as_str()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !unknown.is_empty() {
-                l.issue(
-                    &key,
-                    None,
-                    format!("unknown keys {unknown:?}; expected name, token, org, role"),
-                );
-                continue;
-            }
-            let (Some(name), Some(secret)) = (field("name"), field("token")) else {
-                l.issue(&key, None, "needs `name` and `token` strings");
-                continue;
-            };
-            tokens.push(StaticToken {
-                name: name.to_owned(),
-                secret: secret.to_owned(),
-                org: field("org").unwrap_or(default_org).to_owned(),
-                role: field("role").unwrap_or(default_role).to_owned(),
-            });
-        }
-    }
-    for (i, token) in tokens.iter().enumerate() {
-        let key = format!("auth.tokens ({})", token.name);
-        if !crate::edge::is_identifier(&token.name) || !crate::edge::is_identifier(&token.org) {
-            l.issue(
-                &key,
-                None,
-                "name and org must be 1-128 of letters, digits, '.', '_', '-' or '@'",
-            );
-        }
-        if !ROLES.contains(&token.role.as_str()) {
-            l.issue(
-                &key,
-                None,
-                format!("role must be one of {}", ROLES.join(", ")),
-            );
-        }
-        if token.secret.len() < MIN_TOKEN_LEN || token.secret.chars().any(char::is_whitespace) {
-            l.issue(
-                &key,
-                None,
-                format!("a token must be at least {MIN_TOKEN_LEN} characters without spaces"),
-            );
-        }
-        if tokens[..i].iter().any(|t| t.name == token.name) {
-            l.issue(&key, None, "two tokens have this name");
-        }
-        if tokens[..i].iter().any(|t| t.secret == token.secret) {
-            l.issue(&key, None, "two tokens have the same secret");
-        }
-    }
-    tokens
 }
 
 #[cfg(test)]
@@ -683,35 +570,5 @@ mod tests {
         let c = resolve(&env(&[("MCPGATE_LISTEN", "127.0.0.1:9001")]), &overrides).expect("valid");
         assert_eq!(c.http.mcp_path, "/rpc");
         assert_eq!(c.http.listen.port(), 9001);
-    }
-
-    #[test]
-    fn token_auth_needs_a_long_unique_token_and_never_prints_it() {
-        let e = resolve(&env(&[("MCPGATE_AUTH", "token")]), &Overrides::default())
-            .expect_err("no token");
-        assert!(e.to_string().contains("MCPGATE_AUTH_TOKEN"), "{e}");
-        let e = resolve(
-            &env(&[("MCPGATE_AUTH", "token"), ("MCPGATE_AUTH_TOKEN", "short")]),
-            &Overrides::default(),
-        )
-        .expect_err("short token");
-        assert!(e.to_string().contains("at least 16"), "{e}");
-        assert!(
-            !e.to_string().contains("short\""),
-            "the secret is not echoed: {e}"
-        );
-        let c = resolve(
-            &env(&[
-                ("MCPGATE_AUTH", "token"),
-                ("MCPGATE_AUTH_TOKEN", "a-long-enough-secret-value"),
-            ]),
-            &Overrides::default(),
-        )
-        .expect("valid");
-        assert_eq!(c.auth.mode, AuthMode::Token);
-        assert_eq!(c.auth.tokens.len(), 1);
-        assert_eq!(c.auth.tokens[0].name, "local");
-        let printed = format!("{c:?}");
-        assert!(!printed.contains("a-long-enough-secret-value"), "{printed}");
     }
 }

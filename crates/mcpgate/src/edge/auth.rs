@@ -2,20 +2,20 @@
 //!
 //! Backends: `none` (always the configured default principal, never a 401), `dev`
 //! (`Authorization: Bearer dev:<user>:<org>:<role>`, no cryptography, for development; a missing
-//! header falls back to the default principal, a malformed one is a 401) and `token` (static
-//! bearer tokens from configuration; anything else is a 401). Static tokens are compared as
-//! SHA-256 digests in constant time, so neither their content nor their length leaks through
-//! timing.
+//! header falls back to the default principal, a malformed one is a 401), `token` (static
+//! bearer tokens from configuration; anything else is a 401) and `jwt` (signed tokens checked
+//! by [`JwtVerifier`]). Static tokens are compared as SHA-256 digests in constant time, so
+//! neither their content nor their length leaks through timing.
 
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{AuthVia, Principal, is_identifier, reject};
+use super::jwt::{JwtError, JwtSettings, JwtSetupError, JwtVerifier};
+use super::{AuthVia, Principal, is_identifier};
 use crate::config::{AuthConfig, AuthMode, ROLES};
 
 /// Why a credential was refused. The message is safe to show the caller: it never contains the
@@ -36,6 +36,40 @@ pub enum AuthError {
         "a dev token looks like dev:<user>:<org>:<role>, with role one of viewer, editor, admin"
     )]
     MalformedDevToken,
+    /// A JWT that does not verify.
+    #[error(transparent)]
+    Jwt(JwtError),
+}
+
+impl AuthError {
+    /// Whether the credential could not be checked now (the signing keys are unreachable)
+    /// rather than found bad: a 503, not a 401, so clients do not throw a good token away.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, AuthError::Jwt(JwtError::KeysUnavailable))
+    }
+
+    /// A short, fixed reason for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::NotBearer => "not_bearer",
+            AuthError::Missing => "missing",
+            AuthError::UnknownToken => "unknown_token",
+            AuthError::MalformedDevToken => "malformed_dev_token",
+            AuthError::Jwt(e) => match e {
+                JwtError::TooLarge { .. } => "jwt_too_large",
+                JwtError::Malformed => "jwt_malformed",
+                JwtError::Expired => "jwt_expired",
+                JwtError::NotYetValid => "jwt_not_yet_valid",
+                JwtError::WrongIssuer => "jwt_wrong_issuer",
+                JwtError::WrongAudience => "jwt_wrong_audience",
+                JwtError::BadSignature => "jwt_bad_signature",
+                JwtError::UnknownKey => "jwt_unknown_key",
+                JwtError::AlgorithmNotAllowed => "jwt_algorithm",
+                JwtError::MissingClaim(_) | JwtError::InvalidClaim(_) => "jwt_claims",
+                JwtError::KeysUnavailable => "jwt_keys_unavailable",
+            },
+        }
+    }
 }
 
 /// Resolves principals for one auth configuration.
@@ -45,6 +79,7 @@ pub struct Authenticator {
     default: Principal,
     /// Digests of the static tokens and who presents each.
     tokens: Arc<[([u8; 32], Principal)]>,
+    jwt: Option<JwtVerifier>,
     query_key: bool,
 }
 
@@ -53,9 +88,14 @@ fn digest(secret: &str) -> [u8; 32] {
 }
 
 impl Authenticator {
-    /// An authenticator for `config`.
-    pub fn new(config: &AuthConfig) -> Self {
-        Self {
+    /// An authenticator for `config`. Fails only when JWT keys cannot be set up (an unreadable
+    /// JWKS file, say).
+    pub fn new(config: &AuthConfig) -> Result<Self, JwtSetupError> {
+        let jwt = match config.mode {
+            AuthMode::Jwt => Some(JwtVerifier::new(jwt_settings(config))?),
+            _ => None,
+        };
+        Ok(Self {
             mode: config.mode,
             default: Principal::new(
                 &config.default_subject,
@@ -71,8 +111,9 @@ impl Authenticator {
                     (digest(&t.secret), who)
                 })
                 .collect(),
+            jwt,
             query_key: config.query_key,
-        }
+        })
     }
 
     /// Whether a `?key=` query parameter may carry the token (see [`take_query_key`]).
@@ -85,8 +126,13 @@ impl Authenticator {
         &self.default
     }
 
+    /// The JWT verifier, in auth `jwt`.
+    pub fn jwt(&self) -> Option<&JwtVerifier> {
+        self.jwt.as_ref()
+    }
+
     /// The principal for a request with these headers.
-    pub fn principal_for(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    pub async fn principal_for(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
         match self.mode {
             AuthMode::None => Ok(self.default.clone()),
             AuthMode::Dev => match headers.get(header::AUTHORIZATION) {
@@ -98,6 +144,23 @@ impl Authenticator {
                     .get(header::AUTHORIZATION)
                     .ok_or(AuthError::Missing)?;
                 self.static_token(bearer(value)?)
+            }
+            AuthMode::Jwt => {
+                let value = headers
+                    .get(header::AUTHORIZATION)
+                    .ok_or(AuthError::Missing)?;
+                let token = bearer(value)?;
+                let Some(verifier) = &self.jwt else {
+                    return Err(AuthError::Missing);
+                };
+                let claims = verifier.verify(token).await.map_err(AuthError::Jwt)?;
+                Ok(Principal {
+                    subject: claims.subject.into(),
+                    org: claims.org.into(),
+                    roles: claims.roles.into(),
+                    scopes: claims.scopes.into(),
+                    via: AuthVia::Jwt,
+                })
             }
         }
     }
@@ -113,6 +176,27 @@ impl Authenticator {
             }
         }
         found.cloned().ok_or(AuthError::UnknownToken)
+    }
+}
+
+/// The verifier's settings from the auth configuration.
+fn jwt_settings(config: &AuthConfig) -> JwtSettings {
+    let jwt = &config.jwt;
+    JwtSettings {
+        secret: jwt.secret.clone(),
+        jwks_url: jwt.jwks_url.clone(),
+        jwks_file: jwt.jwks_file.clone(),
+        issuer: jwt.issuer.clone(),
+        audience: jwt.audience.clone(),
+        leeway: jwt.leeway,
+        org_claim: jwt.org_claim.clone(),
+        roles_claim: jwt.roles_claim.clone(),
+        default_org: config.default_org.clone(),
+        default_role: jwt.default_role.clone(),
+        max_token_bytes: jwt.max_token_bytes,
+        jwks_cache_ttl: jwt.jwks_cache_ttl,
+        jwks_refetch_cooldown: jwt.jwks_refetch_cooldown,
+        fetch_timeout: std::time::Duration::from_secs(5),
     }
 }
 
@@ -207,50 +291,22 @@ fn parse_dev_token(token: &str) -> Result<Principal, AuthError> {
     Ok(Principal::new(user, org, role, AuthVia::DevToken))
 }
 
-impl Authenticator {
-    /// Put the caller's principal into the request's extensions.
-    pub fn authenticate(&self, request: &mut Request) -> Result<(), AuthError> {
-        let principal = self.principal_for(request.headers())?;
-        request.extensions_mut().insert(principal);
-        Ok(())
-    }
-}
-
-impl AuthError {
-    /// The `WWW-Authenticate` challenge: a bare `Bearer` when no credential was sent (RFC 6750
-    /// §3.1), `error="invalid_token"` when one was and it is not good.
-    pub fn challenge(&self) -> HeaderValue {
-        match self {
-            AuthError::Missing => HeaderValue::from_static("Bearer"),
-            _ => HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        }
-    }
-}
-
-impl IntoResponse for AuthError {
-    /// 401 with a JSON body and a `WWW-Authenticate` challenge.
-    fn into_response(self) -> Response {
-        let mut response = reject(StatusCode::UNAUTHORIZED, "invalid_token", self.to_string());
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, self.challenge());
-        response
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn config(mode: AuthMode) -> AuthConfig {
+        let mut auth = crate::config::Config::defaults().auth;
+        auth.mode = mode;
+        auth
+    }
+
     fn dev() -> Authenticator {
-        Authenticator::new(&AuthConfig {
-            mode: AuthMode::Dev,
-            default_subject: "local".into(),
-            default_org: "default".into(),
-            default_role: "admin".into(),
-            tokens: Vec::new(),
-            query_key: false,
-        })
+        Authenticator::new(&config(AuthMode::Dev)).expect("dev")
+    }
+
+    fn check(auth: &Authenticator, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        futures::executor::block_on(auth.principal_for(headers))
     }
 
     fn token_auth() -> Authenticator {
@@ -260,17 +316,12 @@ mod tests {
             org: "acme".into(),
             role: role.into(),
         };
-        Authenticator::new(&AuthConfig {
-            mode: AuthMode::Token,
-            default_subject: "local".into(),
-            default_org: "default".into(),
-            default_role: "admin".into(),
-            tokens: vec![
-                token("ci-bot", "s3cret-token-for-ci-bot", "editor"),
-                token("dashboard", "another-long-token-value", "viewer"),
-            ],
-            query_key: false,
-        })
+        let mut config = config(AuthMode::Token);
+        config.tokens = vec![
+            token("ci-bot", "s3cret-token-for-ci-bot", "editor"),
+            token("dashboard", "another-long-token-value", "viewer"),
+        ];
+        Authenticator::new(&config).expect("token")
     }
 
     #[test]
@@ -299,33 +350,22 @@ mod tests {
     #[test]
     fn static_tokens_name_their_caller_and_nothing_else_passes() {
         let auth = token_auth();
-        let p = auth
-            .principal_for(&headers("Bearer s3cret-token-for-ci-bot"))
-            .expect("known token");
+        let p = check(&auth, &headers("Bearer s3cret-token-for-ci-bot")).expect("known token");
         assert_eq!((&*p.subject, &*p.org), ("ci-bot", "acme"));
         assert!(p.has_role("editor"));
         assert_eq!(p.via, AuthVia::StaticToken);
-        let p = auth
-            .principal_for(&headers("bearer another-long-token-value"))
+        let p = check(&auth, &headers("bearer another-long-token-value"))
             .expect("scheme is case-insensitive");
         assert_eq!(&*p.subject, "dashboard");
         assert_eq!(
-            auth.principal_for(&headers("Bearer s3cret-token-for-ci-bo")),
+            check(&auth, &headers("Bearer s3cret-token-for-ci-bo")),
             Err(AuthError::UnknownToken)
         );
         assert_eq!(
-            auth.principal_for(&headers("Basic czNjcmV0")),
+            check(&auth, &headers("Basic czNjcmV0")),
             Err(AuthError::NotBearer)
         );
-        assert_eq!(
-            auth.principal_for(&HeaderMap::new()),
-            Err(AuthError::Missing)
-        );
-        assert_eq!(AuthError::Missing.challenge(), "Bearer");
-        assert_eq!(
-            AuthError::UnknownToken.challenge(),
-            "Bearer error=\"invalid_token\""
-        );
+        assert_eq!(check(&auth, &HeaderMap::new()), Err(AuthError::Missing));
     }
 
     fn headers(value: &str) -> HeaderMap {
@@ -339,9 +379,7 @@ mod tests {
 
     #[test]
     fn dev_tokens_name_user_org_and_role() {
-        let p = dev()
-            .principal_for(&headers("Bearer dev:ann:acme:viewer"))
-            .expect("valid");
+        let p = check(&dev(), &headers("Bearer dev:ann:acme:viewer")).expect("valid");
         assert_eq!((&*p.subject, &*p.org), ("ann", "acme"));
         assert!(p.has_role("viewer"));
         assert_eq!(p.via, AuthVia::DevToken);
@@ -349,7 +387,7 @@ mod tests {
 
     #[test]
     fn missing_header_falls_back_and_malformed_is_refused() {
-        let p = dev().principal_for(&HeaderMap::new()).expect("default");
+        let p = check(&dev(), &HeaderMap::new()).expect("default");
         assert_eq!(p.via, AuthVia::Default);
         for bad in [
             "Bearer dev:ann:acme",
@@ -358,10 +396,7 @@ mod tests {
             "Bearer x:a:b:admin",
             "Bearer dev:a b:o:admin",
         ] {
-            assert!(
-                dev().principal_for(&headers(bad)).is_err(),
-                "{bad} accepted"
-            );
+            assert!(check(&dev(), &headers(bad)).is_err(), "{bad} accepted");
         }
     }
 }

@@ -11,6 +11,8 @@ pub enum AuthVia {
     DevToken,
     /// A configured static bearer token.
     StaticToken,
+    /// A verified JWT.
+    Jwt,
 }
 
 /// The caller of one request: subject, tenant (org), roles and scopes.
@@ -45,9 +47,14 @@ impl Principal {
         self.roles.iter().any(|r| r == role)
     }
 
-    /// Whether the principal may change data: editors and admins may; viewers only read.
-    pub fn can_write(&self) -> bool {
-        self.has_role("editor") || self.has_role("admin")
+    /// Whether the principal holds the OAuth scope `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether the caller brought a credential (rather than falling back to the default).
+    pub fn is_authenticated(&self) -> bool {
+        self.via != AuthVia::Default
     }
 }
 

@@ -18,8 +18,9 @@
 //!
 //! `{C}` is each kind's plural: `notes`, `tasks`, `comments`, `chats`, `chat_messages`.
 //!
-//! Every `/api/v1` request is authenticated by the same [`Authenticator`] as the MCP endpoint
-//! (401 with its challenge, as problem details). Errors are RFC 9457 problem details (see
+//! Every `/api/v1` request passes the same [`Gate`] as the MCP endpoint (401/403 with its
+//! challenge, 429 over the rate, as problem details), and each operation is authorized by the
+//! same [`Policy`] as the tool of the same meaning (403 when the caller may not use it). Errors are RFC 9457 problem details (see
 //! `problem`); entity tags are record versions (see `conditional`). The OpenAPI document is
 //! public, like `/docs` that renders it: it describes the API, not anyone's data.
 
@@ -39,7 +40,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Extension, Router};
 
-use crate::edge::Authenticator;
+use crate::edge::{Gate, Policy};
+use crate::http::edge_layer::peer_ip;
 use crate::workspace::{Kind, WorkspaceService};
 
 /// What the API is built from.
@@ -50,8 +52,10 @@ pub struct ApiParts {
     pub write: bool,
     /// Largest accepted request body (`http.max_body_bytes`).
     pub max_body_bytes: usize,
-    /// Resolves principals, as for the MCP endpoint.
-    pub auth: Authenticator,
+    /// Authentication, required scopes and rate limits, as for the MCP endpoint.
+    pub gate: Gate,
+    /// Who may use which operation (by its tool's name), as for the MCP endpoint.
+    pub policy: Policy,
 }
 
 /// `/api/v1/*` and `/openapi.json`. The OpenAPI document is built and serialized here, once.
@@ -64,6 +68,8 @@ pub fn router(parts: ApiParts) -> Router {
         parts.write,
         parts.max_body_bytes,
         &shapes,
+        parts.policy,
+        parts.gate.challenges().clone(),
     ));
 
     let mut v1 = Router::new();
@@ -91,7 +97,7 @@ pub fn router(parts: ApiParts) -> Router {
         .route("/api/v1/", any(routes::not_found))
         .route("/api/v1/{*rest}", any(routes::not_found))
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(from_fn_with_state(parts.auth, authenticate))
+        .layer(from_fn_with_state(parts.gate, admit))
         .with_state(api);
 
     v1.route(
@@ -103,16 +109,24 @@ pub fn router(parts: ApiParts) -> Router {
     )
 }
 
-/// Every `/api/v1` request: the caller's principal into the request, or a 401 problem.
-async fn authenticate(
-    State(auth): State<Authenticator>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if let Err(refusal) = auth.authenticate(&mut request) {
-        return problem::Problem::auth(&refusal).into_response();
+/// Every `/api/v1` request: the caller's principal into the request, or the gate's refusal as
+/// a problem; admitted answers carry the `RateLimit-*` fields when a limit applied.
+async fn admit(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+    let admission = match gate
+        .admit(request.headers(), peer_ip(&request), "/api/v1")
+        .await
+    {
+        Ok(admission) => admission,
+        Err(refusal) => {
+            return problem::Problem::gate(&refusal, gate.challenges()).into_response();
+        }
+    };
+    request.extensions_mut().insert(admission.principal);
+    let mut response = next.run(request).await;
+    if let Some(decision) = admission.decision {
+        decision.write_headers(response.headers_mut());
     }
-    next.run(request).await
+    response
 }
 
 fn openapi_json(document: Bytes) -> Response {

@@ -9,15 +9,19 @@
 //! 2. a span carrying the id, so every log line of the request has it;
 //! 3. Host and Origin checks (DNS rebinding, cross-site requests) before any work is done;
 //! 4. bodies whose declared length is over the limit are refused before they are read;
-//! 5. the request runs; any 413 (also from limits enforced while streaming) gets a JSON body;
-//! 6. every response, refusals included, is counted, logged, and carries the request id and the
-//!    browser-safety headers (no MIME sniffing, no framing, no referrer; MCP and API answers
-//!    not stored by caches unless the handler chose a cache policy).
+//! 5. load shedding: past `http.max_concurrent_requests` requests in progress, new ones are
+//!    answered 503 with `Retry-After` at once (probes and metrics are never shed);
+//! 6. the request runs, bounded by `http.request_timeout` until its response starts (504
+//!    past it); any 413 (also from limits enforced while streaming) gets a JSON body;
+//! 7. every response, refusals included, is counted, logged, and carries the request id and the
+//!    browser-safety headers (no MIME sniffing, no framing, no referrer, HSTS when configured;
+//!    MCP and API answers not stored by caches unless the handler chose a cache policy).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -42,6 +46,12 @@ pub struct EdgeState {
     pub max_body_bytes: usize,
     /// Move a `?key=` token into `Authorization` before anything else sees the request.
     pub query_key: bool,
+    /// Requests in progress; when none is left, new requests are shed.
+    pub permits: Arc<tokio::sync::Semaphore>,
+    /// Longest time until a response starts.
+    pub request_timeout: Duration,
+    /// `Strict-Transport-Security`, when configured.
+    pub hsts: Option<HeaderValue>,
 }
 
 /// The edge middleware (see the module documentation for its steps).
@@ -64,14 +74,21 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
         Ok(()) if declared_length(&request).is_some_and(|n| n > edge.max_body_bytes as u64) => {
             too_large(edge.max_body_bytes)
         }
-        Ok(()) => {
-            let response = next.run(request).instrument(span.clone()).await;
-            if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                too_large(edge.max_body_bytes)
-            } else {
+        Ok(()) => match admit_load(&edge, route) {
+            None => shed(route),
+            Some(permit) => {
+                let run = next.run(request).instrument(span.clone());
+                let response = match tokio::time::timeout(edge.request_timeout, run).await {
+                    Ok(response) if response.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                        too_large(edge.max_body_bytes)
+                    }
+                    Ok(response) => response,
+                    Err(_) => timed_out(edge.request_timeout),
+                };
+                drop(permit);
                 response
             }
-        }
+        },
     };
     edge.metrics.http_in_flight().dec();
     let status = response.status();
@@ -89,7 +106,54 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
     let headers = response.headers_mut();
     headers.insert(REQUEST_ID, request_id);
     security_headers(headers, route);
+    if let Some(hsts) = &edge.hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
     response
+}
+
+/// A permit for one request in progress, or `None` when the server is full. Probes and
+/// metrics need no permit: an overloaded server must still say so.
+fn admit_load(edge: &EdgeState, route: &str) -> Option<Option<tokio::sync::OwnedSemaphorePermit>> {
+    if matches!(route, "/healthz" | "/readyz" | "/metrics") {
+        return Some(None);
+    }
+    Arc::clone(&edge.permits).try_acquire_owned().ok().map(Some)
+}
+
+/// 503 for a request shed because the server is handling as many as it may.
+fn shed(route: &str) -> Response {
+    tracing::warn!(route, "overloaded: request shed");
+    let mut response = reject(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "the server is handling as many requests as it may; retry shortly",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// 504 for a request whose response did not start within the request timeout.
+fn timed_out(limit: Duration) -> Response {
+    tracing::warn!(limit_s = limit.as_secs_f64(), "request timed out");
+    reject(
+        StatusCode::GATEWAY_TIMEOUT,
+        "timeout",
+        format!(
+            "the request took longer than the limit of {} s",
+            limit.as_secs_f64()
+        ),
+    )
+}
+
+/// The client's IP address, when the server recorded the connection's peer.
+pub fn peer_ip(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
 }
 
 /// Headers every response carries, so a browser never sniffs, frames or leaks a referrer from
@@ -146,6 +210,7 @@ fn route_label(path: &str, mcp_path: &str) -> &'static str {
         "/openapi.json" => "/openapi.json",
         p if p.starts_with("/api/v1/") => "/api/v1",
         p if p == "/docs" || p.starts_with("/docs/") => "/docs",
+        p if p.starts_with("/.well-known/") => "/.well-known",
         _ => "other",
     }
 }

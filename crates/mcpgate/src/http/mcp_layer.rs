@@ -1,7 +1,8 @@
 //! The MCP exchange: one middleware around the MCP endpoint (one function rather than a stack of
 //! layers, for the same reason as the edge). In order:
 //!
-//! 1. authentication — the caller's principal goes into the request, or a 401 with a challenge;
+//! 1. the gate — the caller's principal goes into the request, or a 401/403 with a challenge,
+//!    or a 429 over the caller's rate (allowed answers carry the `RateLimit-*` fields too);
 //! 2. for a POST, the body is buffered (bounded by the body limit) and its JSON-RPC envelope is
 //!    checked: -32700 for a body that is not JSON, -32600 for JSON that is not a JSON-RPC
 //!    message, instead of rmcp's plain-text 415;
@@ -17,14 +18,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio_util::task::TaskTracker;
 
-use super::edge_layer::too_large;
-use crate::edge::Authenticator;
+use super::edge_layer::{peer_ip, too_large};
+use crate::edge::{Gate, Refusal, reject};
 
 /// What the MCP exchange needs.
 #[derive(Clone)]
 pub struct McpState {
-    /// Resolves principals.
-    pub auth: Authenticator,
+    /// Authentication, required scopes and rate limits.
+    pub gate: Gate,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Counts in-flight MCP requests for graceful drain.
@@ -37,9 +38,31 @@ pub async fn mcp_exchange(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if let Err(refusal) = mcp.auth.authenticate(&mut request) {
-        return refusal.into_response();
+    let admission = match mcp
+        .gate
+        .admit(request.headers(), peer_ip(&request), "mcp")
+        .await
+    {
+        Ok(admission) => admission,
+        Err(refusal) => return refused(&mcp.gate, &refusal),
+    };
+    request.extensions_mut().insert(admission.principal);
+    let mut response = exchange(&mcp, request, next).await;
+    if let Some(decision) = admission.decision {
+        decision.write_headers(response.headers_mut());
     }
+    response
+}
+
+/// A gate refusal as a JSON answer with the refusal's status and headers.
+fn refused(gate: &Gate, refusal: &Refusal) -> Response {
+    let mut response = reject(refusal.status(), refusal.code(), refusal.message());
+    refusal.write_headers(gate.challenges(), response.headers_mut());
+    response
+}
+
+/// The exchange proper, for an admitted request.
+async fn exchange(mcp: &McpState, request: Request, next: Next) -> Response {
     match *request.method() {
         Method::POST => {
             let request = match checked_body(request, mcp.max_body_bytes).await {

@@ -4,18 +4,20 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::api::{self, ApiParts};
 use super::edge_layer::{EdgeState, edge};
 use super::mcp_layer::{McpState, mcp_exchange};
 use super::probes::{ProbeState, healthz, metrics, readyz};
 use crate::config::HttpConfig;
-use crate::edge::{Authenticator, OriginPolicy};
+use crate::edge::{Authenticator, Gate, OriginPolicy, Policy};
 use crate::mcp::Handler;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -27,8 +29,14 @@ pub struct RouterParts {
     pub http: HttpConfig,
     /// The MCP handler.
     pub handler: Handler,
-    /// Resolves principals.
+    /// Resolves principals (for the `?key=` setting).
     pub auth: Authenticator,
+    /// Authentication, required scopes and rate limits of the MCP endpoint and the REST API.
+    pub gate: Gate,
+    /// Who may use which tool (the REST API applies it per operation).
+    pub policy: Policy,
+    /// Protected-resource metadata routes (auth `jwt` with authorization servers).
+    pub oauth_metadata: Option<Router>,
     /// Store, for readiness.
     pub store: Arc<dyn Store>,
     /// Readiness flag.
@@ -70,6 +78,55 @@ fn mcp_service(parts: &RouterParts) -> StreamableHttpService<Handler, LocalSessi
     )
 }
 
+/// CORS for the configured origins (none: same-origin only, no CORS headers at all). Browsers
+/// may send the MCP and auth headers and read the session, protocol, rate-limit and challenge
+/// headers back.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let name = HeaderName::from_static;
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                name("mcp-session-id"),
+                name("mcp-protocol-version"),
+                name("last-event-id"),
+                name("x-request-id"),
+            ])
+            .expose_headers([
+                header::WWW_AUTHENTICATE,
+                header::RETRY_AFTER,
+                header::ETAG,
+                header::LOCATION,
+                name("mcp-session-id"),
+                name("mcp-protocol-version"),
+                name("x-request-id"),
+                name("ratelimit-limit"),
+                name("ratelimit-remaining"),
+                name("ratelimit-reset"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
 /// Build the whole router: MCP, the REST API, probes and metrics behind the edge.
 pub fn build_router(parts: RouterParts) -> Router {
     let probe_state = ProbeState {
@@ -77,15 +134,30 @@ pub fn build_router(parts: RouterParts) -> Router {
         ready: Arc::clone(&parts.ready),
         metrics: parts.metrics.clone(),
     };
+    let http = &parts.http;
+    // Origins allowed to call cross-origin are allowed past the Origin check too.
+    let mut origins = http.allowed_origins.clone();
+    origins.extend(http.cors_origins.iter().cloned());
     let edge_state = EdgeState {
         metrics: parts.metrics.clone(),
-        mcp_path: parts.http.mcp_path.as_str().into(),
-        policy: OriginPolicy::new(&parts.http.allowed_hosts, &parts.http.allowed_origins),
-        max_body_bytes: parts.http.max_body_bytes,
+        mcp_path: http.mcp_path.as_str().into(),
+        policy: OriginPolicy::new(&http.allowed_hosts, &origins),
+        max_body_bytes: http.max_body_bytes,
         query_key: parts.auth.accepts_query_key(),
+        permits: Arc::new(tokio::sync::Semaphore::new(http.max_concurrent_requests)),
+        request_timeout: http.request_timeout,
+        hsts: (!http.hsts_max_age.is_zero())
+            .then(|| {
+                HeaderValue::from_str(&format!(
+                    "max-age={}; includeSubDomains",
+                    http.hsts_max_age.as_secs()
+                ))
+                .ok()
+            })
+            .flatten(),
     };
     let mcp_state = McpState {
-        auth: parts.auth.clone(),
+        gate: parts.gate.clone(),
         max_body_bytes: parts.http.max_body_bytes,
         tracker: parts.tracker.clone(),
     };
@@ -95,7 +167,8 @@ pub fn build_router(parts: RouterParts) -> Router {
             service: Arc::clone(service),
             write: parts.workspace_write,
             max_body_bytes: parts.http.max_body_bytes,
-            auth: parts.auth.clone(),
+            gate: parts.gate.clone(),
+            policy: parts.policy.clone(),
         })
         .merge(super::docs::docs_router())
     });
@@ -115,8 +188,14 @@ pub fn build_router(parts: RouterParts) -> Router {
     if let Some(api) = api {
         router = router.merge(api);
     }
+    if let Some(metadata) = parts.oauth_metadata.clone() {
+        router = router.merge(metadata);
+    }
+    let mut router = router.nest_service(&parts.http.mcp_path, mcp);
+    if let Some(cors) = cors(&parts.http.cors_origins) {
+        router = router.layer(cors);
+    }
     router
-        .nest_service(&parts.http.mcp_path, mcp)
         // Request id, span, Host/Origin, body limit, metrics and logs: see `edge_layer`.
         .layer(from_fn_with_state(edge_state, edge))
 }

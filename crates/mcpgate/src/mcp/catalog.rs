@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rmcp::model::Tool;
 
 use super::{Cursor, ToolSpec};
-use crate::edge::Principal;
+use crate::edge::{Access, Policy, Principal, ToolFacts};
 
 /// A problem registering tools.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,7 @@ pub struct Catalog {
     entries: Vec<Entry>,
     index: HashMap<String, usize>,
     page_size: usize,
+    policy: Policy,
 }
 
 fn valid_tool_name(name: &str) -> bool {
@@ -103,7 +104,33 @@ impl Catalog {
             entries: Vec::new(),
             index: HashMap::new(),
             page_size: page_size.max(1),
+            policy: Policy::default(),
         }
+    }
+
+    /// Decide who may use which tool with `policy` (role defaults when not set).
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Whether `principal` may use `entry`.
+    pub fn access(&self, principal: &Principal, entry: &Entry) -> Access {
+        let read_only = entry
+            .spec
+            .tool
+            .annotations
+            .as_ref()
+            .and_then(|a| a.read_only_hint)
+            .unwrap_or(false);
+        self.policy.access(
+            principal,
+            ToolFacts {
+                name: &entry.spec.tool.name,
+                module: entry.module,
+                read_only,
+            },
+        )
     }
 
     /// Register a module's tools in order.
@@ -176,7 +203,7 @@ impl Catalog {
     /// A tool by name, if `principal` may use it.
     pub fn get(&self, name: &str, principal: &Principal) -> Option<&Entry> {
         let entry = &self.entries[*self.index.get(name)?];
-        may_use(principal, &entry.spec.tool).then_some(entry)
+        self.access(principal, entry).allowed().then_some(entry)
     }
 
     /// A tool's description by name, regardless of caller (for rmcp's header validation).
@@ -198,7 +225,7 @@ impl Catalog {
         let visible: Vec<&Entry> = self
             .entries
             .iter()
-            .filter(|e| may_use(principal, &e.spec.tool))
+            .filter(|e| self.access(principal, e).allowed())
             .collect();
         if start > visible.len() {
             return None;
@@ -211,17 +238,6 @@ impl Catalog {
         let next = (end < visible.len()).then(|| Cursor { offset: end }.encode());
         Some((tools, next))
     }
-}
-
-/// Role-based visibility: viewers see read-only tools; editors and admins see everything.
-fn may_use(principal: &Principal, tool: &Tool) -> bool {
-    if principal.can_write() {
-        return true;
-    }
-    tool.annotations
-        .as_ref()
-        .and_then(|a| a.read_only_hint)
-        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -270,7 +286,7 @@ mod tests {
     #[test]
     fn viewers_see_only_read_only_tools() {
         let mut c = Catalog::new(10);
-        c.register("m", vec![spec("read", true), spec("write", false)])
+        c.register("workspace", vec![spec("read", true), spec("write", false)])
             .expect("register");
         let (tools, _) = c.page(&who("viewer"), None).expect("page");
         assert_eq!(tools.len(), 1);

@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use super::context::is_modern;
 use super::{BoxFuture, CallContext, Catalog, EventBus, Module, SessionState, changes};
-use crate::edge::Principal;
+use crate::edge::{Decision, Limits, Principal};
 use crate::telemetry::{Metrics, ToolMetrics, ToolOutcome};
 
 /// How the server introduces itself.
@@ -55,6 +55,7 @@ struct Shared {
     list_ttl: Duration,
     tracker: TaskTracker,
     draining: CancellationToken,
+    limits: Option<Limits>,
 }
 
 /// The MCP handler. Cheap to clone; [`Handler::for_new_session`] gives each legacy session (and
@@ -85,6 +86,8 @@ pub struct HandlerParts {
     pub tracker: TaskTracker,
     /// Cancelled when the app starts draining; ends listen streams and change forwarding.
     pub draining: CancellationToken,
+    /// Per-tool rate limits (`[[rate_limit.tools]]`), when any limit is configured.
+    pub limits: Option<Limits>,
 }
 
 impl Handler {
@@ -110,6 +113,7 @@ impl Handler {
                 list_ttl: parts.list_ttl,
                 tracker: parts.tracker,
                 draining: parts.draining,
+                limits: parts.limits,
             }),
             session: Arc::default(),
         }
@@ -294,6 +298,13 @@ impl ServerHandler for Handler {
             .tool_metrics
             .get(&name)
             .unwrap_or(&self.shared.unknown_tool);
+        if let Some(limits) = &self.shared.limits
+            && let Some(decision) = limits.tool(&principal, &name).await
+            && !decision.allowed
+        {
+            tool_metrics.record(ToolOutcome::ProtocolError, started.elapsed());
+            return Err(rate_limited(&name, &decision));
+        }
         // Validate in place: the arguments move into a JSON value and back, never copied.
         let mut request = request;
         let arguments = serde_json::Value::Object(request.arguments.take().unwrap_or_default());
@@ -555,5 +566,29 @@ fn unknown_task(task_id: &str) -> ErrorData {
     ErrorData::invalid_params(
         format!("Unknown task: {task_id}"),
         Some(serde_json::json!({ "taskId": task_id })),
+    )
+}
+
+/// JSON-RPC error code of a tool call refused by its rate limit (in the implementation range).
+pub const RATE_LIMITED: i32 = -32010;
+
+/// The error of a rate-limited tool call: when to retry, in seconds and milliseconds.
+fn rate_limited(tool: &str, decision: &Decision) -> ErrorData {
+    let retry = decision
+        .retry_after
+        .unwrap_or(Duration::from_secs(1))
+        .max(Duration::from_millis(1));
+    ErrorData::new(
+        rmcp::model::ErrorCode(RATE_LIMITED),
+        format!(
+            "rate limit exceeded for tool {tool}; retry in {} s",
+            retry.as_secs_f64().ceil()
+        ),
+        Some(serde_json::json!({
+            "tool": tool,
+            "retryAfterSeconds": retry.as_secs_f64().ceil() as u64,
+            "retryAfterMs": retry.as_millis() as u64,
+            "limit": decision.limit,
+        })),
     )
 }

@@ -18,7 +18,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::edge::AuthError;
+use crate::edge::{Challenges, Refusal};
 use crate::workspace::WorkspaceError;
 use crate::workspace::fields::FieldError;
 
@@ -59,13 +59,17 @@ pub enum ProblemType {
     InvalidField,
     /// 428: a replace or patch without `If-Match`.
     PreconditionRequired,
+    /// 429: over the caller's rate limit (`Retry-After`, `RateLimit-*`).
+    RateLimited,
     /// 500: the store failed (the cause is logged, not shown).
     StoreFailure,
+    /// 503: credentials cannot be checked right now (the signing keys are unreachable).
+    AuthUnavailable,
 }
 
 impl ProblemType {
     /// Every problem type, for the OpenAPI document.
-    pub const ALL: [ProblemType; 15] = [
+    pub const ALL: [ProblemType; 17] = [
         ProblemType::BadRequest,
         ProblemType::UnknownParameter,
         ProblemType::BadCursor,
@@ -80,7 +84,9 @@ impl ProblemType {
         ProblemType::UnsupportedMediaType,
         ProblemType::InvalidField,
         ProblemType::PreconditionRequired,
+        ProblemType::RateLimited,
         ProblemType::StoreFailure,
+        ProblemType::AuthUnavailable,
     ];
 
     /// The HTTP status.
@@ -96,7 +102,9 @@ impl ProblemType {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidField => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreFailure => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -117,7 +125,9 @@ impl ProblemType {
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::InvalidField => "invalid-field",
             Self::PreconditionRequired => "precondition-required",
+            Self::RateLimited => "rate-limited",
             Self::StoreFailure => "store-failure",
+            Self::AuthUnavailable => "auth-unavailable",
         }
     }
 
@@ -138,7 +148,9 @@ impl ProblemType {
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::InvalidField => "Invalid field",
             Self::PreconditionRequired => "Precondition required",
+            Self::RateLimited => "Too many requests",
             Self::StoreFailure => "Store failure",
+            Self::AuthUnavailable => "Authentication unavailable",
         }
     }
 
@@ -233,10 +245,27 @@ impl Problem {
         }
     }
 
-    /// A refused credential: 401 with the same challenge the MCP endpoint sends.
-    pub fn auth(error: &AuthError) -> Self {
-        Self::new(ProblemType::Unauthorized, error.to_string())
-            .with_header(header::WWW_AUTHENTICATE, error.challenge())
+    /// A refusal of the gate, with the same status and headers the MCP endpoint sends.
+    pub fn gate(refusal: &Refusal, challenges: &Challenges) -> Self {
+        let kind = match refusal {
+            Refusal::Unauthenticated(e) if e.is_unavailable() => ProblemType::AuthUnavailable,
+            Refusal::Unauthenticated(_) => ProblemType::Unauthorized,
+            Refusal::InsufficientScope(_) => ProblemType::Forbidden,
+            Refusal::Limited(_) => ProblemType::RateLimited,
+        };
+        let mut headers = axum::http::HeaderMap::new();
+        refusal.write_headers(challenges, &mut headers);
+        let mut problem = Self::new(kind, refusal.message());
+        let mut last = None;
+        for (name, value) in headers {
+            // `HeaderMap` yields a name only with its first value.
+            let name = name.or_else(|| last.clone());
+            if let Some(name) = name {
+                last = Some(name.clone());
+                problem = problem.with_header(name, value);
+            }
+        }
+        problem
     }
 
     /// The JSON body.

@@ -2,8 +2,10 @@
 //! media type, preconditions, the write gate) and makes one call to the workspace service, the
 //! same call the MCP tool of the same meaning makes, for the caller's tenant.
 //!
-//! A write is refused, in this order: 405 when the server is read-only, 403 when the caller's
-//! role may only read, 415 for a body that is not JSON, 400/428 for a bad or missing
+//! Every operation is authorized as its MCP tool (`list_tasks`, `create_note`, …): 403 when
+//! the policy withholds the tool (with an `insufficient_scope` challenge when scopes would
+//! help). A write is refused, in this order: 405 when the server is read-only, 403 when the
+//! caller may not use the tool, 415 for a body that is not JSON, 400/428 for a bad or missing
 //! `If-Match`, 400 for a body that does not parse; then the service decides.
 
 use std::collections::HashMap;
@@ -21,10 +23,10 @@ use serde_json::{Map, Value};
 use super::conditional::{IfMatch, none_match, record_etag};
 use super::problem::{Problem, ProblemType};
 use super::shapes::Shapes;
-use crate::edge::Principal;
+use crate::edge::{Access, Challenges, Policy, Principal, ToolFacts};
 use crate::http::edge_layer::too_large;
 use crate::workspace::fields::FieldError;
-use crate::workspace::{Kind, ListRequest, Tenant, WorkspaceError, WorkspaceService};
+use crate::workspace::{Kind, ListRequest, Op, Tenant, WorkspaceError, WorkspaceService};
 
 /// Media types a record body (create, replace, process) may be sent as.
 const JSON: &[&str] = &["application/json"];
@@ -43,6 +45,8 @@ pub struct Api {
     list: HashMap<Kind, Params>,
     search: Params,
     process: HashMap<Kind, jsonschema::Validator>,
+    policy: Policy,
+    challenges: Challenges,
 }
 
 impl Api {
@@ -52,6 +56,8 @@ impl Api {
         write: bool,
         max_body_bytes: usize,
         shapes: &Shapes,
+        policy: Policy,
+        challenges: Challenges,
     ) -> Self {
         let list = Kind::ALL
             .into_iter()
@@ -68,12 +74,50 @@ impl Api {
             list,
             search: Params::new(&shapes.search()),
             process,
+            policy,
+            challenges,
         }
     }
 
-    /// The write gate: 405 on a read-only server (with the methods the path still allows), 403
-    /// for a role that may only read.
-    fn writable(&self, principal: &Principal, allow: Allow) -> Result<(), Problem> {
+    /// Whether `principal` may use the tool `name`, which reads only when `read_only`: 403
+    /// otherwise, with an `insufficient_scope` challenge when scopes would change that.
+    fn permit(&self, principal: &Principal, name: &str, read_only: bool) -> Result<(), Problem> {
+        let facts = ToolFacts {
+            name,
+            module: "workspace",
+            read_only,
+        };
+        match self.policy.access(principal, facts) {
+            Access::Allowed => Ok(()),
+            Access::Denied { needed_scopes } if needed_scopes.is_empty() => Err(Problem::new(
+                ProblemType::Forbidden,
+                format!("{} may not use {name}", principal.subject),
+            )),
+            Access::Denied { needed_scopes } => Err(Problem::new(
+                ProblemType::Forbidden,
+                format!("{name} needs the scopes: {}", needed_scopes.join(" ")),
+            )
+            .with_header(
+                header::WWW_AUTHENTICATE,
+                self.challenges.insufficient_scope(&needed_scopes),
+            )),
+        }
+    }
+
+    /// May `principal` run `op` on `kind`.
+    fn permit_op(&self, principal: &Principal, op: Op, kind: Kind) -> Result<(), Problem> {
+        self.permit(principal, &op.tool(kind), !op.writes())
+    }
+
+    /// The write gate: 405 on a read-only server (with the methods the path still allows), then
+    /// the policy for the operation's tool.
+    fn writable(
+        &self,
+        principal: &Principal,
+        allow: Allow,
+        op: Op,
+        kind: Kind,
+    ) -> Result<(), Problem> {
         if !self.write {
             return Err(Problem::new(
                 ProblemType::ReadOnly,
@@ -81,16 +125,7 @@ impl Api {
             )
             .with_header(header::ALLOW, HeaderValue::from_static(allow.read_only())));
         }
-        if !principal.can_write() {
-            return Err(Problem::new(
-                ProblemType::Forbidden,
-                format!(
-                    "{} may only read; writing needs the editor or admin role",
-                    principal.subject
-                ),
-            ));
-        }
-        Ok(())
+        self.permit_op(principal, op, kind)
     }
 
     /// The request body as JSON. Over the body limit (a chunked body the edge could not refuse
@@ -356,6 +391,7 @@ pub async fn list(
     let Some(params) = api.list.get(&kind) else {
         return Err(Problem::new(ProblemType::NotFound, "no such collection").into());
     };
+    api.permit_op(&principal, Op::List, kind)?;
     let query = params.read(&uri)?;
     let request = ListRequest::from_arguments(query)?;
     let page = api
@@ -380,7 +416,7 @@ pub async fn create(
     body: Body,
 ) -> Answer {
     no_query(&uri)?;
-    api.writable(&principal, Allow::Readable)?;
+    api.writable(&principal, Allow::Readable, Op::Create, kind)?;
     media_type(&headers, JSON)?;
     let fields = api.json_body(body).await?;
     let created = api
@@ -400,6 +436,7 @@ pub async fn create(
 
 /// `GET /api/v1/{collection}/{id}`: 304 when `If-None-Match` names the current version.
 pub async fn get(State(api): ApiState, target: RecordPath, headers: HeaderMap) -> Answer {
+    api.permit_op(&target.principal, Op::Get, target.kind)?;
     let found = api
         .service
         .get(&target.tenant(), target.kind, &target.id)
@@ -429,7 +466,7 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    api.writable(&target.principal, Allow::Readable)?;
+    api.writable(&target.principal, Allow::Readable, Op::Update, target.kind)?;
     media_type(&headers, JSON)?;
     let version = IfMatch::from_headers(&headers)?.required()?;
     let fields = api.json_body(body).await?;
@@ -447,7 +484,7 @@ pub async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    api.writable(&target.principal, Allow::Readable)?;
+    api.writable(&target.principal, Allow::Readable, Op::Patch, target.kind)?;
     media_type(&headers, MERGE_PATCH)?;
     let version = IfMatch::from_headers(&headers)?.required()?;
     let patch = api.json_body(body).await?;
@@ -460,7 +497,7 @@ pub async fn patch(
 
 /// `DELETE /api/v1/{collection}/{id}`: optional `If-Match`; the answer counts the children.
 pub async fn delete(State(api): ApiState, target: RecordPath, headers: HeaderMap) -> Answer {
-    api.writable(&target.principal, Allow::Readable)?;
+    api.writable(&target.principal, Allow::Readable, Op::Delete, target.kind)?;
     let version = IfMatch::from_headers(&headers)?.optional();
     let deleted = api
         .service
@@ -471,7 +508,12 @@ pub async fn delete(State(api): ApiState, target: RecordPath, headers: HeaderMap
 
 /// `POST /api/v1/{collection}/{id}/archive`: optional `If-Match`; no body.
 pub async fn archive(State(api): ApiState, target: RecordPath, headers: HeaderMap) -> Answer {
-    api.writable(&target.principal, Allow::ActionOnly)?;
+    api.writable(
+        &target.principal,
+        Allow::ActionOnly,
+        Op::Archive,
+        target.kind,
+    )?;
     let version = IfMatch::from_headers(&headers)?.optional();
     let archived = api
         .service
@@ -487,7 +529,12 @@ pub async fn process(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    api.writable(&target.principal, Allow::ActionOnly)?;
+    api.writable(
+        &target.principal,
+        Allow::ActionOnly,
+        Op::Process,
+        target.kind,
+    )?;
     media_type(&headers, JSON)?;
     let version = IfMatch::from_headers(&headers)?.optional();
     let body = api.json_body(body).await?;
@@ -510,6 +557,7 @@ pub async fn search(
     Extension(principal): Extension<Principal>,
     uri: Uri,
 ) -> Answer {
+    api.permit(&principal, "search", true)?;
     let query = api.search.read(&uri)?;
     let text = query.get("query").and_then(Value::as_str).unwrap_or("");
     let limit = query
@@ -531,6 +579,7 @@ pub async fn fetch(
     uri: Uri,
     id: Result<Path<String>, PathRejection>,
 ) -> Answer {
+    api.permit(&principal, "fetch", true)?;
     no_query(&uri)?;
     let id = path_id(id)?;
     let document = api.service.fetch(&Tenant::of(&principal), &id).await?;

@@ -161,6 +161,22 @@ pub(super) fn components(shapes: &Shapes) -> Value {
                 "description": "The bearer challenge.",
                 "schema": {"type": "string"}, "example": "Bearer error=\"invalid_token\"",
             },
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {"type": "integer", "minimum": 1}, "example": 2,
+            },
+            "RateLimit-Limit": {
+                "description": "Requests allowed at once by your rate limit (its burst).",
+                "schema": {"type": "integer", "minimum": 1}, "example": 60,
+            },
+            "RateLimit-Remaining": {
+                "description": "Requests you may still make right now.",
+                "schema": {"type": "integer", "minimum": 0}, "example": 0,
+            },
+            "RateLimit-Reset": {
+                "description": "Seconds until your limit is fully restored.",
+                "schema": {"type": "integer", "minimum": 0}, "example": 60,
+            },
             "Allow": {
                 "description": "The methods the path still allows on this read-only server (empty for POST-only action paths).",
                 "schema": {"type": "string"}, "example": "GET, HEAD",

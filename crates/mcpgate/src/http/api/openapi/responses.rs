@@ -10,8 +10,18 @@ use serde_json::{Map, Value, json};
 use super::{header_ref, response_ref, schema_ref};
 use crate::http::api::problem::{PROBLEM_JSON, ProblemType, TYPE_BASE};
 
-/// The problem responses an operation can give, by status.
+/// The problem responses an operation can give, by status. An authenticated operation (one
+/// that lists 401) can also be refused by the gate and the policy: 403, 429 and 503.
 pub(super) fn problems(statuses: &[u16]) -> Vec<(String, Value)> {
+    let mut statuses = statuses.to_vec();
+    if statuses.contains(&401) {
+        for gate in [403, 429, 503] {
+            if !statuses.contains(&gate) {
+                statuses.push(gate);
+            }
+        }
+        statuses.sort_unstable();
+    }
     statuses
         .iter()
         .map(|status| {
@@ -27,6 +37,8 @@ pub(super) fn problems(statuses: &[u16]) -> Vec<(String, Value)> {
                 415 => "UnsupportedMediaType",
                 422 => "UnprocessableContent",
                 428 => "PreconditionRequired",
+                429 => "TooManyRequests",
+                503 => "Unavailable",
                 _ => "ServerError",
             };
             (status.to_string(), response_ref(name))
@@ -52,7 +64,7 @@ pub(super) fn responses() -> Value {
             json!({"WWW-Authenticate": header_ref("WWW-Authenticate")}),
         ),
         "Forbidden": {
-            "description": "Your role may only read (editor or admin can write); or the edge refused the request's Host or Origin.",
+            "description": "You may not use this operation (your role, a per-tool rule, or a scope your token lacks: then `WWW-Authenticate` names it); or the edge refused the request's Host or Origin.",
             "content": {
                 PROBLEM_JSON: {"schema": schema_ref("Problem"), "example": {
                     "type": ProblemType::Forbidden.uri(), "title": ProblemType::Forbidden.title(),
@@ -105,6 +117,29 @@ pub(super) fn responses() -> Value {
             &[ProblemType::PreconditionRequired],
             json!({}),
         ),
+        "TooManyRequests": problem_response(
+            "Over your rate limit; retry after `Retry-After` seconds.",
+            &[ProblemType::RateLimited],
+            json!({
+                "Retry-After": header_ref("Retry-After"),
+                "RateLimit-Limit": header_ref("RateLimit-Limit"),
+                "RateLimit-Remaining": header_ref("RateLimit-Remaining"),
+                "RateLimit-Reset": header_ref("RateLimit-Reset"),
+            }),
+        ),
+        "Unavailable": {
+            "description": "The server is shedding load, or cannot check credentials right now (its signing keys are unreachable); retry after `Retry-After` seconds.",
+            "headers": {"Retry-After": header_ref("Retry-After")},
+            "content": {
+                PROBLEM_JSON: {"schema": schema_ref("Problem"), "example": {
+                    "type": ProblemType::AuthUnavailable.uri(), "title": ProblemType::AuthUnavailable.title(),
+                    "status": 503, "detail": example_detail(ProblemType::AuthUnavailable),
+                }},
+                "application/json": {"schema": schema_ref("EdgeError"), "example": {
+                    "error": "overloaded", "message": "the server is handling as many requests as it may; retry shortly",
+                }},
+            },
+        },
         "ServerError": problem_response(
             "The store failed; the cause is logged, not shown. Retry later.",
             &[ProblemType::StoreFailure],
@@ -158,7 +193,7 @@ fn example_detail(t: ProblemType) -> &'static str {
         ProblemType::Unauthorized => {
             "a dev token looks like dev:<user>:<org>:<role>, with role one of viewer, editor, admin"
         }
-        ProblemType::Forbidden => "ann may only read; writing needs the editor or admin role",
+        ProblemType::Forbidden => "ann may not use create_task",
         ProblemType::NotFound => "task \"rotate-the-signing-key\" not found",
         ProblemType::MethodNotAllowed => "PUT is not allowed on /api/v1/notes",
         ProblemType::ReadOnly => "this server is read-only; set MCPGATE_WORKSPACE_WRITE=true",
@@ -176,7 +211,9 @@ fn example_detail(t: ProblemType) -> &'static str {
         ProblemType::PreconditionRequired => {
             "send the version you read as If-Match: \"<version>\" (the record's ETag), so a change made since is not overwritten"
         }
+        ProblemType::RateLimited => "rate limit exceeded; retry in 2 s",
         ProblemType::StoreFailure => "the workspace store failed; try again later",
+        ProblemType::AuthUnavailable => "the token signing keys are not available right now",
     }
 }
 

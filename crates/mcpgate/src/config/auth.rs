@@ -1,0 +1,668 @@
+//! Authentication and authorization settings: the backend, static tokens, JWT validation,
+//! OAuth protected-resource metadata and per-tool rules.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::resolve::{choice, positive};
+use super::{AuthMode, HttpConfig, Layers, ROLES};
+
+/// Authentication settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Backend. Default `none`. Env `MCPGATE_AUTH`.
+    pub mode: AuthMode,
+    /// Subject of the default principal. Default `local`. Env `MCPGATE_DEFAULT_SUBJECT`.
+    pub default_subject: String,
+    /// Org (tenant) of the default principal. Default `default`. Env `MCPGATE_DEFAULT_ORG`.
+    pub default_org: String,
+    /// Role of the default principal. Default `admin`. Env `MCPGATE_DEFAULT_ROLE`.
+    pub default_role: String,
+    /// Static bearer tokens (auth `token`): `MCPGATE_AUTH_TOKEN` (acting as the default
+    /// principal) and any `[[auth.tokens]]` in the file. Default none.
+    pub tokens: Vec<StaticToken>,
+    /// Accept the token as a `?key=` query parameter, for bridges that cannot send headers.
+    /// The edge strips it from the request before anything else sees it. Default false. Env
+    /// `MCPGATE_AUTH_QUERY_KEY`.
+    pub query_key: bool,
+    /// JWT validation (auth `jwt`).
+    pub jwt: JwtConfig,
+    /// Scopes every authenticated request must carry; without them the answer is 403
+    /// `insufficient_scope`. Default none. Env `MCPGATE_REQUIRED_SCOPES`.
+    pub required_scopes: Vec<String>,
+    /// Authorization servers named in the protected-resource metadata (RFC 9728). Default: the
+    /// JWT issuer, when one is set. Env `MCPGATE_AUTHORIZATION_SERVERS`.
+    pub authorization_servers: Vec<String>,
+    /// Scopes advertised in the protected-resource metadata. Default: the required scopes and
+    /// every scope the rules name. Env `MCPGATE_SCOPES_SUPPORTED`.
+    pub scopes_supported: Vec<String>,
+    /// Per-tool rules (`[[auth.rules]]` in the file). Default none.
+    pub rules: Vec<ToolRule>,
+}
+
+/// One static bearer token and who presents it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaticToken {
+    /// The caller's name: the principal's subject, in logs and metrics.
+    pub name: String,
+    /// The secret callers send as `Authorization: Bearer <secret>`.
+    pub secret: String,
+    /// The caller's org.
+    pub org: String,
+    /// The caller's role.
+    pub role: String,
+}
+
+impl std::fmt::Debug for StaticToken {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticToken")
+            .field("name", &self.name)
+            .field("secret", &"<redacted>")
+            .field("org", &self.org)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// Shortest static token accepted: guessable tokens are refused at start-up.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Shortest HMAC secret accepted for JWTs (256 bits, RFC 7518 §3.2 for HS256).
+pub const MIN_JWT_SECRET_LEN: usize = 32;
+
+/// JWT validation settings (auth `jwt`). Keys come from an HMAC secret, a JWKS URL or a JWKS
+/// file; at least one is required.
+#[derive(Clone)]
+pub struct JwtConfig {
+    /// HS256/384/512 secret. Env `MCPGATE_JWT_SECRET`.
+    pub secret: Option<String>,
+    /// URL of a JSON Web Key Set (https, or http on loopback). Env `MCPGATE_JWKS_URL`.
+    pub jwks_url: Option<String>,
+    /// A JSON Web Key Set file. Env `MCPGATE_JWKS_FILE`.
+    pub jwks_file: Option<PathBuf>,
+    /// Required `iss`. Env `MCPGATE_JWT_ISSUER`.
+    pub issuer: Option<String>,
+    /// Accepted `aud` values (one must match). Default: this server's MCP URL and public URL
+    /// (RFC 8707 resource indicators), so tokens minted for another service are refused. Env
+    /// `MCPGATE_JWT_AUDIENCE`.
+    pub audience: Vec<String>,
+    /// Clock leeway for `exp` and `nbf`. Default 30s. Env `MCPGATE_JWT_LEEWAY`.
+    pub leeway: Duration,
+    /// Claim naming the caller's org; empty means every caller is in the default org. Default
+    /// `org`. Env `MCPGATE_JWT_ORG_CLAIM`.
+    pub org_claim: String,
+    /// Claim listing the caller's roles. Default `roles`. Env `MCPGATE_JWT_ROLES_CLAIM`.
+    pub roles_claim: String,
+    /// Role of a token that names none. Default `viewer`. Env `MCPGATE_JWT_DEFAULT_ROLE`.
+    pub default_role: String,
+    /// Longest token accepted; longer ones are refused before parsing. Default 8192. Env
+    /// `MCPGATE_JWT_MAX_BYTES`.
+    pub max_token_bytes: usize,
+    /// How long fetched keys are used before they are fetched again. Default 10m. Env
+    /// `MCPGATE_JWKS_CACHE_TTL`.
+    pub jwks_cache_ttl: Duration,
+    /// Shortest gap between fetches caused by unknown key ids. Default 30s. Env
+    /// `MCPGATE_JWKS_REFETCH_COOLDOWN`.
+    pub jwks_refetch_cooldown: Duration,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("jwks_url", &self.jwks_url)
+            .field("jwks_file", &self.jwks_file)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway", &self.leeway)
+            .field("org_claim", &self.org_claim)
+            .field("roles_claim", &self.roles_claim)
+            .field("default_role", &self.default_role)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a rule does to the tools it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleEffect {
+    /// The tools are granted, beyond what the role allows.
+    Allow,
+    /// The tools are withheld, whatever the role allows.
+    Deny,
+    /// The tools need every scope the rule lists.
+    Require,
+}
+
+/// One per-tool rule: `[[auth.rules]]` with `tools` (globs), `effect`, and optional `roles`
+/// (the rule applies to principals holding any of them) and `scopes` (for `allow` and `deny`:
+/// the rule applies to principals holding all of them; for `require`: the scopes needed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolRule {
+    /// Tool name patterns; `*` matches any run of characters, `?` one character.
+    pub tools: Vec<String>,
+    /// What the rule does.
+    pub effect: RuleEffect,
+    /// Roles the rule applies to; empty means every role.
+    pub roles: Vec<String>,
+    /// Scopes (see the type's documentation).
+    pub scopes: Vec<String>,
+}
+
+pub(super) fn resolve_auth(l: &mut Layers<'_>, http: &HttpConfig) -> AuthConfig {
+    let mode = choice(
+        l,
+        "auth.mode",
+        "MCPGATE_AUTH",
+        AuthMode::None,
+        |s| match s {
+            "none" => Ok(AuthMode::None),
+            "dev" => Ok(AuthMode::Dev),
+            "token" => Ok(AuthMode::Token),
+            "jwt" => Ok(AuthMode::Jwt),
+            other => Err(format!("expected none, dev, token or jwt, found {other:?}")),
+        },
+    );
+    let default_subject: String = l.get_or(
+        "auth.default_subject",
+        "MCPGATE_DEFAULT_SUBJECT",
+        "local".to_owned(),
+    );
+    let default_org: String = l.get_or(
+        "auth.default_org",
+        "MCPGATE_DEFAULT_ORG",
+        "default".to_owned(),
+    );
+    let default_role: String = l.get_or(
+        "auth.default_role",
+        "MCPGATE_DEFAULT_ROLE",
+        "admin".to_owned(),
+    );
+    for (key, var, value) in [
+        (
+            "auth.default_subject",
+            "MCPGATE_DEFAULT_SUBJECT",
+            &default_subject,
+        ),
+        ("auth.default_org", "MCPGATE_DEFAULT_ORG", &default_org),
+    ] {
+        if !crate::edge::is_identifier(value) {
+            l.issue(
+                key,
+                Some(var),
+                "expected 1-128 characters of letters, digits, '.', '_', '-' or '@'",
+            );
+        }
+    }
+    check_role(
+        l,
+        "auth.default_role",
+        "MCPGATE_DEFAULT_ROLE",
+        &default_role,
+    );
+    let tokens = resolve_tokens(l, &default_subject, &default_org, &default_role);
+    if mode == AuthMode::Token && tokens.is_empty() {
+        l.issue(
+            "auth.mode (MCPGATE_AUTH)",
+            None,
+            "auth `token` needs a token: set MCPGATE_AUTH_TOKEN or add [[auth.tokens]] entries",
+        );
+    }
+    let jwt = resolve_jwt(l, mode, http);
+    let rules = resolve_rules(l);
+    let required_scopes: Vec<String> = l.get_or(
+        "auth.required_scopes",
+        "MCPGATE_REQUIRED_SCOPES",
+        Vec::new(),
+    );
+    let authorization_servers: Vec<String> = l.get_or(
+        "auth.authorization_servers",
+        "MCPGATE_AUTHORIZATION_SERVERS",
+        jwt.issuer.iter().cloned().collect(),
+    );
+    for server in &authorization_servers {
+        if !(server.starts_with("https://") || server.starts_with("http://")) {
+            l.issue(
+                "auth.authorization_servers",
+                Some("MCPGATE_AUTHORIZATION_SERVERS"),
+                format!("expected an http(s) URL, found {server:?}"),
+            );
+        }
+    }
+    let mut named_scopes = required_scopes.clone();
+    for rule in &rules {
+        for scope in &rule.scopes {
+            if !named_scopes.contains(scope) {
+                named_scopes.push(scope.clone());
+            }
+        }
+    }
+    let scopes_supported = l.get_or(
+        "auth.scopes_supported",
+        "MCPGATE_SCOPES_SUPPORTED",
+        named_scopes,
+    );
+    AuthConfig {
+        mode,
+        default_subject,
+        default_org,
+        default_role,
+        tokens,
+        query_key: l.get_or("auth.query_key", "MCPGATE_AUTH_QUERY_KEY", false),
+        jwt,
+        required_scopes,
+        authorization_servers,
+        scopes_supported,
+        rules,
+    }
+}
+
+fn check_role(l: &mut Layers<'_>, key: &str, var: &str, role: &str) {
+    if !ROLES.contains(&role) {
+        l.issue(
+            key,
+            Some(var),
+            format!("expected one of {}, found {role:?}", ROLES.join(", ")),
+        );
+    }
+}
+
+fn resolve_jwt(l: &mut Layers<'_>, mode: AuthMode, http: &HttpConfig) -> JwtConfig {
+    let secret: Option<String> = l.get("auth.jwt.secret", "MCPGATE_JWT_SECRET");
+    if let Some(secret) = &secret
+        && secret.len() < MIN_JWT_SECRET_LEN
+    {
+        l.issue(
+            "auth.jwt.secret",
+            Some("MCPGATE_JWT_SECRET"),
+            format!("an HMAC secret must be at least {MIN_JWT_SECRET_LEN} bytes"),
+        );
+    }
+    let jwks_url: Option<String> = l.get("auth.jwt.jwks_url", "MCPGATE_JWKS_URL");
+    if let Some(url) = &jwks_url
+        && !jwks_url_allowed(url)
+    {
+        l.issue(
+            "auth.jwt.jwks_url",
+            Some("MCPGATE_JWKS_URL"),
+            "expected an https:// URL (http:// only on a loopback host)",
+        );
+    }
+    let jwks_file: Option<String> = l.get("auth.jwt.jwks_file", "MCPGATE_JWKS_FILE");
+    if mode == AuthMode::Jwt && secret.is_none() && jwks_url.is_none() && jwks_file.is_none() {
+        l.issue(
+            "auth.mode (MCPGATE_AUTH)",
+            None,
+            "auth `jwt` needs keys: set MCPGATE_JWT_SECRET, MCPGATE_JWKS_URL or MCPGATE_JWKS_FILE",
+        );
+    }
+    let default_role: String = l.get_or(
+        "auth.jwt.default_role",
+        "MCPGATE_JWT_DEFAULT_ROLE",
+        "viewer".to_owned(),
+    );
+    check_role(
+        l,
+        "auth.jwt.default_role",
+        "MCPGATE_JWT_DEFAULT_ROLE",
+        &default_role,
+    );
+    let max_token_bytes: usize =
+        positive(l, "auth.jwt.max_token_bytes", "MCPGATE_JWT_MAX_BYTES", 8192);
+    JwtConfig {
+        secret,
+        jwks_url,
+        jwks_file: jwks_file.map(PathBuf::from),
+        issuer: l.get("auth.jwt.issuer", "MCPGATE_JWT_ISSUER"),
+        audience: l.get_or(
+            "auth.jwt.audience",
+            "MCPGATE_JWT_AUDIENCE",
+            vec![
+                format!("{}{}", http.public_url, http.mcp_path),
+                http.public_url.clone(),
+            ],
+        ),
+        leeway: l.get_or(
+            "auth.jwt.leeway",
+            "MCPGATE_JWT_LEEWAY",
+            Duration::from_secs(30),
+        ),
+        org_claim: l.get_or(
+            "auth.jwt.org_claim",
+            "MCPGATE_JWT_ORG_CLAIM",
+            "org".to_owned(),
+        ),
+        roles_claim: l.get_or(
+            "auth.jwt.roles_claim",
+            "MCPGATE_JWT_ROLES_CLAIM",
+            "roles".to_owned(),
+        ),
+        default_role,
+        max_token_bytes,
+        jwks_cache_ttl: positive(
+            l,
+            "auth.jwt.jwks_cache_ttl",
+            "MCPGATE_JWKS_CACHE_TTL",
+            Duration::from_secs(600),
+        ),
+        jwks_refetch_cooldown: l.get_or(
+            "auth.jwt.jwks_refetch_cooldown",
+            "MCPGATE_JWKS_REFETCH_COOLDOWN",
+            Duration::from_secs(30),
+        ),
+    }
+}
+
+/// Keys are fetched over https, or over http from this machine only (a local key server).
+fn jwks_url_allowed(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// `[[auth.rules]]`: `tools` (required), `effect` (`allow`, `deny` or `require`; required),
+/// `roles`, `scopes`.
+fn resolve_rules(l: &mut Layers<'_>) -> Vec<ToolRule> {
+    let Some(entries) = l.file_only("auth.rules") else {
+        return Vec::new();
+    };
+    let Some(entries) = entries.as_array() else {
+        l.issue(
+            "auth.rules",
+            None,
+            "expected an array of tables ([[auth.rules]])",
+        );
+        return Vec::new();
+    };
+    let mut rules = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let key = format!("auth.rules[{i}]");
+        match parse_rule(entry) {
+            Ok(rule) => rules.push(rule),
+            Err(message) => l.issue(&key, None, message),
+        }
+    }
+    rules
+}
+
+fn parse_rule(entry: &toml::Value) -> Result<ToolRule, String> {
+    let table = entry.as_table().ok_or("expected a table")?;
+    if let Some(unknown) = table
+        .keys()
+        .find(|k| !["tools", "effect", "roles", "scopes"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "unknown key {unknown:?}; expected tools, effect, roles, scopes"
+        ));
+    }
+    let list = |name: &str| -> Result<Vec<String>, String> {
+        match table.get(name) {
+            None => Ok(Vec::new()),
+            Some(value) => <Vec<String> as super::SettingValue>::from_toml(value)
+                .map_err(|e| format!("{name}: {e}")),
+        }
+    };
+    let tools = list("tools")?;
+    if tools.is_empty() {
+        return Err("needs `tools`, a list of tool names or patterns".into());
+    }
+    let effect = match table.get("effect").and_then(toml::Value::as_str) {
+        Some("allow") => RuleEffect::Allow,
+        Some("deny") => RuleEffect::Deny,
+        Some("require") => RuleEffect::Require,
+        _ => return Err("needs `effect`: \"allow\", \"deny\" or \"require\"".into()),
+    };
+    let roles = list("roles")?;
+    if let Some(role) = roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
+        return Err(format!(
+            "unknown role {role:?}; roles are {}",
+            ROLES.join(", ")
+        ));
+    }
+    let scopes = list("scopes")?;
+    if effect == RuleEffect::Require && scopes.is_empty() {
+        return Err("a `require` rule needs `scopes`".into());
+    }
+    Ok(ToolRule {
+        tools,
+        effect,
+        roles,
+        scopes,
+    })
+}
+
+/// `MCPGATE_AUTH_TOKEN` (as the default principal) and the file's `[[auth.tokens]]` entries
+/// (`name`, `token`, optional `org` and `role`). Names must be identifiers and unique; secrets
+/// must be long enough and unique.
+fn resolve_tokens(
+    l: &mut Layers<'_>,
+    default_subject: &str,
+    default_org: &str,
+    default_role: &str,
+) -> Vec<StaticToken> {
+    let mut tokens = Vec::new();
+    if let Some(secret) = l.get::<String>("auth.token", "MCPGATE_AUTH_TOKEN") {
+        tokens.push(StaticToken {
+            name: default_subject.to_owned(),
+            secret,
+            org: default_org.to_owned(),
+            role: default_role.to_owned(),
+        });
+    }
+    if let Some(entries) = l.file_only("auth.tokens") {
+        let Some(entries) = entries.as_array() else {
+            l.issue(
+                "auth.tokens",
+                None,
+                "expected an array of tables ([[auth.tokens]])",
+            );
+            return tokens;
+        };
+        for (i, entry) in entries.iter().enumerate() {
+            let key = format!("auth.tokens[{i}]");
+            let field = |name: &str| entry.get(name).and_then(toml::Value::as_str);
+            let unknown: Vec<&String> = entry
+                .as_table()
+                .map(|t| {
+                    t.keys()
+                        .filter(|k| !["name", "token", "org", "role"].contains(&k.as_str()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !unknown.is_empty() {
+                l.issue(
+                    &key,
+                    None,
+                    format!("unknown keys {unknown:?}; expected name, token, org, role"),
+                );
+                continue;
+            }
+            let (Some(name), Some(secret)) = (field("name"), field("token")) else {
+                l.issue(&key, None, "needs `name` and `token` strings");
+                continue;
+            };
+            tokens.push(StaticToken {
+                name: name.to_owned(),
+                secret: secret.to_owned(),
+                org: field("org").unwrap_or(default_org).to_owned(),
+                role: field("role").unwrap_or(default_role).to_owned(),
+            });
+        }
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        let key = format!("auth.tokens ({})", token.name);
+        if !crate::edge::is_identifier(&token.name) || !crate::edge::is_identifier(&token.org) {
+            l.issue(
+                &key,
+                None,
+                "name and org must be 1-128 of letters, digits, '.', '_', '-' or '@'",
+            );
+        }
+        if !ROLES.contains(&token.role.as_str()) {
+            l.issue(
+                &key,
+                None,
+                format!("role must be one of {}", ROLES.join(", ")),
+            );
+        }
+        if token.secret.len() < MIN_TOKEN_LEN || token.secret.chars().any(char::is_whitespace) {
+            l.issue(
+                &key,
+                None,
+                format!("a token must be at least {MIN_TOKEN_LEN} characters without spaces"),
+            );
+        }
+        if tokens[..i].iter().any(|t| t.name == token.name) {
+            l.issue(&key, None, "two tokens have this name");
+        }
+        if tokens[..i].iter().any(|t| t.secret == token.secret) {
+            l.issue(&key, None, "two tokens have the same secret");
+        }
+    }
+    tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::{ConfigError, Overrides, resolve};
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn with_file(text: &str, pairs: &[(&str, &str)]) -> Result<crate::config::Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mcpgate.toml");
+        std::fs::write(&path, text).expect("write");
+        let overrides = Overrides {
+            config_file: Some(path),
+            ..Default::default()
+        };
+        resolve(&env(pairs), &overrides)
+    }
+
+    #[test]
+    fn jwt_needs_keys_and_a_long_secret_that_is_never_printed() {
+        let e =
+            resolve(&env(&[("MCPGATE_AUTH", "jwt")]), &Overrides::default()).expect_err("no keys");
+        assert!(e.to_string().contains("MCPGATE_JWKS_URL"), "{e}");
+        let e = resolve(
+            &env(&[
+                ("MCPGATE_AUTH", "jwt"),
+                ("MCPGATE_JWT_SECRET", "short-secret"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect_err("short secret");
+        assert!(e.to_string().contains("at least 32"), "{e}");
+        let e = resolve(
+            &env(&[
+                ("MCPGATE_AUTH", "jwt"),
+                ("MCPGATE_JWKS_URL", "http://keys.example.com/jwks.json"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect_err("plain http off loopback");
+        assert!(e.to_string().contains("https://"), "{e}");
+        let secret = "0123456789abcdef0123456789abcdef-hs";
+        let c = resolve(
+            &env(&[
+                ("MCPGATE_AUTH", "jwt"),
+                ("MCPGATE_JWT_SECRET", secret),
+                ("MCPGATE_JWT_ISSUER", "https://issuer.example"),
+                ("MCPGATE_JWT_AUDIENCE", "https://mcp.example/mcp"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert_eq!(c.auth.mode, AuthMode::Jwt);
+        assert_eq!(c.auth.authorization_servers, ["https://issuer.example"]);
+        assert!(!format!("{c:?}").contains(secret));
+        assert!(jwks_url_allowed("http://127.0.0.1:9999/jwks"));
+        assert!(jwks_url_allowed("http://localhost/jwks"));
+        assert!(!jwks_url_allowed("http://127.0.0.1.evil.example/jwks"));
+    }
+
+    #[test]
+    fn rules_are_read_from_the_file_and_checked() {
+        let c = with_file(
+            r#"
+[[auth.rules]]
+tools = ["delete_*"]
+effect = "deny"
+roles = ["editor"]
+
+[[auth.rules]]
+tools = ["create_*", "update_*"]
+effect = "require"
+scopes = ["workspace:write"]
+"#,
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(c.auth.rules.len(), 2);
+        assert_eq!(c.auth.rules[0].effect, RuleEffect::Deny);
+        assert_eq!(c.auth.scopes_supported, ["workspace:write"]);
+        let e = with_file(
+            "[[auth.rules]]\ntools = [\"x\"]\neffect = \"require\"\n\n[[auth.rules]]\neffect = \"allow\"\ntools = [\"y\"]\nroles = [\"root\"]\n",
+            &[],
+        )
+        .expect_err("bad rules");
+        let text = e.to_string();
+        assert!(
+            text.contains("auth.rules[0]") && text.contains("needs `scopes`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("auth.rules[1]") && text.contains("root"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn token_auth_needs_a_long_unique_token_and_never_prints_it() {
+        let e = resolve(&env(&[("MCPGATE_AUTH", "token")]), &Overrides::default())
+            .expect_err("no token");
+        assert!(e.to_string().contains("MCPGATE_AUTH_TOKEN"), "{e}");
+        let e = resolve(
+            &env(&[("MCPGATE_AUTH", "token"), ("MCPGATE_AUTH_TOKEN", "short")]),
+            &Overrides::default(),
+        )
+        .expect_err("short token");
+        assert!(e.to_string().contains("at least 16"), "{e}");
+        assert!(
+            !e.to_string().contains("short\""),
+            "the secret is not echoed: {e}"
+        );
+        let c = resolve(
+            &env(&[
+                ("MCPGATE_AUTH", "token"),
+                ("MCPGATE_AUTH_TOKEN", "a-long-enough-secret-value"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        assert_eq!(c.auth.mode, AuthMode::Token);
+        assert_eq!(c.auth.tokens.len(), 1);
+        assert_eq!(c.auth.tokens[0].name, "local");
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("a-long-enough-secret-value"), "{printed}");
+    }
+}

@@ -1,0 +1,242 @@
+//! Rate-limit settings: per caller and route, for anonymous callers per IP, and per tool.
+
+use std::time::Duration;
+
+use super::Layers;
+use super::resolve::{choice, positive};
+use crate::edge::{FailurePolicy, Quota};
+
+/// Rate limits (GCRA). In process by default; shared by every replica through Redis when
+/// `MCPGATE_REDIS_URL` is set.
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// Requests per authenticated caller and route (MCP endpoint, REST API). Default none
+    /// (unlimited). Env `MCPGATE_RATE_LIMIT` (such as `600/min`) and
+    /// `MCPGATE_RATE_LIMIT_BURST`.
+    pub per_subject: Option<Quota>,
+    /// Requests per client IP for callers without a credential (including refused ones).
+    /// Default `60/min`; `off` disables. Env `MCPGATE_RATE_LIMIT_ANONYMOUS`.
+    pub anonymous: Option<Quota>,
+    /// Apply the anonymous limit to loopback clients too. Off by default: a local client (or a
+    /// proxy on this machine, where every caller shares one address) is not throttled as one
+    /// IP. Env `MCPGATE_RATE_LIMIT_LOOPBACK`.
+    pub anonymous_loopback: bool,
+    /// Per-tool limits per caller (`[[rate_limit.tools]]` with `tools`, `rate`, `burst`); the
+    /// first entry naming a tool applies. Default none.
+    pub tools: Vec<ToolQuota>,
+    /// What happens when Redis cannot answer: `open` (allow) or `closed` (refuse). Default
+    /// `open`. Env `MCPGATE_RATE_LIMIT_FAILURE`.
+    pub failure: FailurePolicy,
+    /// Longest wait for one Redis decision. Default 250ms. Env
+    /// `MCPGATE_RATE_LIMIT_REDIS_TIMEOUT`.
+    pub redis_timeout: Duration,
+    /// Prefix of the Redis keys. Default `mcpgate:rl:`. Env `MCPGATE_RATE_LIMIT_PREFIX`.
+    pub key_prefix: String,
+}
+
+/// A limit on some tools, per caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolQuota {
+    /// Tool name patterns (`*`, `?`).
+    pub tools: Vec<String>,
+    /// The rate and burst.
+    pub quota: Quota,
+}
+
+impl RateLimitConfig {
+    /// Whether any limit is configured (otherwise no limiter is built).
+    pub fn any(&self) -> bool {
+        self.per_subject.is_some() || self.anonymous.is_some() || !self.tools.is_empty()
+    }
+}
+
+pub(super) fn resolve_rate_limits(l: &mut Layers<'_>) -> RateLimitConfig {
+    let per_subject = quota(l, "rate_limit.rate", "MCPGATE_RATE_LIMIT", None);
+    let burst: Option<u32> = l.get("rate_limit.burst", "MCPGATE_RATE_LIMIT_BURST");
+    if burst == Some(0) {
+        l.issue(
+            "rate_limit.burst",
+            Some("MCPGATE_RATE_LIMIT_BURST"),
+            "must be greater than zero",
+        );
+    }
+    let per_subject = match (per_subject, burst) {
+        (Some(q), Some(b)) if b > 0 => Some(q.with_burst(b)),
+        (q, _) => q,
+    };
+    let anonymous = quota(
+        l,
+        "rate_limit.anonymous",
+        "MCPGATE_RATE_LIMIT_ANONYMOUS",
+        Quota::parse("60/min").ok(),
+    );
+    RateLimitConfig {
+        per_subject,
+        anonymous,
+        anonymous_loopback: l.get_or(
+            "rate_limit.anonymous_loopback",
+            "MCPGATE_RATE_LIMIT_LOOPBACK",
+            false,
+        ),
+        tools: tool_quotas(l),
+        failure: choice(
+            l,
+            "rate_limit.failure",
+            "MCPGATE_RATE_LIMIT_FAILURE",
+            FailurePolicy::Open,
+            |s| match s {
+                "open" => Ok(FailurePolicy::Open),
+                "closed" => Ok(FailurePolicy::Closed),
+                other => Err(format!("expected open or closed, found {other:?}")),
+            },
+        ),
+        redis_timeout: positive(
+            l,
+            "rate_limit.redis_timeout",
+            "MCPGATE_RATE_LIMIT_REDIS_TIMEOUT",
+            Duration::from_millis(250),
+        ),
+        key_prefix: l.get_or(
+            "rate_limit.key_prefix",
+            "MCPGATE_RATE_LIMIT_PREFIX",
+            "mcpgate:rl:".to_owned(),
+        ),
+    }
+}
+
+/// A rate setting: `COUNT/PERIOD`, or `off`/`none` for no limit.
+fn quota(l: &mut Layers<'_>, key: &str, var: &str, default: Option<Quota>) -> Option<Quota> {
+    let Some(text) = l.get::<String>(key, var) else {
+        return default;
+    };
+    if matches!(text.trim(), "off" | "none") {
+        return None;
+    }
+    match Quota::parse(&text) {
+        Ok(q) => Some(q),
+        Err(e) => {
+            l.issue(key, Some(var), e);
+            default
+        }
+    }
+}
+
+fn tool_quotas(l: &mut Layers<'_>) -> Vec<ToolQuota> {
+    let Some(entries) = l.file_only("rate_limit.tools") else {
+        return Vec::new();
+    };
+    let Some(entries) = entries.as_array() else {
+        l.issue(
+            "rate_limit.tools",
+            None,
+            "expected an array of tables ([[rate_limit.tools]])",
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        match parse_tool_quota(entry) {
+            Ok(q) => out.push(q),
+            Err(e) => l.issue(&format!("rate_limit.tools[{i}]"), None, e),
+        }
+    }
+    out
+}
+
+fn parse_tool_quota(entry: &toml::Value) -> Result<ToolQuota, String> {
+    let table = entry.as_table().ok_or("expected a table")?;
+    if let Some(unknown) = table
+        .keys()
+        .find(|k| !["tools", "rate", "burst"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "unknown key {unknown:?}; expected tools, rate, burst"
+        ));
+    }
+    let tools = match table.get("tools") {
+        Some(v) => <Vec<String> as super::SettingValue>::from_toml(v)?,
+        None => Vec::new(),
+    };
+    if tools.is_empty() {
+        return Err("needs `tools`, a list of tool names or patterns".into());
+    }
+    let rate = table
+        .get("rate")
+        .and_then(toml::Value::as_str)
+        .ok_or("needs `rate`, such as \"10/min\"")?;
+    let mut quota = Quota::parse(rate)?;
+    if let Some(burst) = table.get("burst") {
+        let burst = burst
+            .as_integer()
+            .and_then(|b| u32::try_from(b).ok())
+            .filter(|b| *b > 0)
+            .ok_or("`burst` must be a whole number greater than zero")?;
+        quota = quota.with_burst(burst);
+    }
+    Ok(ToolQuota { tools, quota })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::{Overrides, resolve};
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn anonymous_callers_get_sixty_a_minute_unless_told_otherwise() {
+        let c = resolve(&env(&[]), &Overrides::default()).expect("defaults");
+        let anonymous = c.rate_limit.anonymous.expect("a default");
+        assert_eq!((anonymous.count, anonymous.period.as_secs()), (60, 60));
+        assert!(c.rate_limit.per_subject.is_none());
+        let c = resolve(
+            &env(&[
+                ("MCPGATE_RATE_LIMIT", "600/min"),
+                ("MCPGATE_RATE_LIMIT_BURST", "20"),
+                ("MCPGATE_RATE_LIMIT_ANONYMOUS", "off"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        let quota = c.rate_limit.per_subject.expect("set");
+        assert_eq!((quota.count, quota.burst), (600, 20));
+        assert!(c.rate_limit.anonymous.is_none());
+        let e = resolve(
+            &env(&[
+                ("MCPGATE_RATE_LIMIT", "lots"),
+                ("MCPGATE_RATE_LIMIT_FAILURE", "maybe"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect_err("invalid");
+        let text = e.to_string();
+        assert!(
+            text.contains("MCPGATE_RATE_LIMIT)") && text.contains("MCPGATE_RATE_LIMIT_FAILURE"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn tool_limits_come_from_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mcpgate.toml");
+        std::fs::write(
+            &path,
+            "[[rate_limit.tools]]\ntools = [\"create_*\"]\nrate = \"10/min\"\nburst = 2\n",
+        )
+        .expect("write");
+        let overrides = Overrides {
+            config_file: Some(path),
+            ..Default::default()
+        };
+        let c = resolve(&env(&[]), &overrides).expect("valid");
+        assert_eq!(c.rate_limit.tools.len(), 1);
+        assert_eq!(c.rate_limit.tools[0].quota.burst, 2);
+    }
+}

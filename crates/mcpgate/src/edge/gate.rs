@@ -1,0 +1,249 @@
+//! The gate of the protected routes (the MCP endpoint and `/api/v1`): who is calling, whether
+//! their token carries the scopes every request needs, and whether they are within their rate.
+//! Each route renders a [`Refusal`] in its own format (JSON for MCP, problem details for REST)
+//! with the same status and headers.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use super::authz::glob;
+use super::{
+    AuthError, AuthVia, Authenticator, Challenges, Decision, Principal, Quota, RateLimiter,
+};
+use crate::config::{RateLimitConfig, ToolQuota};
+use crate::telemetry::Metrics;
+
+/// Why the gate refused a request.
+#[derive(Debug)]
+pub enum Refusal {
+    /// No credential, or a bad one: 401 (503 when the signing keys are unreachable).
+    Unauthenticated(AuthError),
+    /// A good credential without the scopes every request needs: 403.
+    InsufficientScope(Vec<String>),
+    /// Over the rate: 429.
+    Limited(Decision),
+}
+
+impl Refusal {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::Unauthenticated(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Refusal::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Refusal::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// A short machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Unauthenticated(e) if e.is_unavailable() => "auth_unavailable",
+            Refusal::Unauthenticated(_) => "invalid_token",
+            Refusal::InsufficientScope(_) => "insufficient_scope",
+            Refusal::Limited(_) => "rate_limited",
+        }
+    }
+
+    /// A message for the caller (never containing the credential).
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::Unauthenticated(e) => e.to_string(),
+            Refusal::InsufficientScope(scopes) => {
+                format!("this server needs the scopes: {}", scopes.join(" "))
+            }
+            Refusal::Limited(d) => format!(
+                "rate limit exceeded; retry in {} s",
+                d.retry_after
+                    .map_or(1, |r| r.as_secs_f64().ceil().max(1.0) as u64)
+            ),
+        }
+    }
+
+    /// The headers that go with the status: the challenge, or the rate-limit fields.
+    pub fn write_headers(&self, challenges: &Challenges, headers: &mut HeaderMap) {
+        match self {
+            Refusal::Unauthenticated(e) if e.is_unavailable() => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Refusal::Unauthenticated(e) => {
+                headers.insert(header::WWW_AUTHENTICATE, challenges.unauthorized(e));
+            }
+            Refusal::InsufficientScope(scopes) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    challenges.insufficient_scope(scopes),
+                );
+            }
+            Refusal::Limited(decision) => decision.write_headers(headers),
+        }
+    }
+}
+
+/// A request the gate let through: the caller, and the rate decision to report in headers.
+#[derive(Debug)]
+pub struct Admission {
+    /// The caller.
+    pub principal: Principal,
+    /// The route's rate decision, when a limit applied.
+    pub decision: Option<Decision>,
+}
+
+/// Rate limits as the gate and the tool dispatcher apply them.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    limiter: RateLimiter,
+    per_subject: Option<Quota>,
+    anonymous: Option<Quota>,
+    anonymous_loopback: bool,
+    tools: Arc<[ToolQuota]>,
+    metrics: Metrics,
+}
+
+impl Limits {
+    /// Limits from `config` on `limiter`.
+    pub fn new(limiter: RateLimiter, config: &RateLimitConfig, metrics: Metrics) -> Self {
+        Self {
+            limiter,
+            per_subject: config.per_subject,
+            anonymous: config.anonymous,
+            anonymous_loopback: config.anonymous_loopback,
+            tools: config.tools.clone().into(),
+            metrics,
+        }
+    }
+
+    /// The backend's name (`memory` or `redis`).
+    pub fn backend(&self) -> &'static str {
+        self.limiter.backend()
+    }
+
+    async fn decide(&self, scope: &'static str, key: &str, quota: &Quota) -> Decision {
+        let decision = self.limiter.check(key, quota).await;
+        let outcome = match (decision.degraded, decision.allowed) {
+            (false, true) => "allowed",
+            (false, false) => "limited",
+            (true, true) => "degraded_allowed",
+            (true, false) => "degraded_refused",
+        };
+        self.metrics
+            .rate_limit(scope, self.limiter.backend(), outcome);
+        decision
+    }
+
+    /// The anonymous limit for a request from `peer`, if one applies.
+    async fn anonymous(&self, route: &str, peer: Option<IpAddr>) -> Option<Decision> {
+        let quota = self.anonymous.as_ref()?;
+        let ip = peer?;
+        if ip.is_loopback() && !self.anonymous_loopback {
+            return None;
+        }
+        Some(
+            self.decide("anonymous", &format!("ip:{ip}:{route}"), quota)
+                .await,
+        )
+    }
+
+    /// The per-caller limit of `route`, if one applies.
+    async fn subject(&self, route: &str, principal: &Principal) -> Option<Decision> {
+        let quota = self.per_subject.as_ref()?;
+        let key = format!("sub:{}/{}:{route}", principal.org, principal.subject);
+        Some(self.decide("route", &key, quota).await)
+    }
+
+    /// The per-caller limit of `tool` (the first `[[rate_limit.tools]]` naming it), if any.
+    pub async fn tool(&self, principal: &Principal, tool: &str) -> Option<Decision> {
+        let quota = self
+            .tools
+            .iter()
+            .find(|t| t.tools.iter().any(|pattern| glob(pattern, tool)))?
+            .quota;
+        let key = format!("tool:{}/{}:{tool}", principal.org, principal.subject);
+        Some(self.decide("tool", &key, &quota).await)
+    }
+}
+
+/// Authentication, required scopes and route rate limits.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    auth: Authenticator,
+    challenges: Challenges,
+    required_scopes: Arc<[String]>,
+    limits: Option<Limits>,
+    metrics: Metrics,
+}
+
+impl Gate {
+    /// A gate over `auth`, requiring `required_scopes` of every authenticated caller.
+    pub fn new(
+        auth: Authenticator,
+        challenges: Challenges,
+        required_scopes: &[String],
+        limits: Option<Limits>,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            auth,
+            challenges,
+            required_scopes: required_scopes.into(),
+            limits,
+            metrics,
+        }
+    }
+
+    /// The challenges refusals carry.
+    pub fn challenges(&self) -> &Challenges {
+        &self.challenges
+    }
+
+    /// Admit a request to `route` from `peer` with `headers`, or say why not. Callers without
+    /// a credential (and those whose credential is refused) count against the anonymous limit
+    /// of their IP; authenticated callers against their own.
+    pub async fn admit(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+        route: &'static str,
+    ) -> Result<Admission, Refusal> {
+        let principal = match self.auth.principal_for(headers).await {
+            Ok(principal) => principal,
+            Err(error) => {
+                self.metrics.auth_refusal(error.reason());
+                if let Some(limits) = &self.limits
+                    && let Some(decision) = limits.anonymous(route, peer).await
+                    && !decision.allowed
+                {
+                    return Err(Refusal::Limited(decision));
+                }
+                return Err(Refusal::Unauthenticated(error));
+            }
+        };
+        let decision = match &self.limits {
+            None => None,
+            Some(limits) if principal.is_authenticated() => limits.subject(route, &principal).await,
+            Some(limits) => limits.anonymous(route, peer).await,
+        };
+        if let Some(decision) = decision.as_ref().filter(|d| !d.allowed) {
+            return Err(Refusal::Limited(decision.clone()));
+        }
+        // Scopes are an OAuth notion: only JWT callers carry them.
+        if principal.via == AuthVia::Jwt {
+            let missing: Vec<String> = self
+                .required_scopes
+                .iter()
+                .filter(|s| !principal.has_scope(s))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                self.metrics.auth_refusal("insufficient_scope");
+                return Err(Refusal::InsufficientScope(self.required_scopes.to_vec()));
+            }
+        }
+        Ok(Admission {
+            principal,
+            decision,
+        })
+    }
+}
