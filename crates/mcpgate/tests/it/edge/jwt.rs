@@ -1,0 +1,232 @@
+//! `MCPGATE_AUTH=jwt` through the real binary: HS256 with a secret and RS256/ES256 from a JWKS
+//! file, the 401 challenges that point at the protected-resource metadata, the metadata
+//! documents themselves, audience checks, and the 403 for a token without a required scope.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use super::{call, header, rpc};
+use crate::support::Server;
+
+pub const SECRET: &str = "jwt-secret-for-tests-0123456789abcdef";
+pub const ISSUER: &str = "https://issuer.test";
+pub const AUDIENCE: &str = "https://mcp.test/mcp";
+const PUBLIC_URL: &str = "https://mcp.test";
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/jwt/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// Claims for `sub` in org `acme` with `roles` and `scope`, valid for ten minutes.
+pub fn claims(sub: &str, roles: &[&str], scope: &str) -> Value {
+    json!({
+        "sub": sub, "org": "acme", "roles": roles, "scope": scope,
+        "iss": ISSUER, "aud": AUDIENCE, "iat": now(), "exp": now() + 600,
+    })
+}
+
+/// An HS256 token signed with [`SECRET`].
+pub fn hs256(claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+fn signed(alg: Algorithm, kid: &str, pem: &str, claims: &Value) -> String {
+    let pem = std::fs::read(fixture(pem)).expect("fixture");
+    let key = match alg {
+        Algorithm::ES256 => EncodingKey::from_ec_pem(&pem),
+        _ => EncodingKey::from_rsa_pem(&pem),
+    }
+    .expect("key");
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &key).expect("sign")
+}
+
+/// The environment of a JWT server with the HMAC secret and the test issuer and audience.
+pub fn jwt_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("MCPGATE_AUTH", "jwt".into()),
+        ("MCPGATE_JWT_SECRET", SECRET.into()),
+        ("MCPGATE_JWT_ISSUER", ISSUER.into()),
+        ("MCPGATE_PUBLIC_URL", PUBLIC_URL.into()),
+        ("MCPGATE_WORKSPACE_WRITE", "true".into()),
+    ]
+}
+
+async fn start(extra: &[(&str, &str)]) -> Server {
+    let base = jwt_env();
+    let mut env: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend_from_slice(extra);
+    Server::start(&env).await
+}
+
+const METADATA: &str = "https://mcp.test/.well-known/oauth-protected-resource";
+
+#[tokio::test]
+async fn jwt_callers_are_verified_and_refusals_point_at_the_metadata() {
+    let server = start(&[]).await;
+    let missing = rpc(&server, None, "tools/list", json!({})).await;
+    assert_eq!(missing.status(), 401);
+    assert_eq!(
+        header(&missing, "www-authenticate"),
+        format!("Bearer resource_metadata=\"{METADATA}\"")
+    );
+
+    let good = hs256(&claims("ann", &["editor"], "workspace"));
+    let (status, body) = call(&server, Some(&good), "health").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["isError"], false, "{body}");
+
+    let mut expired = claims("ann", &["editor"], "");
+    expired["exp"] = json!(now() - 3600);
+    let mut early = claims("ann", &["editor"], "");
+    early["nbf"] = json!(now() + 3600);
+    let mut elsewhere = claims("ann", &["editor"], "");
+    elsewhere["aud"] = json!("https://another-service.test");
+    let mut stranger = claims("ann", &["editor"], "");
+    stranger["iss"] = json!("https://evil.test");
+    let mut tampered = good.clone();
+    tampered.replace_range(tampered.len() - 4.., "AAAA");
+    let none = format!(
+        "{}.{}.",
+        base64_url(r#"{"alg":"none","typ":"JWT"}"#),
+        base64_url(&claims("ann", &["admin"], "").to_string())
+    );
+    for (case, token) in [
+        ("expired", hs256(&expired)),
+        ("not yet valid", hs256(&early)),
+        ("another audience", hs256(&elsewhere)),
+        ("another issuer", hs256(&stranger)),
+        ("tampered", tampered),
+        ("alg none", none),
+        ("oversized", "a".repeat(9000)),
+    ] {
+        let refused = rpc(&server, Some(&token), "tools/list", json!({})).await;
+        assert_eq!(refused.status(), 401, "{case}");
+        assert_eq!(
+            header(&refused, "www-authenticate"),
+            format!("Bearer error=\"invalid_token\", resource_metadata=\"{METADATA}\""),
+            "{case}"
+        );
+        let body: Value = refused.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_token", "{case}");
+    }
+
+    // The REST API verifies the same way and attributes writes to the token's subject.
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(server.at("/api/v1/notes"))
+        .bearer_auth(&good)
+        .json(&json!({"title": "From a JWT"}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(created["created_by"], "ann", "{created}");
+    let refused = http
+        .get(server.at("/api/v1/notes"))
+        .bearer_auth(hs256(&expired))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(header(&refused, "content-type"), "application/problem+json");
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_is_served_at_both_paths() {
+    let server = start(&[("MCPGATE_SCOPES_SUPPORTED", "workspace,admin")]).await;
+    for (path, resource) in [
+        (
+            "/.well-known/oauth-protected-resource",
+            PUBLIC_URL.to_owned(),
+        ),
+        (
+            "/.well-known/oauth-protected-resource/mcp",
+            format!("{PUBLIC_URL}/mcp"),
+        ),
+    ] {
+        let response = reqwest::get(server.at(path)).await.expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+        let doc: Value = response.json().await.expect("json");
+        assert_eq!(doc["resource"], resource.as_str(), "{path}");
+        assert_eq!(doc["authorization_servers"], json!([ISSUER]));
+        assert_eq!(doc["scopes_supported"], json!(["workspace", "admin"]));
+        assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
+    }
+}
+
+#[tokio::test]
+async fn a_token_without_a_required_scope_is_forbidden_with_the_scopes_named() {
+    let server = start(&[("MCPGATE_REQUIRED_SCOPES", "mcp:access")]).await;
+    let lacking = hs256(&claims("ann", &["viewer"], "workspace"));
+    let refused = rpc(&server, Some(&lacking), "tools/list", json!({})).await;
+    assert_eq!(refused.status(), 403);
+    let challenge = header(&refused, "www-authenticate");
+    assert!(
+        challenge.starts_with("Bearer error=\"insufficient_scope\", scope=\"mcp:access\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains(&format!("resource_metadata=\"{METADATA}\"")));
+    let api = reqwest::Client::new()
+        .get(server.at("/api/v1/tasks"))
+        .bearer_auth(&lacking)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(api.status(), 403);
+    let holding = hs256(&claims("ann", &["viewer"], "workspace mcp:access"));
+    let (status, _) = call(&server, Some(&holding), "health").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn asymmetric_keys_come_from_a_jwks_file() {
+    let server = Server::start(&[
+        ("MCPGATE_AUTH", "jwt"),
+        ("MCPGATE_JWKS_FILE", &fixture("jwks.json")),
+        ("MCPGATE_JWT_ISSUER", ISSUER),
+        ("MCPGATE_JWT_AUDIENCE", AUDIENCE),
+    ])
+    .await;
+    let who = claims("rsa-user", &["viewer"], "");
+    for token in [
+        signed(Algorithm::RS256, "rsa-1", "rsa-private.pem", &who),
+        signed(Algorithm::ES256, "ec-1", "ec-private.pem", &who),
+    ] {
+        let (status, body) = call(&server, Some(&token), "health").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // A key the set does not hold, and an HMAC token forged with the public key as secret.
+    let unknown = signed(Algorithm::RS256, "rsa-2", "rsa2-private.pem", &who);
+    let public = std::fs::read(fixture("rsa-public.pem")).expect("fixture");
+    let mut confused = Header::new(Algorithm::HS256);
+    confused.kid = Some("rsa-1".into());
+    let forged =
+        jsonwebtoken::encode(&confused, &who, &EncodingKey::from_secret(&public)).expect("sign");
+    for token in [unknown, forged] {
+        let refused = rpc(&server, Some(&token), "tools/list", json!({})).await;
+        assert_eq!(refused.status(), 401);
+    }
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}

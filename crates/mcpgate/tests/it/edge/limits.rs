@@ -1,0 +1,230 @@
+//! Rate limits through the real binary: per caller and route with `RateLimit-*` fields and a
+//! 429 with `Retry-After`; per IP for anonymous callers (refused credentials count too); per
+//! tool as a JSON-RPC error with retry data; one limit shared by two instances through Redis;
+//! and the configured policy when Redis cannot be reached.
+
+use serde_json::{Value, json};
+
+use super::{call, header, rpc};
+use crate::support::Server;
+
+const TOKEN: &str = "rate-limit-test-token-0123456789";
+
+/// Redis for the shared-limit tests: `MCPGATE_TEST_REDIS_URL` (default the local server).
+/// `None` (skip) when it is unreachable, except under `CI=true`, where that is a failure.
+async fn redis_url() -> Option<String> {
+    let url = std::env::var("MCPGATE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let authority = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    match tokio::net::TcpStream::connect(&authority).await {
+        Ok(_) => Some(url),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("Redis at {authority} is required under CI: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: Redis at {authority} is not reachable ({e})");
+            None
+        }
+    }
+}
+
+fn number(response: &reqwest::Response, name: &str) -> u64 {
+    header(response, name).parse().expect("a number")
+}
+
+#[tokio::test]
+async fn callers_over_their_rate_get_429_with_retry_after_and_ratelimit_fields() {
+    let server = Server::start(&[
+        ("MCPGATE_AUTH", "token"),
+        ("MCPGATE_AUTH_TOKEN", TOKEN),
+        ("MCPGATE_RATE_LIMIT", "3/min"),
+    ])
+    .await;
+    for remaining in [2, 1, 0] {
+        let ok = rpc(&server, Some(TOKEN), "tools/list", json!({})).await;
+        assert_eq!(ok.status(), 200);
+        assert_eq!(number(&ok, "ratelimit-limit"), 3);
+        assert_eq!(number(&ok, "ratelimit-remaining"), remaining);
+        assert!(number(&ok, "ratelimit-reset") <= 60);
+    }
+    let limited = rpc(&server, Some(TOKEN), "tools/list", json!({})).await;
+    assert_eq!(limited.status(), 429);
+    let retry = number(&limited, "retry-after");
+    assert!((1..=20).contains(&retry), "retry after {retry}");
+    assert_eq!(number(&limited, "ratelimit-remaining"), 0);
+    let body: Value = limited.json().await.expect("json");
+    assert_eq!(body["error"], "rate_limited");
+
+    // The REST API is its own route with its own budget, refused as problem details.
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let ok = http
+            .get(server.at("/api/v1/tasks"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(ok.status(), 200);
+    }
+    let limited = http
+        .get(server.at("/api/v1/tasks"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(header(&limited, "content-type"), "application/problem+json");
+    let metrics = reqwest::get(server.at("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            "mcpgate_rate_limit_decisions_total{scope=\"route\",backend=\"memory\",outcome=\"limited\"} 2"
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_callers_are_limited_per_ip_and_refused_credentials_count() {
+    let server = Server::start(&[
+        ("MCPGATE_RATE_LIMIT_ANONYMOUS", "2/min"),
+        ("MCPGATE_RATE_LIMIT_LOOPBACK", "true"),
+    ])
+    .await;
+    for _ in 0..2 {
+        assert_eq!(call(&server, None, "health").await.0, 200);
+    }
+    assert_eq!(call(&server, None, "health").await.0, 429);
+    // Probes are never limited.
+    let ready = reqwest::get(server.at("/readyz")).await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+
+    let guarded = Server::start(&[
+        ("MCPGATE_AUTH", "token"),
+        ("MCPGATE_AUTH_TOKEN", TOKEN),
+        ("MCPGATE_RATE_LIMIT_ANONYMOUS", "2/min"),
+        ("MCPGATE_RATE_LIMIT_LOOPBACK", "true"),
+    ])
+    .await;
+    let guess = "guessing-a-token-0123456789";
+    assert_eq!(call(&guarded, Some(guess), "health").await.0, 401);
+    assert_eq!(call(&guarded, Some(guess), "health").await.0, 401);
+    assert_eq!(call(&guarded, Some(guess), "health").await.0, 429);
+    // A caller with a good token has its own budget.
+    assert_eq!(call(&guarded, Some(TOKEN), "health").await.0, 200);
+
+    // By default a loopback client is not throttled as one anonymous IP.
+    let local = Server::start(&[("MCPGATE_RATE_LIMIT_ANONYMOUS", "1/min")]).await;
+    for _ in 0..3 {
+        assert_eq!(call(&local, None, "health").await.0, 200);
+    }
+}
+
+#[tokio::test]
+async fn tool_limits_answer_a_json_rpc_error_with_retry_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mcpgate.toml");
+    std::fs::write(
+        &file,
+        "[[rate_limit.tools]]\ntools = [\"heal*\"]\nrate = \"2/hour\"\n",
+    )
+    .expect("write");
+    let server = Server::start(&[("MCPGATE_CONFIG", file.to_str().expect("utf-8"))]).await;
+    for _ in 0..2 {
+        let (status, body) = call(&server, None, "health").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["result"]["isError"], false, "{body}");
+    }
+    let (status, body) = call(&server, None, "health").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["id"], 1);
+    assert_eq!(body["error"]["code"], -32010, "{body}");
+    let data = &body["error"]["data"];
+    assert_eq!(data["tool"], "health");
+    let seconds = data["retryAfterSeconds"].as_u64().expect("seconds");
+    assert!((1..=1800).contains(&seconds), "{data}");
+    assert!(data["retryAfterMs"].as_u64().expect("ms") <= seconds * 1000);
+    let (_, other) = call(&server, None, "server_info").await;
+    assert_eq!(other["result"]["isError"], false, "{other}");
+}
+
+#[tokio::test]
+async fn two_instances_share_one_limit_through_redis() {
+    let Some(url) = redis_url().await else {
+        return;
+    };
+    let prefix = format!("mcpgate-test:{}:", uuid::Uuid::new_v4());
+    let env = [
+        ("MCPGATE_AUTH", "token"),
+        ("MCPGATE_AUTH_TOKEN", TOKEN),
+        ("MCPGATE_RATE_LIMIT", "4/hour"),
+        ("MCPGATE_REDIS_URL", url.as_str()),
+        ("MCPGATE_RATE_LIMIT_PREFIX", prefix.as_str()),
+    ];
+    let a = Server::start(&env).await;
+    let b = Server::start(&env).await;
+    for server in [&a, &b, &a, &b] {
+        assert_eq!(call(server, Some(TOKEN), "health").await.0, 200);
+    }
+    for server in [&a, &b] {
+        let limited = rpc(server, Some(TOKEN), "tools/list", json!({})).await;
+        assert_eq!(limited.status(), 429);
+        assert!(number(&limited, "retry-after") >= 1);
+    }
+    let metrics = reqwest::get(a.at("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("backend=\"redis\",outcome=\"allowed\""),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_follows_the_failure_policy() {
+    for (policy, status, outcome) in [
+        ("closed", 429, "degraded_refused"),
+        ("open", 200, "degraded_allowed"),
+    ] {
+        let server = Server::start(&[
+            ("MCPGATE_AUTH", "token"),
+            ("MCPGATE_AUTH_TOKEN", TOKEN),
+            ("MCPGATE_RATE_LIMIT", "100/min"),
+            ("MCPGATE_REDIS_URL", "redis://127.0.0.1:1"),
+            ("MCPGATE_RATE_LIMIT_FAILURE", policy),
+        ])
+        .await;
+        let (got, _) = call(&server, Some(TOKEN), "health").await;
+        assert_eq!(got, status, "{policy}");
+        let metrics = reqwest::get(server.at("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics.contains(&format!(
+                "mcpgate_rate_limit_decisions_total{{scope=\"route\",backend=\"redis\",outcome=\"{outcome}\"}} 1"
+            )),
+            "{metrics}"
+        );
+        let logs = server.logs().join("\n");
+        assert!(logs.contains("\"level\":\"WARN\""), "{logs}");
+    }
+}
