@@ -351,7 +351,7 @@ async fn rate_limits(config: &Config, metrics: &Metrics) -> anyhow::Result<Optio
         None => RateLimiter::local(),
     };
     tracing::info!(backend = limiter.backend(), "rate limits on");
-    Ok(Some(Limits::new(limiter, settings, metrics.clone())))
+    Ok(Some(Limits::new(limiter, settings, metrics)))
 }
 
 /// The protected-resource metadata, served when this server accepts OAuth tokens (auth `jwt`)

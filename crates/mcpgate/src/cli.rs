@@ -136,16 +136,23 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let transport = config.transport;
-    let listen = config.http.listen;
-    let app = App::build(config).await?;
-    match transport {
-        Transport::Stdio => app.serve_stdio(shutdown_signal()).await,
+async fn serve(mut config: Config) -> anyhow::Result<()> {
+    match config.transport {
+        Transport::Stdio => {
+            App::build(config)
+                .await?
+                .serve_stdio(shutdown_signal())
+                .await
+        }
         Transport::Http => {
+            // Bound first, so a default public URL names the port really bound (`:0` asks the
+            // system for one).
+            let listen = config.http.listen;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}"))?;
+            config.bound_to(listener.local_addr()?);
+            let app = App::build(config).await?;
             app.serve_http(listener, shutdown_signal()).await
         }
     }

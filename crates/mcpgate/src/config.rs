@@ -267,9 +267,59 @@ pub const ROLES: &[&str] = &["viewer", "editor", "admin"];
 pub const KNOWN_MODULES: &[&str] = &["system", "workspace", "conformance"];
 
 impl Config {
+    /// Record the address the listener really bound (a port of 0 becomes the system's pick):
+    /// a public URL left at its default follows it, and so do the links and audience built
+    /// from it.
+    pub fn bound_to(&mut self, addr: SocketAddr) {
+        let default_url = format!("http://{}", self.http.listen);
+        if self.http.public_url == default_url {
+            self.http.public_url = format!("http://{addr}");
+            self.workspace.public_url = self.http.public_url.clone();
+            let stale = [
+                format!("{default_url}{}", self.http.mcp_path),
+                default_url.clone(),
+            ];
+            if self.auth.jwt.audience == stale {
+                self.auth.jwt.audience = vec![
+                    format!("{}{}", self.http.public_url, self.http.mcp_path),
+                    self.http.public_url.clone(),
+                ];
+            }
+        }
+        self.http.listen = addr;
+    }
+
     /// The configuration with every default and no file or environment: what tests start from.
     pub fn defaults() -> Self {
         let env: std::collections::HashMap<String, String> = Default::default();
         resolve(&env, &Overrides::default()).expect("the defaults are valid")
+    }
+}
+
+/// Resolution from a made-up environment and file, for the tests of every settings area.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::HashMap;
+
+    use super::{Config, ConfigError, Overrides, resolve};
+
+    /// An environment of `pairs`.
+    pub fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Resolve a configuration file holding `text`, under the environment `pairs`.
+    pub fn with_file(text: &str, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mcpgate.toml");
+        std::fs::write(&path, text).expect("write");
+        let overrides = Overrides {
+            config_file: Some(path),
+            ..Default::default()
+        };
+        resolve(&env(pairs), &overrides)
     }
 }

@@ -240,8 +240,14 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Count one rate-limit decision.
-    pub fn rate_limit(&self, scope: &'static str, backend: &'static str, outcome: &'static str) {
+    /// The counter of one kind of rate-limit decision, made once and kept by the caller so a
+    /// decision does not look labels up.
+    pub fn rate_limit_counter(
+        &self,
+        scope: &'static str,
+        backend: &'static str,
+        outcome: &'static str,
+    ) -> Counter {
         self.families
             .rate_limit
             .get_or_create(&LimitLabels {
@@ -249,7 +255,7 @@ impl Metrics {
                 backend,
                 outcome,
             })
-            .inc();
+            .clone()
     }
 
     /// Count one refused credential or permission (`reason` from a fixed set).

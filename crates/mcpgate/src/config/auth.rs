@@ -374,20 +374,8 @@ fn jwks_url_allowed(url: &str) -> bool {
 /// `[[auth.rules]]`: `tools` (required), `effect` (`allow`, `deny` or `require`; required),
 /// `roles`, `scopes`.
 fn resolve_rules(l: &mut Layers<'_>) -> Vec<ToolRule> {
-    let Some(entries) = l.file_only("auth.rules") else {
-        return Vec::new();
-    };
-    let Some(entries) = entries.as_array() else {
-        l.issue(
-            "auth.rules",
-            None,
-            "expected an array of tables ([[auth.rules]])",
-        );
-        return Vec::new();
-    };
     let mut rules = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        let key = format!("auth.rules[{i}]");
+    for (key, entry) in l.file_tables("auth.rules") {
         match parse_rule(entry) {
             Ok(rule) => rules.push(rule),
             Err(message) => l.issue(&key, None, message),
@@ -460,45 +448,34 @@ fn resolve_tokens(
             role: default_role.to_owned(),
         });
     }
-    if let Some(entries) = l.file_only("auth.tokens") {
-        let Some(entries) = entries.as_array() else {
+    for (key, entry) in l.file_tables("auth.tokens") {
+        let field = |name: &str| entry.get(name).and_then(toml::Value::as_str);
+        let unknown: Vec<&String> = entry
+            .as_table()
+            .map(|t| {
+                t.keys()
+                    .filter(|k| !["name", "token", "org", "role"].contains(&k.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !unknown.is_empty() {
             l.issue(
-                "auth.tokens",
+                &key,
                 None,
-                "expected an array of tables ([[auth.tokens]])",
+                format!("unknown keys {unknown:?}; expected name, token, org, role"),
             );
-            return tokens;
-        };
-        for (i, entry) in entries.iter().enumerate() {
-            let key = format!("auth.tokens[{i}]");
-            let field = |name: &str| entry.get(name).and_then(toml::Value::as_str);
-            let unknown: Vec<&String> = entry
-                .as_table()
-                .map(|t| {
-                    t.keys()
-                        .filter(|k| !["name", "token", "org", "role"].contains(&k.as_str()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !unknown.is_empty() {
-                l.issue(
-                    &key,
-                    None,
-                    format!("unknown keys {unknown:?}; expected name, token, org, role"),
-                );
-                continue;
-            }
-            let (Some(name), Some(secret)) = (field("name"), field("token")) else {
-                l.issue(&key, None, "needs `name` and `token` strings");
-                continue;
-            };
-            tokens.push(StaticToken {
-                name: name.to_owned(),
-                secret: secret.to_owned(),
-                org: field("org").unwrap_or(default_org).to_owned(),
-                role: field("role").unwrap_or(default_role).to_owned(),
-            });
+            continue;
         }
+        let (Some(name), Some(secret)) = (field("name"), field("token")) else {
+            l.issue(&key, None, "needs `name` and `token` strings");
+            continue;
+        };
+        tokens.push(StaticToken {
+            name: name.to_owned(),
+            secret: secret.to_owned(),
+            org: field("org").unwrap_or(default_org).to_owned(),
+            role: field("role").unwrap_or(default_role).to_owned(),
+        });
     }
     for (i, token) in tokens.iter().enumerate() {
         let key = format!("auth.tokens ({})", token.name);
@@ -535,28 +512,9 @@ fn resolve_tokens(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::config::{ConfigError, Overrides, resolve};
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    fn with_file(text: &str, pairs: &[(&str, &str)]) -> Result<crate::config::Config, ConfigError> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("mcpgate.toml");
-        std::fs::write(&path, text).expect("write");
-        let overrides = Overrides {
-            config_file: Some(path),
-            ..Default::default()
-        };
-        resolve(&env(pairs), &overrides)
-    }
+    use crate::config::testing::{env, with_file};
+    use crate::config::{Overrides, resolve};
 
     #[test]
     fn jwt_needs_keys_and_a_long_secret_that_is_never_printed() {

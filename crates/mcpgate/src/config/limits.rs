@@ -122,22 +122,11 @@ fn quota(l: &mut Layers<'_>, key: &str, var: &str, default: Option<Quota>) -> Op
 }
 
 fn tool_quotas(l: &mut Layers<'_>) -> Vec<ToolQuota> {
-    let Some(entries) = l.file_only("rate_limit.tools") else {
-        return Vec::new();
-    };
-    let Some(entries) = entries.as_array() else {
-        l.issue(
-            "rate_limit.tools",
-            None,
-            "expected an array of tables ([[rate_limit.tools]])",
-        );
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
+    for (key, entry) in l.file_tables("rate_limit.tools") {
         match parse_tool_quota(entry) {
             Ok(q) => out.push(q),
-            Err(e) => l.issue(&format!("rate_limit.tools[{i}]"), None, e),
+            Err(e) => l.issue(&key, None, e),
         }
     }
     out
@@ -178,16 +167,8 @@ fn parse_tool_quota(entry: &toml::Value) -> Result<ToolQuota, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
+    use crate::config::testing::{env, with_file};
     use crate::config::{Overrides, resolve};
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn anonymous_callers_get_sixty_a_minute_unless_told_otherwise() {
@@ -224,18 +205,11 @@ mod tests {
 
     #[test]
     fn tool_limits_come_from_the_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("mcpgate.toml");
-        std::fs::write(
-            &path,
+        let c = with_file(
             "[[rate_limit.tools]]\ntools = [\"create_*\"]\nrate = \"10/min\"\nburst = 2\n",
+            &[],
         )
-        .expect("write");
-        let overrides = Overrides {
-            config_file: Some(path),
-            ..Default::default()
-        };
-        let c = resolve(&env(&[]), &overrides).expect("valid");
+        .expect("valid");
         assert_eq!(c.rate_limit.tools.len(), 1);
         assert_eq!(c.rate_limit.tools[0].quota.burst, 2);
     }

@@ -483,16 +483,8 @@ fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::config::testing::env;
 
     #[test]
     fn defaults_are_loopback_http_with_no_auth() {

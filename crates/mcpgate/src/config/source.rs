@@ -199,6 +199,28 @@ impl<'a> Layers<'a> {
         self.file_value(key)
     }
 
+    /// The entries of an array of tables only the file can hold (`[[auth.tokens]]` and the
+    /// like), each with its name for problems (`auth.tokens[0]`). Anything but an array is a
+    /// problem, and no entries.
+    pub fn file_tables(&mut self, key: &str) -> Vec<(String, &'a toml::Value)> {
+        let Some(value) = self.file_only(key) else {
+            return Vec::new();
+        };
+        let Some(entries) = value.as_array() else {
+            self.issue(
+                key,
+                None,
+                format!("expected an array of tables ([[{key}]])"),
+            );
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| (format!("{key}[{i}]"), entry))
+            .collect()
+    }
+
     fn file_value(&self, key: &str) -> Option<&'a toml::Value> {
         let mut table = self.file?;
         let mut parts = key.split('.').peekable();

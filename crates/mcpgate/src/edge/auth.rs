@@ -7,7 +7,8 @@
 //! by [`JwtVerifier`]). Static tokens are compared as SHA-256 digests in constant time, so
 //! neither their content nor their length leaks through timing.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -80,7 +81,53 @@ pub struct Authenticator {
     /// Digests of the static tokens and who presents each.
     tokens: Arc<[([u8; 32], Principal)]>,
     jwt: Option<JwtVerifier>,
+    /// Principals of recently verified JWTs (auth `jwt`).
+    verified: Arc<VerifiedTokens>,
+    max_token_bytes: usize,
     query_key: bool,
+}
+
+/// Verified JWTs, so a token presented again is not verified again: its
+/// principal is reused until the token expires, or for [`VERIFIED_TTL_SECS`] at most (so a key
+/// withdrawn from the key set stops working within that time). Only verified tokens enter, and
+/// the map is bounded: nothing a caller sends can grow it past [`VERIFIED_MAX`]. Keyed by the
+/// whole token, compared in full on lookup (hashing with the standard library's keyed SipHash
+/// costs a fraction of a cryptographic digest, and no collision can stand in for a token).
+#[derive(Debug, Default)]
+struct VerifiedTokens {
+    entries: RwLock<HashMap<Box<str>, (Principal, u64)>>,
+}
+
+/// Longest a verified JWT is reused without verifying it again, in seconds.
+const VERIFIED_TTL_SECS: u64 = 60;
+/// Most verified JWTs remembered.
+const VERIFIED_MAX: usize = 10_000;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl VerifiedTokens {
+    fn get(&self, token: &str, now: u64) -> Option<Principal> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(token)
+            .filter(|(_, until)| *until > now)
+            .map(|(principal, _)| principal.clone())
+    }
+
+    fn put(&self, token: &str, principal: Principal, until: u64, now: u64) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= VERIFIED_MAX {
+            entries.retain(|_, (_, until)| *until > now);
+            if entries.len() >= VERIFIED_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(token.into(), (principal, until));
+    }
 }
 
 fn digest(secret: &str) -> [u8; 32] {
@@ -112,6 +159,8 @@ impl Authenticator {
                 })
                 .collect(),
             jwt,
+            verified: Arc::default(),
+            max_token_bytes: config.jwt.max_token_bytes,
             query_key: config.query_key,
         })
     }
@@ -149,20 +198,35 @@ impl Authenticator {
                 let value = headers
                     .get(header::AUTHORIZATION)
                     .ok_or(AuthError::Missing)?;
-                let token = bearer(value)?;
-                let Some(verifier) = &self.jwt else {
-                    return Err(AuthError::Missing);
-                };
-                let claims = verifier.verify(token).await.map_err(AuthError::Jwt)?;
-                Ok(Principal {
-                    subject: claims.subject.into(),
-                    org: claims.org.into(),
-                    roles: claims.roles.into(),
-                    scopes: claims.scopes.into(),
-                    via: AuthVia::Jwt,
-                })
+                self.jwt_principal(bearer(value)?).await
             }
         }
+    }
+
+    /// The principal of a JWT: remembered if this token was verified recently, else verified
+    /// now (an oversized token goes straight to the verifier, which refuses it unread).
+    async fn jwt_principal(&self, token: &str) -> Result<Principal, AuthError> {
+        let Some(verifier) = &self.jwt else {
+            return Err(AuthError::Missing);
+        };
+        let now = unix_now();
+        let cacheable = token.len() <= self.max_token_bytes;
+        if cacheable && let Some(principal) = self.verified.get(token, now) {
+            return Ok(principal);
+        }
+        let claims = verifier.verify(token).await.map_err(AuthError::Jwt)?;
+        let until = claims.expires_at.min(now + VERIFIED_TTL_SECS);
+        let principal = Principal {
+            subject: claims.subject.into(),
+            org: claims.org.into(),
+            roles: claims.roles.into(),
+            scopes: claims.scopes.into(),
+            via: AuthVia::Jwt,
+        };
+        if cacheable {
+            self.verified.put(token, principal.clone(), until, now);
+        }
+        Ok(principal)
     }
 
     /// The principal of the static token `presented`. Every configured token is compared, so
@@ -322,6 +386,21 @@ mod tests {
             token("dashboard", "another-long-token-value", "viewer"),
         ];
         Authenticator::new(&config).expect("token")
+    }
+
+    #[test]
+    fn verified_tokens_expire_and_stay_bounded() {
+        let cache = VerifiedTokens::default();
+        let who = Principal::new("ann", "acme", "viewer", AuthVia::Jwt);
+        cache.put("a.b.c", who.clone(), 100, 50);
+        assert_eq!(cache.get("a.b.c", 99), Some(who.clone()));
+        assert_eq!(cache.get("a.b.c", 100), None, "expired");
+        assert_eq!(cache.get("a.b.d", 60), None, "never verified");
+        for i in 0..VERIFIED_MAX + 5 {
+            cache.put(&format!("token-{i}"), who.clone(), 1_000, 50);
+        }
+        let len = cache.entries.read().expect("lock").len();
+        assert!((1..=VERIFIED_MAX).contains(&len), "{len}");
     }
 
     #[test]

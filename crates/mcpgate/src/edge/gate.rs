@@ -13,6 +13,8 @@ use super::{
     AuthError, AuthVia, Authenticator, Challenges, Decision, Principal, Quota, RateLimiter,
 };
 use crate::config::{RateLimitConfig, ToolQuota};
+use prometheus_client::metrics::counter::Counter;
+
 use crate::telemetry::Metrics;
 
 /// Why the gate refused a request.
@@ -41,6 +43,8 @@ impl Refusal {
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::Unauthenticated(e) if e.is_unavailable() => "auth_unavailable",
+            // RFC 6750 §3.1: no error code when no credential was sent.
+            Refusal::Unauthenticated(AuthError::Missing) => "unauthorized",
             Refusal::Unauthenticated(_) => "invalid_token",
             Refusal::InsufficientScope(_) => "insufficient_scope",
             Refusal::Limited(_) => "rate_limited",
@@ -99,19 +103,29 @@ pub struct Limits {
     anonymous: Option<Quota>,
     anonymous_loopback: bool,
     tools: Arc<[ToolQuota]>,
-    metrics: Metrics,
+    /// Decision counters by scope (route, anonymous, tool) and outcome.
+    counters: Arc<[[Counter; 4]; 3]>,
 }
+
+/// The `scope` labels of the decision counters, in [`Limits::counters`] order.
+const SCOPES: [&str; 3] = ["route", "anonymous", "tool"];
+/// The `outcome` labels, in order.
+const OUTCOMES: [&str; 4] = ["allowed", "limited", "degraded_allowed", "degraded_refused"];
 
 impl Limits {
     /// Limits from `config` on `limiter`.
-    pub fn new(limiter: RateLimiter, config: &RateLimitConfig, metrics: Metrics) -> Self {
+    pub fn new(limiter: RateLimiter, config: &RateLimitConfig, metrics: &Metrics) -> Self {
+        let backend = limiter.backend();
+        let counters = SCOPES.map(|scope| {
+            OUTCOMES.map(|outcome| metrics.rate_limit_counter(scope, backend, outcome))
+        });
         Self {
             limiter,
             per_subject: config.per_subject,
             anonymous: config.anonymous,
             anonymous_loopback: config.anonymous_loopback,
             tools: config.tools.clone().into(),
-            metrics,
+            counters: Arc::new(counters),
         }
     }
 
@@ -120,16 +134,16 @@ impl Limits {
         self.limiter.backend()
     }
 
-    async fn decide(&self, scope: &'static str, key: &str, quota: &Quota) -> Decision {
+    /// Decide `key` under `quota`, counted under `scope` (an index into [`SCOPES`]).
+    async fn decide(&self, scope: usize, key: &str, quota: &Quota) -> Decision {
         let decision = self.limiter.check(key, quota).await;
         let outcome = match (decision.degraded, decision.allowed) {
-            (false, true) => "allowed",
-            (false, false) => "limited",
-            (true, true) => "degraded_allowed",
-            (true, false) => "degraded_refused",
+            (false, true) => 0,
+            (false, false) => 1,
+            (true, true) => 2,
+            (true, false) => 3,
         };
-        self.metrics
-            .rate_limit(scope, self.limiter.backend(), outcome);
+        self.counters[scope][outcome].inc();
         decision
     }
 
@@ -140,17 +154,14 @@ impl Limits {
         if ip.is_loopback() && !self.anonymous_loopback {
             return None;
         }
-        Some(
-            self.decide("anonymous", &format!("ip:{ip}:{route}"), quota)
-                .await,
-        )
+        Some(self.decide(1, &format!("ip:{ip}:{route}"), quota).await)
     }
 
     /// The per-caller limit of `route`, if one applies.
     async fn subject(&self, route: &str, principal: &Principal) -> Option<Decision> {
         let quota = self.per_subject.as_ref()?;
         let key = format!("sub:{}/{}:{route}", principal.org, principal.subject);
-        Some(self.decide("route", &key, quota).await)
+        Some(self.decide(0, &key, quota).await)
     }
 
     /// The per-caller limit of `tool` (the first `[[rate_limit.tools]]` naming it), if any.
@@ -161,7 +172,7 @@ impl Limits {
             .find(|t| t.tools.iter().any(|pattern| glob(pattern, tool)))?
             .quota;
         let key = format!("tool:{}/{}:{tool}", principal.org, principal.subject);
-        Some(self.decide("tool", &key, &quota).await)
+        Some(self.decide(2, &key, &quota).await)
     }
 }
 
@@ -211,6 +222,10 @@ impl Gate {
             Ok(principal) => principal,
             Err(error) => {
                 self.metrics.auth_refusal(error.reason());
+                if error != AuthError::Missing {
+                    // The reason only (a fixed word), never the credential.
+                    tracing::info!(reason = error.reason(), route, "credential refused");
+                }
                 if let Some(limits) = &self.limits
                     && let Some(decision) = limits.anonymous(route, peer).await
                     && !decision.allowed

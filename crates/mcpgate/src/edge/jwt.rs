@@ -127,6 +127,8 @@ pub struct VerifiedClaims {
     pub roles: Vec<String>,
     /// Scopes from `scope` and `scp`.
     pub scopes: Vec<String>,
+    /// `exp`, in seconds since the Unix epoch.
+    pub expires_at: u64,
 }
 
 /// Where key-set keys come from.

@@ -27,7 +27,8 @@ const STYLESHEET: &[u8] = include_bytes!("../../assets/docs/swagger-ui.css");
 /// The policy the page runs under. Swagger UI sets inline styles, and its icons are `data:`
 /// images; everything else comes from this server.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
-     style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'";
+     style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
@@ -129,7 +130,8 @@ mod tests {
             assert_eq!(
                 header_str(&headers, "content-security-policy"),
                 "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-                 script-src 'self'; connect-src 'self'"
+                 script-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
+                 base-uri 'none'; form-action 'self'"
             );
             assert_eq!(body, INDEX_HTML.as_bytes());
         }

@@ -223,6 +223,27 @@ fn declared_length(request: &Request) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Read a request body of at most `limit` bytes: 413 over the limit, 400 when the client
+/// stopped sending it (so a dropped connection is not counted as an oversized body).
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let over = std::error::Error::source(&e)
+            .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+        if over {
+            too_large(limit)
+        } else {
+            reject(
+                StatusCode::BAD_REQUEST,
+                "incomplete_body",
+                "the request body could not be read to its end",
+            )
+        }
+    })
+}
+
 /// 413 with a JSON body that states the limit.
 pub fn too_large(limit: usize) -> Response {
     let mut response = reject(

@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio_util::task::TaskTracker;
 
-use super::edge_layer::{peer_ip, too_large};
+use super::edge_layer::{peer_ip, read_body};
 use crate::edge::{Gate, Refusal, reject};
 
 /// What the MCP exchange needs.
@@ -102,9 +102,7 @@ async fn exchange(mcp: &McpState, request: Request, next: Next) -> Response {
 /// Buffer a POST body and check its JSON-RPC envelope; the body is handed on unchanged.
 async fn checked_body(request: Request, limit: usize) -> Result<Request, Response> {
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return Err(too_large(limit));
-    };
+    let bytes = read_body(body, limit).await?;
     // Only the envelope is read, borrowed from the body (nothing of `params` is kept): rmcp
     // parses the whole message itself next.
     let envelope: Envelope<'_> = match serde_json::from_slice(&bytes) {

@@ -20,18 +20,15 @@
 //! `scripts/install-test-clients.sh`; without them these tests print a notice and pass, except
 //! under `CI=true`, where a missing install is a failure.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
+use crate::sdk_clients::{CLIENT_TIMEOUT, Clients, Era, Run, Sdk};
 use crate::support::{DEFAULT_TOOLS, Server};
 
-/// Every client process is killed after this long.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The variable the client scripts read their bearer token from.
 const TOKEN_VARIABLE: &str = "MCPGATE_SDK_BEARER_TOKEN";
 /// The static token the server accepts (`MCPGATE_AUTH_TOKEN`).
@@ -50,123 +47,12 @@ const CHALLENGE_MISSING: &str = "Bearer";
 /// How the challenge of a 401 for a bad credential begins.
 const CHALLENGE_INVALID: &str = "Bearer error=\"invalid_token\"";
 
-#[derive(Debug, Clone, Copy)]
-enum Sdk {
-    Python,
-    Node,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Era {
-    Legacy,
-    Modern,
-}
-
-impl Era {
-    fn arg(self) -> &'static str {
-        match self {
-            Self::Legacy => "legacy",
-            Self::Modern => "modern",
-        }
-    }
-
-    /// The protocol version the era must negotiate.
-    fn version(self) -> &'static str {
-        match self {
-            Self::Legacy => "2025-11-25",
-            Self::Modern => "2026-07-28",
-        }
-    }
-}
-
-/// Where the installed clients are.
-struct Clients {
-    python: PathBuf,
-    scripts: PathBuf,
-}
-
-impl Clients {
-    /// The installed clients, or `None` (after a notice) when they are missing outside CI.
-    fn find() -> Option<Self> {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let workspace = manifest
-            .ancestors()
-            .nth(2)
-            .expect("the crate sits two levels below the workspace root");
-        let scripts = manifest.join("tests/clients");
-        let python = workspace.join("target/test-clients/venv/bin/python");
-        let node_sdk = scripts.join("ts/node_modules/@modelcontextprotocol/client/package.json");
-        let missing: Vec<String> = [&python, &node_sdk]
-            .into_iter()
-            .filter(|p| !p.exists())
-            .map(|p| p.display().to_string())
-            .collect();
-        if missing.is_empty() {
-            return Some(Self { python, scripts });
-        }
-        let message = format!(
-            "the official SDK test clients are not installed (missing: {}); \
-             run scripts/install-test-clients.sh",
-            missing.join(", ")
-        );
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true: {message}");
-        }
-        eprintln!("notice: skipping SDK auth test: {message}");
-        None
-    }
-
-    fn command(&self, sdk: Sdk) -> Command {
-        let (program, script) = match sdk {
-            Sdk::Python => (
-                self.python.as_os_str().to_owned(),
-                self.scripts.join("python/auth_walk.py"),
-            ),
-            Sdk::Node => ("node".into(), self.scripts.join("ts/auth_walk.mjs")),
-        };
-        let mut command = Command::new(program);
-        command.arg(script);
-        command
-    }
-}
-
 /// The credential a client run presents.
 struct Credential<'a> {
     /// What the failure messages call it (never the secret itself).
     name: &'a str,
     /// The bearer token, or `None` to send no Authorization header.
     token: Option<&'a str>,
-}
-
-/// What a client process did.
-struct Run {
-    label: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Everything worth seeing when an assertion fails.
-    fn report(&self) -> String {
-        format!(
-            "{}: exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.label, self.code, self.stdout, self.stderr
-        )
-    }
-
-    /// The summary line, after asserting a clean exit.
-    fn summary(&self) -> Value {
-        assert_eq!(self.code, Some(0), "client failed\n{}", self.report());
-        let line = self
-            .stdout
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or_else(|| panic!("client printed no summary\n{}", self.report()));
-        serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("summary is not JSON ({e})\n{}", self.report()))
-    }
 }
 
 /// Run one client script against `server` with `credential`, expecting `expect`
@@ -180,7 +66,7 @@ async fn run_client(
     expect: &str,
     create_task: bool,
 ) -> Run {
-    let mut command = clients.command(sdk);
+    let mut command = clients.command(sdk, "auth_walk");
     command
         .args([
             "--url",

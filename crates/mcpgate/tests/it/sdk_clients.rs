@@ -20,11 +20,11 @@ use tokio::process::Command;
 use crate::support::{DEFAULT_TOOLS, Server, binary};
 
 /// Every client process is killed after this long.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The tools a server with default settings offers, in catalog order.
 
 #[derive(Debug, Clone, Copy)]
-enum Sdk {
+pub(crate) enum Sdk {
     Python,
     Node,
 }
@@ -36,7 +36,7 @@ enum Transport {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Era {
+pub(crate) enum Era {
     Legacy,
     Modern,
 }
@@ -51,7 +51,7 @@ impl Transport {
 }
 
 impl Era {
-    fn arg(self) -> &'static str {
+    pub(crate) fn arg(self) -> &'static str {
         match self {
             Self::Legacy => "legacy",
             Self::Modern => "modern",
@@ -59,7 +59,7 @@ impl Era {
     }
 
     /// The protocol version the era must negotiate.
-    fn version(self) -> &'static str {
+    pub(crate) fn version(self) -> &'static str {
         match self {
             Self::Legacy => "2025-11-25",
             Self::Modern => "2026-07-28",
@@ -68,14 +68,14 @@ impl Era {
 }
 
 /// Where the installed clients are.
-struct Clients {
+pub(crate) struct Clients {
     python: PathBuf,
     scripts: PathBuf,
 }
 
 impl Clients {
     /// The installed clients, or `None` (after a notice) when they are missing outside CI.
-    fn find() -> Option<Self> {
+    pub(crate) fn find() -> Option<Self> {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         let workspace = manifest
             .ancestors()
@@ -100,17 +100,18 @@ impl Clients {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("CI=true: {message}");
         }
-        eprintln!("notice: skipping SDK client test: {message}");
+        eprintln!("notice: skipping an SDK client test: {message}");
         None
     }
 
-    fn command(&self, sdk: Sdk) -> Command {
+    /// The command that runs the client script `name` (`sdk_client`, `auth_walk`) of `sdk`.
+    pub(crate) fn command(&self, sdk: Sdk, name: &str) -> Command {
         let (program, script) = match sdk {
             Sdk::Python => (
                 self.python.as_os_str().to_owned(),
-                self.scripts.join("python/sdk_client.py"),
+                self.scripts.join(format!("python/{name}.py")),
             ),
-            Sdk::Node => ("node".into(), self.scripts.join("ts/sdk_client.mjs")),
+            Sdk::Node => ("node".into(), self.scripts.join(format!("ts/{name}.mjs"))),
         };
         let mut command = Command::new(program);
         command.arg(script);
@@ -119,16 +120,16 @@ impl Clients {
 }
 
 /// What a client process did.
-struct Run {
-    label: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) label: String,
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// Everything worth seeing when an assertion fails.
-    fn report(&self) -> String {
+    pub(crate) fn report(&self) -> String {
         format!(
             "{}: exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
             self.label, self.code, self.stdout, self.stderr
@@ -144,7 +145,7 @@ impl Run {
     }
 
     /// The summary line, after asserting a clean exit.
-    fn summary(&self) -> Value {
+    pub(crate) fn summary(&self) -> Value {
         assert_eq!(self.code, Some(0), "client failed\n{}", self.report());
         let line = self
             .stdout
@@ -170,7 +171,7 @@ async fn run_client(
         Transport::Stdio => "--command",
         Transport::Http => "--url",
     };
-    let mut command = clients.command(sdk);
+    let mut command = clients.command(sdk, "sdk_client");
     command
         .args(["--transport", transport.arg(), "--era", era.arg()])
         .args([target_flag, target])

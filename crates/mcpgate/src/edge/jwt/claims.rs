@@ -54,11 +54,18 @@ impl ClaimRules {
                 }
             }
         }
+        // Checked present and in the future by the validation before this mapping.
+        let expires_at = claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .filter(|exp| exp.is_finite() && *exp >= 0.0)
+            .ok_or_else(|| JwtError::MissingClaim("exp".to_owned()))?;
         Ok(VerifiedClaims {
             subject,
             org,
             roles,
             scopes,
+            expires_at: expires_at as u64,
         })
     }
 }

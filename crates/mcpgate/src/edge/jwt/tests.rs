@@ -270,6 +270,7 @@ mod cases {
 
     pub(super) async fn valid(b: Backend) {
         let verified = b.verify(&claims()).await.expect("a valid token");
+        assert!(verified.expires_at > now(), "{verified:?}");
         assert_eq!(
             verified,
             VerifiedClaims {
@@ -277,6 +278,7 @@ mod cases {
                 org: "acme".into(),
                 roles: vec!["editor".into()],
                 scopes: vec!["files:read".into(), "files:write".into()],
+                expires_at: verified.expires_at,
             }
         );
     }

@@ -24,7 +24,7 @@ use super::conditional::{IfMatch, none_match, record_etag};
 use super::problem::{Problem, ProblemType};
 use super::shapes::Shapes;
 use crate::edge::{Access, Challenges, Policy, Principal, ToolFacts};
-use crate::http::edge_layer::too_large;
+use crate::http::edge_layer::read_body;
 use crate::workspace::fields::FieldError;
 use crate::workspace::{Kind, ListRequest, Op, Tenant, WorkspaceError, WorkspaceService};
 
@@ -131,9 +131,9 @@ impl Api {
     /// The request body as JSON. Over the body limit (a chunked body the edge could not refuse
     /// by its declared length) it is the edge's 413.
     async fn json_body(&self, body: Body) -> Result<Value, Refusal> {
-        let bytes: Bytes = axum::body::to_bytes(body, self.max_body_bytes)
+        let bytes: Bytes = read_body(body, self.max_body_bytes)
             .await
-            .map_err(|_| Refusal::Response(too_large(self.max_body_bytes)))?;
+            .map_err(Refusal::Response)?;
         serde_json::from_slice(&bytes).map_err(|e| {
             Refusal::Problem(Problem::new(
                 ProblemType::BadRequest,

@@ -230,3 +230,63 @@ fn base64_url(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
+
+/// A key server on loopback serving `jwks.json`, then `jwks-rotated.json` once `rotate` is set.
+async fn key_server(
+    rotate: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
+    use std::sync::atomic::Ordering;
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let rotated = rotate.load(Ordering::SeqCst);
+            fetches.fetch_add(1, Ordering::SeqCst);
+            let name = if rotated {
+                "jwks-rotated.json"
+            } else {
+                "jwks.json"
+            };
+            let body = std::fs::read_to_string(fixture(name)).expect("fixture");
+            async move { ([("content-type", "application/json")], body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/jwks.json")
+}
+
+#[tokio::test]
+async fn keys_from_a_jwks_url_are_cached_and_rotation_is_picked_up() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let rotate = Arc::new(AtomicBool::new(false));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let url = key_server(Arc::clone(&rotate), Arc::clone(&fetches)).await;
+    let server = Server::start(&[
+        ("MCPGATE_AUTH", "jwt"),
+        ("MCPGATE_JWKS_URL", &url),
+        ("MCPGATE_JWT_ISSUER", ISSUER),
+        ("MCPGATE_JWT_AUDIENCE", AUDIENCE),
+        ("MCPGATE_JWKS_REFETCH_COOLDOWN", "0s"),
+    ])
+    .await;
+    let who = claims("rotating", &["viewer"], "");
+    let first = signed(Algorithm::RS256, "rsa-1", "rsa-private.pem", &who);
+    for _ in 0..5 {
+        assert_eq!(call(&server, Some(&first), "health").await.0, 200);
+    }
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "fetched once, then cached"
+    );
+    let next = signed(Algorithm::RS256, "rsa-2", "rsa2-private.pem", &who);
+    assert_eq!(call(&server, Some(&next), "health").await.0, 401);
+    rotate.store(true, Ordering::SeqCst);
+    assert_eq!(call(&server, Some(&next), "health").await.0, 200);
+    assert_eq!(call(&server, Some(&first), "health").await.0, 200);
+}
