@@ -34,6 +34,7 @@ pub struct App {
     auth: Authenticator,
     gate: Gate,
     policy: Policy,
+    limits: Option<Limits>,
     oauth_metadata: Option<Router>,
     store: Arc<dyn Store>,
     workspace: Arc<WorkspaceService>,
@@ -107,10 +108,15 @@ impl App {
 
         let metrics = Metrics::new();
         let auth = Authenticator::new(&config.auth).context("set up JWT keys (auth.jwt)")?;
-        if let Some(jwt) = auth.jwt()
-            && let Err(e) = jwt.prefetch().await
-        {
-            tracing::warn!(error = %e, "JWT signing keys not fetched at start-up; retrying on use");
+        if let Some(jwt) = auth.jwt() {
+            if config.auth.jwt.issuer.is_none() {
+                tracing::warn!(
+                    "auth jwt without an issuer (MCPGATE_JWT_ISSUER): tokens from any issuer \
+                     the keys sign for are accepted"
+                );
+            }
+            // A failure is logged by the verifier; the keys are fetched again on first use.
+            let _ = jwt.prefetch().await;
         }
         let limits = rate_limits(&config, &metrics).await?;
         let policy = Policy::new(&config.auth.rules);
@@ -140,7 +146,7 @@ impl App {
             list_ttl: config.modules.list_ttl,
             tracker: tracker.clone(),
             draining: draining.clone(),
-            limits,
+            limits: limits.clone(),
         });
         Ok(Self {
             config,
@@ -148,6 +154,7 @@ impl App {
             auth,
             gate,
             policy,
+            limits,
             oauth_metadata,
             store,
             workspace,
@@ -188,6 +195,8 @@ impl App {
             auth: self.auth.clone(),
             gate: self.gate.clone(),
             policy: self.policy.clone(),
+            disabled_tools: self.config.modules.disabled_tools.clone(),
+            limits: self.limits.clone(),
             oauth_metadata: self.oauth_metadata.clone(),
             store: Arc::clone(&self.store),
             ready: Arc::clone(&self.ready),

@@ -87,6 +87,19 @@ pub fn run() -> i32 {
         println!("  database:   {}", redact_url(&config.store.database_url));
         println!("  modules:    {}", config.modules.enabled.join(", "));
         println!("  auth:       {:?}", config.auth.mode);
+        let limits = &config.rate_limit;
+        let rate = |q: Option<crate::edge::Quota>| q.map_or("off".to_owned(), |q| q.to_string());
+        println!(
+            "  limits:     per caller {}, anonymous {}, {} tool rule(s), {}",
+            rate(limits.per_subject),
+            rate(limits.anonymous),
+            limits.tools.len(),
+            match &config.redis_url {
+                Some(url) => format!("shared through Redis at {}", redact_url(&url.0)),
+                None => "in process".to_owned(),
+            }
+        );
+        println!("  public url: {}", config.http.public_url);
         return 0;
     }
     telemetry::init_logging(&config.log);

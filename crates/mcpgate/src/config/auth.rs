@@ -68,6 +68,9 @@ impl std::fmt::Debug for StaticToken {
 /// Shortest static token accepted: guessable tokens are refused at start-up.
 pub const MIN_TOKEN_LEN: usize = 16;
 
+/// Largest clock leeway accepted for `exp` and `nbf`.
+const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
 /// Shortest HMAC secret accepted for JWTs (256 bits, RFC 7518 §3.2 for HS256).
 pub const MIN_JWT_SECRET_LEN: usize = 32;
 
@@ -311,24 +314,53 @@ fn resolve_jwt(l: &mut Layers<'_>, mode: AuthMode, http: &HttpConfig) -> JwtConf
     );
     let max_token_bytes: usize =
         positive(l, "auth.jwt.max_token_bytes", "MCPGATE_JWT_MAX_BYTES", 8192);
+    let audience: Vec<String> = l.get_or(
+        "auth.jwt.audience",
+        "MCPGATE_JWT_AUDIENCE",
+        vec![
+            format!("{}{}", http.public_url, http.mcp_path),
+            http.public_url.clone(),
+        ],
+    );
+    if mode == AuthMode::Jwt && audience.is_empty() {
+        l.issue(
+            "auth.jwt.audience",
+            Some("MCPGATE_JWT_AUDIENCE"),
+            "must name at least one audience: without one, any token the key holder signs for \
+             any service would be accepted",
+        );
+    }
+    let leeway: Duration = l.get_or(
+        "auth.jwt.leeway",
+        "MCPGATE_JWT_LEEWAY",
+        Duration::from_secs(30),
+    );
+    if leeway > MAX_LEEWAY {
+        l.issue(
+            "auth.jwt.leeway",
+            Some("MCPGATE_JWT_LEEWAY"),
+            "must be at most 5m",
+        );
+    }
+    let jwks_refetch_cooldown: Duration = l.get_or(
+        "auth.jwt.jwks_refetch_cooldown",
+        "MCPGATE_JWKS_REFETCH_COOLDOWN",
+        Duration::from_secs(30),
+    );
+    if jwks_refetch_cooldown < Duration::from_secs(1) {
+        l.issue(
+            "auth.jwt.jwks_refetch_cooldown",
+            Some("MCPGATE_JWKS_REFETCH_COOLDOWN"),
+            "must be at least 1s, so unknown key ids cannot make this server hammer the key server",
+        );
+    }
     JwtConfig {
         secret,
         jwks_url,
         jwks_file: jwks_file.map(PathBuf::from),
         issuer: l.get("auth.jwt.issuer", "MCPGATE_JWT_ISSUER"),
-        audience: l.get_or(
-            "auth.jwt.audience",
-            "MCPGATE_JWT_AUDIENCE",
-            vec![
-                format!("{}{}", http.public_url, http.mcp_path),
-                http.public_url.clone(),
-            ],
-        ),
-        leeway: l.get_or(
-            "auth.jwt.leeway",
-            "MCPGATE_JWT_LEEWAY",
-            Duration::from_secs(30),
-        ),
+        audience,
+        leeway,
         org_claim: l.get_or(
             "auth.jwt.org_claim",
             "MCPGATE_JWT_ORG_CLAIM",
@@ -347,11 +379,7 @@ fn resolve_jwt(l: &mut Layers<'_>, mode: AuthMode, http: &HttpConfig) -> JwtConf
             "MCPGATE_JWKS_CACHE_TTL",
             Duration::from_secs(600),
         ),
-        jwks_refetch_cooldown: l.get_or(
-            "auth.jwt.jwks_refetch_cooldown",
-            "MCPGATE_JWKS_REFETCH_COOLDOWN",
-            Duration::from_secs(30),
-        ),
+        jwks_refetch_cooldown,
     }
 }
 
@@ -556,6 +584,24 @@ mod tests {
         assert!(jwks_url_allowed("http://127.0.0.1:9999/jwks"));
         assert!(jwks_url_allowed("http://localhost/jwks"));
         assert!(!jwks_url_allowed("http://127.0.0.1.evil.example/jwks"));
+    }
+
+    #[test]
+    fn jwt_needs_an_audience_a_sane_leeway_and_a_refetch_cooldown() {
+        let secret = ("MCPGATE_JWT_SECRET", "0123456789abcdef0123456789abcdef-hs");
+        let e = with_file(
+            "[auth.jwt]\naudience = []\nleeway = \"10m\"\njwks_refetch_cooldown = \"0s\"\n",
+            &[("MCPGATE_AUTH", "jwt"), secret],
+        )
+        .expect_err("invalid");
+        let text = e.to_string();
+        for needle in [
+            "auth.jwt.audience",
+            "auth.jwt.leeway",
+            "auth.jwt.jwks_refetch_cooldown",
+        ] {
+            assert!(text.contains(needle), "{needle} missing: {text}");
+        }
     }
 
     #[test]

@@ -74,7 +74,7 @@ impl AuthError {
 }
 
 /// Resolves principals for one auth configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Authenticator {
     mode: AuthMode,
     default: Principal,
@@ -93,7 +93,7 @@ pub struct Authenticator {
 /// the map is bounded: nothing a caller sends can grow it past [`VERIFIED_MAX`]. Keyed by the
 /// whole token, compared in full on lookup (hashing with the standard library's keyed SipHash
 /// costs a fraction of a cryptographic digest, and no collision can stand in for a token).
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct VerifiedTokens {
     entries: RwLock<HashMap<Box<str>, (Principal, u64)>>,
 }
@@ -110,6 +110,13 @@ fn unix_now() -> u64 {
 }
 
 impl VerifiedTokens {
+    fn len(&self) -> usize {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     fn get(&self, token: &str, now: u64) -> Option<Principal> {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         entries
@@ -127,6 +134,20 @@ impl VerifiedTokens {
             }
         }
         entries.insert(token.into(), (principal, until));
+    }
+}
+
+impl std::fmt::Debug for Authenticator {
+    /// Counts only: no digest, token or key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("mode", &self.mode)
+            .field("default", &self.default)
+            .field("static_tokens", &self.tokens.len())
+            .field("jwt", &self.jwt.is_some())
+            .field("verified_tokens", &self.verified.len())
+            .field("query_key", &self.query_key)
+            .finish()
     }
 }
 

@@ -150,11 +150,11 @@ impl Limits {
     /// The anonymous limit for a request from `peer`, if one applies.
     async fn anonymous(&self, route: &str, peer: Option<IpAddr>) -> Option<Decision> {
         let quota = self.anonymous.as_ref()?;
-        let ip = peer?;
+        let ip = peer?.to_canonical();
         if ip.is_loopback() && !self.anonymous_loopback {
             return None;
         }
-        Some(self.decide(1, &format!("ip:{ip}:{route}"), quota).await)
+        Some(self.decide(1, &ip_key(ip, route), quota).await)
     }
 
     /// The per-caller limit of `route`, if one applies.
@@ -173,6 +173,21 @@ impl Limits {
             .quota;
         let key = format!("tool:{}/{}:{tool}", principal.org, principal.subject);
         Some(self.decide(2, &key, &quota).await)
+    }
+}
+
+/// The anonymous key of a client address: an IPv4 address itself, an IPv6 address by its /64
+/// (one host usually holds a whole /64, so single addresses would give it endless buckets).
+fn ip_key(ip: IpAddr, route: &str) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("ip:{v4}:{route}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!(
+                "ip6:{:x}:{:x}:{:x}:{:x}::/64:{route}",
+                s[0], s[1], s[2], s[3]
+            )
+        }
     }
 }
 
@@ -260,5 +275,24 @@ impl Gate {
             principal,
             decision,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_keys_group_ipv6_by_slash_64_and_unmap_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(ip_key(a, "mcp"), ip_key(b, "mcp"));
+        assert_ne!(ip_key(a, "mcp"), ip_key(other, "mcp"));
+        assert_ne!(ip_key(a, "mcp"), ip_key(a, "/api/v1"));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(ip_key(mapped.to_canonical(), "mcp"), "ip:192.0.2.7:mcp");
+        let mapped_loopback: IpAddr = "::ffff:127.0.0.1".parse().expect("ip");
+        assert!(mapped_loopback.to_canonical().is_loopback());
     }
 }

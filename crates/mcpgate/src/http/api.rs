@@ -40,7 +40,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Extension, Router};
 
-use crate::edge::{Gate, Policy};
+use crate::edge::{Gate, Limits, Policy};
 use crate::http::edge_layer::peer_ip;
 use crate::workspace::{Kind, WorkspaceService};
 
@@ -56,6 +56,10 @@ pub struct ApiParts {
     pub gate: Gate,
     /// Who may use which operation (by its tool's name), as for the MCP endpoint.
     pub policy: Policy,
+    /// Tools switched off (`modules.disabled_tools`).
+    pub disabled_tools: Vec<String>,
+    /// Per-tool rate limits.
+    pub limits: Option<Limits>,
 }
 
 /// `/api/v1/*` and `/openapi.json`. The OpenAPI document is built and serialized here, once.
@@ -68,8 +72,12 @@ pub fn router(parts: ApiParts) -> Router {
         parts.write,
         parts.max_body_bytes,
         &shapes,
-        parts.policy,
-        parts.gate.challenges().clone(),
+        routes::ApiAccess {
+            policy: parts.policy,
+            challenges: parts.gate.challenges().clone(),
+            disabled: parts.disabled_tools,
+            limits: parts.limits,
+        },
     ));
 
     let mut v1 = Router::new();

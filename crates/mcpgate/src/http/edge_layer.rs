@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -78,15 +78,18 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
             None => shed(route),
             Some(permit) => {
                 let run = next.run(request).instrument(span.clone());
-                let response = match tokio::time::timeout(edge.request_timeout, run).await {
+                match tokio::time::timeout(edge.request_timeout, run).await {
                     Ok(response) if response.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                         too_large(edge.max_body_bytes)
                     }
+                    // A POST answered with a stream (a legacy session's SSE answer) is still
+                    // working: it holds its permit until the answer is sent.
+                    Ok(response) if method == Method::POST => {
+                        hold_while_streaming(response, permit)
+                    }
                     Ok(response) => response,
                     Err(_) => timed_out(edge.request_timeout),
-                };
-                drop(permit);
-                response
+                }
             }
         },
     };
@@ -133,6 +136,51 @@ fn shed(route: &str) -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
+}
+
+/// `response` with `guard` kept alive until its body has been sent (or the client went away),
+/// when the body is a stream still being produced. A body of known size is complete already,
+/// and wrapping it would make it chunked, so it is returned as it is (and `guard` dropped).
+pub fn hold_while_streaming<G: Send + Unpin + 'static>(response: Response, guard: G) -> Response {
+    if http_body::Body::size_hint(response.body())
+        .exact()
+        .is_some()
+    {
+        return response;
+    }
+    response.map(|inner| {
+        axum::body::Body::new(Holding {
+            inner,
+            _guard: guard,
+        })
+    })
+}
+
+/// A response body that holds a guard (a drain-tracker token, a load-shedding permit) until it
+/// is dropped. Frames pass through untouched.
+struct Holding<G> {
+    inner: axum::body::Body,
+    _guard: G,
+}
+
+impl<G: Unpin> http_body::Body for Holding<G> {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// 504 for a request whose response did not start within the request timeout.

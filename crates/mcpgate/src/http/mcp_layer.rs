@@ -8,7 +8,7 @@
 //!    message, instead of rmcp's plain-text 415;
 //! 3. a POST counts as in flight until its response body has been sent, so graceful drain
 //!    waits for answers to be delivered, not just computed (GET streams are open-ended and are
-//!    closed by the drain itself);
+//!    closed by the drain itself); the edge's load-shedding permit is held the same way;
 //! 4. a successful session DELETE is answered 204: rmcp answers 202 Accepted, but the session
 //!    is already gone when it returns, and clients and proxies expect 200/204.
 
@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio_util::task::TaskTracker;
 
-use super::edge_layer::{peer_ip, read_body};
+use super::edge_layer::{hold_while_streaming, peer_ip, read_body};
 use crate::edge::{Gate, Refusal, reject};
 
 /// What the MCP exchange needs.
@@ -70,21 +70,7 @@ async fn exchange(mcp: &McpState, request: Request, next: Next) -> Response {
                 Err(refusal) => return refusal,
             };
             let token = mcp.tracker.token();
-            let response = next.run(request).await;
-            // A body of known size (a JSON answer) is complete already; only a stream (SSE)
-            // is still being produced, and wrapping a complete body would make it chunked.
-            if http_body::Body::size_hint(response.body())
-                .exact()
-                .is_some()
-            {
-                return response;
-            }
-            response.map(|inner| {
-                axum::body::Body::new(TrackedBody {
-                    inner,
-                    _token: token,
-                })
-            })
+            hold_while_streaming(next.run(request).await, token)
         }
         Method::DELETE => {
             let mut response = next.run(request).await;
@@ -170,32 +156,5 @@ impl Envelope<'_> {
             (None, Some(_)) if self.result.is_some() || self.error.is_some() => Ok(()),
             (None, _) => Err("a request needs a \"method\""),
         }
-    }
-}
-
-/// A response body that holds a drain-tracker token until it is dropped (fully sent, or the
-/// client went away). Frames pass through untouched.
-struct TrackedBody {
-    inner: axum::body::Body,
-    _token: tokio_util::task::task_tracker::TaskTrackerToken,
-}
-
-impl http_body::Body for TrackedBody {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }

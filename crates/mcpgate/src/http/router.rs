@@ -17,7 +17,7 @@ use super::edge_layer::{EdgeState, edge};
 use super::mcp_layer::{McpState, mcp_exchange};
 use super::probes::{ProbeState, healthz, metrics, readyz};
 use crate::config::HttpConfig;
-use crate::edge::{Authenticator, Gate, OriginPolicy, Policy};
+use crate::edge::{Authenticator, Gate, Limits, OriginPolicy, Policy};
 use crate::mcp::Handler;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -35,6 +35,10 @@ pub struct RouterParts {
     pub gate: Gate,
     /// Who may use which tool (the REST API applies it per operation).
     pub policy: Policy,
+    /// Tools switched off; the REST API refuses their operations.
+    pub disabled_tools: Vec<String>,
+    /// Per-tool rate limits, for the REST API.
+    pub limits: Option<Limits>,
     /// Protected-resource metadata routes (auth `jwt` with authorization servers).
     pub oauth_metadata: Option<Router>,
     /// Store, for readiness.
@@ -169,6 +173,8 @@ pub fn build_router(parts: RouterParts) -> Router {
             max_body_bytes: parts.http.max_body_bytes,
             gate: parts.gate.clone(),
             policy: parts.policy.clone(),
+            disabled_tools: parts.disabled_tools.clone(),
+            limits: parts.limits.clone(),
         })
         .merge(super::docs::docs_router())
     });

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use super::conditional::{IfMatch, none_match, record_etag};
 use super::problem::{Problem, ProblemType};
 use super::shapes::Shapes;
-use crate::edge::{Access, Challenges, Policy, Principal, ToolFacts};
+use crate::edge::{self, Access, Challenges, Limits, Policy, Principal, ToolFacts};
 use crate::http::edge_layer::read_body;
 use crate::workspace::fields::FieldError;
 use crate::workspace::{Kind, ListRequest, Op, Tenant, WorkspaceError, WorkspaceService};
@@ -37,6 +37,18 @@ pub const MERGE_PATCH: &[&str] = &["application/merge-patch+json", "application/
 /// shared cache.
 const RECORD_CACHE: &str = "private, no-cache";
 
+/// Who may use which operation, and how often.
+pub struct ApiAccess {
+    /// The per-tool policy, as for MCP.
+    pub policy: Policy,
+    /// The challenges of refusals.
+    pub challenges: Challenges,
+    /// Tools switched off (`modules.disabled_tools`).
+    pub disabled: Vec<String>,
+    /// Per-tool rate limits, as for MCP.
+    pub limits: Option<Limits>,
+}
+
 /// What the handlers share.
 pub struct Api {
     service: Arc<WorkspaceService>,
@@ -47,6 +59,9 @@ pub struct Api {
     process: HashMap<Kind, jsonschema::Validator>,
     policy: Policy,
     challenges: Challenges,
+    /// Tools switched off (`modules.disabled_tools`): their operations are refused too.
+    disabled: Vec<String>,
+    limits: Option<Limits>,
 }
 
 impl Api {
@@ -56,8 +71,7 @@ impl Api {
         write: bool,
         max_body_bytes: usize,
         shapes: &Shapes,
-        policy: Policy,
-        challenges: Challenges,
+        access: ApiAccess,
     ) -> Self {
         let list = Kind::ALL
             .into_iter()
@@ -74,21 +88,35 @@ impl Api {
             list,
             search: Params::new(&shapes.search()),
             process,
-            policy,
-            challenges,
+            policy: access.policy,
+            challenges: access.challenges,
+            disabled: access.disabled,
+            limits: access.limits,
         }
     }
 
     /// Whether `principal` may use the tool `name`, which reads only when `read_only`: 403
     /// otherwise, with an `insufficient_scope` challenge when scopes would change that.
-    fn permit(&self, principal: &Principal, name: &str, read_only: bool) -> Result<(), Problem> {
+    /// Then the tool's own rate limit (`[[rate_limit.tools]]`), as for the MCP call: 429.
+    async fn permit(
+        &self,
+        principal: &Principal,
+        name: &str,
+        read_only: bool,
+    ) -> Result<(), Problem> {
+        if self.disabled.iter().any(|d| d == name) {
+            return Err(Problem::new(
+                ProblemType::Forbidden,
+                format!("{name} is disabled on this server (modules.disabled_tools)"),
+            ));
+        }
         let facts = ToolFacts {
             name,
             module: "workspace",
             read_only,
         };
         match self.policy.access(principal, facts) {
-            Access::Allowed => Ok(()),
+            Access::Allowed => self.within_tool_limit(principal, name).await,
             Access::Denied { needed_scopes } if needed_scopes.is_empty() => Err(Problem::new(
                 ProblemType::Forbidden,
                 format!("{} may not use {name}", principal.subject),
@@ -104,14 +132,28 @@ impl Api {
         }
     }
 
+    /// 429 when `principal` is over the rate limit of the tool `name`.
+    async fn within_tool_limit(&self, principal: &Principal, name: &str) -> Result<(), Problem> {
+        let Some(limits) = &self.limits else {
+            return Ok(());
+        };
+        match limits.tool(principal, name).await {
+            Some(decision) if !decision.allowed => Err(Problem::gate(
+                &edge::Refusal::Limited(decision),
+                &self.challenges,
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// May `principal` run `op` on `kind`.
-    fn permit_op(&self, principal: &Principal, op: Op, kind: Kind) -> Result<(), Problem> {
-        self.permit(principal, &op.tool(kind), !op.writes())
+    async fn permit_op(&self, principal: &Principal, op: Op, kind: Kind) -> Result<(), Problem> {
+        self.permit(principal, &op.tool(kind), !op.writes()).await
     }
 
     /// The write gate: 405 on a read-only server (with the methods the path still allows), then
     /// the policy for the operation's tool.
-    fn writable(
+    async fn writable(
         &self,
         principal: &Principal,
         allow: Allow,
@@ -125,7 +167,7 @@ impl Api {
             )
             .with_header(header::ALLOW, HeaderValue::from_static(allow.read_only())));
         }
-        self.permit_op(principal, op, kind)
+        self.permit_op(principal, op, kind).await
     }
 
     /// The request body as JSON. Over the body limit (a chunked body the edge could not refuse
@@ -391,7 +433,7 @@ pub async fn list(
     let Some(params) = api.list.get(&kind) else {
         return Err(Problem::new(ProblemType::NotFound, "no such collection").into());
     };
-    api.permit_op(&principal, Op::List, kind)?;
+    api.permit_op(&principal, Op::List, kind).await?;
     let query = params.read(&uri)?;
     let request = ListRequest::from_arguments(query)?;
     let page = api
@@ -416,7 +458,8 @@ pub async fn create(
     body: Body,
 ) -> Answer {
     no_query(&uri)?;
-    api.writable(&principal, Allow::Readable, Op::Create, kind)?;
+    api.writable(&principal, Allow::Readable, Op::Create, kind)
+        .await?;
     media_type(&headers, JSON)?;
     let fields = api.json_body(body).await?;
     let created = api
@@ -436,7 +479,8 @@ pub async fn create(
 
 /// `GET /api/v1/{collection}/{id}`: 304 when `If-None-Match` names the current version.
 pub async fn get(State(api): ApiState, target: RecordPath, headers: HeaderMap) -> Answer {
-    api.permit_op(&target.principal, Op::Get, target.kind)?;
+    api.permit_op(&target.principal, Op::Get, target.kind)
+        .await?;
     let found = api
         .service
         .get(&target.tenant(), target.kind, &target.id)
@@ -466,7 +510,8 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    api.writable(&target.principal, Allow::Readable, Op::Update, target.kind)?;
+    api.writable(&target.principal, Allow::Readable, Op::Update, target.kind)
+        .await?;
     media_type(&headers, JSON)?;
     let version = IfMatch::from_headers(&headers)?.required()?;
     let fields = api.json_body(body).await?;
@@ -484,7 +529,8 @@ pub async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    api.writable(&target.principal, Allow::Readable, Op::Patch, target.kind)?;
+    api.writable(&target.principal, Allow::Readable, Op::Patch, target.kind)
+        .await?;
     media_type(&headers, MERGE_PATCH)?;
     let version = IfMatch::from_headers(&headers)?.required()?;
     let patch = api.json_body(body).await?;
@@ -497,7 +543,8 @@ pub async fn patch(
 
 /// `DELETE /api/v1/{collection}/{id}`: optional `If-Match`; the answer counts the children.
 pub async fn delete(State(api): ApiState, target: RecordPath, headers: HeaderMap) -> Answer {
-    api.writable(&target.principal, Allow::Readable, Op::Delete, target.kind)?;
+    api.writable(&target.principal, Allow::Readable, Op::Delete, target.kind)
+        .await?;
     let version = IfMatch::from_headers(&headers)?.optional();
     let deleted = api
         .service
@@ -513,7 +560,8 @@ pub async fn archive(State(api): ApiState, target: RecordPath, headers: HeaderMa
         Allow::ActionOnly,
         Op::Archive,
         target.kind,
-    )?;
+    )
+    .await?;
     let version = IfMatch::from_headers(&headers)?.optional();
     let archived = api
         .service
@@ -534,7 +582,8 @@ pub async fn process(
         Allow::ActionOnly,
         Op::Process,
         target.kind,
-    )?;
+    )
+    .await?;
     media_type(&headers, JSON)?;
     let version = IfMatch::from_headers(&headers)?.optional();
     let body = api.json_body(body).await?;
@@ -557,7 +606,7 @@ pub async fn search(
     Extension(principal): Extension<Principal>,
     uri: Uri,
 ) -> Answer {
-    api.permit(&principal, "search", true)?;
+    api.permit(&principal, "search", true).await?;
     let query = api.search.read(&uri)?;
     let text = query.get("query").and_then(Value::as_str).unwrap_or("");
     let limit = query
@@ -579,7 +628,7 @@ pub async fn fetch(
     uri: Uri,
     id: Result<Path<String>, PathRejection>,
 ) -> Answer {
-    api.permit(&principal, "fetch", true)?;
+    api.permit(&principal, "fetch", true).await?;
     no_query(&uri)?;
     let id = path_id(id)?;
     let document = api.service.fetch(&Tenant::of(&principal), &id).await?;

@@ -271,7 +271,7 @@ async fn keys_from_a_jwks_url_are_cached_and_rotation_is_picked_up() {
         ("MCPGATE_JWKS_URL", &url),
         ("MCPGATE_JWT_ISSUER", ISSUER),
         ("MCPGATE_JWT_AUDIENCE", AUDIENCE),
-        ("MCPGATE_JWKS_REFETCH_COOLDOWN", "0s"),
+        ("MCPGATE_JWKS_REFETCH_COOLDOWN", "1s"),
     ])
     .await;
     let who = claims("rotating", &["viewer"], "");
@@ -285,8 +285,11 @@ async fn keys_from_a_jwks_url_are_cached_and_rotation_is_picked_up() {
         "fetched once, then cached"
     );
     let next = signed(Algorithm::RS256, "rsa-2", "rsa2-private.pem", &who);
+    // An unknown key id refetches at most once per cooldown (1 s here).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(call(&server, Some(&next), "health").await.0, 401);
     rotate.store(true, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(call(&server, Some(&next), "health").await.0, 200);
     assert_eq!(call(&server, Some(&first), "health").await.0, 200);
 }

@@ -228,3 +228,64 @@ async fn an_unreachable_redis_follows_the_failure_policy() {
         assert!(logs.contains("\"level\":\"WARN\""), "{logs}");
     }
 }
+
+#[tokio::test]
+async fn a_tool_limit_also_holds_for_its_rest_operation_and_disabled_tools_stay_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mcpgate.toml");
+    std::fs::write(
+        &file,
+        "[[rate_limit.tools]]\ntools = [\"list_tasks\"]\nrate = \"2/hour\"\n",
+    )
+    .expect("write");
+    let server = Server::start(&[
+        ("MCPGATE_CONFIG", file.to_str().expect("utf-8")),
+        ("MCPGATE_WORKSPACE_WRITE", "true"),
+        ("MCPGATE_DISABLED_TOOLS", "delete_note"),
+    ])
+    .await;
+    let http = reqwest::Client::new();
+    // One budget per caller and tool, whichever door the call comes through.
+    let (_, body) = call(&server, None, "list_tasks").await;
+    assert!(body["result"].is_object(), "{body}");
+    let ok = http
+        .get(server.at("/api/v1/tasks"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ok.status(), 200);
+    let limited = http
+        .get(server.at("/api/v1/tasks"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(limited.status(), 429);
+    assert!(number(&limited, "retry-after") >= 1);
+    assert_eq!(header(&limited, "content-type"), "application/problem+json");
+    let (_, body) = call(&server, None, "list_tasks").await;
+    assert_eq!(body["error"]["code"], -32010, "{body}");
+
+    let note: Value = http
+        .post(server.at("/api/v1/notes"))
+        .json(&json!({"title": "Stays"}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let id = note["id"].as_str().expect("id");
+    let refused = http
+        .delete(server.at(&format!("/api/v1/notes/{id}")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 403);
+    let problem: Value = refused.json().await.expect("json");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("delete_note is disabled")),
+        "{problem}"
+    );
+}
