@@ -179,6 +179,10 @@ pub struct HttpConfig {
     /// `Strict-Transport-Security` max-age; zero sends none (set it when TLS ends in front of
     /// this server). Default 0. Env `MCPGATE_HSTS_MAX_AGE`.
     pub hsts_max_age: Duration,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: a request from
+    /// one of them is attributed to the client it names (for per-IP limits). Default none. Env
+    /// `MCPGATE_TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Storage settings.

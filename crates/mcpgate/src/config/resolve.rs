@@ -292,7 +292,27 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
             "must be at least 8192",
         );
     }
+    let trusted_proxies = l
+        .get_or::<Vec<String>>(
+            "http.trusted_proxies",
+            "MCPGATE_TRUSTED_PROXIES",
+            Vec::new(),
+        )
+        .iter()
+        .filter_map(|text| match parse_net(text) {
+            Some(net) => Some(net),
+            None => {
+                l.issue(
+                    "http.trusted_proxies",
+                    Some("MCPGATE_TRUSTED_PROXIES"),
+                    format!("expected an address or CIDR range such as 10.0.0.0/8, found {text:?}"),
+                );
+                None
+            }
+        })
+        .collect();
     HttpConfig {
+        trusted_proxies,
         public_url,
         request_timeout: positive(
             l,
@@ -345,6 +365,16 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
                 false,
             ),
     }
+}
+
+/// An address (a single-host range) or a CIDR range.
+fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig {

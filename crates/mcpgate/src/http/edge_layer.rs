@@ -52,7 +52,13 @@ pub struct EdgeState {
     pub request_timeout: Duration,
     /// `Strict-Transport-Security`, when configured.
     pub hsts: Option<HeaderValue>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
+
+/// The client's address as the edge resolved it (through trusted proxies), for per-IP limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
 
 /// The edge middleware (see the module documentation for its steps).
 pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Next) -> Response {
@@ -61,6 +67,9 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
         take_query_key(&mut request);
     }
     let request_id = assign_request_id(&mut request);
+    if let Some(ip) = client_ip(&request, &edge.trusted_proxies) {
+        request.extensions_mut().insert(ClientIp(ip));
+    }
     let route = route_label(request.uri().path(), &edge.mcp_path);
     let method = request.method().clone();
     // Only the id: span fields are formatted when the span opens, on every request.
@@ -196,12 +205,42 @@ fn timed_out(limit: Duration) -> Response {
     )
 }
 
-/// The client's IP address, when the server recorded the connection's peer.
+/// The client's IP address as the edge resolved it, when the server recorded the peer.
 pub fn peer_ip(request: &Request) -> Option<IpAddr> {
     request
         .extensions()
+        .get::<ClientIp>()
+        .map(|ClientIp(ip)| *ip)
+}
+
+/// The connection's peer, or, when the peer is a trusted proxy, the client its
+/// `X-Forwarded-For` names: the rightmost address that is not itself a trusted proxy (the
+/// entries left of it could have been written by anyone).
+fn client_ip(request: &Request, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let peer = request
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| addr.ip().to_canonical())?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if trusted.is_empty() || !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    for value in request.headers().get_all("x-forwarded-for").iter().rev() {
+        let Ok(text) = value.to_str() else {
+            return Some(client);
+        };
+        for entry in text.rsplit(',') {
+            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+                return Some(client);
+            };
+            client = ip.to_canonical();
+            if !is_trusted(&client) {
+                return Some(client);
+            }
+        }
+    }
+    Some(client)
 }
 
 /// Headers every response carries, so a browser never sniffs, frames or leaks a referrer from
@@ -323,6 +362,35 @@ mod tests {
             let value = HeaderValue::from_str(bad).expect("visible ASCII");
             assert!(!acceptable_request_id(&value), "{bad}");
         }
+    }
+
+    #[test]
+    fn forwarded_clients_are_believed_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        let request = |peer: &str, forwarded: &[&str]| {
+            let mut builder = Request::builder().uri("/mcp");
+            for value in forwarded {
+                builder = builder.header("x-forwarded-for", *value);
+            }
+            let mut request = builder.body(axum::body::Body::empty()).expect("request");
+            let peer: SocketAddr = peer.parse().expect("addr");
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        };
+        let ip = |text: &str| text.parse::<IpAddr>().expect("ip");
+        // Not from a proxy: the peer, whatever the header says.
+        let direct = request("203.0.113.9:5000", &["198.51.100.1"]);
+        assert_eq!(client_ip(&direct, &trusted), Some(ip("203.0.113.9")));
+        // Through two trusted hops: the rightmost untrusted entry, not the spoofable leftmost.
+        let proxied = request("10.0.0.2:5000", &["6.6.6.6, 198.51.100.7", "10.0.0.1"]);
+        assert_eq!(client_ip(&proxied, &trusted), Some(ip("198.51.100.7")));
+        // A proxy that sends nothing usable: the proxy itself.
+        let bare = request("10.0.0.2:5000", &[]);
+        assert_eq!(client_ip(&bare, &trusted), Some(ip("10.0.0.2")));
+        let junk = request("10.0.0.2:5000", &["not-an-ip"]);
+        assert_eq!(client_ip(&junk, &trusted), Some(ip("10.0.0.2")));
+        // No trusted proxies configured: never the header.
+        assert_eq!(client_ip(&proxied, &[]), Some(ip("10.0.0.2")));
     }
 
     #[test]

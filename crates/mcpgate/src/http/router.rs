@@ -159,6 +159,7 @@ pub fn build_router(parts: RouterParts) -> Router {
                 .ok()
             })
             .flatten(),
+        trusted_proxies: http.trusted_proxies.clone().into(),
     };
     let mcp_state = McpState {
         gate: parts.gate.clone(),

@@ -289,3 +289,27 @@ async fn a_tool_limit_also_holds_for_its_rest_operation_and_disabled_tools_stay_
         "{problem}"
     );
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let server = Server::start(&[
+        ("MCPGATE_TRUSTED_PROXIES", "127.0.0.1"),
+        ("MCPGATE_RATE_LIMIT_ANONYMOUS", "2/min"),
+    ])
+    .await;
+    let http = reqwest::Client::new();
+    let list = |client: &'static str| {
+        http.get(server.at("/api/v1/tasks"))
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(list("198.51.100.1").await.expect("request").status(), 200);
+    }
+    let limited = list("198.51.100.1").await.expect("request");
+    assert_eq!(limited.status(), 429);
+    assert_eq!(list("198.51.100.2").await.expect("request").status(), 200);
+    // A forged entry to the left of the proxy's own does not buy a new budget.
+    let forged = list("203.0.113.50, 198.51.100.1").await.expect("request");
+    assert_eq!(forged.status(), 429);
+}
