@@ -66,6 +66,32 @@ pub async fn tool_names(server: &Server, token: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// A configuration file holding `text`, in a directory that lives as long as the guard.
+pub fn config_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mcpgate.toml");
+    std::fs::write(&path, text).expect("write config");
+    let path = path.to_str().expect("utf-8 path").to_owned();
+    (dir, path)
+}
+
+/// Create a note through the REST API as the bearer of `token`; its JSON.
+pub async fn create_note(server: &Server, token: Option<&str>, title: &str) -> Value {
+    let mut request = reqwest::Client::new()
+        .post(server.at("/api/v1/notes"))
+        .json(&json!({ "title": title }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// A header as text.
 pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
     response

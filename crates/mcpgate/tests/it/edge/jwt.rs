@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::{call, header, rpc};
+use super::{call, create_note, header, rpc};
 use crate::support::Server;
 
 pub const SECRET: &str = "jwt-secret-for-tests-0123456789abcdef";
@@ -128,16 +128,7 @@ async fn jwt_callers_are_verified_and_refusals_point_at_the_metadata() {
 
     // The REST API verifies the same way and attributes writes to the token's subject.
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(server.at("/api/v1/notes"))
-        .bearer_auth(&good)
-        .json(&json!({"title": "From a JWT"}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let created = create_note(&server, Some(&good), "From a JWT").await;
     assert_eq!(created["created_by"], "ann", "{created}");
     let refused = http
         .get(server.at("/api/v1/notes"))

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{call, header, rpc};
+use super::{call, config_file, create_note, header, rpc};
 use crate::support::Server;
 
 const TOKEN: &str = "rate-limit-test-token-0123456789";
@@ -135,14 +135,9 @@ async fn anonymous_callers_are_limited_per_ip_and_refused_credentials_count() {
 
 #[tokio::test]
 async fn tool_limits_answer_a_json_rpc_error_with_retry_data() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("mcpgate.toml");
-    std::fs::write(
-        &file,
-        "[[rate_limit.tools]]\ntools = [\"heal*\"]\nrate = \"2/hour\"\n",
-    )
-    .expect("write");
-    let server = Server::start(&[("MCPGATE_CONFIG", file.to_str().expect("utf-8"))]).await;
+    let (_dir, file) =
+        config_file("[[rate_limit.tools]]\ntools = [\"heal*\"]\nrate = \"2/hour\"\n");
+    let server = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
     for _ in 0..2 {
         let (status, body) = call(&server, None, "health").await;
         assert_eq!(status, 200);
@@ -231,15 +226,10 @@ async fn an_unreachable_redis_follows_the_failure_policy() {
 
 #[tokio::test]
 async fn a_tool_limit_also_holds_for_its_rest_operation_and_disabled_tools_stay_off() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("mcpgate.toml");
-    std::fs::write(
-        &file,
-        "[[rate_limit.tools]]\ntools = [\"list_tasks\"]\nrate = \"2/hour\"\n",
-    )
-    .expect("write");
+    let (_dir, file) =
+        config_file("[[rate_limit.tools]]\ntools = [\"list_tasks\"]\nrate = \"2/hour\"\n");
     let server = Server::start(&[
-        ("MCPGATE_CONFIG", file.to_str().expect("utf-8")),
+        ("MCPGATE_CONFIG", &file),
         ("MCPGATE_WORKSPACE_WRITE", "true"),
         ("MCPGATE_DISABLED_TOOLS", "delete_note"),
     ])
@@ -265,15 +255,7 @@ async fn a_tool_limit_also_holds_for_its_rest_operation_and_disabled_tools_stay_
     let (_, body) = call(&server, None, "list_tasks").await;
     assert_eq!(body["error"]["code"], -32010, "{body}");
 
-    let note: Value = http
-        .post(server.at("/api/v1/notes"))
-        .json(&json!({"title": "Stays"}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let note = create_note(&server, None, "Stays").await;
     let id = note["id"].as_str().expect("id");
     let refused = http
         .delete(server.at(&format!("/api/v1/notes/{id}")))

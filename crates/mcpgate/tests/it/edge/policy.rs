@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::jwt::{claims, hs256, jwt_env};
-use super::{call, header, tool_names};
+use super::{call, config_file, create_note, header, tool_names};
 use crate::support::Server;
 
 const RULES: &str = r#"
@@ -21,12 +21,10 @@ scopes = ["tasks:write"]
 "#;
 
 async fn start() -> (Server, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("mcpgate.toml");
-    std::fs::write(&file, RULES).expect("write config");
+    let (dir, file) = config_file(RULES);
     let base = jwt_env();
     let mut env: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    env.push(("MCPGATE_CONFIG", file.to_str().expect("utf-8")));
+    env.push(("MCPGATE_CONFIG", &file));
     (Server::start(&env).await, dir)
 }
 
@@ -61,16 +59,7 @@ async fn rules_and_roles_decide_what_each_caller_sees_and_may_call() {
 
     // The REST API decides the same way.
     let http = reqwest::Client::new();
-    let note: Value = http
-        .post(server.at("/api/v1/notes"))
-        .bearer_auth(&editor)
-        .json(&json!({"title": "Keep me"}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let note = create_note(&server, Some(&editor), "Keep me").await;
     let id = note["id"].as_str().expect("id");
     let refused = http
         .delete(server.at(&format!("/api/v1/notes/{id}")))

@@ -5,6 +5,7 @@
 
 use serde_json::json;
 
+use super::config_file;
 use super::jwt::{ISSUER, claims, hs256};
 use crate::support::{Server, modern_call};
 
@@ -81,18 +82,14 @@ fn assert_clean(what: &str, text: &str, secrets: &[&str]) {
 
 #[tokio::test]
 async fn planted_secrets_never_reach_logs_or_answers() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("mcpgate.toml");
-    std::fs::write(
-        &file,
-        format!("[[auth.tokens]]\nname = \"bot\"\ntoken = \"{FILE_TOKEN}\"\nrole = \"viewer\"\n"),
-    )
-    .expect("write");
+    let (_dir, file) = config_file(&format!(
+        "[[auth.tokens]]\nname = \"bot\"\ntoken = \"{FILE_TOKEN}\"\nrole = \"viewer\"\n"
+    ));
     let redis = format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1");
     let server = Server::start(&[
         ("MCPGATE_AUTH", "token"),
         ("MCPGATE_AUTH_TOKEN", ENV_TOKEN),
-        ("MCPGATE_CONFIG", file.to_str().expect("utf-8")),
+        ("MCPGATE_CONFIG", &file),
         ("MCPGATE_AUTH_QUERY_KEY", "true"),
         ("MCPGATE_JWT_SECRET", JWT_SECRET),
         ("MCPGATE_REDIS_URL", &redis),
