@@ -203,38 +203,44 @@ impl Authenticator {
 
     /// The principal for a request with these headers.
     pub async fn principal_for(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
-        match self.mode {
-            AuthMode::None => Ok(self.default.clone()),
-            AuthMode::Dev => match headers.get(header::AUTHORIZATION) {
-                None => Ok(self.default.clone()),
-                Some(value) => parse_dev_token(bearer(value)?),
-            },
-            AuthMode::Token => {
-                let value = headers
-                    .get(header::AUTHORIZATION)
-                    .ok_or(AuthError::Missing)?;
-                self.static_token(bearer(value)?)
-            }
-            AuthMode::Jwt => {
-                let value = headers
-                    .get(header::AUTHORIZATION)
-                    .ok_or(AuthError::Missing)?;
-                self.jwt_principal(bearer(value)?).await
-            }
+        match self.cheap_principal(headers) {
+            Some(checked) => checked,
+            None => self.verify_jwt(headers).await,
         }
     }
 
-    /// The principal of a JWT: remembered if this token was verified recently, else verified
-    /// now (an oversized token goes straight to the verifier, which refuses it unread).
-    async fn jwt_principal(&self, token: &str) -> Result<Principal, AuthError> {
+    /// The principal for these headers when finding it costs nothing (no signature to
+    /// verify): every backend but `jwt`, and in `jwt` a missing or malformed header or a token
+    /// verified recently. `None` when a JWT has to be verified.
+    pub fn cheap_principal(&self, headers: &HeaderMap) -> Option<Result<Principal, AuthError>> {
+        let header = headers.get(header::AUTHORIZATION);
+        match (self.mode, header) {
+            (AuthMode::None, _) | (AuthMode::Dev, None) => Some(Ok(self.default.clone())),
+            (_, None) => Some(Err(AuthError::Missing)),
+            (AuthMode::Dev, Some(value)) => Some(bearer(value).and_then(parse_dev_token)),
+            (AuthMode::Token, Some(value)) => {
+                Some(bearer(value).and_then(|token| self.static_token(token)))
+            }
+            (AuthMode::Jwt, Some(value)) => match bearer(value) {
+                Err(e) => Some(Err(e)),
+                // Oversized tokens go to the verifier, which refuses them unread.
+                Ok(token) if token.len() > self.max_token_bytes => None,
+                Ok(token) => self.verified.get(token, unix_now()).map(Ok),
+            },
+        }
+    }
+
+    /// Verify the JWT in these headers and remember its principal until it expires (60 s at
+    /// most).
+    async fn verify_jwt(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .ok_or(AuthError::Missing)?;
+        let token = bearer(value)?;
         let Some(verifier) = &self.jwt else {
             return Err(AuthError::Missing);
         };
         let now = unix_now();
-        let cacheable = token.len() <= self.max_token_bytes;
-        if cacheable && let Some(principal) = self.verified.get(token, now) {
-            return Ok(principal);
-        }
         let claims = verifier.verify(token).await.map_err(AuthError::Jwt)?;
         let until = claims.expires_at.min(now + VERIFIED_TTL_SECS);
         let principal = Principal {
@@ -244,7 +250,7 @@ impl Authenticator {
             scopes: claims.scopes.into(),
             via: AuthVia::Jwt,
         };
-        if cacheable {
+        if token.len() <= self.max_token_bytes {
             self.verified.put(token, principal.clone(), until, now);
         }
         Ok(principal)

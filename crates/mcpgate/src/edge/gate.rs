@@ -3,8 +3,10 @@
 //! Each route renders a [`Refusal`] in its own format (JSON for MCP, problem details for REST)
 //! with the same status and headers.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 
@@ -105,7 +107,14 @@ pub struct Limits {
     tools: Arc<[ToolQuota]>,
     /// Decision counters by scope (route, anonymous, tool) and outcome.
     counters: Arc<[[Counter; 4]; 3]>,
+    /// Anonymous keys over their limit, and until when: a request from one of them is refused
+    /// before its credential is verified, unless checking it costs nothing (see
+    /// [`Authenticator::cheap_principal`]).
+    blocked: Arc<Mutex<HashMap<String, Instant>>>,
 }
+
+/// Most anonymous keys remembered as over their limit.
+const BLOCKED_MAX: usize = 10_000;
 
 /// The `scope` labels of the decision counters, in [`Limits::counters`] order.
 const SCOPES: [&str; 3] = ["route", "anonymous", "tool"];
@@ -126,6 +135,7 @@ impl Limits {
             anonymous_loopback: config.anonymous_loopback,
             tools: config.tools.clone().into(),
             counters: Arc::new(counters),
+            blocked: Arc::default(),
         }
     }
 
@@ -150,11 +160,51 @@ impl Limits {
     /// The anonymous limit for a request from `peer`, if one applies.
     async fn anonymous(&self, route: &str, peer: Option<IpAddr>) -> Option<Decision> {
         let quota = self.anonymous.as_ref()?;
+        let key = self.anonymous_key(route, peer)?;
+        let decision = self.decide(1, &key, quota).await;
+        if let Some(wait) = decision.retry_after.filter(|_| !decision.allowed) {
+            let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
+            if blocked.len() >= BLOCKED_MAX {
+                let now = Instant::now();
+                blocked.retain(|_, until| *until > now);
+                if blocked.len() >= BLOCKED_MAX {
+                    blocked.clear();
+                }
+            }
+            blocked.insert(key, Instant::now() + wait);
+        }
+        Some(decision)
+    }
+
+    /// The anonymous key of a request from `peer`, when the anonymous limit applies to it.
+    fn anonymous_key(&self, route: &str, peer: Option<IpAddr>) -> Option<String> {
+        self.anonymous.as_ref()?;
         let ip = peer?.to_canonical();
         if ip.is_loopback() && !self.anonymous_loopback {
             return None;
         }
-        Some(self.decide(1, &ip_key(ip, route), quota).await)
+        Some(ip_key(ip, route))
+    }
+
+    /// The refusal for a request from an anonymous key still over its limit, if it is.
+    fn still_blocked(&self, route: &str, peer: Option<IpAddr>) -> Option<Decision> {
+        let key = self.anonymous_key(route, peer)?;
+        let until = *self
+            .blocked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)?;
+        let wait = until.checked_duration_since(Instant::now())?;
+        self.counters[1][1].inc();
+        let limit = self.anonymous.map_or(1, |q| q.effective_burst());
+        Some(Decision {
+            allowed: false,
+            limit,
+            remaining: 0,
+            reset: wait,
+            retry_after: Some(wait),
+            degraded: false,
+        })
     }
 
     /// The per-caller limit of `route`, if one applies.
@@ -233,7 +283,20 @@ impl Gate {
         peer: Option<IpAddr>,
         route: &'static str,
     ) -> Result<Admission, Refusal> {
-        let principal = match self.auth.principal_for(headers).await {
+        // A client over its anonymous limit (say, one guessing tokens) gets no expensive
+        // verification: only credentials that cost nothing to check are still looked at.
+        let blocked = self
+            .limits
+            .as_ref()
+            .and_then(|limits| limits.still_blocked(route, peer));
+        let checked = match blocked {
+            None => self.auth.principal_for(headers).await,
+            Some(decision) => match self.auth.cheap_principal(headers) {
+                Some(checked) => checked,
+                None => return Err(Refusal::Limited(decision)),
+            },
+        };
+        let principal = match checked {
             Ok(principal) => principal,
             Err(error) => {
                 self.metrics.auth_refusal(error.reason());

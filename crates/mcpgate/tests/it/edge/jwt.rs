@@ -284,3 +284,36 @@ async fn keys_from_a_jwks_url_are_cached_and_rotation_is_picked_up() {
     assert_eq!(call(&server, Some(&next), "health").await.0, 200);
     assert_eq!(call(&server, Some(&first), "health").await.0, 200);
 }
+
+#[tokio::test]
+async fn a_client_over_its_anonymous_limit_gets_no_more_verifications() {
+    let server = start(&[
+        ("MCPGATE_RATE_LIMIT_ANONYMOUS", "2/hour"),
+        ("MCPGATE_RATE_LIMIT_LOOPBACK", "true"),
+    ])
+    .await;
+    let good = hs256(&claims("ann", &["viewer"], ""));
+    assert_eq!(call(&server, Some(&good), "health").await.0, 200);
+    let mut stale = claims("mallory", &["admin"], "");
+    stale["exp"] = json!(now() - 3600);
+    let bad = hs256(&stale);
+    assert_eq!(call(&server, Some(&bad), "health").await.0, 401);
+    assert_eq!(call(&server, Some(&bad), "health").await.0, 401);
+    assert_eq!(call(&server, Some(&bad), "health").await.0, 429);
+    // Over the limit: nothing more is verified for this client...
+    assert_eq!(call(&server, Some(&bad), "health").await.0, 429);
+    let unseen = hs256(&claims("ann", &["viewer"], "fresh"));
+    assert_eq!(call(&server, Some(&unseen), "health").await.0, 429);
+    // ...but a token it proved before still works, at no cost.
+    assert_eq!(call(&server, Some(&good), "health").await.0, 200);
+    let metrics = reqwest::get(server.at("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("mcpgate_auth_refusals_total{reason=\"jwt_expired\"} 3"),
+        "three verifications, not four: {metrics}"
+    );
+}
