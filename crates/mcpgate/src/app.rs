@@ -31,7 +31,6 @@ use crate::workspace::WorkspaceService;
 pub struct App {
     config: Config,
     handler: Handler,
-    auth: Authenticator,
     gate: Gate,
     policy: Policy,
     limits: Option<Limits>,
@@ -121,8 +120,9 @@ impl App {
         let limits = rate_limits(&config, &metrics).await?;
         let policy = Policy::new(&config.auth.rules);
         let metadata = oauth_metadata(&config);
+        let default_principal = auth.default_principal().clone();
         let gate = Gate::new(
-            auth.clone(),
+            auth,
             Challenges::new(metadata.as_ref().map(ResourceMetadata::url)),
             &config.auth.required_scopes,
             limits.clone(),
@@ -137,7 +137,7 @@ impl App {
             modules,
             events: EventBus::new(config.modules.event_buffer),
             metrics: metrics.clone(),
-            default_principal: auth.default_principal().clone(),
+            default_principal,
             identity: ServerIdentity {
                 name: facts.name.clone(),
                 version: facts.version.clone(),
@@ -151,7 +151,6 @@ impl App {
         Ok(Self {
             config,
             handler,
-            auth,
             gate,
             policy,
             limits,
@@ -192,7 +191,6 @@ impl App {
         build_router(RouterParts {
             http: self.config.http.clone(),
             handler: self.handler.clone(),
-            auth: self.auth.clone(),
             gate: self.gate.clone(),
             policy: self.policy.clone(),
             disabled_tools: self.config.modules.disabled_tools.clone(),

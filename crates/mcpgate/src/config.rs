@@ -11,9 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use auth::{
-    AuthConfig, JwtConfig, MIN_JWT_SECRET_LEN, MIN_TOKEN_LEN, RuleEffect, StaticToken, ToolRule,
-};
+pub use auth::{AuthConfig, MIN_JWT_SECRET_LEN, MIN_TOKEN_LEN, RuleEffect, StaticToken, ToolRule};
 pub use limits::{RateLimitConfig, ToolQuota};
 pub use resolve::{Overrides, resolve};
 pub use source::{EnvSource, Layers, ProcessEnv, SettingValue};

@@ -5,6 +5,7 @@
 mod auth;
 mod authz;
 mod challenge;
+mod expiring;
 mod gate;
 mod jwt;
 mod origin;
@@ -16,7 +17,9 @@ pub use auth::{AuthError, Authenticator, take_query_key};
 pub use authz::{Access, Policy, ToolFacts};
 pub use challenge::Challenges;
 pub use gate::{Admission, Gate, Limits, Refusal};
-pub use jwt::{JwtError, JwtSettings, JwtSetupError, JwtVerifier, VerifiedClaims};
+pub use jwt::{
+    JwtError, JwtSettings, JwtSetupError, JwtVerifier, VerifiedClaims, jwks_url_acceptable,
+};
 pub use origin::{InvalidOrigin, OriginPattern, OriginPolicy, OriginRefusal};
 pub use principal::{AuthVia, Principal, is_identifier};
 pub use ratelimit::{

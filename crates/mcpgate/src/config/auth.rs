@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::resolve::{choice, positive};
+use super::source::entry_table;
 use super::{AuthMode, HttpConfig, Layers, ROLES};
+use crate::edge::JwtSettings;
 
 /// Authentication settings.
 #[derive(Debug, Clone)]
@@ -25,8 +27,14 @@ pub struct AuthConfig {
     /// The edge strips it from the request before anything else sees it. Default false. Env
     /// `MCPGATE_AUTH_QUERY_KEY`.
     pub query_key: bool,
-    /// JWT validation (auth `jwt`).
-    pub jwt: JwtConfig,
+    /// JWT validation (auth `jwt`): keys from `MCPGATE_JWT_SECRET` (32+ bytes),
+    /// `MCPGATE_JWKS_URL` or `MCPGATE_JWKS_FILE`; `MCPGATE_JWT_ISSUER`, `MCPGATE_JWT_AUDIENCE`
+    /// (default: this server's MCP URL and public URL), `MCPGATE_JWT_LEEWAY` (30s, at most 5m),
+    /// `MCPGATE_JWT_ORG_CLAIM` (`org`; empty: every caller in the default org),
+    /// `MCPGATE_JWT_ROLES_CLAIM` (`roles`), `MCPGATE_JWT_DEFAULT_ROLE` (`viewer`),
+    /// `MCPGATE_JWT_MAX_BYTES` (8192), `MCPGATE_JWKS_CACHE_TTL` (10m),
+    /// `MCPGATE_JWKS_REFETCH_COOLDOWN` (30s, at least 1s).
+    pub jwt: JwtSettings,
     /// Scopes every authenticated request must carry; without them the answer is 403
     /// `insufficient_scope`. Default none. Env `MCPGATE_REQUIRED_SCOPES`.
     pub required_scopes: Vec<String>,
@@ -73,60 +81,6 @@ const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
 /// Shortest HMAC secret accepted for JWTs (256 bits, RFC 7518 §3.2 for HS256).
 pub const MIN_JWT_SECRET_LEN: usize = 32;
-
-/// JWT validation settings (auth `jwt`). Keys come from an HMAC secret, a JWKS URL or a JWKS
-/// file; at least one is required.
-#[derive(Clone)]
-pub struct JwtConfig {
-    /// HS256/384/512 secret. Env `MCPGATE_JWT_SECRET`.
-    pub secret: Option<String>,
-    /// URL of a JSON Web Key Set (https, or http on loopback). Env `MCPGATE_JWKS_URL`.
-    pub jwks_url: Option<String>,
-    /// A JSON Web Key Set file. Env `MCPGATE_JWKS_FILE`.
-    pub jwks_file: Option<PathBuf>,
-    /// Required `iss`. Env `MCPGATE_JWT_ISSUER`.
-    pub issuer: Option<String>,
-    /// Accepted `aud` values (one must match). Default: this server's MCP URL and public URL
-    /// (RFC 8707 resource indicators), so tokens minted for another service are refused. Env
-    /// `MCPGATE_JWT_AUDIENCE`.
-    pub audience: Vec<String>,
-    /// Clock leeway for `exp` and `nbf`. Default 30s. Env `MCPGATE_JWT_LEEWAY`.
-    pub leeway: Duration,
-    /// Claim naming the caller's org; empty means every caller is in the default org. Default
-    /// `org`. Env `MCPGATE_JWT_ORG_CLAIM`.
-    pub org_claim: String,
-    /// Claim listing the caller's roles. Default `roles`. Env `MCPGATE_JWT_ROLES_CLAIM`.
-    pub roles_claim: String,
-    /// Role of a token that names none. Default `viewer`. Env `MCPGATE_JWT_DEFAULT_ROLE`.
-    pub default_role: String,
-    /// Longest token accepted; longer ones are refused before parsing. Default 8192. Env
-    /// `MCPGATE_JWT_MAX_BYTES`.
-    pub max_token_bytes: usize,
-    /// How long fetched keys are used before they are fetched again. Default 10m. Env
-    /// `MCPGATE_JWKS_CACHE_TTL`.
-    pub jwks_cache_ttl: Duration,
-    /// Shortest gap between fetches caused by unknown key ids. Default 30s. Env
-    /// `MCPGATE_JWKS_REFETCH_COOLDOWN`.
-    pub jwks_refetch_cooldown: Duration,
-}
-
-impl std::fmt::Debug for JwtConfig {
-    /// Never prints the secret.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtConfig")
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .field("jwks_url", &self.jwks_url)
-            .field("jwks_file", &self.jwks_file)
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("leeway", &self.leeway)
-            .field("org_claim", &self.org_claim)
-            .field("roles_claim", &self.roles_claim)
-            .field("default_role", &self.default_role)
-            .field("max_token_bytes", &self.max_token_bytes)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What a rule does to the tools it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +167,7 @@ pub(super) fn resolve_auth(l: &mut Layers<'_>, http: &HttpConfig) -> AuthConfig 
             "auth `token` needs a token: set MCPGATE_AUTH_TOKEN or add [[auth.tokens]] entries",
         );
     }
-    let jwt = resolve_jwt(l, mode, http);
+    let jwt = resolve_jwt(l, mode, http, &default_org);
     let rules = resolve_rules(l);
     let required_scopes: Vec<String> = l.get_or(
         "auth.required_scopes",
@@ -272,7 +226,12 @@ fn check_role(l: &mut Layers<'_>, key: &str, var: &str, role: &str) {
     }
 }
 
-fn resolve_jwt(l: &mut Layers<'_>, mode: AuthMode, http: &HttpConfig) -> JwtConfig {
+fn resolve_jwt(
+    l: &mut Layers<'_>,
+    mode: AuthMode,
+    http: &HttpConfig,
+    default_org: &str,
+) -> JwtSettings {
     let secret: Option<String> = l.get("auth.jwt.secret", "MCPGATE_JWT_SECRET");
     if let Some(secret) = &secret
         && secret.len() < MIN_JWT_SECRET_LEN
@@ -354,7 +313,7 @@ fn resolve_jwt(l: &mut Layers<'_>, mode: AuthMode, http: &HttpConfig) -> JwtConf
             "must be at least 1s, so unknown key ids cannot make this server hammer the key server",
         );
     }
-    JwtConfig {
+    JwtSettings {
         secret,
         jwks_url,
         jwks_file: jwks_file.map(PathBuf::from),
@@ -371,6 +330,7 @@ fn resolve_jwt(l: &mut Layers<'_>, mode: AuthMode, http: &HttpConfig) -> JwtConf
             "MCPGATE_JWT_ROLES_CLAIM",
             "roles".to_owned(),
         ),
+        default_org: default_org.to_owned(),
         default_role,
         max_token_bytes,
         jwks_cache_ttl: positive(
@@ -380,23 +340,13 @@ fn resolve_jwt(l: &mut Layers<'_>, mode: AuthMode, http: &HttpConfig) -> JwtConf
             Duration::from_secs(600),
         ),
         jwks_refetch_cooldown,
+        ..JwtSettings::default()
     }
 }
 
-/// Keys are fetched over https, or over http from this machine only (a local key server).
+/// Keys are fetched over https, or over http from this machine only (the verifier's policy).
 fn jwks_url_allowed(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return true;
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => authority,
-    };
-    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+    crate::edge::jwks_url_acceptable(url)
 }
 
 /// `[[auth.rules]]`: `tools` (required), `effect` (`allow`, `deny` or `require`; required),
@@ -413,15 +363,7 @@ fn resolve_rules(l: &mut Layers<'_>) -> Vec<ToolRule> {
 }
 
 fn parse_rule(entry: &toml::Value) -> Result<ToolRule, String> {
-    let table = entry.as_table().ok_or("expected a table")?;
-    if let Some(unknown) = table
-        .keys()
-        .find(|k| !["tools", "effect", "roles", "scopes"].contains(&k.as_str()))
-    {
-        return Err(format!(
-            "unknown key {unknown:?}; expected tools, effect, roles, scopes"
-        ));
-    }
+    let table = entry_table(entry, &["tools", "effect", "roles", "scopes"])?;
     let list = |name: &str| -> Result<Vec<String>, String> {
         match table.get(name) {
             None => Ok(Vec::new()),
@@ -477,23 +419,14 @@ fn resolve_tokens(
         });
     }
     for (key, entry) in l.file_tables("auth.tokens") {
-        let field = |name: &str| entry.get(name).and_then(toml::Value::as_str);
-        let unknown: Vec<&String> = entry
-            .as_table()
-            .map(|t| {
-                t.keys()
-                    .filter(|k| !["name", "token", "org", "role"].contains(&k.as_str()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !unknown.is_empty() {
-            l.issue(
-                &key,
-                None,
-                format!("unknown keys {unknown:?}; expected name, token, org, role"),
-            );
-            continue;
-        }
+        let table = match entry_table(entry, &["name", "token", "org", "role"]) {
+            Ok(table) => table,
+            Err(message) => {
+                l.issue(&key, None, message);
+                continue;
+            }
+        };
+        let field = |name: &str| table.get(name).and_then(toml::Value::as_str);
         let (Some(name), Some(secret)) = (field("name"), field("token")) else {
             l.issue(&key, None, "needs `name` and `token` strings");
             continue;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::Layers;
 use super::resolve::{choice, positive};
+use super::source::entry_table;
 use crate::edge::{FailurePolicy, Quota};
 
 /// Rate limits (GCRA). In process by default; shared by every replica through Redis when
@@ -133,15 +134,7 @@ fn tool_quotas(l: &mut Layers<'_>) -> Vec<ToolQuota> {
 }
 
 fn parse_tool_quota(entry: &toml::Value) -> Result<ToolQuota, String> {
-    let table = entry.as_table().ok_or("expected a table")?;
-    if let Some(unknown) = table
-        .keys()
-        .find(|k| !["tools", "rate", "burst"].contains(&k.as_str()))
-    {
-        return Err(format!(
-            "unknown key {unknown:?}; expected tools, rate, burst"
-        ));
-    }
+    let table = entry_table(entry, &["tools", "rate", "burst"])?;
     let tools = match table.get("tools") {
         Some(v) => <Vec<String> as super::SettingValue>::from_toml(v)?,
         None => Vec::new(),

@@ -259,6 +259,23 @@ impl<'a> Layers<'a> {
     }
 }
 
+/// One entry of an array of tables, as a table holding none but `keys`.
+pub fn entry_table<'a>(entry: &'a toml::Value, keys: &[&str]) -> Result<&'a toml::Table, String> {
+    let table = entry.as_table().ok_or("expected a table")?;
+    let unknown: Vec<&String> = table
+        .keys()
+        .filter(|k| !keys.contains(&k.as_str()))
+        .collect();
+    match unknown.as_slice() {
+        [] => Ok(table),
+        [one] => Err(format!("unknown key {one:?}; expected {}", keys.join(", "))),
+        many => Err(format!(
+            "unknown keys {many:?}; expected {}",
+            keys.join(", ")
+        )),
+    }
+}
+
 fn collect_unknown(
     table: &toml::Table,
     prefix: &str,

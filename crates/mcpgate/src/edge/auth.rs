@@ -7,15 +7,16 @@
 //! by [`JwtVerifier`]). Static tokens are compared as SHA-256 digests in constant time, so
 //! neither their content nor their length leaks through timing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::jwt::{JwtError, JwtSettings, JwtSetupError, JwtVerifier};
+use super::expiring::Expiring;
+use super::jwt::{JwtError, JwtSetupError, JwtVerifier};
 use super::{AuthVia, Principal, is_identifier};
 use crate::config::{AuthConfig, AuthMode, ROLES};
 
@@ -81,25 +82,18 @@ pub struct Authenticator {
     /// Digests of the static tokens and who presents each.
     tokens: Arc<[([u8; 32], Principal)]>,
     jwt: Option<JwtVerifier>,
-    /// Principals of recently verified JWTs (auth `jwt`).
-    verified: Arc<VerifiedTokens>,
+    /// Principals of recently verified JWTs (auth `jwt`), keyed by the whole token and compared
+    /// in full on lookup (the standard library's keyed SipHash costs a fraction of a
+    /// cryptographic digest, and no collision can stand in for a token). Only verified tokens
+    /// enter, until they expire or [`VERIFIED_TTL`] at most.
+    verified: Arc<Expiring<Box<str>, Principal>>,
     max_token_bytes: usize,
     query_key: bool,
 }
 
-/// Verified JWTs, so a token presented again is not verified again: its
-/// principal is reused until the token expires, or for [`VERIFIED_TTL_SECS`] at most (so a key
-/// withdrawn from the key set stops working within that time). Only verified tokens enter, and
-/// the map is bounded: nothing a caller sends can grow it past [`VERIFIED_MAX`]. Keyed by the
-/// whole token, compared in full on lookup (hashing with the standard library's keyed SipHash
-/// costs a fraction of a cryptographic digest, and no collision can stand in for a token).
-#[derive(Default)]
-struct VerifiedTokens {
-    entries: RwLock<HashMap<Box<str>, (Principal, u64)>>,
-}
-
-/// Longest a verified JWT is reused without verifying it again, in seconds.
-const VERIFIED_TTL_SECS: u64 = 60;
+/// Longest a verified JWT is reused without verifying it again (so a key withdrawn from the
+/// key set stops working within that time).
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
 /// Most verified JWTs remembered.
 const VERIFIED_MAX: usize = 10_000;
 
@@ -107,34 +101,6 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-impl VerifiedTokens {
-    fn len(&self) -> usize {
-        self.entries
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
-    fn get(&self, token: &str, now: u64) -> Option<Principal> {
-        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        entries
-            .get(token)
-            .filter(|(_, until)| *until > now)
-            .map(|(principal, _)| principal.clone())
-    }
-
-    fn put(&self, token: &str, principal: Principal, until: u64, now: u64) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= VERIFIED_MAX {
-            entries.retain(|_, (_, until)| *until > now);
-            if entries.len() >= VERIFIED_MAX {
-                entries.clear();
-            }
-        }
-        entries.insert(token.into(), (principal, until));
-    }
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -160,7 +126,7 @@ impl Authenticator {
     /// JWKS file, say).
     pub fn new(config: &AuthConfig) -> Result<Self, JwtSetupError> {
         let jwt = match config.mode {
-            AuthMode::Jwt => Some(JwtVerifier::new(jwt_settings(config))?),
+            AuthMode::Jwt => Some(JwtVerifier::new(config.jwt.clone())?),
             _ => None,
         };
         Ok(Self {
@@ -180,7 +146,7 @@ impl Authenticator {
                 })
                 .collect(),
             jwt,
-            verified: Arc::default(),
+            verified: Arc::new(Expiring::new(VERIFIED_MAX)),
             max_token_bytes: config.jwt.max_token_bytes,
             query_key: config.query_key,
         })
@@ -225,7 +191,7 @@ impl Authenticator {
                 Err(e) => Some(Err(e)),
                 // Oversized tokens go to the verifier, which refuses them unread.
                 Ok(token) if token.len() > self.max_token_bytes => None,
-                Ok(token) => self.verified.get(token, unix_now()).map(Ok),
+                Ok(token) => self.verified.get(token).map(|(principal, _)| Ok(principal)),
             },
         }
     }
@@ -240,9 +206,9 @@ impl Authenticator {
         let Some(verifier) = &self.jwt else {
             return Err(AuthError::Missing);
         };
-        let now = unix_now();
         let claims = verifier.verify(token).await.map_err(AuthError::Jwt)?;
-        let until = claims.expires_at.min(now + VERIFIED_TTL_SECS);
+        let left = Duration::from_secs(claims.expires_at.saturating_sub(unix_now()));
+        let until = Instant::now() + left.min(VERIFIED_TTL);
         let principal = Principal {
             subject: claims.subject.into(),
             org: claims.org.into(),
@@ -251,7 +217,7 @@ impl Authenticator {
             via: AuthVia::Jwt,
         };
         if token.len() <= self.max_token_bytes {
-            self.verified.put(token, principal.clone(), until, now);
+            self.verified.insert(token.into(), principal.clone(), until);
         }
         Ok(principal)
     }
@@ -267,27 +233,6 @@ impl Authenticator {
             }
         }
         found.cloned().ok_or(AuthError::UnknownToken)
-    }
-}
-
-/// The verifier's settings from the auth configuration.
-fn jwt_settings(config: &AuthConfig) -> JwtSettings {
-    let jwt = &config.jwt;
-    JwtSettings {
-        secret: jwt.secret.clone(),
-        jwks_url: jwt.jwks_url.clone(),
-        jwks_file: jwt.jwks_file.clone(),
-        issuer: jwt.issuer.clone(),
-        audience: jwt.audience.clone(),
-        leeway: jwt.leeway,
-        org_claim: jwt.org_claim.clone(),
-        roles_claim: jwt.roles_claim.clone(),
-        default_org: config.default_org.clone(),
-        default_role: jwt.default_role.clone(),
-        max_token_bytes: jwt.max_token_bytes,
-        jwks_cache_ttl: jwt.jwks_cache_ttl,
-        jwks_refetch_cooldown: jwt.jwks_refetch_cooldown,
-        fetch_timeout: std::time::Duration::from_secs(5),
     }
 }
 
@@ -413,21 +358,6 @@ mod tests {
             token("dashboard", "another-long-token-value", "viewer"),
         ];
         Authenticator::new(&config).expect("token")
-    }
-
-    #[test]
-    fn verified_tokens_expire_and_stay_bounded() {
-        let cache = VerifiedTokens::default();
-        let who = Principal::new("ann", "acme", "viewer", AuthVia::Jwt);
-        cache.put("a.b.c", who.clone(), 100, 50);
-        assert_eq!(cache.get("a.b.c", 99), Some(who.clone()));
-        assert_eq!(cache.get("a.b.c", 100), None, "expired");
-        assert_eq!(cache.get("a.b.d", 60), None, "never verified");
-        for i in 0..VERIFIED_MAX + 5 {
-            cache.put(&format!("token-{i}"), who.clone(), 1_000, 50);
-        }
-        let len = cache.entries.read().expect("lock").len();
-        assert!((1..=VERIFIED_MAX).contains(&len), "{len}");
     }
 
     #[test]

@@ -3,14 +3,14 @@
 //! Each route renders a [`Refusal`] in its own format (JSON for MCP, problem details for REST)
 //! with the same status and headers.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::authz::glob;
+use super::expiring::Expiring;
 use super::{
     AuthError, AuthVia, Authenticator, Challenges, Decision, Principal, Quota, RateLimiter,
 };
@@ -110,7 +110,7 @@ pub struct Limits {
     /// Anonymous keys over their limit, and until when: a request from one of them is refused
     /// before its credential is verified, unless checking it costs nothing (see
     /// [`Authenticator::cheap_principal`]).
-    blocked: Arc<Mutex<HashMap<String, Instant>>>,
+    blocked: Arc<Expiring<String, ()>>,
 }
 
 /// Most anonymous keys remembered as over their limit.
@@ -135,7 +135,7 @@ impl Limits {
             anonymous_loopback: config.anonymous_loopback,
             tools: config.tools.clone().into(),
             counters: Arc::new(counters),
-            blocked: Arc::default(),
+            blocked: Arc::new(Expiring::new(BLOCKED_MAX)),
         }
     }
 
@@ -157,21 +157,12 @@ impl Limits {
         decision
     }
 
-    /// The anonymous limit for a request from `peer`, if one applies.
-    async fn anonymous(&self, route: &str, peer: Option<IpAddr>) -> Option<Decision> {
-        let quota = self.anonymous.as_ref()?;
-        let key = self.anonymous_key(route, peer)?;
-        let decision = self.decide(1, &key, quota).await;
+    /// The anonymous limit for a request under the anonymous `key`, if one applies.
+    async fn anonymous(&self, key: Option<&String>) -> Option<Decision> {
+        let (quota, key) = (self.anonymous.as_ref()?, key?);
+        let decision = self.decide(1, key, quota).await;
         if let Some(wait) = decision.retry_after.filter(|_| !decision.allowed) {
-            let mut blocked = self.blocked.lock().unwrap_or_else(PoisonError::into_inner);
-            if blocked.len() >= BLOCKED_MAX {
-                let now = Instant::now();
-                blocked.retain(|_, until| *until > now);
-                if blocked.len() >= BLOCKED_MAX {
-                    blocked.clear();
-                }
-            }
-            blocked.insert(key, Instant::now() + wait);
+            self.blocked.insert(key.clone(), (), Instant::now() + wait);
         }
         Some(decision)
     }
@@ -186,14 +177,9 @@ impl Limits {
         Some(ip_key(ip, route))
     }
 
-    /// The refusal for a request from an anonymous key still over its limit, if it is.
-    fn still_blocked(&self, route: &str, peer: Option<IpAddr>) -> Option<Decision> {
-        let key = self.anonymous_key(route, peer)?;
-        let until = *self
-            .blocked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)?;
+    /// The refusal for a request under an anonymous `key` still over its limit, if it is.
+    fn still_blocked(&self, key: Option<&String>) -> Option<Decision> {
+        let ((), until) = self.blocked.get(key?)?;
         let wait = until.checked_duration_since(Instant::now())?;
         self.counters[1][1].inc();
         let limit = self.anonymous.map_or(1, |q| q.effective_burst());
@@ -269,6 +255,11 @@ impl Gate {
         }
     }
 
+    /// Whether a `?key=` query parameter may carry the token.
+    pub fn accepts_query_key(&self) -> bool {
+        self.auth.accepts_query_key()
+    }
+
     /// The challenges refusals carry.
     pub fn challenges(&self) -> &Challenges {
         &self.challenges
@@ -283,12 +274,17 @@ impl Gate {
         peer: Option<IpAddr>,
         route: &'static str,
     ) -> Result<Admission, Refusal> {
-        // A client over its anonymous limit (say, one guessing tokens) gets no expensive
-        // verification: only credentials that cost nothing to check are still looked at.
+        // The client's anonymous key, when the anonymous limit applies to it. A client over
+        // that limit (say, one guessing tokens) gets no expensive verification: only
+        // credentials that cost nothing to check are still looked at.
+        let anonymous = self
+            .limits
+            .as_ref()
+            .and_then(|limits| limits.anonymous_key(route, peer));
         let blocked = self
             .limits
             .as_ref()
-            .and_then(|limits| limits.still_blocked(route, peer));
+            .and_then(|limits| limits.still_blocked(anonymous.as_ref()));
         let checked = match blocked {
             None => self.auth.principal_for(headers).await,
             Some(decision) => match self.auth.cheap_principal(headers) {
@@ -305,7 +301,7 @@ impl Gate {
                     tracing::info!(reason = error.reason(), route, "credential refused");
                 }
                 if let Some(limits) = &self.limits
-                    && let Some(decision) = limits.anonymous(route, peer).await
+                    && let Some(decision) = limits.anonymous(anonymous.as_ref()).await
                     && !decision.allowed
                 {
                     return Err(Refusal::Limited(decision));
@@ -316,7 +312,7 @@ impl Gate {
         let decision = match &self.limits {
             None => None,
             Some(limits) if principal.is_authenticated() => limits.subject(route, &principal).await,
-            Some(limits) => limits.anonymous(route, peer).await,
+            Some(limits) => limits.anonymous(anonymous.as_ref()).await,
         };
         if let Some(decision) = decision.as_ref().filter(|d| !d.allowed) {
             return Err(Refusal::Limited(decision.clone()));

@@ -38,6 +38,12 @@ use fetch::{Fetcher, JwksUrl};
 use keys::{KeySet, Selection};
 use remote::RemoteKeys;
 
+/// Whether a JWKS URL meets the fetch policy: https, or http to a loopback host, without user
+/// info.
+pub fn jwks_url_acceptable(url: &str) -> bool {
+    JwksUrl::parse(url).is_ok()
+}
+
 /// How JWTs are verified and their claims mapped.
 #[derive(Clone)]
 pub struct JwtSettings {

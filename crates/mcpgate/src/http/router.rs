@@ -17,7 +17,7 @@ use super::edge_layer::{EdgeState, edge};
 use super::mcp_layer::{McpState, mcp_exchange};
 use super::probes::{ProbeState, healthz, metrics, readyz};
 use crate::config::HttpConfig;
-use crate::edge::{Authenticator, Gate, Limits, OriginPolicy, Policy};
+use crate::edge::{Gate, Limits, OriginPolicy, Policy};
 use crate::mcp::Handler;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -29,8 +29,6 @@ pub struct RouterParts {
     pub http: HttpConfig,
     /// The MCP handler.
     pub handler: Handler,
-    /// Resolves principals (for the `?key=` setting).
-    pub auth: Authenticator,
     /// Authentication, required scopes and rate limits of the MCP endpoint and the REST API.
     pub gate: Gate,
     /// Who may use which tool (the REST API applies it per operation).
@@ -147,7 +145,7 @@ pub fn build_router(parts: RouterParts) -> Router {
         mcp_path: http.mcp_path.as_str().into(),
         policy: OriginPolicy::new(&http.allowed_hosts, &origins),
         max_body_bytes: http.max_body_bytes,
-        query_key: parts.auth.accepts_query_key(),
+        query_key: parts.gate.accepts_query_key(),
         permits: Arc::new(tokio::sync::Semaphore::new(http.max_concurrent_requests)),
         request_timeout: http.request_timeout,
         hsts: (!http.hsts_max_age.is_zero())

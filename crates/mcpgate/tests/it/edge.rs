@@ -92,6 +92,16 @@ pub async fn create_note(server: &Server, token: Option<&str>, title: &str) -> V
         .expect("json")
 }
 
+/// The server's `/metrics` text.
+pub async fn metrics(server: &Server) -> String {
+    reqwest::get(server.at("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// A header as text.
 pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
     response

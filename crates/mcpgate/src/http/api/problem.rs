@@ -256,14 +256,8 @@ impl Problem {
         let mut headers = axum::http::HeaderMap::new();
         refusal.write_headers(challenges, &mut headers);
         let mut problem = Self::new(kind, refusal.message());
-        let mut last = None;
-        for (name, value) in headers {
-            // `HeaderMap` yields a name only with its first value.
-            let name = name.or_else(|| last.clone());
-            if let Some(name) = name {
-                last = Some(name.clone());
-                problem = problem.with_header(name, value);
-            }
+        for (name, value) in &headers {
+            problem = problem.with_header(name.clone(), value.clone());
         }
         problem
     }

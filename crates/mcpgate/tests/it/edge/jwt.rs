@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::{call, create_note, header, rpc};
+use super::{call, create_note, header, metrics, rpc};
 use crate::support::Server;
 
 pub const SECRET: &str = "jwt-secret-for-tests-0123456789abcdef";
@@ -306,12 +306,7 @@ async fn a_client_over_its_anonymous_limit_gets_no_more_verifications() {
     assert_eq!(call(&server, Some(&unseen), "health").await.0, 429);
     // ...but a token it proved before still works, at no cost.
     assert_eq!(call(&server, Some(&good), "health").await.0, 200);
-    let metrics = reqwest::get(server.at("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics(&server).await;
     assert!(
         metrics.contains("mcpgate_auth_refusals_total{reason=\"jwt_expired\"} 3"),
         "three verifications, not four: {metrics}"

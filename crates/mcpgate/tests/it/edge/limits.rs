@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{call, config_file, create_note, header, rpc};
+use super::{call, config_file, create_note, header, metrics, rpc};
 use crate::support::Server;
 
 const TOKEN: &str = "rate-limit-test-token-0123456789";
@@ -83,12 +83,7 @@ async fn callers_over_their_rate_get_429_with_retry_after_and_ratelimit_fields()
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
     assert_eq!(header(&limited, "content-type"), "application/problem+json");
-    let metrics = reqwest::get(server.at("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics(&server).await;
     assert!(
         metrics.contains(
             "mcpgate_rate_limit_decisions_total{scope=\"route\",backend=\"memory\",outcome=\"limited\"} 2"
@@ -179,12 +174,7 @@ async fn two_instances_share_one_limit_through_redis() {
         assert_eq!(limited.status(), 429);
         assert!(number(&limited, "retry-after") >= 1);
     }
-    let metrics = reqwest::get(a.at("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics(&a).await;
     assert!(
         metrics.contains("backend=\"redis\",outcome=\"allowed\""),
         "{metrics}"
@@ -207,12 +197,7 @@ async fn an_unreachable_redis_follows_the_failure_policy() {
         .await;
         let (got, _) = call(&server, Some(TOKEN), "health").await;
         assert_eq!(got, status, "{policy}");
-        let metrics = reqwest::get(server.at("/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let metrics = metrics(&server).await;
         assert!(
             metrics.contains(&format!(
                 "mcpgate_rate_limit_decisions_total{{scope=\"route\",backend=\"redis\",outcome=\"{outcome}\"}} 1"
