@@ -267,12 +267,15 @@ impl Gate {
 
     /// Admit a request to `route` from `peer` with `headers`, or say why not. Callers without
     /// a credential (and those whose credential is refused) count against the anonymous limit
-    /// of their IP; authenticated callers against their own.
+    /// of their IP; authenticated callers against their own. A request that is not `counted`
+    /// (one that only frees server state, such as ending a session) is authenticated but spends
+    /// no rate.
     pub async fn admit(
         &self,
         headers: &HeaderMap,
         peer: Option<IpAddr>,
         route: &'static str,
+        counted: bool,
     ) -> Result<Admission, Refusal> {
         // The client's anonymous key, when the anonymous limit applies to it. A client over
         // that limit (say, one guessing tokens) gets no expensive verification: only
@@ -311,6 +314,7 @@ impl Gate {
         };
         let decision = match &self.limits {
             None => None,
+            Some(_) if !counted => None,
             Some(limits) if principal.is_authenticated() => limits.subject(route, &principal).await,
             Some(limits) => limits.anonymous(anonymous.as_ref()).await,
         };

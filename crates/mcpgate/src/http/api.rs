@@ -121,7 +121,7 @@ pub fn router(parts: ApiParts) -> Router {
 /// a problem; admitted answers carry the `RateLimit-*` fields when a limit applied.
 async fn admit(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
     let admission = match gate
-        .admit(request.headers(), peer_ip(&request), "/api/v1")
+        .admit(request.headers(), peer_ip(&request), "/api/v1", true)
         .await
     {
         Ok(admission) => admission,

@@ -40,7 +40,13 @@ pub async fn mcp_exchange(
 ) -> Response {
     let admission = match mcp
         .gate
-        .admit(request.headers(), peer_ip(&request), "mcp")
+        .admit(
+            request.headers(),
+            peer_ip(&request),
+            "mcp",
+            // Ending a session frees state: a client over its rate may still say goodbye.
+            request.method() != Method::DELETE,
+        )
         .await
     {
         Ok(admission) => admission,

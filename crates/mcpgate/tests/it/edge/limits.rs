@@ -57,6 +57,15 @@ async fn callers_over_their_rate_get_429_with_retry_after_and_ratelimit_fields()
     }
     let limited = rpc(&server, Some(TOKEN), "tools/list", json!({})).await;
     assert_eq!(limited.status(), 429);
+    // Ending a session is not counted: a client over its rate may still say goodbye.
+    let goodbye = reqwest::Client::new()
+        .delete(server.at("/mcp"))
+        .bearer_auth(TOKEN)
+        .header("mcp-session-id", "no-such-session")
+        .send()
+        .await
+        .expect("request");
+    assert_ne!(goodbye.status(), 429);
     let retry = number(&limited, "retry-after");
     assert!((1..=20).contains(&retry), "retry after {retry}");
     assert_eq!(number(&limited, "ratelimit-remaining"), 0);
