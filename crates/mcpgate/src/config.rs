@@ -142,6 +142,13 @@ pub struct HttpConfig {
     /// Idle time after which a legacy session is closed. Default 5m. Env
     /// `MCPGATE_SESSION_IDLE_TIMEOUT`.
     pub session_idle_timeout: Duration,
+    /// Live legacy sessions in all; an `initialize` past it is answered 503. Default 4096. Env
+    /// `MCPGATE_MAX_SESSIONS`.
+    pub max_sessions: usize,
+    /// Live legacy sessions of one authenticated principal (the default principal of auth
+    /// `none` is bounded by `max_sessions` only). Default 64. Env
+    /// `MCPGATE_MAX_SESSIONS_PER_PRINCIPAL`.
+    pub max_sessions_per_principal: usize,
     /// Answer stateless requests with plain JSON when no notification is sent first. Default
     /// true. Env `MCPGATE_JSON_RESPONSE`.
     pub json_response: bool,

@@ -4,11 +4,13 @@
 mod api;
 mod docs;
 mod edge_layer;
+mod jsonrpc;
 mod mcp_layer;
 mod oauth;
 mod probes;
 mod router;
 mod server;
+mod sessions;
 
 pub use edge_layer::REQUEST_ID;
 pub use oauth::{METADATA_PATH, ResourceMetadata};

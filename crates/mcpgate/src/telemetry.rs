@@ -121,6 +121,7 @@ struct Families {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     http_in_flight: Gauge,
+    sessions_live: Gauge,
     mcp_requests: Family<MethodLabels, Counter>,
     tool_calls: Family<ToolLabels, Counter>,
     tool_duration: Family<ToolNameLabels, Histogram, fn() -> Histogram>,
@@ -154,6 +155,7 @@ impl Metrics {
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(latency_histogram),
             http_in_flight: Gauge::default(),
+            sessions_live: Gauge::default(),
             mcp_requests: Family::default(),
             tool_calls: Family::default(),
             tool_duration: Family::new_with_constructor(latency_histogram),
@@ -175,6 +177,11 @@ impl Metrics {
             "http_requests_in_flight",
             "HTTP requests being served",
             families.http_in_flight.clone(),
+        );
+        registry.register(
+            "legacy_sessions",
+            "Live legacy MCP sessions (and places reserved by initialize requests)",
+            families.sessions_live.clone(),
         );
         registry.register(
             "mcp_requests",
@@ -269,6 +276,11 @@ impl Metrics {
     /// The in-flight HTTP request gauge.
     pub fn http_in_flight(&self) -> &Gauge {
         &self.families.http_in_flight
+    }
+
+    /// The live legacy session gauge.
+    pub fn sessions_live(&self) -> &Gauge {
+        &self.families.sessions_live
     }
 
     /// Count one MCP request by method.

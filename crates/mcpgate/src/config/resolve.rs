@@ -347,6 +347,13 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
             Duration::from_secs(3),
         ),
         session_idle_timeout,
+        max_sessions: positive(l, "http.max_sessions", "MCPGATE_MAX_SESSIONS", 4096),
+        max_sessions_per_principal: positive(
+            l,
+            "http.max_sessions_per_principal",
+            "MCPGATE_MAX_SESSIONS_PER_PRINCIPAL",
+            64,
+        ),
         json_response: l.get_or("http.json_response", "MCPGATE_JSON_RESPONSE", true),
         shutdown_grace: l.get_or(
             "http.shutdown_grace",

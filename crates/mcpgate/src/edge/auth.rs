@@ -215,6 +215,7 @@ impl Authenticator {
             roles: claims.roles.into(),
             scopes: claims.scopes.into(),
             via: AuthVia::Jwt,
+            issuer: claims.issuer.map(Into::into),
         };
         if token.len() <= self.max_token_bytes {
             self.verified.insert(token.into(), principal.clone(), until);

@@ -135,6 +135,8 @@ pub struct VerifiedClaims {
     pub scopes: Vec<String>,
     /// `exp`, in seconds since the Unix epoch.
     pub expires_at: u64,
+    /// `iss`, when the token names its issuer.
+    pub issuer: Option<String>,
 }
 
 /// Where key-set keys come from.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 /// How the principal was established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuthVia {
     /// The configured default principal (auth `none`, stdio, or `dev` without a header).
     Default,
@@ -28,6 +28,8 @@ pub struct Principal {
     pub scopes: Arc<[String]>,
     /// How the principal was established.
     pub via: AuthVia,
+    /// The issuer that vouched for a JWT caller (`iss`); `None` for every other kind.
+    pub issuer: Option<Arc<str>>,
 }
 
 impl Principal {
@@ -39,6 +41,7 @@ impl Principal {
             roles: Arc::from(vec![role.to_owned()]),
             scopes: Arc::from(Vec::<String>::new()),
             via,
+            issuer: None,
         }
     }
 

@@ -3,23 +3,37 @@
 //!
 //! 1. the gate — the caller's principal goes into the request, or a 401/403 with a challenge,
 //!    or a 429 over the caller's rate (allowed answers carry the `RateLimit-*` fields too);
-//! 2. for a POST, the body is buffered (bounded by the body limit) and its JSON-RPC envelope is
-//!    checked: -32700 for a body that is not JSON, -32600 for JSON that is not a JSON-RPC
-//!    message, instead of rmcp's plain-text 415;
-//! 3. a POST counts as in flight until its response body has been sent, so graceful drain
+//! 2. more than one `Mcp-Session-Id` is refused (400): one value per header that decides;
+//! 3. for a POST, the body is buffered (bounded by the body limit) and checked as JSON-RPC
+//!    (see `jsonrpc`: -32700, -32600 or -32602 with HTTP 400 instead of rmcp's plain-text 415);
+//!    an `initialize` reserves a place under the session caps first (503 past them);
+//! 4. the request runs as its caller (`sessions`), so a session answers only who created it; a
+//!    DELETE of a session that is not the caller's is answered 404 here, before rmcp;
+//! 5. a POST counts as in flight until its response body has been sent, so graceful drain
 //!    waits for answers to be delivered, not just computed (GET streams are open-ended and are
 //!    closed by the drain itself); the edge's load-shedding permit is held the same way;
-//! 4. a successful session DELETE is answered 204: rmcp answers 202 Accepted, but the session
-//!    is already gone when it returns, and clients and proxies expect 200/204.
+//! 6. rmcp's plain-text refusals are answered as JSON; on a session a 404 or 500 (unknown,
+//!    another caller's, or ended as the request arrived) is one JSON 404, so clients start a new
+//!    session; a successful session DELETE is answered 204 (rmcp answers 202 Accepted, but the
+//!    session is already gone when it returns, and clients and proxies expect 200/204).
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 use tokio_util::task::TaskTracker;
 
 use super::edge_layer::{hold_while_streaming, peer_ip, read_body};
-use crate::edge::{Gate, Refusal, reject};
+use super::jsonrpc;
+use super::sessions::{SessionCaller, SessionOwner, Sessions, SessionsFull};
+use crate::edge::{Gate, Principal, Refusal, reject};
+
+/// The session header.
+const SESSION_ID: &str = "mcp-session-id";
 
 /// What the MCP exchange needs.
 #[derive(Clone)]
@@ -30,6 +44,10 @@ pub struct McpState {
     pub max_body_bytes: usize,
     /// Counts in-flight MCP requests for graceful drain.
     pub tracker: TaskTracker,
+    /// Legacy sessions and their owners.
+    pub sessions: Arc<Sessions>,
+    /// `Retry-After` for an `initialize` past a session cap.
+    pub session_retry_after: Duration,
 }
 
 /// The MCP exchange middleware (see the module documentation for its steps).
@@ -52,8 +70,8 @@ pub async fn mcp_exchange(
         Ok(admission) => admission,
         Err(refusal) => return refused(&mcp.gate, &refusal),
     };
-    request.extensions_mut().insert(admission.principal);
-    let mut response = exchange(&mcp, request, next).await;
+    request.extensions_mut().insert(admission.principal.clone());
+    let mut response = exchange(&mcp, &admission.principal, request, next).await;
     if let Some(decision) = admission.decision {
         decision.write_headers(response.headers_mut());
     }
@@ -67,100 +85,189 @@ fn refused(gate: &Gate, refusal: &Refusal) -> Response {
     response
 }
 
-/// The exchange proper, for an admitted request.
-async fn exchange(mcp: &McpState, request: Request, next: Next) -> Response {
+/// The exchange proper, for an admitted request, run as its caller (see `sessions`).
+async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next: Next) -> Response {
+    let owner = SessionOwner::from(principal);
+    let Ok(session) = session_id(&request) else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "invalid_header",
+            "more than one Mcp-Session-Id header",
+        );
+    };
     match *request.method() {
         Method::POST => {
-            let request = match checked_body(request, mcp.max_body_bytes).await {
-                Ok(request) => request,
+            let (parts, body) = request.into_parts();
+            let bytes = match read_body(body, mcp.max_body_bytes).await {
+                Ok(bytes) => bytes,
                 Err(refusal) => return refusal,
             };
+            let checked = match jsonrpc::check(&bytes) {
+                Ok(checked) => checked,
+                Err(refused) => return refused.into_response(),
+            };
+            // An `initialize` outside a session makes one: hold its place first.
+            let reservation = match (checked.initialize, &session) {
+                (true, None) => match mcp.sessions.reserve(owner.clone()) {
+                    Ok(reservation) => Some(reservation),
+                    Err(full) => return sessions_full(full, mcp.session_retry_after),
+                },
+                _ => None,
+            };
+            let json = declares_json(&parts.headers);
+            let request = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
             let token = mcp.tracker.token();
-            hold_while_streaming(next.run(request).await, token)
+            let response = SessionCaller::new(owner, reservation)
+                .scope(next.run(request))
+                .await;
+            let post = Post {
+                bytes: &bytes,
+                json,
+            };
+            let response = answer_as_json(response, session.as_deref(), Some(post));
+            hold_while_streaming(response, token)
         }
         Method::DELETE => {
-            let mut response = next.run(request).await;
+            // rmcp ends any session it is named, without asking whose it is.
+            if let Some(id) = session.as_deref()
+                && !mcp.sessions.is_owned_by(id, &owner)
+            {
+                return session_not_found(None);
+            }
+            let mut response = SessionCaller::new(owner, None)
+                .scope(next.run(request))
+                .await;
             if response.status() == StatusCode::ACCEPTED {
                 *response.status_mut() = StatusCode::NO_CONTENT;
                 *response.body_mut() = axum::body::Body::empty();
                 response.headers_mut().remove(header::CONTENT_LENGTH);
             }
-            response
+            answer_as_json(response, session.as_deref(), None)
         }
-        _ => next.run(request).await,
+        _ => {
+            let response = SessionCaller::new(owner, None)
+                .scope(next.run(request))
+                .await;
+            answer_as_json(response, session.as_deref(), None)
+        }
     }
 }
 
-/// Buffer a POST body and check its JSON-RPC envelope; the body is handed on unchanged.
-async fn checked_body(request: Request, limit: usize) -> Result<Request, Response> {
-    let (parts, body) = request.into_parts();
-    let bytes = read_body(body, limit).await?;
-    // Only the envelope is read, borrowed from the body (nothing of `params` is kept): rmcp
-    // parses the whole message itself next.
-    let envelope: Envelope<'_> = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
-        Err(e) if e.is_data() => {
-            let message = format!("Invalid Request: {e}");
-            return Err(jsonrpc_refusal(serde_json::Value::Null, -32600, message));
+/// The request's `Mcp-Session-Id`, if it has one; `Err` when it has more than one.
+fn session_id(request: &Request) -> Result<Option<String>, ()> {
+    let mut values = request.headers().get_all(SESSION_ID).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(());
+    }
+    Ok(first.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()))
+}
+
+/// rmcp's plain-text error answers as JSON. On a request naming a session, a 404 or a 500
+/// means the session is unknown, another caller's, or ended while the request arrived (its
+/// worker is gone): all are answered as an unknown session, so the client starts a new one.
+/// A 415 for a body that passed our checks is diagnosed ([`jsonrpc::diagnose`]).
+fn answer_as_json(response: Response, session: Option<&str>, post: Option<Post<'_>>) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let id = || post.map_or(Value::Null, |p| jsonrpc::request_id(p.bytes));
+    match (status, session, post) {
+        (StatusCode::NOT_FOUND | StatusCode::INTERNAL_SERVER_ERROR, Some(_), _) => {
+            if status.is_server_error() {
+                tracing::info!("a request arrived for a session that was ending; answered 404");
+            }
+            session_not_found(post.map(|_| id()))
         }
-        Err(e) => {
-            let message = format!("Parse error: {e}");
-            return Err(jsonrpc_refusal(serde_json::Value::Null, -32700, message));
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, _, Some(post)) if post.json => {
+            jsonrpc::diagnose(post.bytes)
+        }
+        (status, _, Some(_)) if status.is_server_error() => jsonrpc::error(
+            status,
+            id(),
+            INTERNAL_ERROR,
+            "Internal error; the request id in X-Request-Id finds it in the log".to_owned(),
+        ),
+        (status, _, Some(_)) => {
+            jsonrpc::error(status, id(), jsonrpc::INVALID_REQUEST, reason(status))
+        }
+        (status, _, None) => reject(status, "refused", reason(status)),
+    }
+}
+
+/// A POST's body, kept for diagnosing rmcp's refusals.
+#[derive(Clone, Copy)]
+struct Post<'a> {
+    bytes: &'a axum::body::Bytes,
+    /// Whether the request declared a JSON body (rmcp's 415 then means it could not read it).
+    json: bool,
+}
+
+/// Whether `Content-Type` is `application/json` (parameters aside).
+fn declares_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// JSON-RPC: the server failed.
+const INTERNAL_ERROR: i64 = -32603;
+
+/// A short reason for an rmcp refusal's status.
+fn reason(status: StatusCode) -> String {
+    match status {
+        StatusCode::NOT_ACCEPTABLE => {
+            "the client must accept both application/json and text/event-stream".to_owned()
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "Content-Type must be application/json".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on the MCP endpoint".to_owned(),
+        StatusCode::BAD_REQUEST => "bad request: a session id is required".to_owned(),
+        status => status.canonical_reason().unwrap_or("refused").to_owned(),
+    }
+}
+
+/// 404 for a session that does not exist for this caller: a JSON-RPC error carrying the
+/// request id for a POST (`Some(id)`), a plain refusal otherwise.
+fn session_not_found(id: Option<Value>) -> Response {
+    const MESSAGE: &str = "Session not found: start a new session with initialize";
+    match id {
+        Some(id) => jsonrpc::error(
+            StatusCode::NOT_FOUND,
+            id,
+            SESSION_NOT_FOUND,
+            MESSAGE.to_owned(),
+        ),
+        None => reject(StatusCode::NOT_FOUND, "session_not_found", MESSAGE),
+    }
+}
+
+/// The JSON-RPC code MCP servers use for an unknown session.
+const SESSION_NOT_FOUND: i64 = -32001;
+
+/// 503 for an `initialize` past a session cap.
+fn sessions_full(full: SessionsFull, retry_after: Duration) -> Response {
+    let message = match full {
+        SessionsFull::Server => "the server holds as many sessions as it may; retry later",
+        SessionsFull::Principal => {
+            "this caller holds as many sessions as one caller may; end one (DELETE) or retry later"
         }
     };
-    if let Err(problem) = envelope.check() {
-        let id = envelope
-            .id
-            .and_then(|id| serde_json::from_str(id.get()).ok())
-            .unwrap_or_default();
-        let message = format!("Invalid Request: {problem}");
-        return Err(jsonrpc_refusal(id, -32600, message));
+    tracing::warn!(cap = ?full, "session cap reached: initialize refused");
+    let mut response = reject(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too_many_sessions",
+        message,
+    );
+    if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
-    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
-}
-
-/// A 400 with a JSON-RPC error body.
-fn jsonrpc_refusal(id: serde_json::Value, code: i64, message: String) -> Response {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": { "code": code, "message": message },
-    });
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
-}
-
-/// The envelope of one JSON-RPC 2.0 message, borrowed from the body.
-#[derive(serde::Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    jsonrpc: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    method: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    id: Option<&'a serde_json::value::RawValue>,
-    #[serde(default)]
-    result: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
-    error: Option<serde::de::IgnoredAny>,
-}
-
-impl Envelope<'_> {
-    /// Whether this is one JSON-RPC 2.0 request, notification or response.
-    fn check(&self) -> Result<(), &'static str> {
-        if self.jsonrpc.as_deref() != Some("2.0") {
-            return Err("\"jsonrpc\" must be \"2.0\"");
-        }
-        let id_ok = |id: &serde_json::value::RawValue| {
-            let text = id.get();
-            text.starts_with('"') || text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()
-        };
-        match (self.method, self.id) {
-            (Some(m), _) if !m.get().starts_with('"') => Err("\"method\" must be a string"),
-            (Some(_), None) => Ok(()),
-            (Some(_), Some(id)) if id_ok(id) => Ok(()),
-            (Some(_), Some(_)) => Err("\"id\" must be a string or an integer"),
-            (None, Some(_)) if self.result.is_some() || self.error.is_some() => Ok(()),
-            (None, _) => Err("a request needs a \"method\""),
-        }
-    }
+    response
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -16,6 +17,7 @@ use super::api::{self, ApiParts};
 use super::edge_layer::{EdgeState, edge};
 use super::mcp_layer::{McpState, mcp_exchange};
 use super::probes::{ProbeState, healthz, metrics, readyz};
+use super::sessions::{SessionLimits, Sessions};
 use crate::config::HttpConfig;
 use crate::edge::{Gate, Limits, OriginPolicy, Policy};
 use crate::mcp::Handler;
@@ -56,12 +58,27 @@ pub struct RouterParts {
     pub workspace_write: bool,
 }
 
+/// Legacy sessions: rmcp's in-memory sessions, bound to their creators and capped.
+fn sessions(http: &HttpConfig, metrics: &Metrics) -> Arc<Sessions> {
+    let mut local = LocalSessionManager::default();
+    local.session_config.keep_alive = Some(http.session_idle_timeout);
+    local.session_config.sse_retry = Some(http.sse_retry);
+    Arc::new(Sessions::new(
+        local,
+        SessionLimits {
+            max_sessions: http.max_sessions,
+            max_per_principal: http.max_sessions_per_principal,
+        },
+        metrics.sessions_live().clone(),
+    ))
+}
+
 /// The rmcp Streamable HTTP service over our handler, configured from [`HttpConfig`].
-fn mcp_service(parts: &RouterParts) -> StreamableHttpService<Handler, LocalSessionManager> {
+fn mcp_service(
+    parts: &RouterParts,
+    sessions: Arc<Sessions>,
+) -> StreamableHttpService<Handler, Sessions> {
     let http = &parts.http;
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(http.session_idle_timeout);
-    sessions.session_config.sse_retry = Some(http.sse_retry);
     let config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(http.sse_keep_alive))
         .with_sse_retry(Some(http.sse_retry))
@@ -73,11 +90,7 @@ fn mcp_service(parts: &RouterParts) -> StreamableHttpService<Handler, LocalSessi
         .disable_allowed_hosts()
         .disable_allowed_origins();
     let handler = parts.handler.clone();
-    StreamableHttpService::new(
-        move || Ok(handler.for_new_session()),
-        Arc::new(sessions),
-        config,
-    )
+    StreamableHttpService::new(move || Ok(handler.for_new_session()), sessions, config)
 }
 
 /// CORS for the configured origins (none: same-origin only, no CORS headers at all). Browsers
@@ -159,7 +172,10 @@ pub fn build_router(parts: RouterParts) -> Router {
             .flatten(),
         trusted_proxies: http.trusted_proxies.clone().into(),
     };
+    let sessions = sessions(http, &parts.metrics);
     let mcp_state = McpState {
+        sessions: Arc::clone(&sessions),
+        session_retry_after: http.session_idle_timeout.min(Duration::from_secs(60)),
         gate: parts.gate.clone(),
         max_body_bytes: parts.http.max_body_bytes,
         tracker: parts.tracker.clone(),
@@ -182,7 +198,7 @@ pub fn build_router(parts: RouterParts) -> Router {
     // `/openapi.json` answer anyone who passes the edge's Host/Origin check (bind the listener
     // accordingly).
     let mcp = Router::new()
-        .fallback_service(mcp_service(&parts))
+        .fallback_service(mcp_service(&parts, sessions))
         .layer(from_fn_with_state(mcp_state, mcp_exchange));
 
     let mut router = Router::new()

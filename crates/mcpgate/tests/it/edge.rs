@@ -3,7 +3,7 @@
 //! secret in anything the process writes.
 
 mod hardening;
-mod jwt;
+pub mod jwt;
 mod limits;
 mod policy;
 mod secrets;

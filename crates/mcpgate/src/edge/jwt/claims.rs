@@ -66,6 +66,7 @@ impl ClaimRules {
             roles,
             scopes,
             expires_at: expires_at as u64,
+            issuer: claims.get("iss").and_then(Value::as_str).map(str::to_owned),
         })
     }
 }

@@ -279,6 +279,7 @@ mod cases {
                 roles: vec!["editor".into()],
                 scopes: vec!["files:read".into(), "files:write".into()],
                 expires_at: verified.expires_at,
+                issuer: Some(ISSUER.into()),
             }
         );
     }

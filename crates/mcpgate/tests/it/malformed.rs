@@ -1,0 +1,204 @@
+//! Malformed MCP requests through the real binary, in both eras: each gets HTTP 400 with a
+//! JSON-RPC error whose code says what is wrong (-32700 not parseable, -32600 not a request,
+//! -32602 bad params) and the request id where one can be read — never rmcp's plain-text 415,
+//! nor a 404 "method not found" for a standard method with the wrong params.
+
+use serde_json::{Value, json};
+
+use crate::support::Server;
+
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const INVALID_PARAMS: i64 = -32602;
+
+/// POST `body` as-is; the status and the JSON body (which must be JSON).
+async fn post(server: &Server, session: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(server.at("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    let response = request.send().await.expect("answered");
+    let status = response.status().as_u16();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let text = response.text().await.expect("body");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{status} {content_type}: {text}"
+    );
+    (status, serde_json::from_str(&text).expect("a JSON body"))
+}
+
+/// The modern `_meta`, as a JSON fragment.
+fn meta() -> String {
+    crate::support::modern_meta().to_string()
+}
+
+/// Each case: a body (built around the era's `_meta`), the JSON-RPC code, the id expected.
+fn cases(modern: bool) -> Vec<(&'static str, Vec<u8>, i64, Value)> {
+    let meta = if modern {
+        format!(r#","_meta":{}"#, meta())
+    } else {
+        String::new()
+    };
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let mut invalid_utf8 =
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"health","arguments":{"x":"#
+            .to_vec();
+    invalid_utf8.extend_from_slice(b"\"\xff\xfe\"");
+    invalid_utf8.extend_from_slice(format!(r#"}}{meta}}}}}"#).as_bytes());
+    vec![
+        ("invalid UTF-8", invalid_utf8, PARSE_ERROR, Value::Null),
+        (
+            "not JSON",
+            br#"{"jsonrpc":"2.0","id":2,"method":"#.to_vec(),
+            PARSE_ERROR,
+            Value::Null,
+        ),
+        (
+            "a lone surrogate in a tool name",
+            format!(r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"\ud800","arguments":{{}}{meta}}}}}"#).into_bytes(),
+            PARSE_ERROR,
+            json!(3),
+        ),
+        (
+            "a lone surrogate in a custom method's params",
+            format!(r#"{{"jsonrpc":"2.0","id":4,"method":"x/custom","params":{{"v":"\udc00"{meta}}}}}"#).into_bytes(),
+            PARSE_ERROR,
+            json!(4),
+        ),
+        (
+            "nesting deeper than 128 inside params",
+            format!(r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"health","arguments":{{"a":{deep}}}{meta}}}}}"#).into_bytes(),
+            PARSE_ERROR,
+            json!(5),
+        ),
+        (
+            "params as an array",
+            br#"{"jsonrpc":"2.0","id":6,"method":"tools/list","params":[1,2]}"#.to_vec(),
+            INVALID_PARAMS,
+            json!(6),
+        ),
+        (
+            "a tool name that is not a string",
+            format!(r#"{{"jsonrpc":"2.0","id":"seven","method":"tools/call","params":{{"name":7,"arguments":{{}}{meta}}}}}"#).into_bytes(),
+            INVALID_PARAMS,
+            json!("seven"),
+        ),
+        (
+            "arguments that are not an object",
+            format!(r#"{{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{{"name":"health","arguments":[1]{meta}}}}}"#).into_bytes(),
+            INVALID_PARAMS,
+            json!(8),
+        ),
+        (
+            "a tools/call without params",
+            br#"{"jsonrpc":"2.0","id":9,"method":"tools/call"}"#.to_vec(),
+            INVALID_PARAMS,
+            json!(9),
+        ),
+        (
+            "a request without a method",
+            br#"{"jsonrpc":"2.0","id":10,"params":{}}"#.to_vec(),
+            INVALID_REQUEST,
+            json!(10),
+        ),
+        (
+            "a batch",
+            br#"[{"jsonrpc":"2.0","id":11,"method":"ping"}]"#.to_vec(),
+            INVALID_REQUEST,
+            Value::Null,
+        ),
+    ]
+}
+
+async fn legacy_session(server: &Server) -> String {
+    let init = reqwest::Client::new()
+        .post(server.at("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
+        .send()
+        .await
+        .expect("initialize");
+    let id = init.headers()["mcp-session-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    drop(init.text().await);
+    id
+}
+
+#[tokio::test]
+async fn malformed_requests_get_400_with_the_json_rpc_code_in_both_eras() {
+    let server = Server::start(&[]).await;
+    let session = legacy_session(&server).await;
+    for (era, session, modern) in [
+        ("modern", None, true),
+        ("legacy", Some(session.as_str()), false),
+    ] {
+        for (case, body, code, id) in cases(modern) {
+            let (status, answer) = post(&server, session, body).await;
+            assert_eq!(status, 400, "{era}, {case}: {answer}");
+            assert_eq!(answer["jsonrpc"], "2.0", "{era}, {case}: {answer}");
+            assert_eq!(answer["error"]["code"], code, "{era}, {case}: {answer}");
+            assert_eq!(answer["id"], id, "{era}, {case}: {answer}");
+        }
+    }
+    // The server is unharmed: a good call still works.
+    let (status, answer) = crate::edge::call(&server, None, "health").await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+}
+
+#[tokio::test]
+async fn rmcp_refusals_come_back_as_json() {
+    let server = Server::start(&[]).await;
+    let http = reqwest::Client::new();
+    // Wrong Content-Type: 415, with a JSON body.
+    let response = http
+        .post(server.at("/mcp"))
+        .header("content-type", "text/plain")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 415);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["id"], 1, "{body}");
+    // Not accepting SSE: 406, with a JSON body.
+    let response = http
+        .post(server.at("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 406);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["id"], 2, "{body}");
+    // Two session ids: refused, as JSON.
+    let response = http
+        .post(server.at("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", "a")
+        .header("mcp-session-id", "b")
+        .body(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["error"], "invalid_header", "{body}");
+}
