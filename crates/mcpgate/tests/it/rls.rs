@@ -239,6 +239,104 @@ async fn store_methods_never_reach_another_orgs_records() {
     let Some((store, _db)) = migrated_store().await else {
         return;
     };
+    isolation_holds(store).await;
+}
+
+/// A store connected as a login role that is neither superuser nor BYPASSRLS (as a
+/// production deployment should be) works only if each of its transactions sets the org:
+/// row-level security binds it, so a transaction without `mcpgate.org` sees and writes
+/// nothing.
+#[tokio::test]
+async fn the_store_scopes_its_transactions_when_connected_as_an_ordinary_role() {
+    let Some(db) = postgres_database_owned_by(APP_ROLE).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&dir, &[("MCPGATE_DATABASE_URL", &db.url)]);
+    let store = store::open(&cfg.store).await.expect("open as the app role");
+    store.migrate().await.expect("the database owner migrates");
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    let (user, bypasses): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("role");
+    assert_eq!((user.as_str(), bypasses), (APP_ROLE, false));
+    isolation_holds(store).await;
+}
+
+/// A store connected as a superuser (which row-level security does not bind) must act as the
+/// tenant role with the org set in every transaction that writes: a trigger installed here
+/// refuses any write that is not, so dropping the store's role switch fails this test.
+#[tokio::test]
+async fn a_superuser_store_writes_only_as_the_tenant_role_for_the_callers_org() {
+    let Some((store, db)) = migrated_store().await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::raw_sql(
+        "CREATE FUNCTION assert_tenant_scope() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           -- Foreign-key cascades run as the table's owner, inside the store's own delete.
+           IF pg_trigger_depth() = 1 AND (current_user <> 'mcpgate_tenant'
+              OR current_setting('mcpgate.org', true) IS DISTINCT FROM
+                 (CASE WHEN TG_OP = 'DELETE' THEN OLD.org ELSE NEW.org END)) THEN
+             RAISE EXCEPTION 'unscoped store write: user %, org %',
+               current_user, current_setting('mcpgate.org', true);
+           END IF;
+           RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+         END $$;
+         CREATE TRIGGER assert_tenant_scope BEFORE INSERT OR UPDATE OR DELETE ON records
+           FOR EACH ROW EXECUTE FUNCTION assert_tenant_scope();",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("install the check");
+    let seeded = store
+        .insert_record(&tenant("seed"), &note(&tenant("seed"), "Seed", "x", &[]))
+        .await;
+    assert!(seeded.is_ok(), "the store's own write passes: {seeded:?}");
+    // The check bites: a superuser write outside the tenant role is refused.
+    let refused = sqlx::query("DELETE FROM records")
+        .execute(&mut conn)
+        .await
+        .expect_err("an unscoped write is refused");
+    assert!(
+        refused.to_string().contains("unscoped store write"),
+        "{refused}"
+    );
+    isolation_holds(store).await;
+}
+
+/// The login role of the ordinary-role test: no superuser, no BYPASSRLS, no CREATEROLE.
+const APP_ROLE: &str = "mcpgate_app";
+
+/// A fresh database owned by the login role `role` (made if missing), with a URL that
+/// connects as it.
+async fn postgres_database_owned_by(role: &str) -> Option<PgDatabase> {
+    let db = postgres_database().await?;
+    let mut admin = sqlx::PgConnection::connect(db.admin_url())
+        .await
+        .expect("connect as admin");
+    // Roles are cluster-wide and tests run concurrently: creating one may race.
+    let create = format!(
+        "DO $$ BEGIN CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    );
+    sqlx::raw_sql(&create)
+        .execute(&mut admin)
+        .await
+        .expect("create the role");
+    sqlx::query(&format!("ALTER DATABASE {} OWNER TO {role}", db.name()))
+        .execute(&mut admin)
+        .await
+        .expect("hand the database over");
+    Some(db.connecting_as(role))
+}
+
+/// Every store method stays inside its caller's org.
+async fn isolation_holds(store: Arc<dyn Store>) {
     let (a, b) = (tenant("a"), tenant("b"));
 
     let a_note = store

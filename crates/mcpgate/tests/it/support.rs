@@ -215,6 +215,26 @@ pub struct PgDatabase {
     pub url: String,
 }
 
+impl PgDatabase {
+    /// The URL of the administrative connection the database was made with.
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The same database, reached as the login role `role` (trust or peer authentication).
+    pub fn connecting_as(mut self, role: &str) -> Self {
+        let (scheme, rest) = self.url.split_once("://").expect("a URL");
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        self.url = format!("{scheme}://{role}@{host}");
+        self
+    }
+}
+
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let admin_url = self.admin_url.clone();
