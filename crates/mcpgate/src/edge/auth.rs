@@ -132,6 +132,12 @@ impl Authenticator {
     /// An authenticator for `config`. Fails only when JWT keys cannot be set up (an unreadable
     /// JWKS file, say).
     pub fn new(config: &AuthConfig) -> Result<Self, JwtSetupError> {
+        if config.mode == AuthMode::Dev {
+            tracing::warn!(
+                "auth `dev` is on: bearer tokens are unsigned (dev:<user>:<org>:<role>), so any \
+                 caller can act as any user, org and role; never use it where others can connect"
+            );
+        }
         let jwt = match config.mode {
             AuthMode::Jwt => Some(JwtVerifier::new(config.jwt.clone())?),
             _ => None,
