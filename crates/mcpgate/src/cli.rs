@@ -52,7 +52,7 @@ struct ServeArgs {
     /// TOML configuration file (env MCPGATE_CONFIG).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Serve without authentication on a non-loopback address (env
+    /// Serve without authentication (auth none or dev) on a non-loopback address (env
     /// MCPGATE_ALLOW_UNAUTHENTICATED).
     #[arg(long)]
     allow_unauthenticated: bool,

@@ -158,8 +158,8 @@ pub struct HttpConfig {
     /// How long readiness reports 503 while the listener still accepts, before draining starts,
     /// so load balancers stop sending new work first. Default 0s. Env `MCPGATE_SHUTDOWN_DELAY`.
     pub shutdown_delay: Duration,
-    /// Serve without authentication on a non-loopback address. Default false. Env
-    /// `MCPGATE_ALLOW_UNAUTHENTICATED`.
+    /// Serve without authentication (auth `none`, or `dev` with its unsigned tokens) on a
+    /// non-loopback address. Default false. Env `MCPGATE_ALLOW_UNAUTHENTICATED`.
     pub allow_unauthenticated: bool,
     /// The URL callers reach this server at (record links, OAuth resource metadata and the
     /// audience tokens are minted for). Default `http://<listen address>`. Env

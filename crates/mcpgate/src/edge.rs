@@ -12,6 +12,7 @@ mod origin;
 mod principal;
 mod ratelimit;
 mod reject;
+mod repeated;
 
 pub use auth::{AuthError, Authenticator, take_query_key};
 pub use authz::{Access, Policy, ToolFacts};
@@ -27,3 +28,4 @@ pub use ratelimit::{
     RATELIMIT_RESET, RateLimitSetupError, RateLimiter,
 };
 pub use reject::reject;
+pub use repeated::{RepeatedHeader, single_mcp_headers};

@@ -105,21 +105,36 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         );
     }
 
+    // Auth `dev` checks nothing either: its tokens are unsigned, so anyone can name any user,
+    // org and role. Both are refused off loopback unless the operator says a proxy in front
+    // authenticates callers.
+    let unauthenticated = match auth.mode {
+        AuthMode::None => Some(format!(
+            "with auth `none` every caller acts as the default principal ({}), so anyone who \
+             can reach this address could use every tool",
+            auth.default_role
+        )),
+        AuthMode::Dev => Some(
+            "with auth `dev` tokens are unsigned (`Bearer dev:<user>:<org>:<role>`), so anyone \
+             who can reach this address could act as any org's admin"
+                .to_owned(),
+        ),
+        AuthMode::Token | AuthMode::Jwt => None,
+    };
     if transport == Transport::Http
-        && auth.mode == AuthMode::None
         && !http.listen.ip().is_loopback()
         && !http.allow_unauthenticated
+        && let Some(why) = unauthenticated
     {
         l.issue(
             "http.listen (MCPGATE_LISTEN)",
             None,
             format!(
-                "refusing to serve {} without authentication: with auth `none` every caller \
-                 acts as the default principal ({}), so anyone who can reach this address could \
-                 use every tool. Set MCPGATE_AUTH, listen on a loopback address, or pass \
+                "refusing to serve {} without authentication: {why}. Set MCPGATE_AUTH to \
+                 `token` or `jwt`, listen on a loopback address, or pass \
                  --allow-unauthenticated (MCPGATE_ALLOW_UNAUTHENTICATED=true) if a trusted \
                  proxy in front authenticates callers",
-                http.listen, auth.default_role
+                http.listen
             ),
         );
     }
@@ -580,7 +595,23 @@ mod tests {
         };
         resolve(&public, &allowed).expect("explicitly allowed");
         let dev = env(&[("MCPGATE_LISTEN", "0.0.0.0:8080"), ("MCPGATE_AUTH", "dev")]);
-        resolve(&dev, &Overrides::default()).expect("dev auth may listen anywhere");
+        let e = resolve(&dev, &Overrides::default()).expect_err("unsigned dev tokens refused");
+        assert!(e.to_string().contains("auth `dev`"), "{e}");
+        resolve(&dev, &allowed).expect("dev behind a trusted proxy, explicitly allowed");
+        let loopback = env(&[
+            ("MCPGATE_LISTEN", "127.0.0.1:8080"),
+            ("MCPGATE_AUTH", "dev"),
+        ]);
+        resolve(&loopback, &Overrides::default()).expect("dev auth on loopback");
+        let token = env(&[
+            ("MCPGATE_LISTEN", "0.0.0.0:8080"),
+            ("MCPGATE_AUTH", "token"),
+            (
+                "MCPGATE_AUTH_TOKEN",
+                "a-long-enough-static-token-0123456789",
+            ),
+        ]);
+        resolve(&token, &Overrides::default()).expect("token auth may listen anywhere");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! header falls back to the default principal, a malformed one is a 401), `token` (static
 //! bearer tokens from configuration; anything else is a 401) and `jwt` (signed tokens checked
 //! by [`JwtVerifier`]). Static tokens are compared as SHA-256 digests in constant time, so
-//! neither their content nor their length leaks through timing.
+//! neither their content nor their length leaks through timing. A request with more than one
+//! `Authorization` header is refused (401) by every backend but `none`, rather than one of them
+//! being picked.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::expiring::Expiring;
 use super::jwt::{JwtError, JwtSetupError, JwtVerifier};
+use super::repeated::repeated;
 use super::{AuthVia, Principal, is_identifier};
 use crate::config::{AuthConfig, AuthMode, ROLES};
 
@@ -27,6 +30,9 @@ pub enum AuthError {
     /// The `Authorization` header is not `Bearer <token>`.
     #[error("the Authorization header must be `Bearer <token>`")]
     NotBearer,
+    /// More than one `Authorization` header: which one names the caller is not guessed.
+    #[error("the request carries more than one Authorization header")]
+    RepeatedHeader,
     /// No credential where one is required.
     #[error("this server needs `Authorization: Bearer <token>`")]
     Missing,
@@ -54,6 +60,7 @@ impl AuthError {
     pub fn reason(&self) -> &'static str {
         match self {
             AuthError::NotBearer => "not_bearer",
+            AuthError::RepeatedHeader => "repeated_header",
             AuthError::Missing => "missing",
             AuthError::UnknownToken => "unknown_token",
             AuthError::MalformedDevToken => "malformed_dev_token",
@@ -125,6 +132,12 @@ impl Authenticator {
     /// An authenticator for `config`. Fails only when JWT keys cannot be set up (an unreadable
     /// JWKS file, say).
     pub fn new(config: &AuthConfig) -> Result<Self, JwtSetupError> {
+        if config.mode == AuthMode::Dev {
+            tracing::warn!(
+                "auth `dev` is on: bearer tokens are unsigned (dev:<user>:<org>:<role>), so any \
+                 caller can act as any user, org and role; never use it where others can connect"
+            );
+        }
         let jwt = match config.mode {
             AuthMode::Jwt => Some(JwtVerifier::new(config.jwt.clone())?),
             _ => None,
@@ -180,6 +193,9 @@ impl Authenticator {
     /// verified recently. `None` when a JWT has to be verified.
     pub fn cheap_principal(&self, headers: &HeaderMap) -> Option<Result<Principal, AuthError>> {
         let header = headers.get(header::AUTHORIZATION);
+        if self.mode != AuthMode::None && repeated(headers, header::AUTHORIZATION) {
+            return Some(Err(AuthError::RepeatedHeader));
+        }
         match (self.mode, header) {
             (AuthMode::None, _) | (AuthMode::Dev, None) => Some(Ok(self.default.clone())),
             (_, None) => Some(Err(AuthError::Missing)),

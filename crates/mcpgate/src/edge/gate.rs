@@ -1,7 +1,8 @@
 //! The gate of the protected routes (the MCP endpoint and `/api/v1`): who is calling, whether
 //! their token carries the scopes every request needs, and whether they are within their rate.
 //! Each route renders a [`Refusal`] in its own format (JSON for MCP, problem details for REST)
-//! with the same status and headers.
+//! with the same status and headers. A shared limiter that cannot decide under the `closed`
+//! failure policy is a 503, not a 429: the outage is the server's, not the caller's.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -28,9 +29,22 @@ pub enum Refusal {
     InsufficientScope(Vec<String>),
     /// Over the rate: 429.
     Limited(Decision),
+    /// The shared rate limiter (Redis) could not decide and the failure policy is `closed`: a
+    /// 503 with `Retry-After`, since the outage is ours and the caller is not over any rate.
+    LimiterUnavailable(Decision),
 }
 
 impl Refusal {
+    /// The refusal of a request a rate-limit `decision` did not allow: over the rate, or the
+    /// limiter unavailable when the decision is degraded.
+    pub fn over_limit(decision: Decision) -> Refusal {
+        if decision.degraded {
+            Refusal::LimiterUnavailable(decision)
+        } else {
+            Refusal::Limited(decision)
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -38,6 +52,7 @@ impl Refusal {
             Refusal::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Refusal::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Refusal::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::LimiterUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -50,6 +65,7 @@ impl Refusal {
             Refusal::Unauthenticated(_) => "invalid_token",
             Refusal::InsufficientScope(_) => "insufficient_scope",
             Refusal::Limited(_) => "rate_limited",
+            Refusal::LimiterUnavailable(_) => "rate_limit_unavailable",
         }
     }
 
@@ -60,10 +76,12 @@ impl Refusal {
             Refusal::InsufficientScope(scopes) => {
                 format!("this server needs the scopes: {}", scopes.join(" "))
             }
-            Refusal::Limited(d) => format!(
-                "rate limit exceeded; retry in {} s",
-                d.retry_after
-                    .map_or(1, |r| r.as_secs_f64().ceil().max(1.0) as u64)
+            Refusal::Limited(d) => {
+                format!("rate limit exceeded; retry in {} s", retry_secs(d))
+            }
+            Refusal::LimiterUnavailable(d) => format!(
+                "rate limits cannot be checked right now; retry in {} s",
+                retry_secs(d)
             ),
         }
     }
@@ -84,8 +102,19 @@ impl Refusal {
                 );
             }
             Refusal::Limited(decision) => decision.write_headers(headers),
+            // No RateLimit-* fields: no bucket was read, so they would say nothing true.
+            Refusal::LimiterUnavailable(decision) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(decision)));
+            }
         }
     }
+}
+
+/// A decision's wait in whole seconds, rounded up, at least 1.
+fn retry_secs(decision: &Decision) -> u64 {
+    decision
+        .retry_after
+        .map_or(1, |r| r.as_secs_f64().ceil().max(1.0) as u64)
 }
 
 /// A request the gate let through: the caller, and the rate decision to report in headers.
@@ -161,7 +190,11 @@ impl Limits {
     async fn anonymous(&self, key: Option<&String>) -> Option<Decision> {
         let (quota, key) = (self.anonymous.as_ref()?, key?);
         let decision = self.decide(1, key, quota).await;
-        if let Some(wait) = decision.retry_after.filter(|_| !decision.allowed) {
+        // A degraded refusal says nothing about this client: it is not remembered as over.
+        if let Some(wait) = decision
+            .retry_after
+            .filter(|_| !decision.allowed && !decision.degraded)
+        {
             self.blocked.insert(key.clone(), (), Instant::now() + wait);
         }
         Some(decision)
@@ -292,7 +325,7 @@ impl Gate {
             None => self.auth.principal_for(headers).await,
             Some(decision) => match self.auth.cheap_principal(headers) {
                 Some(checked) => checked,
-                None => return Err(Refusal::Limited(decision)),
+                None => return Err(Refusal::over_limit(decision)),
             },
         };
         let principal = match checked {
@@ -307,7 +340,7 @@ impl Gate {
                     && let Some(decision) = limits.anonymous(anonymous.as_ref()).await
                     && !decision.allowed
                 {
-                    return Err(Refusal::Limited(decision));
+                    return Err(Refusal::over_limit(decision));
                 }
                 return Err(Refusal::Unauthenticated(error));
             }
@@ -319,7 +352,7 @@ impl Gate {
             Some(limits) => limits.anonymous(anonymous.as_ref()).await,
         };
         if let Some(decision) = decision.as_ref().filter(|d| !d.allowed) {
-            return Err(Refusal::Limited(decision.clone()));
+            return Err(Refusal::over_limit(decision.clone()));
         }
         // Scopes are an OAuth notion: only JWT callers carry them.
         if principal.via == AuthVia::Jwt {
@@ -343,7 +376,43 @@ impl Gate {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::edge::FailurePolicy;
+
+    /// An unreachable shared limiter under the `closed` policy refuses, but that refusal is an
+    /// outage: it is answered 503, and the client is not remembered as over its limit (which
+    /// would refuse its next requests with 429 before their credentials were even looked at).
+    #[tokio::test]
+    async fn a_degraded_refusal_is_an_outage_and_blocks_nobody() {
+        let limiter = RateLimiter::redis(
+            "redis://127.0.0.1:1",
+            "t:",
+            FailurePolicy::Closed,
+            Duration::from_millis(100),
+        )
+        .await
+        .expect("an unreachable server is not a setup error");
+        let config = RateLimitConfig {
+            anonymous: Some(Quota::parse("10/min").expect("quota")),
+            anonymous_loopback: true,
+            ..crate::config::Config::defaults().rate_limit
+        };
+        let limits = Limits::new(limiter, &config, &Metrics::new());
+        let peer: IpAddr = "192.0.2.7".parse().expect("ip");
+        let key = limits.anonymous_key("mcp", Some(peer));
+        let decision = limits.anonymous(key.as_ref()).await.expect("a decision");
+        assert!(decision.degraded && !decision.allowed, "{decision:?}");
+        assert_eq!(limits.still_blocked(key.as_ref()), None);
+        let refusal = Refusal::over_limit(decision);
+        assert_eq!(refusal.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refusal.code(), "rate_limit_unavailable");
+        let mut headers = HeaderMap::new();
+        refusal.write_headers(&Challenges::default(), &mut headers);
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        assert!(!headers.contains_key("ratelimit-remaining"));
+    }
 
     #[test]
     fn anonymous_keys_group_ipv6_by_slash_64_and_unmap_ipv4() {

@@ -4,6 +4,11 @@
 //! `Origin`, when present, must match an allowed pattern `scheme://host[:port|:*]` (no port means
 //! the scheme's default port; `null` matches the opaque origin; `*` allows all). Requests without
 //! `Origin` (non-browser clients) pass.
+//!
+//! Each is read from one value only: a request with two `Host` headers (400) or two `Origin`
+//! headers (403) is refused, and so is one whose URI authority — HTTP/2's `:authority`, or an
+//! absolute-form target in HTTP/1.1 — names another host than its `Host` header (400): the
+//! server would check one and a proxy or the router could act on the other.
 
 use std::sync::Arc;
 
@@ -12,6 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::reject;
+use super::repeated::repeated;
 
 /// An origin pattern that does not parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -162,6 +168,15 @@ pub enum OriginRefusal {
     /// A browser page from another origin made the request.
     #[error("requests from this Origin are not allowed")]
     ForeignOrigin,
+    /// More than one `Host` header.
+    #[error("the request carries more than one Host header")]
+    RepeatedHost,
+    /// The URI authority (`:authority` in HTTP/2) and `Host` name different hosts.
+    #[error("the request's authority and its Host header name different hosts")]
+    ConflictingHost,
+    /// More than one `Origin` header.
+    #[error("the request carries more than one Origin header")]
+    RepeatedOrigin,
 }
 
 impl IntoResponse for OriginRefusal {
@@ -170,25 +185,40 @@ impl IntoResponse for OriginRefusal {
             Self::ForeignHost => (StatusCode::FORBIDDEN, "forbidden_host"),
             Self::MissingHost => (StatusCode::BAD_REQUEST, "missing_host"),
             Self::ForeignOrigin => (StatusCode::FORBIDDEN, "forbidden_origin"),
+            Self::RepeatedHost => (StatusCode::BAD_REQUEST, "repeated_host"),
+            Self::ConflictingHost => (StatusCode::BAD_REQUEST, "conflicting_host"),
+            Self::RepeatedOrigin => (StatusCode::FORBIDDEN, "repeated_origin"),
         };
         reject(status, code, self.to_string())
     }
 }
 
 impl OriginPolicy {
-    /// Check a request's `Host` and (when present) `Origin`.
+    /// Check a request's `Host` and (when present) `Origin`, each from its only value.
     pub fn check(&self, request: &Request) -> Result<(), OriginRefusal> {
-        let host = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()));
-        match host {
-            Some(host) if self.host_allowed(host) => {}
-            Some(_) => return Err(OriginRefusal::ForeignHost),
-            None => return Err(OriginRefusal::MissingHost),
+        let headers = request.headers();
+        if repeated(headers, header::HOST) {
+            return Err(OriginRefusal::RepeatedHost);
         }
-        if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let authority = request.uri().authority().map(|a| a.as_str());
+        let host = match (headers.get(header::HOST), authority) {
+            (Some(value), authority) => {
+                let host = value.to_str().map_err(|_| OriginRefusal::ForeignHost)?;
+                if authority.is_some_and(|a| !same_host(a, host)) {
+                    return Err(OriginRefusal::ConflictingHost);
+                }
+                host
+            }
+            (None, Some(authority)) => authority,
+            (None, None) => return Err(OriginRefusal::MissingHost),
+        };
+        if !self.host_allowed(host) {
+            return Err(OriginRefusal::ForeignHost);
+        }
+        if repeated(headers, header::ORIGIN) {
+            return Err(OriginRefusal::RepeatedOrigin);
+        }
+        if let Some(origin) = headers.get(header::ORIGIN) {
             let allowed = origin
                 .to_str()
                 .map(|o| self.origin_allowed(o))
@@ -198,6 +228,18 @@ impl OriginPolicy {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a URI authority and a `Host` value name the same host and port (case aside). An
+/// authority with user info never matches: no client sends one to mean this server.
+fn same_host(authority: &str, host: &str) -> bool {
+    if authority.contains('@') {
+        return false;
+    }
+    match (split_host_port(authority), split_host_port(host)) {
+        (Some(a), Some(h)) => a == h,
+        _ => false,
     }
 }
 
@@ -267,5 +309,59 @@ mod tests {
         ] {
             assert!(!p.origin_allowed(bad), "{bad} allowed");
         }
+    }
+
+    fn request(uri: &str, headers: &[(&str, &str)]) -> Request {
+        let mut builder = Request::builder().uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(axum::body::Body::empty()).expect("request")
+    }
+
+    #[test]
+    fn host_and_origin_are_read_from_one_value_only() {
+        let p = policy();
+        let check = |uri: &str, headers: &[(&str, &str)]| p.check(&request(uri, headers));
+        assert_eq!(check("/mcp", &[("host", "localhost")]), Ok(()));
+        assert_eq!(
+            check("/mcp", &[("host", "localhost"), ("host", "evil.example")]),
+            Err(OriginRefusal::RepeatedHost)
+        );
+        assert_eq!(
+            check(
+                "/mcp",
+                &[
+                    ("host", "localhost"),
+                    ("origin", "http://localhost:3000"),
+                    ("origin", "https://evil.example"),
+                ]
+            ),
+            Err(OriginRefusal::RepeatedOrigin)
+        );
+        // An absolute-form target (or HTTP/2's :authority) must agree with Host.
+        assert_eq!(
+            check("http://evil.example/mcp", &[("host", "127.0.0.1")]),
+            Err(OriginRefusal::ConflictingHost)
+        );
+        assert_eq!(
+            check("http://LocalHost:8080/mcp", &[("host", "localhost:8080")]),
+            Ok(())
+        );
+        assert_eq!(
+            check("http://localhost:8080/mcp", &[("host", "localhost")]),
+            Err(OriginRefusal::ConflictingHost)
+        );
+        assert_eq!(
+            check("http://u@localhost/mcp", &[("host", "localhost")]),
+            Err(OriginRefusal::ConflictingHost)
+        );
+        // Without Host, the authority is the host.
+        assert_eq!(check("http://[::1]:9/mcp", &[]), Ok(()));
+        assert_eq!(
+            check("http://evil.example/mcp", &[]),
+            Err(OriginRefusal::ForeignHost)
+        );
+        assert_eq!(check("/mcp", &[]), Err(OriginRefusal::MissingHost));
     }
 }

@@ -7,7 +7,8 @@
 //! 1. request id — the caller's `X-Request-Id` if it is a short plain token, else a new UUID —
 //!    before anything can log or refuse the request;
 //! 2. a span carrying the id, so every log line of the request has it;
-//! 3. Host and Origin checks (DNS rebinding, cross-site requests) before any work is done;
+//! 3. Host and Origin checks (DNS rebinding, cross-site requests) before any work is done, and
+//!    no MCP transport header repeated (one value per header that decides anything);
 //! 4. bodies whose declared length is over the limit are refused before they are read;
 //! 5. load shedding: past `http.max_concurrent_requests` requests in progress, new ones are
 //!    answered 503 with `Retry-After` at once (probes and metrics are never shed);
@@ -27,7 +28,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::edge::{OriginPolicy, reject, take_query_key};
+use crate::edge::{OriginPolicy, reject, single_mcp_headers, take_query_key};
 use crate::telemetry::Metrics;
 
 /// The request id header.
@@ -78,12 +79,12 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
         request_id = %request_id.to_str().unwrap_or_default()
     );
     edge.metrics.http_in_flight().inc();
-    let mut response = match edge.policy.check(&request) {
-        Err(refusal) => refusal.into_response(),
-        Ok(()) if declared_length(&request).is_some_and(|n| n > edge.max_body_bytes as u64) => {
+    let mut response = match refuse_head(&edge, &request) {
+        Some(refusal) => refusal,
+        None if declared_length(&request).is_some_and(|n| n > edge.max_body_bytes as u64) => {
             too_large(edge.max_body_bytes)
         }
-        Ok(()) => match admit_load(&edge, route) {
+        None => match admit_load(&edge, route) {
             None => shed(route),
             Some(permit) => {
                 let run = next.run(request).instrument(span.clone());
@@ -122,6 +123,17 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
     response
+}
+
+/// Step 3: the refusal of a request whose Host or Origin is not allowed or that repeats an MCP
+/// transport header, if it is one.
+fn refuse_head(edge: &EdgeState, request: &Request) -> Option<Response> {
+    if let Err(refusal) = edge.policy.check(request) {
+        return Some(refusal.into_response());
+    }
+    single_mcp_headers(request.headers())
+        .err()
+        .map(IntoResponse::into_response)
 }
 
 /// A permit for one request in progress, or `None` when the server is full. Probes and

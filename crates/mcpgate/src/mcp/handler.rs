@@ -572,18 +572,28 @@ fn unknown_task(task_id: &str) -> ErrorData {
 /// JSON-RPC error code of a tool call refused by its rate limit (in the implementation range).
 pub const RATE_LIMITED: i32 = -32010;
 
-/// The error of a rate-limited tool call: when to retry, in seconds and milliseconds.
+/// The error of a rate-limited tool call: when to retry, in seconds and milliseconds. A
+/// degraded refusal (the shared limiter could not decide and its failure policy refuses) is an
+/// internal error instead: the caller is not over any rate, the server has an outage.
 fn rate_limited(tool: &str, decision: &Decision) -> ErrorData {
     let retry = decision
         .retry_after
         .unwrap_or(Duration::from_secs(1))
         .max(Duration::from_millis(1));
+    let (code, message) = if decision.degraded {
+        (
+            rmcp::model::ErrorCode::INTERNAL_ERROR,
+            format!("rate limits cannot be checked right now for tool {tool}; retry in"),
+        )
+    } else {
+        (
+            rmcp::model::ErrorCode(RATE_LIMITED),
+            format!("rate limit exceeded for tool {tool}; retry in"),
+        )
+    };
     ErrorData::new(
-        rmcp::model::ErrorCode(RATE_LIMITED),
-        format!(
-            "rate limit exceeded for tool {tool}; retry in {} s",
-            retry.as_secs_f64().ceil()
-        ),
+        code,
+        format!("{message} {} s", retry.as_secs_f64().ceil()),
         Some(serde_json::json!({
             "tool": tool,
             "retryAfterSeconds": retry.as_secs_f64().ceil() as u64,

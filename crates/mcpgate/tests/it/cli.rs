@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use crate::support::binary;
+use crate::support::{Server, binary};
 
 fn run(args: &[&str], env: &[(&str, &str)], dir: &tempfile::TempDir) -> Output {
     let mut cmd = std::process::Command::new(binary());
@@ -101,6 +101,49 @@ fn unauthenticated_public_listen_needs_explicit_consent() {
         &dir,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// Unsigned dev tokens let anyone act as any org's admin: `serve` refuses a public address
+/// with them as it does with no authentication at all, saying why.
+#[tokio::test]
+async fn dev_auth_is_refused_off_loopback() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut serve = tokio::process::Command::new(binary());
+    serve
+        .args(["serve", "--transport", "http", "--listen", "0.0.0.0:0"])
+        .env_clear()
+        .env("MCPGATE_DATA_DIR", dir.path())
+        .env("MCPGATE_AUTH", "dev")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), serve.output())
+        .await
+        .expect("refuses at once instead of serving")
+        .expect("run mcpgate");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("refusing to serve 0.0.0.0:0 without authentication")
+            && stderr.contains("auth `dev` tokens are unsigned")
+            && stderr.contains("--allow-unauthenticated"),
+        "{stderr}"
+    );
+}
+
+/// On loopback dev auth serves, and says loudly at start-up what it is.
+#[tokio::test]
+async fn dev_auth_warns_at_start_up() {
+    let server = Server::start(&[("MCPGATE_AUTH", "dev")]).await;
+    let warned = server.logs().iter().any(|line| {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        entry["level"] == "WARN"
+            && entry["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("auth `dev` is on: bearer tokens are unsigned"))
+    });
+    assert!(warned, "no start-up warning: {:#?}", server.logs());
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod hardening;
 pub mod jwt;
 mod limits;
 mod policy;
+mod repeated;
 mod secrets;
 
 use serde_json::{Value, json};

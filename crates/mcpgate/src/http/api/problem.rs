@@ -65,11 +65,14 @@ pub enum ProblemType {
     StoreFailure,
     /// 503: credentials cannot be checked right now (the signing keys are unreachable).
     AuthUnavailable,
+    /// 503: rate limits cannot be checked right now (the shared limiter is unreachable and its
+    /// failure policy refuses).
+    RateLimitUnavailable,
 }
 
 impl ProblemType {
     /// Every problem type, for the OpenAPI document.
-    pub const ALL: [ProblemType; 17] = [
+    pub const ALL: [ProblemType; 18] = [
         ProblemType::BadRequest,
         ProblemType::UnknownParameter,
         ProblemType::BadCursor,
@@ -87,6 +90,7 @@ impl ProblemType {
         ProblemType::RateLimited,
         ProblemType::StoreFailure,
         ProblemType::AuthUnavailable,
+        ProblemType::RateLimitUnavailable,
     ];
 
     /// The HTTP status.
@@ -104,7 +108,7 @@ impl ProblemType {
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::StoreFailure => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AuthUnavailable | Self::RateLimitUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -128,6 +132,7 @@ impl ProblemType {
             Self::RateLimited => "rate-limited",
             Self::StoreFailure => "store-failure",
             Self::AuthUnavailable => "auth-unavailable",
+            Self::RateLimitUnavailable => "rate-limit-unavailable",
         }
     }
 
@@ -151,6 +156,7 @@ impl ProblemType {
             Self::RateLimited => "Too many requests",
             Self::StoreFailure => "Store failure",
             Self::AuthUnavailable => "Authentication unavailable",
+            Self::RateLimitUnavailable => "Rate limiting unavailable",
         }
     }
 
@@ -252,6 +258,7 @@ impl Problem {
             Refusal::Unauthenticated(_) => ProblemType::Unauthorized,
             Refusal::InsufficientScope(_) => ProblemType::Forbidden,
             Refusal::Limited(_) => ProblemType::RateLimited,
+            Refusal::LimiterUnavailable(_) => ProblemType::RateLimitUnavailable,
         };
         let mut headers = axum::http::HeaderMap::new();
         refusal.write_headers(challenges, &mut headers);

@@ -132,14 +132,15 @@ impl Api {
         }
     }
 
-    /// 429 when `principal` is over the rate limit of the tool `name`.
+    /// 429 when `principal` is over the rate limit of the tool `name` (503 when the shared
+    /// limiter cannot decide and its failure policy refuses).
     async fn within_tool_limit(&self, principal: &Principal, name: &str) -> Result<(), Problem> {
         let Some(limits) = &self.limits else {
             return Ok(());
         };
         match limits.tool(principal, name).await {
             Some(decision) if !decision.allowed => Err(Problem::gate(
-                &edge::Refusal::Limited(decision),
+                &edge::Refusal::over_limit(decision),
                 &self.challenges,
             )),
             _ => Ok(()),

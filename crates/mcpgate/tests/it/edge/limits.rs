@@ -1,7 +1,7 @@
 //! Rate limits through the real binary: per caller and route with `RateLimit-*` fields and a
 //! 429 with `Retry-After`; per IP for anonymous callers (refused credentials count too); per
 //! tool as a JSON-RPC error with retry data; one limit shared by two instances through Redis;
-//! and the configured policy when Redis cannot be reached.
+//! and the configured policy when Redis cannot be reached (refusing is a 503: our outage).
 
 use serde_json::{Value, json};
 
@@ -190,32 +190,114 @@ async fn two_instances_share_one_limit_through_redis() {
     );
 }
 
+/// A `redis://` URL on a loopback port where nothing listens (bound, then closed).
+async fn closed_redis_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    format!("redis://127.0.0.1:{port}")
+}
+
+/// `GET /api/v1/notes` with the bearer `token`.
+async fn list_notes(server: &Server, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(server.at("/api/v1/notes"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Redis down is the server's outage: `closed` refuses with 503 and `Retry-After` (no
+/// `RateLimit-*` fields: no bucket was read), on the MCP endpoint and the REST API alike;
+/// `open` lets the request through. Both are logged and counted as degraded.
 #[tokio::test]
 async fn an_unreachable_redis_follows_the_failure_policy() {
-    for (policy, status, outcome) in [
-        ("closed", 429, "degraded_refused"),
-        ("open", 200, "degraded_allowed"),
-    ] {
+    let redis = closed_redis_url().await;
+    for (policy, outcome) in [("closed", "degraded_refused"), ("open", "degraded_allowed")] {
         let server = Server::start(&[
             ("MCPGATE_AUTH", "token"),
             ("MCPGATE_AUTH_TOKEN", TOKEN),
             ("MCPGATE_RATE_LIMIT", "100/min"),
-            ("MCPGATE_REDIS_URL", "redis://127.0.0.1:1"),
+            ("MCPGATE_RATE_LIMIT_ANONYMOUS", "100/min"),
+            ("MCPGATE_RATE_LIMIT_LOOPBACK", "true"),
+            ("MCPGATE_REDIS_URL", redis.as_str()),
             ("MCPGATE_RATE_LIMIT_FAILURE", policy),
         ])
         .await;
-        let (got, _) = call(&server, Some(TOKEN), "health").await;
-        assert_eq!(got, status, "{policy}");
+        let mcp = rpc(&server, Some(TOKEN), "tools/list", json!({})).await;
+        let api = list_notes(&server, TOKEN).await;
+        if policy == "open" {
+            assert_eq!(mcp.status(), 200, "{policy}");
+            assert_eq!(api.status(), 200, "{policy}");
+        } else {
+            for (route, response) in [("/mcp", &mcp), ("/api/v1", &api)] {
+                assert_eq!(response.status(), 503, "{route}");
+                assert!(number(response, "retry-after") >= 1, "{route}");
+                assert!(
+                    !response.headers().contains_key("ratelimit-remaining"),
+                    "{route}: no bucket was read"
+                );
+            }
+            let body: Value = mcp.json().await.expect("json");
+            assert_eq!(body["error"], "rate_limit_unavailable", "{body}");
+            // A caller without a credential is not remembered as over a limit it never hit.
+            for attempt in 0..2 {
+                let anonymous = rpc(&server, None, "tools/list", json!({})).await;
+                assert_eq!(anonymous.status(), 503, "anonymous attempt {attempt}");
+            }
+            let problem: Value = api.json().await.expect("json");
+            assert_eq!(problem["status"], 503, "{problem}");
+            assert!(
+                problem["type"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with("/rate-limit-unavailable")),
+                "{problem}"
+            );
+        }
         let metrics = metrics(&server).await;
         assert!(
             metrics.contains(&format!(
-                "mcpgate_rate_limit_decisions_total{{scope=\"route\",backend=\"redis\",outcome=\"{outcome}\"}} 1"
+                "mcpgate_rate_limit_decisions_total{{scope=\"route\",backend=\"redis\",outcome=\"{outcome}\"}} 2"
             )),
             "{metrics}"
         );
         let logs = server.logs().join("\n");
         assert!(logs.contains("\"level\":\"WARN\""), "{logs}");
     }
+}
+
+/// A per-tool limit that cannot be checked is an outage too: the tool call is a JSON-RPC
+/// internal error (not the "over your rate" -32010) and its REST operation a 503.
+#[tokio::test]
+async fn an_unreachable_redis_under_a_tool_limit_is_an_outage_not_a_rate() {
+    let redis = closed_redis_url().await;
+    let (_dir, file) = config_file(
+        "[[rate_limit.tools]]\ntools = [\"health\", \"list_notes\"]\nrate = \"100/min\"\n",
+    );
+    let server = Server::start(&[
+        ("MCPGATE_AUTH", "token"),
+        ("MCPGATE_AUTH_TOKEN", TOKEN),
+        ("MCPGATE_CONFIG", &file),
+        ("MCPGATE_REDIS_URL", redis.as_str()),
+        ("MCPGATE_RATE_LIMIT_FAILURE", "closed"),
+    ])
+    .await;
+    let (status, body) = call(&server, Some(TOKEN), "health").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["error"]["code"], -32603, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot be checked")),
+        "{body}"
+    );
+    assert!(body["error"]["data"]["retryAfterSeconds"].as_u64() >= Some(1));
+    let api = list_notes(&server, TOKEN).await;
+    assert_eq!(api.status(), 503);
+    assert!(number(&api, "retry-after") >= 1);
 }
 
 #[tokio::test]

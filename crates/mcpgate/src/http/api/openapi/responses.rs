@@ -128,7 +128,7 @@ pub(super) fn responses() -> Value {
             }),
         ),
         "Unavailable": {
-            "description": "The server is shedding load, or cannot check credentials right now (its signing keys are unreachable); retry after `Retry-After` seconds.",
+            "description": "The server is shedding load, or cannot check credentials right now (its signing keys are unreachable), or cannot check rate limits right now (its shared limiter is unreachable); retry after `Retry-After` seconds.",
             "headers": {"Retry-After": header_ref("Retry-After")},
             "content": {
                 PROBLEM_JSON: {"schema": schema_ref("Problem"), "example": {
@@ -214,6 +214,9 @@ fn example_detail(t: ProblemType) -> &'static str {
         ProblemType::RateLimited => "rate limit exceeded; retry in 2 s",
         ProblemType::StoreFailure => "the workspace store failed; try again later",
         ProblemType::AuthUnavailable => "the token signing keys are not available right now",
+        ProblemType::RateLimitUnavailable => {
+            "rate limits cannot be checked right now; retry in 1 s"
+        }
     }
 }
 
