@@ -17,4 +17,5 @@ mod sdk_clients;
 mod shutdown;
 mod stdio;
 mod store;
+mod wire;
 mod workspace;
