@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::AuthMode;
 use crate::config::{Config, Transport};
 use crate::edge::{Authenticator, Challenges, Gate, Limits, Policy, RateLimiter};
-use crate::http::{ConnectionLimits, ResourceMetadata};
+use crate::http::{ConnectionLimits, DrainSignals, ResourceMetadata};
 use crate::http::{RouterParts, build_router};
 use crate::mcp::{Catalog, EventBus, Handler, HandlerParts, Module, ServerIdentity};
 use crate::modules::{ModuleDeps, native, system::AppFacts};
@@ -41,7 +41,9 @@ pub struct App {
     ready: Arc<AtomicBool>,
     /// Cancelled when draining starts: `subscriptions/listen` streams end gracefully.
     draining: CancellationToken,
-    /// Cancelled once in-flight work is done: rmcp ends sessions and open streams.
+    /// Cancelled once in-flight work is done and connections are closing: rmcp ends sessions
+    /// and open streams (and would fail any stateless call still waiting for its answer, so it
+    /// is never cancelled while one can be in flight).
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -212,8 +214,11 @@ impl App {
         })
     }
 
-    /// Serve HTTP on `listener` until `signal` resolves, then drain: readiness goes false, the
-    /// listener stops, in-flight calls finish (up to `http.shutdown_grace`), streams close.
+    /// Serve HTTP on `listener` until `signal` resolves, then drain: readiness goes false and
+    /// answers ask clients to close their connections; after `http.shutdown_delay` the listener
+    /// stops; in-flight requests finish and their answers are delivered (up to
+    /// `http.shutdown_grace`); idle connections get `http.shutdown_linger` to deliver a last
+    /// request; then connections close and streams end.
     pub async fn serve_http(
         self,
         listener: TcpListener,
@@ -221,12 +226,12 @@ impl App {
     ) -> anyhow::Result<()> {
         let local = listener.local_addr().context("read the listener address")?;
         let router = self.router();
-        let stop_accepting = CancellationToken::new();
+        let drain = DrainSignals::default();
         let limits = ConnectionLimits {
             header_read_timeout: self.config.http.header_read_timeout,
             max_header_bytes: self.config.http.max_header_bytes,
         };
-        let server = crate::http::serve(listener, router, limits, stop_accepting.clone());
+        let server = crate::http::serve(listener, router, limits, drain.clone());
         let mut server = tokio::spawn(server);
         tracing::info!(address = %local, mcp_path = %self.config.http.mcp_path, "serving MCP over HTTP");
 
@@ -238,6 +243,7 @@ impl App {
             }
         }
         self.ready.store(false, Ordering::Release);
+        drain.closing.cancel();
         let delay = self.config.http.shutdown_delay;
         if !delay.is_zero() {
             tracing::info!(
@@ -252,16 +258,30 @@ impl App {
             grace_s = grace.as_secs_f64(),
             "shutting down: draining in-flight requests"
         );
-        stop_accepting.cancel();
-        self.draining.cancel();
+        drain.stop_accepting.cancel();
+        self.finish_calls(deadline).await;
+        // Connections that were idle when draining began have not seen `Connection: close`;
+        // a request may be on its way on one of them. Give it time to arrive (it is answered),
+        // unless every connection has closed already.
+        let linger = self.config.http.shutdown_linger.min(remaining(deadline));
+        let mut server = match tokio::time::timeout(linger, &mut server).await {
+            Ok(result) => {
+                result.context("server task")?;
+                None
+            }
+            Err(_) => Some(server),
+        };
+        drain.close_connections.cancel();
+        // Requests that arrived while lingering are answered before sessions and streams end.
         self.drain_calls(deadline).await;
-        // Calls are done (or out of time): end sessions and open streams so connections close.
         self.shutdown.cancel();
-        match tokio::time::timeout(remaining(deadline), &mut server).await {
-            Ok(result) => result.context("server task")?,
-            Err(_) => {
-                tracing::warn!("connections still open at the shutdown deadline; closing them");
-                server.abort();
+        if let Some(server) = server.as_mut() {
+            match tokio::time::timeout(remaining(deadline), &mut *server).await {
+                Ok(result) => result.context("server task")?,
+                Err(_) => {
+                    tracing::warn!("connections still open at the shutdown deadline; closing them");
+                    server.abort();
+                }
             }
         }
         self.store.close().await;
@@ -286,8 +306,7 @@ impl App {
         tokio::select! {
             () = signal => {
                 let deadline = Instant::now() + self.config.http.shutdown_grace;
-                self.draining.cancel();
-                self.drain_calls(deadline).await;
+                self.finish_calls(deadline).await;
                 cancel.cancel();
                 let _ = tokio::time::timeout(remaining(deadline), &mut waiting).await;
             }
@@ -297,6 +316,13 @@ impl App {
         self.shutdown.cancel();
         self.store.close().await;
         Ok(())
+    }
+
+    /// The drain both transports share: open-ended streams (`subscriptions/listen`) are told to
+    /// end, and calls in flight finish, until `deadline`.
+    async fn finish_calls(&self, deadline: Instant) {
+        self.draining.cancel();
+        self.drain_calls(deadline).await;
     }
 
     async fn drain_calls(&self, deadline: Instant) {

@@ -158,6 +158,10 @@ pub struct HttpConfig {
     /// How long readiness reports 503 while the listener still accepts, before draining starts,
     /// so load balancers stop sending new work first. Default 0s. Env `MCPGATE_SHUTDOWN_DELAY`.
     pub shutdown_delay: Duration,
+    /// How long, once in-flight requests are done, idle HTTP/1.1 keep-alive connections stay
+    /// open during shutdown, so a request a client sent before it saw `Connection: close` is
+    /// still answered rather than lost. Default 1s. Env `MCPGATE_SHUTDOWN_LINGER`.
+    pub shutdown_linger: Duration,
     /// Serve without authentication (auth `none`, or `dev` with its unsigned tokens) on a
     /// non-loopback address. Default false. Env `MCPGATE_ALLOW_UNAUTHENTICATED`.
     pub allow_unauthenticated: bool,

@@ -380,6 +380,11 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
             "MCPGATE_SHUTDOWN_DELAY",
             Duration::ZERO,
         ),
+        shutdown_linger: l.get_or(
+            "http.shutdown_linger",
+            "MCPGATE_SHUTDOWN_LINGER",
+            Duration::from_secs(1),
+        ),
         allow_unauthenticated: overrides.allow_unauthenticated
             || l.get_or(
                 "http.allow_unauthenticated",

@@ -55,6 +55,9 @@ pub struct EdgeState {
     pub hsts: Option<HeaderValue>,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// Requests in progress, from the moment they enter the edge (before their body is read)
+    /// until their answer is sent: graceful drain waits for these.
+    pub in_flight: tokio_util::task::TaskTracker,
 }
 
 /// The client's address as the edge resolved it (through trusted proxies), for per-IP limits.
@@ -64,6 +67,7 @@ pub struct ClientIp(pub IpAddr);
 /// The edge middleware (see the module documentation for its steps).
 pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
+    let in_flight = edge.in_flight.token();
     if edge.query_key {
         take_query_key(&mut request);
     }
@@ -95,7 +99,7 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
                     // A POST answered with a stream (a legacy session's SSE answer) is still
                     // working: it holds its permit until the answer is sent.
                     Ok(response) if method == Method::POST => {
-                        hold_while_streaming(response, permit)
+                        hold_while_streaming(response, (permit, in_flight))
                     }
                     Ok(response) => response,
                     Err(_) => timed_out(edge.request_timeout),

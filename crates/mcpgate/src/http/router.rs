@@ -49,7 +49,7 @@ pub struct RouterParts {
     pub metrics: Metrics,
     /// Cancelled at shutdown: ends rmcp sessions and streams.
     pub shutdown: CancellationToken,
-    /// Counts in-flight MCP requests for graceful drain.
+    /// Counts in-flight requests (every route, from the edge on) for graceful drain.
     pub tracker: tokio_util::task::TaskTracker,
     /// The workspace service the REST API calls; `None` when the `workspace` module is off
     /// (then there is no REST API, `/openapi.json` or `/docs` either).
@@ -171,6 +171,7 @@ pub fn build_router(parts: RouterParts) -> Router {
             })
             .flatten(),
         trusted_proxies: http.trusted_proxies.clone().into(),
+        in_flight: parts.tracker.clone(),
     };
     let sessions = sessions(http, &parts.metrics);
     let mcp_state = McpState {

@@ -6,21 +6,37 @@
 //!   waits for a head), so slow or idle clients cannot hold connections open;
 //! - a request head larger than `http.max_header_bytes` is answered 431 and the connection
 //!   closed (HTTP/2: the header list size is bounded the same);
-//! - every request carries its peer address (`ConnectInfo<SocketAddr>`) for per-IP limits;
-//! - on shutdown the listener closes at once and open connections finish their requests.
+//! - every request carries its peer address (`ConnectInfo<SocketAddr>`) for per-IP limits.
+//!
+//! Shutdown follows [`DrainSignals`], in an order chosen so that no request a client has written
+//! is left unanswered: a client may find the listener closed (it knows nothing was sent), but
+//! never a connection closed under a request it already sent.
+//!
+//! 1. `closing`: every HTTP/1 answer carries `Connection: close`, so clients stop reusing
+//!    connections and each closes after its next answer;
+//! 2. `stop_accepting`: connections the kernel already completed are accepted and served
+//!    (closing the listener with them queued would reset them after the client had written),
+//!    then the listener closes; HTTP/2 connections get GOAWAY, which tells the client exactly
+//!    which streams will still be answered;
+//! 3. `close_connections`: connections still open close once their current request is
+//!    answered. hyper closes an idle HTTP/1 connection at once, even if a request is on its way
+//!    (it cannot know), so the app sends this only after in-flight work is done and idle
+//!    connections had `http.shutdown_linger` to deliver a last request.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, Version, header};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
+use tokio_util::task::TaskTracker;
 
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -31,13 +47,61 @@ pub struct ConnectionLimits {
     pub max_header_bytes: usize,
 }
 
-/// Serve `router` on `listener` until `stop` is cancelled, then let open connections finish.
+/// The steps of a drain, each a token the app cancels in order (see the module documentation).
+#[derive(Debug, Clone, Default)]
+pub struct DrainSignals {
+    /// HTTP/1 answers carry `Connection: close` from now on.
+    pub closing: CancellationToken,
+    /// Accept what is queued, close the listener, send HTTP/2 connections GOAWAY.
+    pub stop_accepting: CancellationToken,
+    /// Close every connection once its current request is answered.
+    pub close_connections: CancellationToken,
+}
+
+/// Serve `router` on `listener` until `drain.stop_accepting`, then until every connection has
+/// closed.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
-    stop: CancellationToken,
+    drain: DrainSignals,
 ) {
+    let builder = Arc::new(builder(limits));
+    let connections = TaskTracker::new();
+    let serve_one = |tcp: TcpStream, peer: SocketAddr| {
+        // Small MCP responses stall ~40 ms behind Nagle's algorithm and delayed ACKs without it.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+        connections.spawn(serve_connection(
+            Arc::clone(&builder),
+            tcp,
+            peer,
+            router.clone(),
+            drain.clone(),
+        ));
+    };
+    loop {
+        tokio::select! {
+            () = drain.stop_accepting.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => serve_one(tcp, peer),
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    for (tcp, peer) in take_queued(listener) {
+        serve_one(tcp, peer);
+    }
+    connections.close();
+    connections.wait().await;
+}
+
+fn builder(limits: ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -50,43 +114,89 @@ pub async fn serve(
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(limits.header_read_timeout)
         .keep_alive_timeout(limits.header_read_timeout);
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        // Small MCP responses stall ~40 ms behind Nagle's algorithm and delayed ACKs without it.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+    builder
+}
+
+/// The connections the kernel has completed but nobody accepted yet, then the listener closes.
+/// Their clients may already have written a request; closing the listener would reset them.
+fn take_queued(listener: TcpListener) -> Vec<(TcpStream, SocketAddr)> {
+    let listener = match listener.into_std() {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot take queued connections");
+            return Vec::new();
         }
-        let service =
-            router
-                .clone()
-                .map_request(move |mut request: Request<hyper::body::Incoming>| {
-                    request
-                        .extensions_mut()
-                        .insert(ConnectInfo::<SocketAddr>(peer));
-                    request
-                });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-        });
+    };
+    let mut queued = Vec::new();
+    // The listener is non-blocking: this ends at the first `WouldBlock`.
+    while let Ok((tcp, peer)) = listener.accept() {
+        let tcp = tcp
+            .set_nonblocking(true)
+            .and_then(|()| TcpStream::from_std(tcp));
+        match tcp {
+            Ok(tcp) => queued.push((tcp, peer)),
+            Err(e) => tracing::warn!(error = %e, %peer, "cannot serve a queued connection"),
+        }
     }
-    drop(listener);
-    graceful.shutdown().await;
+    queued
+}
+
+/// Serve one connection through the drain steps.
+async fn serve_connection(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    drain: DrainSignals,
+) {
+    let is_h2 = Arc::new(AtomicBool::new(false));
+    let service = {
+        let is_h2 = Arc::clone(&is_h2);
+        let closing = drain.closing.clone();
+        tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request
+                .extensions_mut()
+                .insert(ConnectInfo::<SocketAddr>(peer));
+            let version = request.version();
+            if version == Version::HTTP_2 {
+                is_h2.store(true, Ordering::Relaxed);
+            }
+            let answer = tower::Service::call(&mut router.clone(), request);
+            let closing = closing.clone();
+            async move {
+                let mut response = answer.await?;
+                if version < Version::HTTP_2 && closing.is_cancelled() {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        })
+    };
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service));
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => Some(result),
+        () = drain.stop_accepting.cancelled() => None,
+    };
+    let result = match result {
+        Some(result) => result,
+        None => {
+            if is_h2.load(Ordering::Relaxed) {
+                connection.as_mut().graceful_shutdown();
+            }
+            tokio::select! {
+                result = connection.as_mut() => result,
+                () = drain.close_connections.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
 }

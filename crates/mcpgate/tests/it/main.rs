@@ -19,4 +19,5 @@ mod sessions;
 mod shutdown;
 mod stdio;
 mod store;
+mod wire;
 mod workspace;

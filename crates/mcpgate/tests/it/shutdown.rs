@@ -1,15 +1,18 @@
 //! Graceful shutdown: on the signal the listener stops, in-flight calls finish, and serving
-//! returns cleanly; the real binary exits 0 on SIGTERM.
+//! returns cleanly; the real binary exits 0 on SIGTERM; under load no answer is lost (`drain`).
+
+mod drain;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use mcpgate::mcp::{Module, ToolSpec};
 use rmcp::model::{CallToolResult, ContentBlock, Tool};
+use tokio::sync::Notify;
 
 use crate::support::{Server, Serving, modern_call};
 
-/// A module with one tool that takes a while, to have something in flight.
+/// A module with one tool that takes a while (other tests use it to have something slow).
 pub struct Slow;
 
 impl Module for Slow {
@@ -30,10 +33,64 @@ impl Module for Slow {
     }
 }
 
+/// A module with one tool that runs until the test releases it, to have something in flight
+/// for exactly as long as the test needs.
+#[derive(Default)]
+pub struct Held {
+    /// Notified when the call has started.
+    pub started: Notify,
+    /// Notify to let the call finish.
+    pub release: Notify,
+}
+
+impl Module for Held {
+    fn name(&self) -> &'static str {
+        "held"
+    }
+
+    fn tools(self: Arc<Self>) -> Vec<ToolSpec> {
+        let tool = Tool::new(
+            "held",
+            "Runs until released.",
+            mcpgate::modules::no_arguments(),
+        );
+        vec![ToolSpec::new(tool, move |_, _| {
+            let held = Arc::clone(&self);
+            async move {
+                held.started.notify_one();
+                held.release.notified().await;
+                Ok(CallToolResult::success(vec![ContentBlock::text("done")]).into())
+            }
+        })]
+    }
+}
+
+/// Whether a new connection to `port` is refused (the listener is closed), polled until it is
+/// or `within` has passed.
+async fn refused_within(port: u16, within: Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test]
 async fn in_flight_calls_finish_before_shutdown_completes() {
-    let (serving, _dir) =
-        Serving::start(&[("MCPGATE_SHUTDOWN_GRACE", "10s")], vec![Arc::new(Slow)]).await;
+    let held = Arc::new(Held::default());
+    let (serving, _dir) = Serving::start(
+        &[("MCPGATE_SHUTDOWN_GRACE", "10s")],
+        vec![Arc::clone(&held) as Arc<dyn Module>],
+    )
+    .await;
     let Serving {
         port,
         stop,
@@ -47,8 +104,8 @@ async fn in_flight_calls_finish_before_shutdown_completes() {
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2026-07-28")
             .header("mcp-method", "tools/call")
-            .header("mcp-name", "slow")
-            .body(modern_call(1, "slow", serde_json::json!({})))
+            .header("mcp-name", "held")
+            .body(modern_call(1, "held", serde_json::json!({})))
             .send()
             .await
             .expect("response")
@@ -56,8 +113,14 @@ async fn in_flight_calls_finish_before_shutdown_completes() {
             .await
             .expect("body")
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    held.started.notified().await;
     stop.send(()).expect("signal");
+    // The call is released only once the listener is closed: it is in flight during the drain.
+    assert!(
+        refused_within(port, Duration::from_secs(10)).await,
+        "the listener closes on the signal"
+    );
+    held.release.notify_one();
     let body = tokio::time::timeout(Duration::from_secs(10), call)
         .await
         .expect("call finishes")
@@ -105,12 +168,13 @@ async fn readiness_turns_false_before_the_listener_stops() {
     };
     assert_eq!(readyz().await.expect("answer"), 200);
     stop.send(()).expect("signal");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        readyz().await.expect("still accepting"),
-        503,
-        "not ready while draining"
-    );
+    // Readiness turns false soon after the signal, while the listener still accepts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut status = 200;
+    while status == 200 && std::time::Instant::now() < deadline {
+        status = readyz().await.expect("still accepting");
+    }
+    assert_eq!(status, 503, "not ready while draining");
     tokio::time::timeout(Duration::from_secs(10), serving)
         .await
         .expect("serving stops")
