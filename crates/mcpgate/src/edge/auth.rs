@@ -67,6 +67,7 @@ impl AuthError {
             AuthError::Jwt(e) => match e {
                 JwtError::TooLarge { .. } => "jwt_too_large",
                 JwtError::Malformed => "jwt_malformed",
+                JwtError::RepeatedMember => "jwt_repeated_member",
                 JwtError::Expired => "jwt_expired",
                 JwtError::NotYetValid => "jwt_not_yet_valid",
                 JwtError::WrongIssuer => "jwt_wrong_issuer",

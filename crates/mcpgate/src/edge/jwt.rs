@@ -10,10 +10,13 @@
 //! with a leeway; `iss` must equal the configured issuer and `aud` name a configured audience
 //! when those are set; `sub` and the org claim are required identifiers.
 //!
-//! Tokens longer than the configured maximum are refused before anything is decoded. Nothing
+//! Tokens longer than the configured maximum are refused before anything is decoded, and a
+//! header or payload that names a member twice is refused before anything reads it (serde would
+//! keep the last `org` but refuse a second `exp`: no repeat is resolved either way). Nothing
 //! here logs a token, and no error message contains one.
 
 mod claims;
+mod distinct;
 mod error;
 mod fetch;
 mod keys;
@@ -301,6 +304,7 @@ impl JwtVerifier {
                 max: inner.max_token_bytes,
             });
         }
+        refuse_repeated_members(token)?;
         let header = TokenHeader::parse(token)?;
         let claims = if header.alg.family() == AlgorithmFamily::Hmac {
             let secret = inner.secret.as_ref().ok_or(JwtError::AlgorithmNotAllowed)?;
@@ -390,6 +394,23 @@ fn map_error(kind: &ErrorKind) -> JwtError {
         | ErrorKind::MissingAlgorithm => JwtError::AlgorithmNotAllowed,
         _ => JwtError::Malformed,
     }
+}
+
+/// Refuse a token whose header or payload repeats a member (at any depth).
+fn refuse_repeated_members(token: &str) -> Result<(), JwtError> {
+    let mut parts = token.split('.');
+    for segment in [parts.next(), parts.next()] {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(segment.ok_or(JwtError::Malformed)?)
+            .map_err(|_| JwtError::Malformed)?;
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+            return Err(JwtError::Malformed);
+        }
+        if !distinct::members_are_distinct(&bytes) {
+            return Err(JwtError::RepeatedMember);
+        }
+    }
+    Ok(())
 }
 
 /// The parts of a JOSE header that pick the key, read before anything is verified.

@@ -16,6 +16,9 @@ pub enum JwtError {
     /// Not three base64url parts, or a header or payload that is not JSON.
     #[error("the bearer token is not a well-formed JWT")]
     Malformed,
+    /// The header or the claims name a member twice: which value counts is not guessed.
+    #[error("the token's header or claims repeat a member")]
+    RepeatedMember,
     /// `exp` lies in the past (beyond the leeway).
     #[error("the token has expired")]
     Expired,

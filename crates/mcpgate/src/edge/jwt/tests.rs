@@ -232,6 +232,28 @@ impl Backend {
     async fn verify(&self, claims: &Value) -> Result<VerifiedClaims, JwtError> {
         self.verifier.verify(&self.token(claims)).await
     }
+
+    /// A token signed with the backend's key over a header and claims written as JSON text
+    /// (which, unlike a `Value`, can repeat a member).
+    fn raw(&self, header: &str, claims: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &self.key, self.alg).expect("sign");
+        format!("{input}.{signature}")
+    }
+
+    /// The backend's JOSE header as JSON text.
+    fn header_text(&self) -> String {
+        let mut header = json!({"alg": format!("{:?}", self.alg), "typ": "JWT"});
+        if let Some(kid) = self.kid {
+            header["kid"] = json!(kid);
+        }
+        header.to_string()
+    }
 }
 
 async fn secret_backend() -> Backend {
@@ -404,6 +426,44 @@ mod cases {
         );
     }
 
+    pub(super) async fn repeated_members(b: Backend) {
+        let header = b.header_text();
+        let claims = claims().to_string();
+        assert!(
+            b.verifier.verify(&b.raw(&header, &claims)).await.is_ok(),
+            "hand-written JSON text signs and verifies"
+        );
+        // The repeat comes first, so a parser that keeps the last value sees the good one.
+        let repeat = |text: &str, member: &str| format!("{{{member},{}", &text[1..]);
+        let later_exp = format!(r#""exp":{}"#, now() + 3600);
+        for member in [
+            r#""org":"evil""#,
+            r#""roles":["admin"]"#,
+            r#""sub":"mallory""#,
+            later_exp.as_str(),
+            r#""iss":"https://evil.test""#,
+        ] {
+            let token = b.raw(&header, &repeat(&claims, member));
+            assert_eq!(
+                b.verifier.verify(&token).await,
+                Err(JwtError::RepeatedMember),
+                "claims repeating {member}"
+            );
+        }
+        let mut header_repeats = vec![r#""alg":"none""#, r#""typ":"JWT""#];
+        if b.kid.is_some() {
+            header_repeats.push(r#""kid":"other""#);
+        }
+        for member in header_repeats {
+            let token = b.raw(&repeat(&header, member), &claims);
+            assert_eq!(
+                b.verifier.verify(&token).await,
+                Err(JwtError::RepeatedMember),
+                "header repeating {member}"
+            );
+        }
+    }
+
     pub(super) async fn malformed(b: Backend) {
         let not_json = format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode("not json"));
         for token in [
@@ -479,6 +539,11 @@ macro_rules! every_backend {
             #[tokio::test]
             async fn refuses_malformed_tokens() {
                 cases::malformed($setup().await).await;
+            }
+
+            #[tokio::test]
+            async fn refuses_a_repeated_member() {
+                cases::repeated_members($setup().await).await;
             }
         }
     )*};

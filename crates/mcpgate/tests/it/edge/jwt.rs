@@ -140,6 +140,55 @@ async fn jwt_callers_are_verified_and_refusals_point_at_the_metadata() {
     assert_eq!(header(&refused, "content-type"), "application/problem+json");
 }
 
+/// An HS256 token over claims written as JSON text (which can repeat a member).
+fn hs256_text(claims: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        base64_url(r#"{"alg":"HS256","typ":"JWT"}"#),
+        base64_url(claims)
+    );
+    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).expect("sign");
+    format!("{input}.{signature}")
+}
+
+#[tokio::test]
+async fn a_token_that_repeats_a_claim_is_refused() {
+    let server = start(&[]).await;
+    let text = claims("ann", &["viewer"], "").to_string();
+    let (status, body) = call(&server, Some(&hs256_text(&text)), "health").await;
+    assert_eq!(status, 200, "hand-written claims verify: {body}");
+    let later_exp = format!(r#""exp":{}"#, now() + 7200);
+    // Each repeat comes last, where a parser that keeps the last value would take it.
+    for member in [
+        r#""org":"evil""#,
+        r#""roles":["admin"]"#,
+        r#""sub":"mallory""#,
+        later_exp.as_str(),
+    ] {
+        let repeated = format!("{},{member}}}", &text[..text.len() - 1]);
+        let refused = rpc(
+            &server,
+            Some(&hs256_text(&repeated)),
+            "tools/list",
+            json!({}),
+        )
+        .await;
+        assert_eq!(refused.status(), 401, "{member}");
+        assert!(
+            header(&refused, "www-authenticate").starts_with("Bearer error=\"invalid_token\""),
+            "{member}"
+        );
+        let body: Value = refused.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_token", "{member}: {body}");
+        assert_eq!(
+            body["message"], "the token's header or claims repeat a member",
+            "{member}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn protected_resource_metadata_is_served_at_both_paths() {
     let server = start(&[("MCPGATE_SCOPES_SUPPORTED", "workspace,admin")]).await;
