@@ -6,6 +6,7 @@ mod docs;
 mod edge_layer;
 mod mcp_layer;
 mod oauth;
+mod paced_body;
 mod probes;
 mod router;
 mod server;
