@@ -179,6 +179,24 @@ pub struct HttpConfig {
     /// Longest a client may take to send a request's headers, and longest an idle keep-alive
     /// connection is kept. Default 10s. Env `MCPGATE_HEADER_READ_TIMEOUT`.
     pub header_read_timeout: Duration,
+    /// How long an HTTP/2 connection may stay open with no open stream (server PINGs do not
+    /// count) before it gets GOAWAY and is closed; also a connection that never sends a
+    /// request. Default 60s. Env `MCPGATE_HTTP2_IDLE_TIMEOUT`.
+    pub http2_idle_timeout: Duration,
+    /// Longest a client may take to send a whole request body; 408 past it. Default 30s. Env
+    /// `MCPGATE_BODY_READ_TIMEOUT`.
+    pub body_read_timeout: Duration,
+    /// Lowest average rate, in bytes per second, a request body must arrive at once
+    /// `min_body_rate_grace` has passed; slower senders are cut off with 408. 0 turns the
+    /// check off. Default 1024. Env `MCPGATE_MIN_BODY_RATE`.
+    pub min_body_rate: u64,
+    /// Time a body may take before its rate is checked. Default 5s. Env
+    /// `MCPGATE_MIN_BODY_RATE_GRACE`.
+    pub min_body_rate_grace: Duration,
+    /// Requests receiving their body at once, counted apart from
+    /// `max_concurrent_requests` (a request moves to those once its body is read); more are
+    /// shed with 503. Default 1024. Env `MCPGATE_MAX_BODY_READERS`.
+    pub max_body_readers: usize,
     /// Largest request head (request line and headers); larger ones are answered 431. Default
     /// 16384. Env `MCPGATE_MAX_HEADER_BYTES`.
     pub max_header_bytes: usize,

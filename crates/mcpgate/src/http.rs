@@ -7,6 +7,7 @@ mod edge_layer;
 mod jsonrpc;
 mod mcp_layer;
 mod oauth;
+mod paced_body;
 mod probes;
 mod router;
 mod server;

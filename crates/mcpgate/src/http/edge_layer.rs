@@ -11,7 +11,9 @@
 //!    no MCP transport header repeated (one value per header that decides anything);
 //! 4. bodies whose declared length is over the limit are refused before they are read;
 //! 5. load shedding: past `http.max_concurrent_requests` requests in progress, new ones are
-//!    answered 503 with `Retry-After` at once (probes and metrics are never shed);
+//!    answered 503 with `Retry-After` at once (probes and metrics are never shed); a request
+//!    with a body is first admitted as a reader (`http.max_body_readers`) and needs a work
+//!    permit only once its body has arrived, under the pace of `paced_body`;
 //! 6. the request runs, bounded by `http.request_timeout` until its response starts (504
 //!    past it); any 413 (also from limits enforced while streaming) gets a JSON body;
 //! 7. every response, refusals included, is counted, logged, and carries the request id and the
@@ -28,6 +30,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
+use super::paced_body::{BodyPace, BodyRefusal, PacedBody, WorkSlot, refusal};
 use crate::edge::{OriginPolicy, reject, single_mcp_headers, take_query_key};
 use crate::telemetry::Metrics;
 
@@ -49,6 +52,10 @@ pub struct EdgeState {
     pub query_key: bool,
     /// Requests in progress; when none is left, new requests are shed.
     pub permits: Arc<tokio::sync::Semaphore>,
+    /// Requests still receiving their body; when none is left, new ones are shed.
+    pub readers: Arc<tokio::sync::Semaphore>,
+    /// How fast a body must arrive.
+    pub pace: BodyPace,
     /// Longest time until a response starts.
     pub request_timeout: Duration,
     /// `Strict-Transport-Security`, when configured.
@@ -88,9 +95,9 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
         None if declared_length(&request).is_some_and(|n| n > edge.max_body_bytes as u64) => {
             too_large(edge.max_body_bytes)
         }
-        None => match admit_load(&edge, route) {
+        None => match admit_load(&edge, route, &mut request) {
             None => shed(route),
-            Some(permit) => {
+            Some(admitted) => {
                 let run = next.run(request).instrument(span.clone());
                 match tokio::time::timeout(edge.request_timeout, run).await {
                     Ok(response) if response.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -99,7 +106,7 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
                     // A POST answered with a stream (a legacy session's SSE answer) is still
                     // working: it holds its permit until the answer is sent.
                     Ok(response) if method == Method::POST => {
-                        hold_while_streaming(response, (permit, in_flight))
+                        hold_while_streaming(response, (admitted.into_permit(), in_flight))
                     }
                     Ok(response) => response,
                     Err(_) => timed_out(edge.request_timeout),
@@ -140,13 +147,49 @@ fn refuse_head(edge: &EdgeState, request: &Request) -> Option<Response> {
         .map(IntoResponse::into_response)
 }
 
-/// A permit for one request in progress, or `None` when the server is full. Probes and
-/// metrics need no permit: an overloaded server must still say so.
-fn admit_load(edge: &EdgeState, route: &str) -> Option<Option<tokio::sync::OwnedSemaphorePermit>> {
-    if matches!(route, "/healthz" | "/readyz" | "/metrics") {
-        return Some(None);
+/// What a request was admitted with: a work permit, or (a request with a body) the slot its
+/// work permit arrives in once the body is read.
+enum Admitted {
+    Free,
+    Working(tokio::sync::OwnedSemaphorePermit),
+    Reading(WorkSlot),
+}
+
+impl Admitted {
+    /// The work permit the request holds now, to keep until its answer is sent.
+    fn into_permit(self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match self {
+            Self::Free => None,
+            Self::Working(permit) => Some(permit),
+            Self::Reading(slot) => slot.lock().expect("work slot lock").take(),
+        }
     }
-    Arc::clone(&edge.permits).try_acquire_owned().ok().map(Some)
+}
+
+/// Admit a request, or `None` when the server is full. Probes and metrics need no permit: an
+/// overloaded server must still say so. A request with a body is admitted as a reader, its
+/// body paced; it takes a work permit when the body is complete.
+fn admit_load(edge: &EdgeState, route: &str, request: &mut Request) -> Option<Admitted> {
+    if matches!(route, "/healthz" | "/readyz" | "/metrics") {
+        return Some(Admitted::Free);
+    }
+    if http_body::Body::is_end_stream(request.body()) {
+        return Arc::clone(&edge.permits)
+            .try_acquire_owned()
+            .ok()
+            .map(Admitted::Working);
+    }
+    let reading = Arc::clone(&edge.readers).try_acquire_owned().ok()?;
+    let slot = WorkSlot::default();
+    let body = std::mem::take(request.body_mut());
+    *request.body_mut() = axum::body::Body::new(PacedBody::new(
+        body,
+        edge.pace,
+        reading,
+        Arc::clone(&edge.permits),
+        Arc::clone(&slot),
+    ));
+    Some(Admitted::Reading(slot))
 }
 
 /// 503 for a request shed because the server is handling as many as it may.
@@ -326,7 +369,8 @@ fn declared_length(request: &Request) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Read a request body of at most `limit` bytes: 413 over the limit, 400 when the client
+/// Read a request body of at most `limit` bytes: 413 over the limit, 408 when it arrives too
+/// slowly (see `paced_body`), 503 when it is read but the server is full, 400 when the client
 /// stopped sending it (so a dropped connection is not counted as an oversized body).
 pub async fn read_body(
     body: axum::body::Body,
@@ -336,13 +380,28 @@ pub async fn read_body(
         let over = std::error::Error::source(&e)
             .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
         if over {
-            too_large(limit)
-        } else {
-            reject(
+            return too_large(limit);
+        }
+        match refusal(&e) {
+            Some(BodyRefusal::Overloaded) => shed("body"),
+            Some(slow) => {
+                tracing::warn!(reason = %slow, "request body cut off");
+                let mut response = reject(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    slow.to_string(),
+                );
+                // The rest of the body may still be on its way: the connection cannot be reused.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                response
+            }
+            None => reject(
                 StatusCode::BAD_REQUEST,
                 "incomplete_body",
                 "the request body could not be read to its end",
-            )
+            ),
         }
     })
 }

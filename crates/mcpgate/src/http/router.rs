@@ -160,6 +160,12 @@ pub fn build_router(parts: RouterParts) -> Router {
         max_body_bytes: http.max_body_bytes,
         query_key: parts.gate.accepts_query_key(),
         permits: Arc::new(tokio::sync::Semaphore::new(http.max_concurrent_requests)),
+        readers: Arc::new(tokio::sync::Semaphore::new(http.max_body_readers)),
+        pace: super::paced_body::BodyPace {
+            timeout: http.body_read_timeout,
+            min_rate: http.min_body_rate,
+            grace: http.min_body_rate_grace,
+        },
         request_timeout: http.request_timeout,
         hsts: (!http.hsts_max_age.is_zero())
             .then(|| {

@@ -6,6 +6,9 @@
 //!   waits for a head), so slow or idle clients cannot hold connections open;
 //! - a request head larger than `http.max_header_bytes` is answered 431 and the connection
 //!   closed (HTTP/2: the header list size is bounded the same);
+//! - an HTTP/2 connection (or one that has not sent a request yet) with no open stream for
+//!   `http.http2_idle_timeout` gets GOAWAY and is closed: hyper's keep-alive PINGs prove the
+//!   peer is alive, not that it is using the connection, and HTTP/2 has no other idle limit;
 //! - every request carries its peer address (`ConnectInfo<SocketAddr>`) for per-IP limits.
 //!
 //! Shutdown follows [`DrainSignals`], in an order chosen so that no request a client has written
@@ -24,8 +27,8 @@
 //!    connections had `http.shutdown_linger` to deliver a last request.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -35,6 +38,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -45,6 +49,8 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// Largest request head.
     pub max_header_bytes: usize,
+    /// Time an HTTP/2 connection may stay open without an open stream.
+    pub http2_idle_timeout: Duration,
 }
 
 /// The steps of a drain, each a token the app cancels in order (see the module documentation).
@@ -79,6 +85,7 @@ pub async fn serve(
             peer,
             router.clone(),
             drain.clone(),
+            limits.http2_idle_timeout,
         ));
     };
     loop {
@@ -148,19 +155,18 @@ async fn serve_connection(
     peer: SocketAddr,
     router: Router,
     drain: DrainSignals,
+    idle_timeout: Duration,
 ) {
-    let is_h2 = Arc::new(AtomicBool::new(false));
+    let activity = Arc::new(Activity::new());
     let service = {
-        let is_h2 = Arc::clone(&is_h2);
+        let activity = Arc::clone(&activity);
         let closing = drain.closing.clone();
         tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
             request
                 .extensions_mut()
                 .insert(ConnectInfo::<SocketAddr>(peer));
             let version = request.version();
-            if version == Version::HTTP_2 {
-                is_h2.store(true, Ordering::Relaxed);
-            }
+            let stream = activity.request(version);
             let answer = tower::Service::call(&mut router.clone(), request);
             let closing = closing.clone();
             async move {
@@ -170,7 +176,10 @@ async fn serve_connection(
                         .headers_mut()
                         .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
-                Ok::<_, std::convert::Infallible>(response)
+                Ok::<_, std::convert::Infallible>(match stream {
+                    Some(stream) => super::edge_layer::hold_while_streaming(response, stream),
+                    None => response,
+                })
             }
         })
     };
@@ -180,11 +189,16 @@ async fn serve_connection(
     let result = tokio::select! {
         result = connection.as_mut() => Some(result),
         () = drain.stop_accepting.cancelled() => None,
+        () = activity.idle_for(idle_timeout) => {
+            tracing::debug!(%peer, "idle HTTP/2 connection closed");
+            connection.as_mut().graceful_shutdown();
+            Some(connection.as_mut().await)
+        }
     };
     let result = match result {
         Some(result) => result,
         None => {
-            if is_h2.load(Ordering::Relaxed) {
+            if activity.protocol.load(Ordering::Relaxed) == H2 {
                 connection.as_mut().graceful_shutdown();
             }
             tokio::select! {
@@ -198,5 +212,74 @@ async fn serve_connection(
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
+const UNKNOWN: u8 = 0;
+const H1: u8 = 1;
+const H2: u8 = 2;
+
+/// What a connection is doing, for the HTTP/2 idle limit: its protocol once a request shows it,
+/// its open streams, and when the last one ended. HTTP/1 connections are not tracked (hyper's
+/// own keep-alive timer closes them).
+struct Activity {
+    protocol: AtomicU8,
+    open: AtomicUsize,
+    since: Mutex<tokio::time::Instant>,
+    changed: Notify,
+}
+
+/// One open HTTP/2 stream; dropping it (the answer is sent) may start the idle clock.
+struct Stream(Arc<Activity>);
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        *self.0.since.lock().expect("activity lock") = tokio::time::Instant::now();
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.changed.notify_one();
+    }
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            protocol: AtomicU8::new(UNKNOWN),
+            open: AtomicUsize::new(0),
+            since: Mutex::new(tokio::time::Instant::now()),
+            changed: Notify::new(),
+        }
+    }
+
+    /// A request arrives: an open stream to hold until its answer is sent (HTTP/2 only).
+    fn request(self: &Arc<Self>, version: Version) -> Option<Stream> {
+        if version < Version::HTTP_2 {
+            self.protocol.store(H1, Ordering::Relaxed);
+            return None;
+        }
+        self.protocol.store(H2, Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::AcqRel);
+        Some(Stream(Arc::clone(self)))
+    }
+
+    /// Resolves once the connection has had no open stream for `limit` (never for HTTP/1).
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let changed = self.changed.notified();
+            if self.protocol.load(Ordering::Relaxed) == H1 {
+                return std::future::pending().await;
+            }
+            if self.open.load(Ordering::Acquire) == 0 {
+                let until = *self.since.lock().expect("activity lock") + limit;
+                if tokio::time::Instant::now() >= until {
+                    return;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep_until(until) => {}
+                    () = changed => {}
+                }
+            } else {
+                changed.await;
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! process and shared through Redis), size and time limits, browser-facing headers, and no
 //! secret in anything the process writes.
 
+mod connections;
 mod hardening;
 pub mod jwt;
 mod limits;
