@@ -3,16 +3,15 @@
 //!
 //! 1. the gate — the caller's principal goes into the request, or a 401/403 with a challenge,
 //!    or a 429 over the caller's rate (allowed answers carry the `RateLimit-*` fields too);
-//! 2. more than one `Mcp-Session-Id` is refused (400): one value per header that decides;
-//! 3. for a POST, the body is buffered (bounded by the body limit) and checked as JSON-RPC
+//! 2. for a POST, the body is buffered (bounded by the body limit) and checked as JSON-RPC
 //!    (see `jsonrpc`: -32700, -32600 or -32602 with HTTP 400 instead of rmcp's plain-text 415);
 //!    an `initialize` reserves a place under the session caps first (503 past them);
-//! 4. the request runs as its caller (`sessions`), so a session answers only who created it; a
+//! 3. the request runs as its caller (`sessions`), so a session answers only who created it; a
 //!    DELETE of a session that is not the caller's is answered 404 here, before rmcp;
-//! 5. a POST counts as in flight until its response body has been sent, so graceful drain
+//! 4. a POST counts as in flight until its response body has been sent, so graceful drain
 //!    waits for answers to be delivered, not just computed (GET streams are open-ended and are
 //!    closed by the drain itself); the edge's load-shedding permit is held the same way;
-//! 6. rmcp's plain-text refusals are answered as JSON; on a session a 404 or 500 (unknown,
+//! 5. rmcp's plain-text refusals are answered as JSON; on a session a 404 or 500 (unknown,
 //!    another caller's, or ended as the request arrived) is one JSON 404, so clients start a new
 //!    session; a successful session DELETE is answered 204 (rmcp answers 202 Accepted, but the
 //!    session is already gone when it returns, and clients and proxies expect 200/204).
@@ -88,13 +87,7 @@ fn refused(gate: &Gate, refusal: &Refusal) -> Response {
 /// The exchange proper, for an admitted request, run as its caller (see `sessions`).
 async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next: Next) -> Response {
     let owner = SessionOwner::from(principal);
-    let Ok(session) = session_id(&request) else {
-        return reject(
-            StatusCode::BAD_REQUEST,
-            "invalid_header",
-            "more than one Mcp-Session-Id header",
-        );
-    };
+    let session = session_id(&request);
     match *request.method() {
         Method::POST => {
             let (parts, body) = request.into_parts();
@@ -153,14 +146,12 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
     }
 }
 
-/// The request's `Mcp-Session-Id`, if it has one; `Err` when it has more than one.
-fn session_id(request: &Request) -> Result<Option<String>, ()> {
-    let mut values = request.headers().get_all(SESSION_ID).iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(());
-    }
-    Ok(first.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()))
+/// The request's `Mcp-Session-Id`, if it has one (the edge refused a repeated one).
+fn session_id(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(SESSION_ID)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 /// rmcp's plain-text error answers as JSON. On a request naming a session, a 404 or a 500

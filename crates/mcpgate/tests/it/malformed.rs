@@ -187,7 +187,7 @@ async fn rmcp_refusals_come_back_as_json() {
     assert_eq!(response.status(), 406);
     let body: Value = response.json().await.expect("a JSON body");
     assert_eq!(body["id"], 2, "{body}");
-    // Two session ids: refused, as JSON.
+    // Two session ids: refused at the edge, as JSON.
     let response = http
         .post(server.at("/mcp"))
         .header("content-type", "application/json")
@@ -200,5 +200,5 @@ async fn rmcp_refusals_come_back_as_json() {
         .expect("answered");
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.expect("a JSON body");
-    assert_eq!(body["error"], "invalid_header", "{body}");
+    assert_eq!(body["error"], "repeated_header", "{body}");
 }

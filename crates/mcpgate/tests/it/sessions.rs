@@ -14,6 +14,8 @@ use crate::support::Server;
 
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 const VERSION: &str = "2025-11-25";
+/// A legacy `initialize` with no capabilities.
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
 
 /// A caller: the bearer token it presents.
 #[derive(Clone, Copy)]
@@ -297,7 +299,7 @@ async fn live_sessions_are_capped_in_all_and_per_caller() {
         alices.push(open_session(&server, alice).await);
     }
     let over = legacy(&server, alice, reqwest::Method::POST, None)
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
+        .body(INITIALIZE)
         .send()
         .await
         .expect("initialize");
@@ -309,11 +311,16 @@ async fn live_sessions_are_capped_in_all_and_per_caller() {
     // Others still get sessions, up to the total.
     open_session(&server, Caller("dev:bob:acme:editor")).await;
     open_session(&server, Caller("dev:carol:acme:editor")).await;
-    let full = legacy(&server, Caller("dev:dave:acme:editor"), reqwest::Method::POST, None)
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
-        .send()
-        .await
-        .expect("initialize");
+    let full = legacy(
+        &server,
+        Caller("dev:dave:acme:editor"),
+        reqwest::Method::POST,
+        None,
+    )
+    .body(INITIALIZE)
+    .send()
+    .await
+    .expect("initialize");
     assert_eq!(full.status(), 503, "past the total");
 
     // Ending a session gives its place back.
@@ -374,11 +381,16 @@ async fn initialize_spends_the_callers_rate() {
     let server = Server::start(&[("MCPGATE_AUTH", "dev"), ("MCPGATE_RATE_LIMIT", "3/min")]).await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let response = legacy(&server, Caller("dev:eve:acme:editor"), reqwest::Method::POST, None)
-            .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
-            .send()
-            .await
-            .expect("initialize");
+        let response = legacy(
+            &server,
+            Caller("dev:eve:acme:editor"),
+            reqwest::Method::POST,
+            None,
+        )
+        .body(INITIALIZE)
+        .send()
+        .await
+        .expect("initialize");
         statuses.push(response.status().as_u16());
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
