@@ -7,6 +7,7 @@ mod hardening;
 mod jwt;
 mod limits;
 mod policy;
+mod responses;
 mod secrets;
 
 use serde_json::{Value, json};
