@@ -231,6 +231,7 @@ impl App {
             header_read_timeout: self.config.http.header_read_timeout,
             max_header_bytes: self.config.http.max_header_bytes,
             http2_idle_timeout: self.config.http.http2_idle_timeout,
+            hsts_max_age: self.config.http.hsts_max_age,
         };
         let server = crate::http::serve(listener, router, limits, drain.clone());
         let mut server = tokio::spawn(server);

@@ -2,6 +2,7 @@
 //! readiness and metrics, behind the request edge.
 
 mod api;
+mod bare_answers;
 mod docs;
 mod edge_layer;
 mod jsonrpc;

@@ -9,7 +9,8 @@
 //! - an HTTP/2 connection (or one that has not sent a request yet) with no open stream for
 //!   `http.http2_idle_timeout` gets GOAWAY and is closed: hyper's keep-alive PINGs prove the
 //!   peer is alive, not that it is using the connection, and HTTP/2 has no other idle limit;
-//! - every request carries its peer address (`ConnectInfo<SocketAddr>`) for per-IP limits.
+//! - every request carries its peer address (`ConnectInfo<SocketAddr>`) for per-IP limits;
+//! - the answers hyper writes itself (unparseable requests) are made whole by `bare_answers`.
 //!
 //! Shutdown follows [`DrainSignals`], in an order chosen so that no request a client has written
 //! is left unanswered: a client may find the listener closed (it knows nothing was sent), but
@@ -42,6 +43,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::bare_answers::{BareAnswers, Guarded};
+
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -51,6 +54,8 @@ pub struct ConnectionLimits {
     pub max_header_bytes: usize,
     /// Time an HTTP/2 connection may stay open without an open stream.
     pub http2_idle_timeout: Duration,
+    /// `Strict-Transport-Security` max-age (zero: none), for the answers hyper makes.
+    pub hsts_max_age: Duration,
 }
 
 /// The steps of a drain, each a token the app cancels in order (see the module documentation).
@@ -73,6 +78,15 @@ pub async fn serve(
     drain: DrainSignals,
 ) {
     let builder = Arc::new(builder(limits));
+    let answers = Arc::new(BareAnswers {
+        max_header_bytes: limits.max_header_bytes,
+        hsts: (!limits.hsts_max_age.is_zero()).then(|| {
+            format!(
+                "max-age={}; includeSubDomains",
+                limits.hsts_max_age.as_secs()
+            )
+        }),
+    });
     let connections = TaskTracker::new();
     let serve_one = |tcp: TcpStream, peer: SocketAddr| {
         // Small MCP responses stall ~40 ms behind Nagle's algorithm and delayed ACKs without it.
@@ -81,7 +95,7 @@ pub async fn serve(
         }
         connections.spawn(serve_connection(
             Arc::clone(&builder),
-            tcp,
+            Guarded::new(tcp, peer, Arc::clone(&answers)),
             peer,
             router.clone(),
             drain.clone(),
@@ -151,7 +165,7 @@ fn take_queued(listener: TcpListener) -> Vec<(TcpStream, SocketAddr)> {
 /// Serve one connection through the drain steps.
 async fn serve_connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
-    tcp: TcpStream,
+    tcp: Guarded<TcpStream>,
     peer: SocketAddr,
     router: Router,
     drain: DrainSignals,

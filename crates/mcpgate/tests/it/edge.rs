@@ -8,6 +8,7 @@ pub mod jwt;
 mod limits;
 mod policy;
 mod repeated;
+mod responses;
 mod secrets;
 
 use serde_json::{Value, json};
