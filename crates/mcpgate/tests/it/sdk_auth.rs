@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::sdk_clients::{CLIENT_TIMEOUT, Clients, Era, Run, Sdk};
+use crate::sdk_clients::{CLIENT_TIMEOUT, Clients, Era, Run, Sdk, check_session};
 use crate::support::{DEFAULT_TOOLS, Server};
 
 /// The variable the client scripts read their bearer token from.
@@ -143,6 +143,7 @@ fn check_accepted(run: &Run, era: Era, tools: &[&str]) -> Value {
         !sent.is_empty() && sent.iter().all(|v| v == &Value::Bool(true)),
         "every request must carry the token\n{context}"
     );
+    check_session(&s, era, &context);
     s
 }
 
