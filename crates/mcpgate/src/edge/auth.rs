@@ -10,12 +10,13 @@
 //! being picked.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::time::Instant;
 
 use super::expiring::Expiring;
 use super::jwt::{JwtError, JwtSetupError, JwtVerifier};
@@ -429,6 +430,58 @@ mod tests {
             HeaderValue::from_str(value).expect("header"),
         );
         h
+    }
+
+    /// A JWT authenticator with an HMAC secret and no issuer or audience checks.
+    fn jwt_auth() -> Authenticator {
+        let mut config = config(AuthMode::Jwt);
+        config.jwt.secret = Some("a-shared-hmac-secret-of-32-bytes-or-more".into());
+        config.jwt.issuer = None;
+        config.jwt.audience = Vec::new();
+        Authenticator::new(&config).expect("jwt")
+    }
+
+    /// An HS256 token for `ann` expiring `lifetime` seconds from now.
+    fn jwt(lifetime: u64) -> HeaderMap {
+        let claims = serde_json::json!({"sub": "ann", "org": "acme", "exp": unix_now() + lifetime});
+        let key =
+            jsonwebtoken::EncodingKey::from_secret(b"a-shared-hmac-secret-of-32-bytes-or-more");
+        let token =
+            jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("sign");
+        headers(&format!("Bearer {token}"))
+    }
+
+    /// Whether the token in `headers` is served from the cache (no verification needed).
+    fn remembered(auth: &Authenticator, headers: &HeaderMap) -> bool {
+        matches!(auth.cheap_principal(headers), Some(Ok(p)) if &*p.subject == "ann")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_verified_token_is_remembered_until_it_expires_or_60_s_at_most() {
+        let auth = jwt_auth();
+        let long = jwt(3600);
+        let short = jwt(30);
+        assert!(
+            !remembered(&auth, &long),
+            "nothing is remembered before verification"
+        );
+        for headers in [&long, &short] {
+            auth.principal_for(headers).await.expect("a valid token");
+            assert!(remembered(&auth, headers));
+        }
+        // The short token lapses with its `exp` (29-30 s from now, as the wall clock ticks).
+        tokio::time::advance(Duration::from_secs(25)).await;
+        assert!(remembered(&auth, &short));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert!(!remembered(&auth, &short), "gone once expired");
+        // The long one is kept 60 s, not the hour it is valid for.
+        tokio::time::advance(Duration::from_secs(28)).await;
+        assert!(remembered(&auth, &long), "59 s after verification");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(!remembered(&auth, &long), "61 s after verification");
+        // Verified again, it is remembered again.
+        auth.principal_for(&long).await.expect("still valid");
+        assert!(remembered(&auth, &long));
     }
 
     #[test]

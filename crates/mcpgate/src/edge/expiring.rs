@@ -1,12 +1,14 @@
 //! A bounded map whose entries lapse at their own instant: what the edge remembers for a short
 //! while (verified JWTs, clients over their anonymous limit). Nothing a caller sends can grow it
 //! past its bound: when full, lapsed entries go, and if it is still full, everything goes.
+//! Instants are tokio's, so tests can run lapses under paused time.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{PoisonError, RwLock};
-use std::time::Instant;
+
+use tokio::time::Instant;
 
 /// Entries that lapse, at most `max` of them.
 pub(crate) struct Expiring<K, V> {

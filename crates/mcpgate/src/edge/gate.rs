@@ -6,9 +6,9 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use tokio::time::Instant;
 
 use super::authz::glob;
 use super::expiring::Expiring;

@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::sdk_clients::{CLIENT_TIMEOUT, Clients, Era, Run, Sdk};
+use crate::sdk_clients::{CLIENT_TIMEOUT, Clients, Era, Run, Sdk, check_session};
 use crate::support::{DEFAULT_TOOLS, Server};
 
 /// The variable the client scripts read their bearer token from.
@@ -143,6 +143,7 @@ fn check_accepted(run: &Run, era: Era, tools: &[&str]) -> Value {
         !sent.is_empty() && sent.iter().all(|v| v == &Value::Bool(true)),
         "every request must carry the token\n{context}"
     );
+    check_session(&s, era, &context);
     s
 }
 
@@ -182,6 +183,28 @@ fn assert_no_secret_leaked(server: &Server, runs: &[Run], secrets: &[&str]) {
             );
         }
     }
+}
+
+/// What an editor lists with workspace writes on, built from the catalog's rule rather than read
+/// from any server: `system`, then for each kind its list and get, then its six writes, then
+/// `search` and `fetch`.
+fn editor_tools() -> Vec<String> {
+    let mut tools = vec!["health".to_owned(), "server_info".to_owned()];
+    for (one, many) in [
+        ("note", "notes"),
+        ("task", "tasks"),
+        ("comment", "comments"),
+        ("chat", "chats"),
+        ("chat_message", "chat_messages"),
+    ] {
+        tools.push(format!("list_{many}"));
+        tools.push(format!("get_{one}"));
+        for write in ["create", "update", "patch", "delete", "archive", "process"] {
+            tools.push(format!("{write}_{one}"));
+        }
+    }
+    tools.extend(["search".to_owned(), "fetch".to_owned()]);
+    tools
 }
 
 /// Seconds since the Unix epoch.
@@ -293,22 +316,13 @@ async fn jwt_case(sdk: Sdk) {
     let mut runs = Vec::new();
     for era in [Era::Legacy, Era::Modern] {
         let run = run_client(&clients, sdk, era, &server, &editor, "accepted", true).await;
-        let s = run.summary();
-        let tools: Vec<&str> = s
-            .pointer("/tools")
-            .and_then(Value::as_array)
-            .expect("summary lists the tools")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
+        let expected = editor_tools();
+        let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
         assert!(
-            tools.len() > DEFAULT_TOOLS.len()
-                && DEFAULT_TOOLS.iter().all(|t| tools.contains(t))
-                && tools.contains(&"create_task"),
-            "an editor sees the read-only tools and the write tools\n{}",
-            run.report()
+            DEFAULT_TOOLS.iter().all(|t| expected.contains(t)) && expected.len() == 44,
+            "the expectation itself: the read-only tools plus 30 writes"
         );
-        check_accepted(&run, era, &tools);
+        let s = check_accepted(&run, era, &expected);
         assert_eq!(
             s.pointer("/task/created_by").and_then(Value::as_str),
             Some("sdk-user"),

@@ -270,13 +270,15 @@ fn check_summary(run: &Run, transport: Transport, era: Era, tools: &[&str]) -> V
         let session = s
             .pointer("/http/session_id_assigned")
             .and_then(Value::as_bool);
-        if let Era::Modern = era {
-            assert_eq!(
+        match era {
+            Era::Modern => assert_eq!(
                 session,
                 Some(false),
                 "2026-07-28 is stateless: no Mcp-Session-Id\n{context}"
-            );
+            ),
+            Era::Legacy => assert_eq!(session, Some(true), "{context}"),
         }
+        check_session(&s, era, &context);
     }
     eprintln!(
         "sdk_clients: {} -> protocol {}, tools {:?}, pages {}, unknown tool -> {} {}",
@@ -288,6 +290,36 @@ fn check_summary(run: &Run, transport: Transport, era: Era, tools: &[&str]) -> V
         s.pointer("/unknown_tool/code").unwrap_or(&Value::Null),
     );
     s
+}
+
+/// The session facts of an HTTP run's summary: a legacy client was issued an `Mcp-Session-Id`
+/// and sent it back on every later request; a modern one was issued none.
+pub(crate) fn check_session(summary: &Value, era: Era, context: &str) {
+    let id = summary.pointer("/http/session_id");
+    let echoed = summary
+        .pointer("/http/session_id_echoed")
+        .and_then(Value::as_bool);
+    match era {
+        Era::Legacy => {
+            assert!(
+                id.and_then(Value::as_str).is_some_and(|id| !id.is_empty()),
+                "2025-11-25 runs in a session: an Mcp-Session-Id must be issued\n{context}"
+            );
+            assert_eq!(
+                echoed,
+                Some(true),
+                "every request after initialize carries the session id\n{context}"
+            );
+        }
+        Era::Modern => {
+            assert_eq!(
+                id,
+                Some(&Value::Null),
+                "2026-07-28 is stateless: no Mcp-Session-Id\n{context}"
+            );
+            assert_eq!(echoed, Some(false), "{context}");
+        }
+    }
 }
 
 /// One transport × era case for one SDK, against a server with default settings.

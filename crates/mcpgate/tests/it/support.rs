@@ -45,7 +45,21 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Everything it wrote to stderr so far.
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// Everything it wrote to stdout so far.
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    /// The tasks reading stderr and stdout; they end when the process closes them.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// What a server wrote over its whole life, read after it exited.
+pub struct Exited {
+    /// The exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Every stderr line.
+    pub stderr: Vec<String>,
+    /// Every stdout line.
+    pub stdout: Vec<String>,
 }
 
 impl Server {
@@ -59,7 +73,7 @@ impl Server {
             .env("MCPGATE_DATA_DIR", dir.path())
             .env("MCPGATE_LOG_FORMAT", "json")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         for (k, v) in env {
@@ -67,9 +81,14 @@ impl Server {
         }
         let mut child = cmd.spawn().expect("spawn mcpgate");
         let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = tokio::sync::oneshot::channel();
         let lines = BufReader::new(child.stderr.take().expect("stderr piped")).lines();
-        tokio::spawn(collect_stderr(lines, Arc::clone(&stderr), tx));
+        let out_lines = BufReader::new(child.stdout.take().expect("stdout piped")).lines();
+        let readers = vec![
+            tokio::spawn(collect_stderr(lines, Arc::clone(&stderr), tx)),
+            tokio::spawn(collect_lines(out_lines, Arc::clone(&stdout))),
+        ];
         let addr = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
             .expect("server announced its address in time")
@@ -78,6 +97,8 @@ impl Server {
             child,
             addr,
             stderr,
+            stdout,
+            readers,
             _dir: Some(dir),
         }
     }
@@ -109,6 +130,35 @@ impl Server {
     /// All stderr lines so far.
     pub fn logs(&self) -> Vec<String> {
         self.stderr.lock().expect("lock").clone()
+    }
+
+    /// Send SIGTERM, wait for the exit, then for stderr and stdout to be read to their end:
+    /// everything the process ever wrote, its last lines included.
+    pub async fn terminate_and_collect(mut self) -> Exited {
+        let readers = std::mem::take(&mut self.readers);
+        let (stderr, stdout) = (Arc::clone(&self.stderr), Arc::clone(&self.stdout));
+        let code = self.terminate().await;
+        for reader in readers {
+            tokio::time::timeout(Duration::from_secs(30), reader)
+                .await
+                .expect("the output pipes close after the exit")
+                .expect("the reader task ends cleanly");
+        }
+        let lines = |sink: Arc<Mutex<Vec<String>>>| sink.lock().expect("lock").clone();
+        Exited {
+            code,
+            stderr: lines(stderr),
+            stdout: lines(stdout),
+        }
+    }
+}
+
+async fn collect_lines<R: tokio::io::AsyncRead + Unpin>(
+    mut lines: tokio::io::Lines<BufReader<R>>,
+    sink: Arc<Mutex<Vec<String>>>,
+) {
+    while let Ok(Some(line)) = lines.next_line().await {
+        sink.lock().expect("lock").push(line);
     }
 }
 

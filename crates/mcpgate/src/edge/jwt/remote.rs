@@ -131,6 +131,17 @@ impl RemoteKeys {
         self.snapshot().keys
     }
 
+    /// Moves the recorded fetch and attempt instants `by` into the past, as if that much time
+    /// had gone by: tests step over cooldowns and TTLs without sleeping.
+    #[cfg(test)]
+    pub(crate) async fn rewind(&self, by: Duration) {
+        let back = |at: Instant| at.checked_sub(by).expect("the monotonic clock is older");
+        let mut gate = self.gate.lock().await;
+        *gate = gate.map(back);
+        let mut cached = self.cached.write().unwrap_or_else(PoisonError::into_inner);
+        cached.fetched_at = cached.fetched_at.map(back);
+    }
+
     /// Fetches while holding the gate; stores the keys on success, logs a failure.
     async fn fetch_locked(&self, last_attempt: &mut Option<Instant>) -> bool {
         *last_attempt = Some(Instant::now());

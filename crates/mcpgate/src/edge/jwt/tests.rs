@@ -723,6 +723,11 @@ async fn secret_and_key_set_keep_their_families_apart() {
 // ---------------------------------------------------------------------------------------------
 // JWKS URL.
 
+/// A token signed with the first RSA key (`rsa-1`), which both key-set fixtures hold.
+fn old_token() -> String {
+    sign(Algorithm::RS256, Some("rsa-1"), &rsa_key(), &claims())
+}
+
 fn rsa2_token() -> String {
     sign(Algorithm::RS256, Some("rsa-2"), &rsa2_key(), &claims())
 }
@@ -747,9 +752,21 @@ async fn url_refuses_hmac_signed_with_the_public_key() {
     assert!(verifier.verify(&ed).await.is_ok());
 }
 
+/// Long enough that no step of a test, however slow the machine, lasts it: tests step over it
+/// with [`rewind`], never by waiting.
+const LONG: Duration = Duration::from_secs(60);
+
+/// Make `verifier`'s key cache believe `by` has gone by since its last fetch and attempt.
+async fn rewind(verifier: &JwtVerifier, by: Duration) {
+    match &verifier.inner.keys {
+        KeySource::Remote(remote) => remote.rewind(by).await,
+        KeySource::None | KeySource::File { .. } => panic!("only a JWKS URL is cached"),
+    }
+}
+
 #[tokio::test]
 async fn url_unknown_kid_refetches_and_picks_up_a_rotation() {
-    let cooldown = Duration::from_millis(300);
+    let cooldown = LONG;
     let server = JwksServer::start(Reply::Body(JWKS.to_owned())).await;
     let verifier = server.verifier(|s| s.jwks_refetch_cooldown = cooldown);
     verifier.prefetch().await.expect("prefetch");
@@ -763,7 +780,7 @@ async fn url_unknown_kid_refetches_and_picks_up_a_rotation() {
     assert_eq!(server.fetches(), 1);
 
     // After it: one fetch, and the key is still unknown.
-    tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
+    rewind(&verifier, cooldown).await;
     assert_eq!(
         verifier.verify(&rsa2_token()).await,
         Err(JwtError::UnknownKey)
@@ -777,7 +794,7 @@ async fn url_unknown_kid_refetches_and_picks_up_a_rotation() {
         Err(JwtError::UnknownKey)
     );
     assert_eq!(server.fetches(), 2);
-    tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
+    rewind(&verifier, cooldown).await;
     let verified = verifier.verify(&rsa2_token()).await.expect("rotated key");
     assert_eq!(verified.subject, "alice");
     assert_eq!(server.fetches(), 3);
@@ -791,11 +808,11 @@ async fn url_unknown_kid_refetches_and_picks_up_a_rotation() {
 
 #[tokio::test]
 async fn url_unknown_kid_flood_fetches_once_per_cooldown() {
-    let cooldown = Duration::from_millis(300);
+    let cooldown = LONG;
     let server = JwksServer::start(Reply::Body(JWKS.to_owned())).await;
     let verifier = server.verifier(|s| s.jwks_refetch_cooldown = cooldown);
     verifier.prefetch().await.expect("prefetch");
-    tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
+    rewind(&verifier, cooldown).await;
 
     let tokens: Vec<String> = (0..40)
         .map(|i| {
@@ -842,12 +859,17 @@ async fn url_keys_unavailable_when_the_fetch_fails() {
 
 #[tokio::test]
 async fn url_refreshes_after_the_ttl() {
-    let ttl = Duration::from_millis(200);
+    let ttl = LONG;
     let server = JwksServer::start(Reply::Body(JWKS.to_owned())).await;
     let verifier = server.verifier(|s| s.jwks_cache_ttl = ttl);
     verifier.prefetch().await.expect("prefetch");
     server.reply(Reply::Body(JWKS_ROTATED.to_owned()));
-    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+    assert!(
+        verifier.verify(&old_token()).await.is_ok(),
+        "fresh keys serve"
+    );
+    assert_eq!(server.fetches(), 1, "no refresh within the TTL");
+    rewind(&verifier, ttl).await;
     // The refresh is due before the kid is looked up, so no unknown-kid refetch is needed.
     assert!(verifier.verify(&rsa2_token()).await.is_ok());
     assert_eq!(server.fetches(), 2);
@@ -855,12 +877,12 @@ async fn url_refreshes_after_the_ttl() {
 
 #[tokio::test]
 async fn url_stale_keys_survive_a_failed_refresh() {
-    let ttl = Duration::from_millis(200);
+    let ttl = LONG;
     let server = JwksServer::start(Reply::Body(JWKS.to_owned())).await;
     let verifier = server.verifier(|s| s.jwks_cache_ttl = ttl);
     verifier.prefetch().await.expect("prefetch");
     server.reply(Reply::Status(StatusCode::SERVICE_UNAVAILABLE));
-    tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+    rewind(&verifier, ttl).await;
     let token = sign(Algorithm::RS256, Some("rsa-1"), &rsa_key(), &claims());
     assert!(verifier.verify(&token).await.is_ok());
     assert_eq!(server.fetches(), 2, "the refresh was attempted");

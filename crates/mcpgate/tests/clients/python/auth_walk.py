@@ -60,8 +60,8 @@ def check(condition: bool, message: str) -> None:
 
 class RecordingTransport(httpx2.AsyncBaseTransport):
     """Passes every request through unchanged and keeps the facts the summary reports: method,
-    status, the challenge of a refusal, and whether an Authorization header went out (never its
-    value)."""
+    status, the challenge of a refusal, whether an Authorization header went out (never its
+    value), and the session ids sent and answered."""
 
     def __init__(self) -> None:
         self._inner = httpx2.AsyncHTTPTransport()
@@ -75,6 +75,8 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
                 "status": response.status_code,
                 "authorization_sent": "authorization" in request.headers,
                 "www_authenticate": response.headers.get("www-authenticate"),
+                "request_session_id": request.headers.get("mcp-session-id"),
+                "response_session_id": response.headers.get("mcp-session-id"),
             }
         )
         return response
@@ -87,6 +89,22 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
             "requests": [f"{e['method']} {e['status']}" for e in self.exchanges],
             "authorization_sent": [e["authorization_sent"] for e in self.exchanges],
             "challenges": [e["www_authenticate"] for e in self.exchanges if e["www_authenticate"] is not None],
+            **self.session_facts(),
+        }
+
+    def session_facts(self) -> dict[str, Any]:
+        """The `Mcp-Session-Id` the server assigned first (None if none; a session id is not a
+        credential) and whether every later request carried it back."""
+        assigned: str | None = None
+        later: list[str | None] = []
+        for e in self.exchanges:
+            if assigned is None:
+                assigned = e["response_session_id"]
+            else:
+                later.append(e["request_session_id"])
+        return {
+            "session_id": assigned,
+            "session_id_echoed": assigned is not None and bool(later) and all(s == assigned for s in later),
         }
 
 

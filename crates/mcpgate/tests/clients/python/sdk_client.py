@@ -141,13 +141,34 @@ def wire_exchange_for_call(recorder: RecordingTransport, tool: str) -> tuple[Any
     raise CheckFailed(f"no tools/call for {tool!r} was seen on the wire")
 
 
+def session_facts(pairs: list[tuple[str | None, str | None]]) -> dict[str, Any]:
+    """From (request, response) `Mcp-Session-Id` values in order: the id the server assigned
+    first (None if none) and whether every later request carried it back."""
+    assigned: str | None = None
+    later: list[str | None] = []
+    for sent, answered in pairs:
+        if assigned is None:
+            assigned = answered
+        else:
+            later.append(sent)
+    return {
+        "session_id": assigned,
+        "session_id_echoed": assigned is not None and bool(later) and all(s == assigned for s in later),
+    }
+
+
 def http_facts(recorder: RecordingTransport) -> dict[str, Any]:
     session_ids = {
         e["response_headers"]["mcp-session-id"] for e in recorder.exchanges if "mcp-session-id" in e["response_headers"]
     }
+    pairs = [
+        (e["request_headers"].get("mcp-session-id"), e["response_headers"].get("mcp-session-id"))
+        for e in recorder.exchanges
+    ]
     return {
         "requests": [f"{e['method']} {e['status']}" for e in recorder.exchanges],
         "session_id_assigned": bool(session_ids),
+        **session_facts(pairs),
     }
 
 

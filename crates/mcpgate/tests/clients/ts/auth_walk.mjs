@@ -67,25 +67,34 @@ function parseCli(argv) {
 }
 
 // A fetch that records, for each exchange, the facts the summary reports: method, status, the
-// challenge of a refusal, and whether an Authorization header went out (never its value).
+// challenge of a refusal, whether an Authorization header went out (never its value), and the
+// session ids sent and answered (a session id is not a credential).
 function recordingFetch(log) {
   return async (input, init) => {
     const response = await fetch(input, init);
+    const sent = new Headers(init?.headers);
     log.push({
       method: init?.method ?? 'GET',
       status: response.status,
-      authorizationSent: new Headers(init?.headers).has('authorization'),
+      authorizationSent: sent.has('authorization'),
       wwwAuthenticate: response.headers.get('www-authenticate'),
+      sentSessionId: sent.get('mcp-session-id'),
+      sessionId: response.headers.get('mcp-session-id'),
     });
     return response;
   };
 }
 
 function httpFacts(log) {
+  const first = log.findIndex((e) => e.sessionId !== null);
+  const assigned = first === -1 ? null : log[first].sessionId;
+  const later = first === -1 ? [] : log.slice(first + 1);
   return {
     requests: log.map((e) => `${e.method} ${e.status}`),
     authorization_sent: log.map((e) => e.authorizationSent),
     challenges: log.map((e) => e.wwwAuthenticate).filter((c) => c !== null),
+    session_id: assigned,
+    session_id_echoed: assigned !== null && later.length > 0 && later.every((e) => e.sentSessionId === assigned),
   };
 }
 

@@ -72,16 +72,30 @@ function parseCli(argv) {
   return values;
 }
 
-// A fetch that records each exchange (method, status, session id) for the summary.
+// A fetch that records each exchange (method, status, session ids sent and answered) for the
+// summary.
 function recordingFetch(log) {
   return async (input, init) => {
     const response = await fetch(input, init);
     log.push({
       method: init?.method ?? 'GET',
       status: response.status,
+      sentSessionId: new Headers(init?.headers).get('mcp-session-id'),
       sessionId: response.headers.get('mcp-session-id'),
     });
     return response;
+  };
+}
+
+// The session id the server assigned first (null if none) and whether every later request
+// carried it back.
+function sessionFacts(log) {
+  const first = log.findIndex((e) => e.sessionId !== null);
+  const assigned = first === -1 ? null : log[first].sessionId;
+  const later = first === -1 ? [] : log.slice(first + 1);
+  return {
+    session_id: assigned,
+    session_id_echoed: assigned !== null && later.length > 0 && later.every((e) => e.sentSessionId === assigned),
   };
 }
 
@@ -207,6 +221,7 @@ async function run(args) {
       summary.http = {
         requests: httpLog.map((e) => `${e.method} ${e.status}`),
         session_id_assigned: httpLog.some((e) => e.sessionId !== null),
+        ...sessionFacts(httpLog),
       };
     }
   } finally {

@@ -334,6 +334,75 @@ async fn keys_from_a_jwks_url_are_cached_and_rotation_is_picked_up() {
     assert_eq!(call(&server, Some(&first), "health").await.0, 200);
 }
 
+/// A key server on loopback that answers every fetch with 500.
+async fn failing_key_server() -> String {
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/jwks.json")
+}
+
+/// A JWKS URL on a loopback port where nothing listens (bound, then closed).
+async fn unreachable_key_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}/jwks.json")
+}
+
+/// Keys that cannot be fetched are the server's outage, not a bad token: the gate answers 503
+/// with `Retry-After` (no challenge, so clients keep their token), on the MCP endpoint and the
+/// REST API, whether the key server is down or failing.
+#[tokio::test]
+async fn unreachable_signing_keys_are_a_503_with_retry_after() {
+    for (case, url) in [
+        ("nothing listening", unreachable_key_server().await),
+        ("answering 500", failing_key_server().await),
+    ] {
+        let server = Server::start(&[
+            ("MCPGATE_AUTH", "jwt"),
+            ("MCPGATE_JWKS_URL", &url),
+            ("MCPGATE_JWT_ISSUER", ISSUER),
+            ("MCPGATE_JWT_AUDIENCE", AUDIENCE),
+        ])
+        .await;
+        let token = signed(
+            Algorithm::RS256,
+            "rsa-1",
+            "rsa-private.pem",
+            &claims("ann", &["viewer"], ""),
+        );
+        // Twice: a retry within the refetch cooldown is refused the same way.
+        for attempt in 0..2 {
+            let refused = rpc(&server, Some(&token), "tools/list", json!({})).await;
+            assert_eq!(refused.status(), 503, "{case}, attempt {attempt}");
+            assert_eq!(header(&refused, "retry-after"), "5", "{case}");
+            assert!(
+                !refused.headers().contains_key("www-authenticate"),
+                "{case}"
+            );
+            let body: Value = refused.json().await.expect("json");
+            assert_eq!(body["error"], "auth_unavailable", "{case}: {body}");
+        }
+        let api = reqwest::Client::new()
+            .get(server.at("/api/v1/notes"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(api.status(), 503, "{case}");
+        assert_eq!(header(&api, "retry-after"), "5", "{case}");
+    }
+}
+
 #[tokio::test]
 async fn a_client_over_its_anonymous_limit_gets_no_more_verifications() {
     let server = start(&[

@@ -1,7 +1,8 @@
 //! No secret in anything the process writes: tokens (configured and presented, in headers and
 //! `?key=`), the JWT secret, a Redis password and JWTs are planted, the server is driven
-//! through successes and every kind of refusal at debug log level, and its logs and every
-//! response (bodies and headers) are scanned for them.
+//! through successes and every kind of refusal at debug log level, and every response (bodies
+//! and headers) and everything the process wrote to stderr and stdout, read to the end after it
+//! exited, are scanned for them.
 
 use serde_json::json;
 
@@ -99,7 +100,6 @@ async fn planted_secrets_never_reach_logs_or_answers() {
     ])
     .await;
     let answers = drive(&server, &[ENV_TOKEN, FILE_TOKEN, WRONG_TOKEN]).await;
-    let logs = server.logs().join("\n");
     let secrets = [
         ENV_TOKEN,
         FILE_TOKEN,
@@ -107,13 +107,20 @@ async fn planted_secrets_never_reach_logs_or_answers() {
         REDIS_PASSWORD,
         JWT_SECRET,
     ];
+    assert_clean("an answer", &answers.join("\n"), &secrets[..4]);
+    let exited = server.terminate_and_collect().await;
+    assert_eq!(exited.code, Some(0));
+    let logs = exited.stderr.join("\n");
     assert!(
         logs.contains("rate limit"),
         "Redis failures are logged: {logs}"
     );
-    assert_clean("an answer", &answers.join("\n"), &secrets[..4]);
-    assert_eq!(server.terminate().await, Some(0));
+    assert!(
+        logs.contains("shutdown complete"),
+        "the log is read to its last line: {logs}"
+    );
     assert_clean("the log", &logs, &secrets);
+    assert_clean("stdout", &exited.stdout.join("\n"), &secrets);
 
     let jwt_server = Server::start(&[
         ("MCPGATE_AUTH", "jwt"),
@@ -128,8 +135,10 @@ async fn planted_secrets_never_reach_logs_or_answers() {
     expired["exp"] = json!(1);
     let bad = hs256(&expired);
     let answers = drive(&jwt_server, &[&good, &bad]).await;
-    let jwt_logs = jwt_server.logs().join("\n");
     let secrets = [JWT_SECRET, good.as_str(), bad.as_str()];
     assert_clean("an answer", &answers.join("\n"), &secrets);
-    assert_clean("the log", &jwt_logs, &secrets);
+    let exited = jwt_server.terminate_and_collect().await;
+    assert_eq!(exited.code, Some(0));
+    assert_clean("the log", &exited.stderr.join("\n"), &secrets);
+    assert_clean("stdout", &exited.stdout.join("\n"), &secrets);
 }
