@@ -105,7 +105,9 @@ pub fn check(bytes: &[u8]) -> Result<Checked, Refused> {
 
 /// Why the params of the standard method `method` do not read as its params, if they do not:
 /// -32700 when they are not parseable at all (a lone surrogate, nesting past the limit), else
-/// -32602. `None` for params that read, and for methods not listed here (rmcp reads those).
+/// -32602. `None` for params that read, and for methods not listed here: rmcp reads those,
+/// and answers the methods the 2026-07-28 era removed (`initialize`, `logging/setLevel`,
+/// `resources/subscribe`…) with its own -32601 there, whatever their params.
 fn typed_params(method: &str, params: Option<&RawValue>) -> Option<(i64, String)> {
     use rmcp::model as m;
     fn read<T: DeserializeOwned>(raw: &RawValue) -> Option<(i64, String)> {
@@ -127,14 +129,9 @@ fn typed_params(method: &str, params: Option<&RawValue>) -> Option<(i64, String)
         params.and_then(read::<T>)
     }
     match method {
-        "initialize" => required::<m::InitializeRequestParams>(params),
         "tools/call" => required::<m::CallToolRequestParams>(params),
         "resources/read" => required::<m::ReadResourceRequestParams>(params),
-        "resources/subscribe" => required::<m::SubscribeRequestParams>(params),
-        "resources/unsubscribe" => required::<m::UnsubscribeRequestParams>(params),
         "prompts/get" => required::<m::GetPromptRequestParams>(params),
-        #[allow(deprecated)] // Legacy logging/setLevel is still served.
-        "logging/setLevel" => required::<m::SetLevelRequestParams>(params),
         "completion/complete" => required::<m::CompleteRequestParams>(params),
         "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list" => {
             optional::<m::PaginatedRequestParams>(params)
