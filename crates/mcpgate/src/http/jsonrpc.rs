@@ -144,9 +144,7 @@ fn typed_params(method: &str, params: Option<&RawValue>) -> Option<(i64, String)
 /// [`check`]: a parse error somewhere the envelope check does not look (a custom method's
 /// params), or a message rmcp does not accept.
 pub fn diagnose(bytes: &[u8]) -> Response {
-    let id = serde_json::from_slice::<Envelope<'_>>(bytes)
-        .map(|envelope| envelope.id())
-        .unwrap_or_default();
+    let id = request_id(bytes);
     // Read in full (strings decoded, so bad escapes are found), then dropped.
     match serde_json::from_slice::<Value>(bytes) {
         Err(e) => refused(id, PARSE_ERROR, format!("Parse error: {e}")),

@@ -7,11 +7,9 @@
 //!    (see `jsonrpc`: -32700, -32600 or -32602 with HTTP 400 instead of rmcp's plain-text 415);
 //!    an `initialize` reserves a place under the session caps first (503 past them);
 //! 3. the request runs as its caller (`sessions`), so a session answers only who created it; a
-//!    DELETE of a session that is not the caller's is answered 404 here, before rmcp;
-//! 4. a POST counts as in flight until its response body has been sent, so graceful drain
-//!    waits for answers to be delivered, not just computed (GET streams are open-ended and are
-//!    closed by the drain itself); the edge's load-shedding permit is held the same way;
-//! 5. rmcp's plain-text refusals are answered as JSON; on a session a 404 or 500 (unknown,
+//!    DELETE of a session that is not the caller's is answered 404 here, before rmcp (graceful
+//!    drain counts the request in flight at the edge, until its answer is sent);
+//! 4. rmcp's plain-text refusals are answered as JSON; on a session a 404 or 500 (unknown,
 //!    another caller's, or ended as the request arrived) is one JSON 404, so clients start a new
 //!    session; a successful session DELETE is answered 204 (rmcp answers 202 Accepted, but the
 //!    session is already gone when it returns, and clients and proxies expect 200/204).
@@ -24,9 +22,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tokio_util::task::TaskTracker;
 
-use super::edge_layer::{hold_while_streaming, peer_ip, read_body};
+use super::edge_layer::{peer_ip, read_body};
 use super::jsonrpc;
 use super::sessions::{SessionCaller, SessionOwner, Sessions, SessionsFull};
 use crate::edge::{Gate, Principal, Refusal, reject};
@@ -41,8 +38,6 @@ pub struct McpState {
     pub gate: Gate,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
-    /// Counts in-flight MCP requests for graceful drain.
-    pub tracker: TaskTracker,
     /// Legacy sessions and their owners.
     pub sessions: Arc<Sessions>,
     /// `Retry-After` for an `initialize` past a session cap.
@@ -88,7 +83,8 @@ fn refused(gate: &Gate, refusal: &Refusal) -> Response {
 async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next: Next) -> Response {
     let owner = SessionOwner::from(principal);
     let session = session_id(&request);
-    match *request.method() {
+    let method = request.method().clone();
+    let (request, reservation, post) = match method {
         Method::POST => {
             let (parts, body) = request.into_parts();
             let bytes = match read_body(body, mcp.max_body_bytes).await {
@@ -107,43 +103,32 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
                 },
                 _ => None,
             };
-            let json = declares_json(&parts.headers);
-            let request = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
-            let token = mcp.tracker.token();
-            let response = SessionCaller::new(owner, reservation)
-                .scope(next.run(request))
-                .await;
             let post = Post {
-                bytes: &bytes,
-                json,
+                json: declares_json(&parts.headers),
+                bytes: bytes.clone(),
             };
-            let response = answer_as_json(response, session.as_deref(), Some(post));
-            hold_while_streaming(response, token)
+            let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+            (request, reservation, Some(post))
         }
-        Method::DELETE => {
-            // rmcp ends any session it is named, without asking whose it is.
-            if let Some(id) = session.as_deref()
-                && !mcp.sessions.is_owned_by(id, &owner)
-            {
-                return session_not_found(None);
-            }
-            let mut response = SessionCaller::new(owner, None)
-                .scope(next.run(request))
-                .await;
-            if response.status() == StatusCode::ACCEPTED {
-                *response.status_mut() = StatusCode::NO_CONTENT;
-                *response.body_mut() = axum::body::Body::empty();
-                response.headers_mut().remove(header::CONTENT_LENGTH);
-            }
-            answer_as_json(response, session.as_deref(), None)
+        // rmcp ends any session it is named, without asking whose it is.
+        Method::DELETE
+            if session
+                .as_deref()
+                .is_some_and(|id| !mcp.sessions.is_owned_by(id, &owner)) =>
+        {
+            return session_not_found(None);
         }
-        _ => {
-            let response = SessionCaller::new(owner, None)
-                .scope(next.run(request))
-                .await;
-            answer_as_json(response, session.as_deref(), None)
-        }
+        _ => (request, None, None),
+    };
+    let mut response = SessionCaller::new(owner, reservation)
+        .scope(next.run(request))
+        .await;
+    if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        *response.body_mut() = axum::body::Body::empty();
+        response.headers_mut().remove(header::CONTENT_LENGTH);
     }
+    answer_as_json(response, session.as_deref(), post.as_ref())
 }
 
 /// The request's `Mcp-Session-Id`, if it has one (the edge refused a repeated one).
@@ -158,7 +143,7 @@ fn session_id(request: &Request) -> Option<String> {
 /// means the session is unknown, another caller's, or ended while the request arrived (its
 /// worker is gone): all are answered as an unknown session, so the client starts a new one.
 /// A 415 for a body that passed our checks is diagnosed ([`jsonrpc::diagnose`]).
-fn answer_as_json(response: Response, session: Option<&str>, post: Option<Post<'_>>) -> Response {
+fn answer_as_json(response: Response, session: Option<&str>, post: Option<&Post>) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -168,7 +153,7 @@ fn answer_as_json(response: Response, session: Option<&str>, post: Option<Post<'
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
-    let id = || post.map_or(Value::Null, |p| jsonrpc::request_id(p.bytes));
+    let id = || post.map_or(Value::Null, |p| jsonrpc::request_id(&p.bytes));
     match (status, session, post) {
         (StatusCode::NOT_FOUND | StatusCode::INTERNAL_SERVER_ERROR, Some(_), _) => {
             if status.is_server_error() {
@@ -177,7 +162,7 @@ fn answer_as_json(response: Response, session: Option<&str>, post: Option<Post<'
             session_not_found(post.map(|_| id()))
         }
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, _, Some(post)) if post.json => {
-            jsonrpc::diagnose(post.bytes)
+            jsonrpc::diagnose(&post.bytes)
         }
         (status, _, Some(_)) if status.is_server_error() => jsonrpc::error(
             status,
@@ -193,9 +178,8 @@ fn answer_as_json(response: Response, session: Option<&str>, post: Option<Post<'
 }
 
 /// A POST's body, kept for diagnosing rmcp's refusals.
-#[derive(Clone, Copy)]
-struct Post<'a> {
-    bytes: &'a axum::body::Bytes,
+struct Post {
+    bytes: axum::body::Bytes,
     /// Whether the request declared a JSON body (rmcp's 415 then means it could not read it).
     json: bool,
 }

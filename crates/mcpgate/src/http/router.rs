@@ -185,7 +185,6 @@ pub fn build_router(parts: RouterParts) -> Router {
         session_retry_after: http.session_idle_timeout.min(Duration::from_secs(60)),
         gate: parts.gate.clone(),
         max_body_bytes: parts.http.max_body_bytes,
-        tracker: parts.tracker.clone(),
     };
 
     let api = parts.workspace.as_ref().map(|service| {

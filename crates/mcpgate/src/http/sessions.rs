@@ -40,8 +40,6 @@ pub struct SessionOwner {
     org: Arc<str>,
     subject: Arc<str>,
     issuer: Option<Arc<str>>,
-    /// Whether the per-principal cap applies (an authenticated caller).
-    capped: bool,
 }
 
 impl From<&Principal> for SessionOwner {
@@ -51,8 +49,15 @@ impl From<&Principal> for SessionOwner {
             org: Arc::clone(&principal.org),
             subject: Arc::clone(&principal.subject),
             issuer: principal.issuer.clone(),
-            capped: principal.is_authenticated(),
         }
+    }
+}
+
+impl SessionOwner {
+    /// Whether the per-principal cap applies: an authenticated caller. The default principal
+    /// is everyone's, so only the total bounds it.
+    fn capped(&self) -> bool {
+        self.via != AuthVia::Default
     }
 }
 
@@ -145,7 +150,7 @@ impl Sessions {
             return Err(SessionsFull::Server);
         }
         let held = table.per_owner.get(&owner).copied().unwrap_or(0);
-        if owner.capped && held >= self.limits.max_per_principal {
+        if owner.capped() && held >= self.limits.max_per_principal {
             return Err(SessionsFull::Principal);
         }
         table.total += 1;

@@ -8,6 +8,7 @@ mod cli;
 mod docs;
 mod edge;
 mod http_clients;
+mod legacy;
 mod malformed;
 mod rest;
 mod resume;

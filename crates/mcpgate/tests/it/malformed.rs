@@ -5,23 +5,24 @@
 
 use serde_json::{Value, json};
 
+use crate::legacy::{Caller, open_session};
 use crate::support::Server;
 
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const INVALID_PARAMS: i64 = -32602;
 
-/// POST `body` as-is; the status and the JSON body (which must be JSON).
-async fn post(server: &Server, session: Option<&str>, body: Vec<u8>) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .post(server.at("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body);
-    if let Some(session) = session {
-        request = request
-            .header("mcp-session-id", session)
-            .header("mcp-protocol-version", "2025-11-25");
+/// The headers of an MCP POST: JSON in, JSON or SSE back.
+const MCP_HEADERS: [(&str, &str); 2] = [
+    ("content-type", "application/json"),
+    ("accept", "application/json, text/event-stream"),
+];
+
+/// POST `body` as-is with `headers`; the status and the body, which must be JSON.
+async fn send(server: &Server, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().post(server.at("/mcp")).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let response = request.send().await.expect("answered");
     let status = response.status().as_u16();
@@ -35,6 +36,18 @@ async fn post(server: &Server, session: Option<&str>, body: Vec<u8>) -> (u16, Va
         "{status} {content_type}: {text}"
     );
     (status, serde_json::from_str(&text).expect("a JSON body"))
+}
+
+/// An MCP POST of `body`, on `session` (legacy) when given.
+async fn post(server: &Server, session: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    let mut headers = MCP_HEADERS.to_vec();
+    if let Some(session) = session {
+        headers.extend([
+            ("mcp-session-id", session),
+            ("mcp-protocol-version", "2025-11-25"),
+        ]);
+    }
+    send(server, &headers, body).await
 }
 
 /// The modern `_meta`, as a JSON fragment.
@@ -120,27 +133,10 @@ fn cases(modern: bool) -> Vec<(&'static str, Vec<u8>, i64, Value)> {
     ]
 }
 
-async fn legacy_session(server: &Server) -> String {
-    let init = reqwest::Client::new()
-        .post(server.at("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#)
-        .send()
-        .await
-        .expect("initialize");
-    let id = init.headers()["mcp-session-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    drop(init.text().await);
-    id
-}
-
 #[tokio::test]
 async fn malformed_requests_get_400_with_the_json_rpc_code_in_both_eras() {
     let server = Server::start(&[]).await;
-    let session = legacy_session(&server).await;
+    let session = open_session(&server, Caller("")).await;
     for (era, session, modern) in [
         ("modern", None, true),
         ("legacy", Some(session.as_str()), false),
@@ -162,43 +158,21 @@ async fn malformed_requests_get_400_with_the_json_rpc_code_in_both_eras() {
 #[tokio::test]
 async fn rmcp_refusals_come_back_as_json() {
     let server = Server::start(&[]).await;
-    let http = reqwest::Client::new();
+    let ping = |id: u64| format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#).into_bytes();
     // Wrong Content-Type: 415, with a JSON body.
-    let response = http
-        .post(server.at("/mcp"))
-        .header("content-type", "text/plain")
-        .header("accept", "application/json, text/event-stream")
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 415);
-    let body: Value = response.json().await.expect("a JSON body");
+    let text = [("content-type", "text/plain"), MCP_HEADERS[1]];
+    let (status, body) = send(&server, &text, ping(1)).await;
+    assert_eq!(status, 415);
     assert_eq!(body["id"], 1, "{body}");
     // Not accepting SSE: 406, with a JSON body.
-    let response = http
-        .post(server.at("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json")
-        .body(r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 406);
-    let body: Value = response.json().await.expect("a JSON body");
+    let json_only = [MCP_HEADERS[0], ("accept", "application/json")];
+    let (status, body) = send(&server, &json_only, ping(2)).await;
+    assert_eq!(status, 406);
     assert_eq!(body["id"], 2, "{body}");
     // Two session ids: refused at the edge, as JSON.
-    let response = http
-        .post(server.at("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", "a")
-        .header("mcp-session-id", "b")
-        .body(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.expect("a JSON body");
+    let mut twice = MCP_HEADERS.to_vec();
+    twice.extend([("mcp-session-id", "a"), ("mcp-session-id", "b")]);
+    let (status, body) = send(&server, &twice, ping(3)).await;
+    assert_eq!(status, 400);
     assert_eq!(body["error"], "repeated_header", "{body}");
 }

@@ -5,101 +5,12 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::edge::config_file;
 use crate::edge::jwt::{claims, hs256, jwt_env};
+use crate::legacy::{Caller, initialize, legacy, open_session, read_until};
 use crate::support::Server;
-
-const ACCEPT_BOTH: &str = "application/json, text/event-stream";
-const VERSION: &str = "2025-11-25";
-/// A legacy `initialize` with no capabilities.
-const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
-
-/// A caller: the bearer token it presents.
-#[derive(Clone, Copy)]
-struct Caller<'a>(&'a str);
-
-/// One legacy request on `server`, as `caller`, on `session` when given.
-fn legacy(
-    server: &Server,
-    caller: Caller<'_>,
-    method: reqwest::Method,
-    session: Option<&str>,
-) -> reqwest::RequestBuilder {
-    let mut request = reqwest::Client::new()
-        .request(method, server.at("/mcp"))
-        .header("authorization", format!("Bearer {}", caller.0))
-        .header("accept", ACCEPT_BOTH)
-        .header("content-type", "application/json");
-    if let Some(session) = session {
-        request = request
-            .header("mcp-session-id", session)
-            .header("mcp-protocol-version", VERSION);
-    }
-    request
-}
-
-/// `initialize` as `caller` (declaring elicitation), then `notifications/initialized`: the id.
-async fn open_session(server: &Server, caller: Caller<'_>) -> String {
-    let init = legacy(server, caller, reqwest::Method::POST, None)
-        .body(
-            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": VERSION, "capabilities": {"elicitation": {}},
-                "clientInfo": {"name": "sessions-test", "version": "1"}}})
-            .to_string(),
-        )
-        .send()
-        .await
-        .expect("initialize");
-    assert_eq!(init.status(), 200, "initialize is answered");
-    let id = init.headers()["mcp-session-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    drop(init.text().await);
-    let ack = legacy(server, caller, reqwest::Method::POST, Some(&id))
-        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .send()
-        .await
-        .expect("initialized");
-    assert_eq!(ack.status(), 202);
-    id
-}
-
-/// Read SSE events from `stream` until one whose data satisfies `done`; its event id and data.
-async fn read_until(
-    stream: &mut (impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
-    buffer: &mut String,
-    done: impl Fn(&Value) -> bool,
-) -> (Option<String>, Value) {
-    loop {
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let id = event
-                .lines()
-                .find_map(|l| l.strip_prefix("id:"))
-                .map(|s| s.trim().to_owned());
-            let data: String = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim)
-                .collect();
-            if let Ok(value) = serde_json::from_str::<Value>(&data)
-                && done(&value)
-            {
-                return (id, value);
-            }
-        }
-        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("an event in time")
-            .unwrap_or_else(|| panic!("the stream ended; it held {buffer:?}"))
-            .expect("a chunk");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-    }
-}
 
 /// Bob's every attempt on Alice's session, while Alice's call waits on her (an elicitation the
 /// server asked her on her call's stream): each is answered exactly like an unknown id, and
@@ -298,11 +209,7 @@ async fn live_sessions_are_capped_in_all_and_per_caller() {
     for _ in 0..3 {
         alices.push(open_session(&server, alice).await);
     }
-    let over = legacy(&server, alice, reqwest::Method::POST, None)
-        .body(INITIALIZE)
-        .send()
-        .await
-        .expect("initialize");
+    let over = initialize(&server, alice).await;
     assert_eq!(over.status(), 503, "past the per-caller cap");
     assert!(over.headers().contains_key("retry-after"));
     let body: Value = over.json().await.expect("JSON");
@@ -311,16 +218,7 @@ async fn live_sessions_are_capped_in_all_and_per_caller() {
     // Others still get sessions, up to the total.
     open_session(&server, Caller("dev:bob:acme:editor")).await;
     open_session(&server, Caller("dev:carol:acme:editor")).await;
-    let full = legacy(
-        &server,
-        Caller("dev:dave:acme:editor"),
-        reqwest::Method::POST,
-        None,
-    )
-    .body(INITIALIZE)
-    .send()
-    .await
-    .expect("initialize");
+    let full = initialize(&server, Caller("dev:dave:acme:editor")).await;
     assert_eq!(full.status(), 503, "past the total");
 
     // Ending a session gives its place back.
@@ -381,16 +279,7 @@ async fn initialize_spends_the_callers_rate() {
     let server = Server::start(&[("MCPGATE_AUTH", "dev"), ("MCPGATE_RATE_LIMIT", "3/min")]).await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let response = legacy(
-            &server,
-            Caller("dev:eve:acme:editor"),
-            reqwest::Method::POST,
-            None,
-        )
-        .body(INITIALIZE)
-        .send()
-        .await
-        .expect("initialize");
+        let response = initialize(&server, Caller("dev:eve:acme:editor")).await;
         statuses.push(response.status().as_u16());
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429]);

@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::header;
+use crate::legacy::{Caller, legacy, open_session, read_until};
 use crate::support::Server;
 
 /// Open a connection and send a POST head promising a body that never comes.
@@ -85,51 +86,18 @@ async fn status_within(
 async fn waiting_call(
     server: &Server,
 ) -> impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> {
-    use futures::StreamExt;
-    let http = reqwest::Client::new();
-    let post = |session: Option<&str>, body: &str| {
-        let mut request = http
-            .post(server.at("/mcp"))
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(body.to_owned());
-        if let Some(session) = session {
-            request = request
-                .header("mcp-session-id", session)
-                .header("mcp-protocol-version", "2025-11-25");
-        }
-        request.send()
-    };
-    let init = post(None, r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"t","version":"1"}}}"#)
+    let caller = Caller("");
+    let session = open_session(server, caller).await;
+    let call = legacy(server, caller, reqwest::Method::POST, Some(&session))
+        .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_elicitation","arguments":{"message":"wait"}}}"#)
+        .send()
         .await
-        .expect("initialize");
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    drop(init.text().await);
-    post(
-        Some(&session),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    )
-    .await
-    .expect("initialized");
-    let call = post(
-        Some(&session),
-        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_elicitation","arguments":{"message":"wait"}}}"#,
-    )
-    .await
-    .expect("call");
+        .expect("call");
     let mut stream = call.bytes_stream();
-    let mut seen = String::new();
-    while !seen.contains("elicitation/create") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("the question in time")
-            .expect("the stream is open")
-            .expect("a chunk");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    read_until(&mut stream, &mut String::new(), |v| {
+        v["method"] == "elicitation/create"
+    })
+    .await;
     stream
 }
 
