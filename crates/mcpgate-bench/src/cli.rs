@@ -17,6 +17,7 @@ use crate::coldstart::{ColdStartConfig, Probe};
 use crate::loadgen::LoadConfig;
 use crate::protocol::{Era, base_headers};
 use crate::scenario::{Scenario, ToolCall};
+use crate::sessions::SessionsConfig;
 use crate::workspace::{SeedPlan, WorkspaceConfig};
 
 /// Measured window when neither `--duration` nor `--requests` is given: 10 s.
@@ -48,6 +49,8 @@ pub enum Command {
     /// Seed mcpgate's workspace (tasks, notes, comments), then run a mixed read/write load
     /// on it. The server needs MCPGATE_WORKSPACE_WRITE=true and a caller that may write.
     Workspace(WorkspaceArgs),
+    /// Open legacy sessions and leave them idle: the server's memory per idle session.
+    Sessions(SessionsArgs),
 }
 
 /// How to reach the server.
@@ -178,6 +181,23 @@ pub struct WorkspaceArgs {
     pub threads: Option<usize>,
 }
 
+/// Session-memory flags.
+#[derive(Debug, Args)]
+pub struct SessionsArgs {
+    /// How to reach the server.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Sessions to open (after a warm-up of 20).
+    #[arg(long, default_value_t = 2000)]
+    pub sessions: usize,
+    /// The server's process id, whose memory is read (Linux).
+    #[arg(long)]
+    pub server_pid: u32,
+    /// Free text copied into the report.
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
 /// Every problem found in the command line.
 #[derive(Debug, Error)]
 #[error("{}", .0.join("\n"))]
@@ -297,6 +317,26 @@ impl ColdStartArgs {
                     label: self.label,
                 })
             }
+            _ => Err(ConfigErrors(problems)),
+        }
+    }
+}
+
+impl SessionsArgs {
+    /// Checks the flags and builds the run's configuration.
+    pub fn resolve(self) -> Result<SessionsConfig, ConfigErrors> {
+        let mut problems = Vec::new();
+        let target = self.target.resolve(Era::Legacy, &mut problems);
+        if self.sessions == 0 {
+            problems.push("--sessions: must be at least 1".to_owned());
+        }
+        match target {
+            Some(target) if problems.is_empty() => Ok(SessionsConfig {
+                target,
+                sessions: self.sessions,
+                server_pid: self.server_pid,
+                label: self.label,
+            }),
             _ => Err(ConfigErrors(problems)),
         }
     }

@@ -21,5 +21,6 @@ pub mod reply;
 pub mod report;
 pub mod rss;
 pub mod scenario;
+pub mod sessions;
 pub mod sse;
 pub mod workspace;

@@ -1,5 +1,5 @@
-//! `mcpgate-bench`: closed-loop MCP load, cold-start timing with `coldstart`, or the mixed
-//! read/write `workspace` scenario.
+//! `mcpgate-bench`: closed-loop MCP load, cold-start timing with `coldstart`, the mixed
+//! read/write `workspace` scenario, or the memory of idle legacy sessions with `sessions`.
 //!
 //! Prints exactly one JSON line on stdout; progress, diagnostics and the `workspace` summary
 //! table go to stderr. Exits 64
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mcpgate_bench::cli::{Cli, Command, ConfigErrors};
-use mcpgate_bench::{coldstart, loadgen, report, workspace};
+use mcpgate_bench::{coldstart, loadgen, report, sessions, workspace};
 
 /// `EX_USAGE` from sysexits.h.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -34,6 +34,12 @@ fn main() -> ExitCode {
                 Err(errors) => bad_config(errors),
             }
         }
+        Some(Command::Sessions(args)) => match args.resolve() {
+            Ok(config) => execute(None, async {
+                report::print_line(&sessions::run(config).await?)
+            }),
+            Err(errors) => bad_config(errors),
+        },
         None => {
             let threads = cli.load.threads;
             match cli.load.resolve() {
