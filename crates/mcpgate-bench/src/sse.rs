@@ -264,3 +264,69 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Stream bytes that are mostly SSE syntax, with raw bytes mixed in.
+    fn sse_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop_oneof![
+                6 => prop::sample::select(b"data: id:event:retry:\r\n\n:{}x0".to_vec()),
+                1 => any::<u8>(),
+            ],
+            0..512,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any stream, cut into any chunks, parses without panic, and the parser never holds
+        /// more than its limit: a push past it is refused.
+        #[test]
+        fn any_stream_in_any_chunks_parses_within_the_limit(
+            stream in sse_bytes(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+            limit in 16usize..256,
+        ) {
+            let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+            cuts.push(0);
+            cuts.push(stream.len());
+            cuts.sort_unstable();
+            let mut parser = SseParser::new(limit);
+            for pair in cuts.windows(2) {
+                if parser.push(&stream[pair[0]..pair[1]]).is_err() {
+                    break;
+                }
+                while let Some(event) = parser.next_event() {
+                    prop_assert!(event.data.len() <= limit);
+                }
+            }
+        }
+
+        /// The same stream gives the same events however it is chunked.
+        #[test]
+        fn chunking_does_not_change_the_events(
+            stream in sse_bytes(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let events = |chunks: &[&[u8]]| {
+                let mut parser = SseParser::new(1 << 20);
+                let mut out = Vec::new();
+                for chunk in chunks {
+                    parser.push(chunk).expect("under the limit");
+                    while let Some(event) = parser.next_event() {
+                        out.push((event.id, event.data));
+                    }
+                }
+                out
+            };
+            let at = cut.index(stream.len() + 1);
+            prop_assert_eq!(events(&[&stream]), events(&[&stream[..at], &stream[at..]]));
+        }
+    }
+}

@@ -4,6 +4,8 @@
 
 mod auth;
 mod limits;
+#[cfg(test)]
+mod props;
 mod resolve;
 mod source;
 

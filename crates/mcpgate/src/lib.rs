@@ -15,4 +15,7 @@ pub mod store;
 pub mod telemetry;
 pub mod workspace;
 
+#[cfg(test)]
+mod props;
+
 pub use app::{App, shutdown_signal};

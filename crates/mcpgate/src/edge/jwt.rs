@@ -20,6 +20,8 @@ mod distinct;
 mod error;
 mod fetch;
 mod keys;
+#[cfg(test)]
+mod props;
 mod remote;
 #[cfg(test)]
 mod tests;

@@ -365,3 +365,72 @@ mod tests {
         assert_eq!(check("/mcp", &[]), Err(OriginRefusal::MissingHost));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::props::config;
+
+    /// Text shaped like hosts and origins: names, ports, brackets, schemes, wildcards.
+    fn hostish() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9.*-]{0,20}(:[0-9*]{0,6})?",
+            "(https?|ftp)://[a-z0-9.\\[\\]:*-]{0,24}(/[a-z]{0,4})?",
+            "\\[[0-9a-f:]{0,20}\\](:[0-9]{0,5})?",
+            any::<String>(),
+        ]
+    }
+
+    fn loopback() -> OriginPolicy {
+        OriginPolicy::new(
+            &["localhost".into(), "127.0.0.1".into()],
+            &["http://localhost:*".into()],
+        )
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn patterns_parse_or_refuse_without_panic(text in hostish()) {
+            let _ = OriginPattern::parse(&text);
+            let _ = split_host_port(&text);
+            let policy = OriginPolicy::new(std::slice::from_ref(&text), std::slice::from_ref(&text));
+            let _ = policy.host_allowed(&text);
+            let _ = policy.origin_allowed(&text);
+        }
+
+        /// Whatever Host, authority and Origin a request carries, a loopback-only policy lets it
+        /// through only when the host it names is a loopback name.
+        #[test]
+        fn only_allowed_hosts_pass(
+            host in hostish(),
+            authority in prop::option::of("[a-z0-9.-]{1,12}(:[0-9]{1,5})?"),
+            origin in prop::option::of(hostish()),
+        ) {
+            let uri = match &authority {
+                Some(a) => format!("http://{a}/mcp"),
+                None => "/mcp".to_owned(),
+            };
+            let Ok(mut request) = Request::builder().uri(&uri).body(axum::body::Body::empty()) else {
+                return Ok(());
+            };
+            let Ok(value) = axum::http::HeaderValue::from_str(&host) else {
+                return Ok(());
+            };
+            request.headers_mut().insert(header::HOST, value);
+            if let Some(origin) = origin.as_deref().and_then(|o| axum::http::HeaderValue::from_str(o).ok()) {
+                request.headers_mut().insert(header::ORIGIN, origin);
+            }
+            if loopback().check(&request).is_ok() {
+                let name = split_host_port(&host).map(|(name, _)| name);
+                prop_assert!(
+                    matches!(name.as_deref(), Some("localhost" | "127.0.0.1")),
+                    "{host:?} passed"
+                );
+            }
+        }
+    }
+}

@@ -294,3 +294,84 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+    use crate::props::{config, json_value, jsonish_bytes};
+
+    /// A refusal is always a 400 whose body is one JSON-RPC error with a known code.
+    fn assert_refusal(refused: Refused) -> Result<(), TestCaseError> {
+        prop_assert!([PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS].contains(&refused.code));
+        prop_assert!(
+            refused.id.is_null()
+                || refused.id.is_string()
+                || refused.id.is_i64()
+                || refused.id.is_u64()
+        );
+        let response = refused.into_response();
+        prop_assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_bytes_are_answered_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            if let Err(refused) = check(&bytes) {
+                assert_refusal(refused)?;
+            }
+            prop_assert_eq!(diagnose(&bytes).status(), StatusCode::BAD_REQUEST);
+            let _ = request_id(&bytes);
+        }
+
+        #[test]
+        fn jsonish_bytes_are_answered_without_panic(bytes in jsonish_bytes()) {
+            if let Err(refused) = check(&bytes) {
+                assert_refusal(refused)?;
+            }
+        }
+
+        #[test]
+        fn any_message_shape_is_checked_without_panic(
+            method in prop_oneof![
+                Just(json!("tools/call")), Just(json!("tools/list")), Just(json!("resources/read")),
+                Just(json!("prompts/get")), Just(json!("completion/complete")),
+                Just(json!("initialize")), json_value(),
+            ],
+            id in json_value(),
+            params in json_value(),
+            with_params in any::<bool>(),
+        ) {
+            let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
+            if with_params {
+                message["params"] = params;
+            }
+            let bytes = serde_json::to_vec(&message).expect("serializable");
+            match check(&bytes) {
+                Err(refused) => assert_refusal(refused)?,
+                // What passes has a string method and a usable id, as rmcp expects.
+                Ok(_) => {
+                    prop_assert!(message["method"].is_string());
+                    let id = &message["id"];
+                    prop_assert!(id.is_string() || id.is_i64() || id.is_u64());
+                }
+            }
+        }
+
+        #[test]
+        fn deep_nesting_is_refused_not_a_stack_overflow(depth in 100usize..5000) {
+            let deep = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{{"a":{deep}}}}}}}"#);
+            let outcome = check(body.as_bytes());
+            if depth >= 128 {
+                prop_assert!(outcome.is_err(), "nesting of {} passed", depth);
+            }
+            let _ = diagnose(body.as_bytes());
+        }
+    }
+}

@@ -45,3 +45,25 @@ mod tests {
         assert_eq!(Cursor::decode("bm9wZQ"), None);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::props::config;
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn cursors_round_trip(offset in any::<usize>()) {
+            prop_assert_eq!(Cursor::decode(&Cursor { offset }.encode()), Some(Cursor { offset }));
+        }
+
+        #[test]
+        fn any_text_decodes_or_is_refused_without_panic(text in any::<String>()) {
+            let _ = Cursor::decode(&text);
+        }
+    }
+}

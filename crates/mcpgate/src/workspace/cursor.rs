@@ -57,3 +57,34 @@ mod tests {
         assert_eq!(decode::<SearchCursor>(&encode(&"x")), None);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::props::config;
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn search_cursors_round_trip(q in any::<String>(), offset in any::<u32>()) {
+            let cursor = SearchCursor { q, offset };
+            prop_assert_eq!(decode::<SearchCursor>(&encode(&cursor)), Some(cursor));
+        }
+
+        /// Caller-supplied cursors, including base64 of arbitrary JSON, decode or are refused.
+        #[test]
+        fn any_cursor_text_decodes_or_is_refused(
+            text in any::<String>(),
+            json in crate::props::json_value(),
+        ) {
+            let _ = decode::<ListCursor>(&text);
+            let _ = decode::<SearchCursor>(&text);
+            let forged = encode(&json);
+            let _ = decode::<ListCursor>(&forged);
+            let _ = decode::<SearchCursor>(&forged);
+        }
+    }
+}

@@ -100,3 +100,27 @@ mod tests {
         assert!(!members_are_distinct(b"{not json"));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::props::{config, json_value, jsonish_bytes};
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_bytes_are_judged_without_panic(bytes in jsonish_bytes()) {
+            let _ = members_are_distinct(&bytes);
+        }
+
+        /// serde_json's own maps cannot hold a repeated key, so whatever they print is distinct.
+        #[test]
+        fn printed_json_is_distinct(value in json_value()) {
+            let text = serde_json::to_vec(&value).expect("serializable");
+            prop_assert!(members_are_distinct(&text));
+        }
+    }
+}
