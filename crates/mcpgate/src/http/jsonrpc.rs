@@ -186,7 +186,9 @@ struct Envelope<'a> {
     jsonrpc: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow, default)]
     method: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    /// Kept raw even when `null` (serde would read a `null` option as absent): a request whose
+    /// id is `null` is not a notification, it is invalid.
+    #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
     #[serde(borrow, default)]
     params: Option<&'a RawValue>,
@@ -219,6 +221,13 @@ impl Envelope<'_> {
             (None, _) => Err("a request needs a \"method\""),
         }
     }
+}
+
+/// A member that is present, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
 
 /// Whether `id` is a string or an integer.
@@ -255,6 +264,9 @@ mod tests {
             refused(br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#).await,
             (INVALID_REQUEST, Value::from(1))
         );
+        // A null id makes an invalid request, not a notification (found by the property test).
+        let null_id = br#"{"jsonrpc":"2.0","id":null,"method":"tools/list"}"#;
+        assert_eq!(refused(null_id).await, (INVALID_REQUEST, Value::Null));
         let array = br#"{"jsonrpc":"2.0","id":7,"method":"tools/list","params":[1]}"#;
         assert_eq!(refused(array).await, (INVALID_PARAMS, Value::from(7)));
         let name = br#"{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":5}}"#;

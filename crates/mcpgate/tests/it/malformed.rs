@@ -125,6 +125,12 @@ fn cases(modern: bool) -> Vec<(&'static str, Vec<u8>, i64, Value)> {
             json!(10),
         ),
         (
+            "a request whose id is null",
+            br#"{"jsonrpc":"2.0","id":null,"method":"tools/list"}"#.to_vec(),
+            INVALID_REQUEST,
+            Value::Null,
+        ),
+        (
             "a batch",
             br#"[{"jsonrpc":"2.0","id":11,"method":"ping"}]"#.to_vec(),
             INVALID_REQUEST,
