@@ -141,8 +141,8 @@ pub struct HttpConfig {
     pub sse_keep_alive: Duration,
     /// Reconnect delay advertised to legacy SSE clients. Default 3s. Env `MCPGATE_SSE_RETRY`.
     pub sse_retry: Duration,
-    /// Idle time after which a legacy session is closed. Default 5m. Env
-    /// `MCPGATE_SESSION_IDLE_TIMEOUT`.
+    /// Idle time (no request in flight, no stream open) after which a legacy session is
+    /// closed. Default 5m. Env `MCPGATE_SESSION_IDLE_TIMEOUT`.
     pub session_idle_timeout: Duration,
     /// Live legacy sessions in all; an `initialize` past it is answered 503. Default 4096. Env
     /// `MCPGATE_MAX_SESSIONS`.

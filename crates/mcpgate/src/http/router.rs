@@ -8,7 +8,6 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -58,18 +57,17 @@ pub struct RouterParts {
     pub workspace_write: bool,
 }
 
-/// Legacy sessions: rmcp's in-memory sessions, bound to their creators and capped.
-fn sessions(http: &HttpConfig, metrics: &Metrics) -> Arc<Sessions> {
-    let mut local = LocalSessionManager::default();
-    local.session_config.keep_alive = Some(http.session_idle_timeout);
-    local.session_config.sse_retry = Some(http.sse_retry);
+/// Legacy sessions: in memory, bound to their creators, capped, closed when idle.
+fn sessions(http: &HttpConfig, metrics: &Metrics, shutdown: &CancellationToken) -> Arc<Sessions> {
     Arc::new(Sessions::new(
-        local,
         SessionLimits {
             max_sessions: http.max_sessions,
             max_per_principal: http.max_sessions_per_principal,
+            idle_timeout: http.session_idle_timeout,
+            sse_retry: Some(http.sse_retry),
         },
         metrics.sessions_live().clone(),
+        shutdown.clone(),
     ))
 }
 
@@ -179,7 +177,7 @@ pub fn build_router(parts: RouterParts) -> Router {
         trusted_proxies: http.trusted_proxies.clone().into(),
         in_flight: parts.tracker.clone(),
     };
-    let sessions = sessions(http, &parts.metrics);
+    let sessions = sessions(http, &parts.metrics, &parts.shutdown);
     let mcp_state = McpState {
         sessions: Arc::clone(&sessions),
         session_retry_after: http.session_idle_timeout.min(Duration::from_secs(60)),

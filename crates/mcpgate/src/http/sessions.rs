@@ -6,8 +6,9 @@
 //! anyone else on that id is answered exactly like a request on an unknown id: 404, nothing
 //! touched, no stream moved. The id is a handle, never a credential.
 //!
-//! [`Sessions`] wraps rmcp's [`LocalSessionManager`]. rmcp's calls into a session manager carry
-//! no request, so the MCP layer runs each request inside [`SessionCaller::scope`], a task-local
+//! [`Sessions`] is our own implementation of rmcp's session manager (rmcp's local one keeps a
+//! worker task and seven channel blocks per session, ~107 KB idle; a [`Session`] here is state
+//! behind a lock). rmcp's calls into a session manager carry no request, so the MCP layer runs each request inside [`SessionCaller::scope`], a task-local
 //! naming the caller (and, for an `initialize`, the place it reserved): `create_session` binds
 //! the new id to that caller and `has_session` answers yes only to it. rmcp asks `has_session`
 //! before it routes a POST or a GET (stream or resume) into a session; a DELETE it does not ask
@@ -16,22 +17,31 @@
 //! Live sessions are capped in all and per authenticated principal (the default principal of
 //! auth `none` is everyone's, so only the total bounds it): an `initialize` past either cap is
 //! refused before rmcp makes anything, and the place is reserved atomically, so concurrent
-//! `initialize` calls cannot overshoot.
+//! `initialize` calls cannot overshoot. A session nobody has used for the idle timeout (no
+//! request in flight, no stream open) is closed by a sweeper.
+
+mod events;
+mod session;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use futures::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::SessionManager;
-use rmcp::transport::streamable_http_server::session::local::{
-    LocalSessionManager, LocalSessionManagerError,
-};
 use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionId};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::edge::{AuthVia, Principal};
+
+pub use events::BadEventId;
+use events::EventId;
+use session::Session;
+pub use session::{ResumeError, SessionClosed, SessionTransport};
 
 /// Who created a session: what must match for a request to use it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -61,13 +71,17 @@ impl SessionOwner {
     }
 }
 
-/// Caps on live legacy sessions.
+/// Caps and timings of legacy sessions.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
     /// Live sessions in all.
     pub max_sessions: usize,
     /// Live sessions of one authenticated principal.
     pub max_per_principal: usize,
+    /// A session unused this long is closed.
+    pub idle_timeout: Duration,
+    /// The `retry` hint of the priming event that opens each POST stream.
+    pub sse_retry: Option<Duration>,
 }
 
 /// Which cap refused a new session.
@@ -83,18 +97,33 @@ pub enum SessionsFull {
 /// answer on a session that is gone into a 404).
 #[derive(Debug, thiserror::Error)]
 pub enum SessionsError {
-    /// rmcp's own session manager failed (the session is gone or its worker ended).
+    /// No live session has that id (or the caller does not own it).
+    #[error("session not found")]
+    NotFound,
+    /// The session closed while the request was on its way.
     #[error(transparent)]
-    Local(#[from] LocalSessionManagerError),
+    Closed(#[from] SessionClosed),
+    /// A `Last-Event-ID` that cannot be resumed (rmcp answers it with an empty stream).
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+    #[error(transparent)]
+    BadEventId(#[from] BadEventId),
     /// `create_session` outside a request that reserved a place (not through the MCP layer).
     #[error("no session place was reserved for this request")]
     NotReserved,
 }
 
-/// Who owns which session, and how many each owner holds (reservations included).
+/// A live session and who created it.
+#[derive(Debug)]
+struct Live {
+    owner: Arc<SessionOwner>,
+    session: Arc<Session>,
+}
+
+/// The live sessions, and how many each owner holds (reservations included).
 #[derive(Debug, Default)]
 struct Table {
-    owners: HashMap<SessionId, Arc<SessionOwner>>,
+    live: HashMap<SessionId, Live>,
     per_owner: HashMap<Arc<SessionOwner>, usize>,
     total: usize,
     /// `total`, for `/metrics`.
@@ -112,6 +141,13 @@ impl Table {
             }
         }
     }
+
+    /// Take session `id` out of the table and give its place back.
+    fn remove(&mut self, id: &str) -> Option<Arc<Session>> {
+        let live = self.live.remove(id)?;
+        self.release(&live.owner);
+        Some(live.session)
+    }
 }
 
 type SharedTable = Arc<Mutex<Table>>;
@@ -120,26 +156,25 @@ fn lock(table: &SharedTable) -> MutexGuard<'_, Table> {
     table.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// rmcp's in-memory sessions, bound to their creators and capped (see the module docs).
+/// In-memory legacy sessions, bound to their creators and capped (see the module docs).
 #[derive(Debug)]
 pub struct Sessions {
-    inner: LocalSessionManager,
     table: SharedTable,
     limits: SessionLimits,
 }
 
 impl Sessions {
-    /// Sessions over rmcp's local manager `inner`, capped by `limits`, counted in `gauge`.
-    pub fn new(inner: LocalSessionManager, limits: SessionLimits, gauge: Gauge) -> Self {
-        let table = Table {
+    /// An empty table capped by `limits`, counted in `gauge`. Its sweeper of idle sessions
+    /// runs until `shutdown` (it needs a Tokio runtime; without one nothing expires).
+    pub fn new(limits: SessionLimits, gauge: Gauge, shutdown: CancellationToken) -> Self {
+        let table = Arc::new(Mutex::new(Table {
             gauge,
             ..Table::default()
-        };
-        Self {
-            inner,
-            table: Arc::new(Mutex::new(table)),
-            limits,
+        }));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(sweep(Arc::downgrade(&table), limits.idle_timeout, shutdown));
         }
+        Self { table, limits }
     }
 
     /// Reserve a place for a session `owner` is about to create, or say which cap is reached.
@@ -167,9 +202,9 @@ impl Sessions {
     /// session, another caller's — is the same `false`.
     pub fn is_owned_by(&self, id: &str, owner: &SessionOwner) -> bool {
         lock(&self.table)
-            .owners
+            .live
             .get(id)
-            .is_some_and(|o| **o == *owner)
+            .is_some_and(|live| *live.owner == *owner)
     }
 
     /// Live sessions (and places reserved for sessions being created).
@@ -178,15 +213,75 @@ impl Sessions {
         lock(&self.table).total
     }
 
-    /// Whether the caller of the current request owns `id`.
+    /// Whether the caller of the current request owns `id`, a session that has not expired
+    /// (one that has is closed now, not at the sweeper's next round).
     fn caller_owns(&self, id: &SessionId) -> bool {
-        CALLER
-            .try_with(|caller| self.is_owned_by(id, &caller.owner))
-            .unwrap_or(false)
+        let Ok(owns) = CALLER.try_with(|caller| self.is_owned_by(id, &caller.owner)) else {
+            return false;
+        };
+        if !owns {
+            return false;
+        }
+        let expired = {
+            let mut table = lock(&self.table);
+            let idle = table.live.get(id).is_some_and(|live| {
+                live.session
+                    .idle_for(self.limits.idle_timeout, Instant::now())
+            });
+            if idle { table.remove(id) } else { None }
+        };
+        match expired {
+            Some(session) => {
+                session.close();
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Live session `id` (rmcp asked `has_session` for the caller before routing to it).
+    fn session(&self, id: &str) -> Result<Arc<Session>, SessionsError> {
+        lock(&self.table)
+            .live
+            .get(id)
+            .map(|live| Arc::clone(&live.session))
+            .ok_or(SessionsError::NotFound)
     }
 }
 
-/// A place held for one session from the `initialize` request until rmcp creates the session
+/// Close every session idle for `idle`, checking a few times per `idle`, until `shutdown`
+/// or until the table is gone.
+async fn sweep(table: Weak<Mutex<Table>>, idle: Duration, shutdown: CancellationToken) {
+    let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let Some(table) = table.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let expired: Vec<Arc<Session>> = {
+            let mut table = lock(&table);
+            let ids: Vec<SessionId> = table
+                .live
+                .iter()
+                .filter(|(_, live)| live.session.idle_for(idle, now))
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.iter().filter_map(|id| table.remove(id)).collect()
+        };
+        if !expired.is_empty() {
+            tracing::debug!(count = expired.len(), "idle legacy sessions closed");
+        }
+        for session in expired {
+            session.close();
+        }
+    }
+}
+
+/// A place held for one session from the `initialize` request until the session is created
 /// (then it is the session's) or the request ends without one (then it is given back).
 #[derive(Debug)]
 pub struct Reservation {
@@ -196,11 +291,10 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// The place is now session `id`'s: it is given back when the session closes.
-    fn bind(mut self, id: &SessionId) {
-        lock(&self.table)
-            .owners
-            .insert(id.clone(), Arc::clone(&self.owner));
+    /// The place is now `session`'s, named `id`: it is given back when the session closes.
+    fn bind(mut self, id: SessionId, session: Arc<Session>) {
+        let owner = Arc::clone(&self.owner);
+        lock(&self.table).live.insert(id, Live { owner, session });
         self.bound = true;
     }
 }
@@ -239,9 +333,16 @@ impl SessionCaller {
     }
 }
 
+/// The events a reader receives, as the stream rmcp writes out.
+fn events(
+    mut reader: mpsc::Receiver<ServerSseMessage>,
+) -> impl Stream<Item = ServerSseMessage> + Send + Sync + 'static {
+    futures::stream::poll_fn(move |cx| reader.poll_recv(cx))
+}
+
 impl SessionManager for Sessions {
     type Error = SessionsError;
-    type Transport = <LocalSessionManager as SessionManager>::Transport;
+    type Transport = SessionTransport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         let reservation = CALLER
@@ -255,8 +356,10 @@ impl SessionManager for Sessions {
             .ok()
             .flatten()
             .ok_or(SessionsError::NotReserved)?;
-        let (id, transport) = self.inner.create_session().await?;
-        reservation.bind(&id);
+        // 122 random bits: an id cannot be guessed (and is no credential anyway).
+        let id: SessionId = uuid::Uuid::new_v4().to_string().into();
+        let (session, transport) = Session::new(self.limits.sse_retry);
+        reservation.bind(id.clone(), session);
         Ok((id, transport))
     }
 
@@ -265,22 +368,21 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
-        Ok(self.inner.initialize_session(id, message).await?)
+        Ok(self.session(id)?.initialize(message).await?)
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
-        Ok(self.caller_owns(id) && self.inner.has_session(id).await?)
+        Ok(self.caller_owns(id))
     }
 
     /// Called for a DELETE (after the MCP layer checked the owner) and by rmcp when a session's
-    /// worker ends (idle timeout, shutdown), outside any request.
+    /// service ends (closed, expired, shutdown), outside any request.
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        let closed = self.inner.close_session(id).await;
-        let mut table = lock(&self.table);
-        if let Some(owner) = table.owners.remove(id) {
-            table.release(&owner);
+        let session = lock(&self.table).remove(id);
+        if let Some(session) = session {
+            session.close();
         }
-        Ok(closed?)
+        Ok(())
     }
 
     async fn create_stream(
@@ -288,7 +390,7 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.inner.create_stream(id, message).await?)
+        Ok(events(self.session(id)?.post(message).await?))
     }
 
     async fn accept_message(
@@ -296,14 +398,14 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
-        Ok(self.inner.accept_message(id, message).await?)
+        Ok(self.session(id)?.accept(message).await?)
     }
 
     async fn create_standalone_stream(
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.inner.create_standalone_stream(id).await?)
+        Ok(events(self.session(id)?.standalone()?))
     }
 
     async fn resume(
@@ -311,110 +413,10 @@ impl SessionManager for Sessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.inner.resume(id, last_event_id).await?)
+        let last: EventId = last_event_id.parse()?;
+        Ok(events(self.session(id)?.resume(last)?))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn owner(subject: &str, org: &str, via: AuthVia) -> SessionOwner {
-        SessionOwner::from(&Principal::new(subject, org, "editor", via))
-    }
-
-    fn sessions(max_sessions: usize, max_per_principal: usize) -> Sessions {
-        Sessions::new(
-            LocalSessionManager::default(),
-            SessionLimits {
-                max_sessions,
-                max_per_principal,
-            },
-            Gauge::default(),
-        )
-    }
-
-    #[tokio::test]
-    async fn a_session_answers_only_its_creator() {
-        let sessions = sessions(10, 10);
-        let alice = owner("alice", "acme", AuthVia::StaticToken);
-        let bob = owner("bob", "other", AuthVia::StaticToken);
-        let reservation = sessions.reserve(alice.clone()).expect("room");
-        let (id, _transport) = SessionCaller::new(alice.clone(), Some(reservation))
-            .scope(sessions.create_session())
-            .await
-            .expect("created");
-        assert!(sessions.is_owned_by(&id, &alice));
-        assert!(!sessions.is_owned_by(&id, &bob));
-        // Same subject and org through another auth mode, or from another issuer: not the owner.
-        assert!(!sessions.is_owned_by(&id, &owner("alice", "acme", AuthVia::DevToken)));
-        let mut other_issuer = alice.clone();
-        other_issuer.issuer = Some("https://elsewhere.test".into());
-        assert!(!sessions.is_owned_by(&id, &other_issuer));
-
-        let asks = |who: SessionOwner| {
-            let (sessions, id) = (&sessions, id.clone());
-            async move {
-                SessionCaller::new(who, None)
-                    .scope(sessions.has_session(&id))
-                    .await
-                    .expect("no error")
-            }
-        };
-        assert!(asks(alice.clone()).await);
-        assert!(!asks(bob).await);
-        // Outside any request nobody owns it.
-        assert!(!sessions.has_session(&id).await.expect("no error"));
-
-        sessions.close_session(&id).await.expect("closed");
-        assert!(!asks(alice).await);
-        assert_eq!(sessions.len(), 0);
-    }
-
-    #[tokio::test]
-    async fn caps_hold_in_all_and_per_principal_and_places_come_back() {
-        let sessions = sessions(3, 2);
-        let alice = owner("alice", "acme", AuthVia::Jwt);
-        let first = sessions.reserve(alice.clone()).expect("room");
-        let _second = sessions.reserve(alice.clone()).expect("room");
-        assert_eq!(
-            sessions.reserve(alice.clone()).err(),
-            Some(SessionsFull::Principal)
-        );
-        let _bob = sessions
-            .reserve(owner("bob", "acme", AuthVia::Jwt))
-            .expect("room");
-        assert_eq!(
-            sessions.reserve(owner("carol", "acme", AuthVia::Jwt)).err(),
-            Some(SessionsFull::Server)
-        );
-        // A reservation that made no session gives its place back.
-        drop(first);
-        assert_eq!(sessions.len(), 2);
-        sessions.reserve(alice).expect("room again");
-    }
-
-    #[tokio::test]
-    async fn the_default_principal_is_bounded_by_the_total_only() {
-        let sessions = sessions(3, 1);
-        let anyone = owner("local", "default", AuthVia::Default);
-        let held: Vec<_> = (0..3)
-            .map(|_| sessions.reserve(anyone.clone()).expect("room"))
-            .collect();
-        assert_eq!(sessions.reserve(anyone).err(), Some(SessionsFull::Server));
-        drop(held);
-        assert_eq!(sessions.len(), 0);
-    }
-
-    #[tokio::test]
-    async fn creating_a_session_needs_a_reservation() {
-        let sessions = sessions(3, 3);
-        let caller = SessionCaller::new(owner("a", "b", AuthVia::DevToken), None);
-        let made = caller.scope(sessions.create_session()).await;
-        assert!(matches!(made, Err(SessionsError::NotReserved)));
-        assert!(matches!(
-            sessions.create_session().await,
-            Err(SessionsError::NotReserved)
-        ));
-    }
-}
+mod tests;

@@ -284,3 +284,73 @@ async fn initialize_spends_the_callers_rate() {
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
 }
+
+/// The number of live legacy sessions, from `/metrics`.
+async fn live_sessions(server: &Server) -> u64 {
+    let text = reqwest::get(server.at("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("mcpgate_legacy_sessions "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no session gauge in {text}"))
+}
+
+/// Poll `/metrics` until `want` sessions are live; bounded, so a session that never expires
+/// fails the test instead of hanging it.
+async fn until_live(server: &Server, want: u64) -> bool {
+    for _ in 0..100 {
+        if live_sessions(server).await == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_session_nobody_touches_again_is_reclaimed() {
+    let server = Server::start(&[("MCPGATE_SESSION_IDLE_TIMEOUT", "1s")]).await;
+    let caller = Caller("unused");
+    let session = open_session(&server, caller).await;
+    assert_eq!(live_sessions(&server).await, 1);
+    // No request names it again: the sweeper alone must close it and give its place back.
+    assert!(until_live(&server, 0).await, "the idle session was closed");
+    let post = legacy(&server, caller, reqwest::Method::POST, Some(&session))
+        .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(post.status(), 404);
+}
+
+#[tokio::test]
+async fn a_session_whose_stream_is_open_is_not_idle() {
+    let server = Server::start(&[("MCPGATE_SESSION_IDLE_TIMEOUT", "1s")]).await;
+    let caller = Caller("unused");
+    let session = open_session(&server, caller).await;
+    let listening = legacy(&server, caller, reqwest::Method::GET, Some(&session))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(listening.status(), 200);
+    // Three idle timeouts with the standalone stream open and nothing else sent: still live.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        live_sessions(&server).await,
+        1,
+        "a client that listens is not idle"
+    );
+    let ping = legacy(&server, caller, reqwest::Method::POST, Some(&session))
+        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(ping.status(), 202);
+    // The client goes away: the session expires.
+    drop(listening);
+    assert!(until_live(&server, 0).await, "closed once nobody listens");
+}
