@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::resolve::{choice, positive};
 use super::source::entry_table;
 use super::{AuthMode, HttpConfig, Layers, ROLES};
 use crate::edge::JwtSettings;
@@ -109,19 +108,13 @@ pub struct ToolRule {
 }
 
 pub(super) fn resolve_auth(l: &mut Layers<'_>, http: &HttpConfig) -> AuthConfig {
-    let mode = choice(
-        l,
-        "auth.mode",
-        "MCPGATE_AUTH",
-        AuthMode::None,
-        |s| match s {
-            "none" => Ok(AuthMode::None),
-            "dev" => Ok(AuthMode::Dev),
-            "token" => Ok(AuthMode::Token),
-            "jwt" => Ok(AuthMode::Jwt),
-            other => Err(format!("expected none, dev, token or jwt, found {other:?}")),
-        },
-    );
+    let mode = l.choice("auth.mode", "MCPGATE_AUTH", AuthMode::None, |s| match s {
+        "none" => Ok(AuthMode::None),
+        "dev" => Ok(AuthMode::Dev),
+        "token" => Ok(AuthMode::Token),
+        "jwt" => Ok(AuthMode::Jwt),
+        other => Err(format!("expected none, dev, token or jwt, found {other:?}")),
+    });
     let default_subject: String = l.get_or(
         "auth.default_subject",
         "MCPGATE_DEFAULT_SUBJECT",
@@ -272,7 +265,7 @@ fn resolve_jwt(
         &default_role,
     );
     let max_token_bytes: usize =
-        positive(l, "auth.jwt.max_token_bytes", "MCPGATE_JWT_MAX_BYTES", 8192);
+        l.positive("auth.jwt.max_token_bytes", "MCPGATE_JWT_MAX_BYTES", 8192);
     let audience: Vec<String> = l.get_or(
         "auth.jwt.audience",
         "MCPGATE_JWT_AUDIENCE",
@@ -333,8 +326,7 @@ fn resolve_jwt(
         default_org: default_org.to_owned(),
         default_role,
         max_token_bytes,
-        jwks_cache_ttl: positive(
-            l,
+        jwks_cache_ttl: l.positive(
             "auth.jwt.jwks_cache_ttl",
             "MCPGATE_JWKS_CACHE_TTL",
             Duration::from_secs(600),

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use super::Layers;
-use super::resolve::{choice, positive};
 use super::source::entry_table;
 use crate::edge::{FailurePolicy, Quota};
 
@@ -80,8 +79,7 @@ pub(super) fn resolve_rate_limits(l: &mut Layers<'_>) -> RateLimitConfig {
             false,
         ),
         tools: tool_quotas(l),
-        failure: choice(
-            l,
+        failure: l.choice(
             "rate_limit.failure",
             "MCPGATE_RATE_LIMIT_FAILURE",
             FailurePolicy::Open,
@@ -91,8 +89,7 @@ pub(super) fn resolve_rate_limits(l: &mut Layers<'_>) -> RateLimitConfig {
                 other => Err(format!("expected open or closed, found {other:?}")),
             },
         ),
-        redis_timeout: positive(
-            l,
+        redis_timeout: l.positive(
             "rate_limit.redis_timeout",
             "MCPGATE_RATE_LIMIT_REDIS_TIMEOUT",
             Duration::from_millis(250),

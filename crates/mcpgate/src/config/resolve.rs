@@ -54,8 +54,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
             l.issue("--transport", None, e);
             Transport::Http
         }),
-        None => choice(
-            &mut l,
+        None => l.choice(
             "server.transport",
             "MCPGATE_TRANSPORT",
             Transport::Http,
@@ -74,8 +73,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
     let auth = super::auth::resolve_auth(&mut l, &http);
     let log = LogConfig {
         filter: l.get_or("log.filter", "MCPGATE_LOG", DEFAULT_LOG_FILTER.to_owned()),
-        format: choice(
-            &mut l,
+        format: l.choice(
             "log.format",
             "MCPGATE_LOG_FORMAT",
             LogFormat::Json,
@@ -183,39 +181,6 @@ fn parse_transport(text: &str) -> Result<Transport, String> {
     }
 }
 
-/// Read a setting whose text must be one of a few words.
-pub(super) fn choice<T>(
-    l: &mut Layers<'_>,
-    key: &str,
-    var: &str,
-    default: T,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> T {
-    match l.get::<String>(key, var) {
-        Some(text) => parse(text.trim()).unwrap_or_else(|e| {
-            l.issue(key, Some(var), e);
-            default
-        }),
-        None => default,
-    }
-}
-
-/// Read a setting that must be greater than zero (a size, a count, an interval).
-pub(super) fn positive<T: super::SettingValue + PartialOrd + Default + Copy>(
-    l: &mut Layers<'_>,
-    key: &str,
-    var: &str,
-    default: T,
-) -> T {
-    let value = l.get_or(key, var, default);
-    if value > T::default() {
-        value
-    } else {
-        l.issue(key, Some(var), "must be greater than zero");
-        default
-    }
-}
-
 fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
     let default_listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
     let listen = match overrides.listen.as_deref() {
@@ -253,15 +218,13 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
         }
     }
     let max_body_bytes: usize =
-        positive(l, "http.max_body_bytes", "MCPGATE_MAX_BODY_BYTES", 1 << 20);
-    let sse_keep_alive: Duration = positive(
-        l,
+        l.positive("http.max_body_bytes", "MCPGATE_MAX_BODY_BYTES", 1 << 20);
+    let sse_keep_alive: Duration = l.positive(
         "http.sse_keep_alive",
         "MCPGATE_SSE_KEEP_ALIVE",
         Duration::from_secs(15),
     );
-    let session_idle_timeout: Duration = positive(
-        l,
+    let session_idle_timeout: Duration = l.positive(
         "http.session_idle_timeout",
         "MCPGATE_SESSION_IDLE_TIMEOUT",
         Duration::from_secs(300),
@@ -294,8 +257,7 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
             );
         }
     }
-    let max_header_bytes: usize = positive(
-        l,
+    let max_header_bytes: usize = l.positive(
         "http.max_header_bytes",
         "MCPGATE_MAX_HEADER_BYTES",
         16 * 1024,
@@ -329,32 +291,27 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
     HttpConfig {
         trusted_proxies,
         public_url,
-        request_timeout: positive(
-            l,
+        request_timeout: l.positive(
             "http.request_timeout",
             "MCPGATE_REQUEST_TIMEOUT",
             Duration::from_secs(60),
         ),
-        max_concurrent_requests: positive(
-            l,
+        max_concurrent_requests: l.positive(
             "http.max_concurrent_requests",
             "MCPGATE_MAX_CONCURRENT_REQUESTS",
             1024,
         ),
-        header_read_timeout: positive(
-            l,
+        header_read_timeout: l.positive(
             "http.header_read_timeout",
             "MCPGATE_HEADER_READ_TIMEOUT",
             Duration::from_secs(10),
         ),
-        http2_idle_timeout: positive(
-            l,
+        http2_idle_timeout: l.positive(
             "http.http2_idle_timeout",
             "MCPGATE_HTTP2_IDLE_TIMEOUT",
             Duration::from_secs(60),
         ),
-        body_read_timeout: positive(
-            l,
+        body_read_timeout: l.positive(
             "http.body_read_timeout",
             "MCPGATE_BODY_READ_TIMEOUT",
             Duration::from_secs(30),
@@ -365,7 +322,7 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
             "MCPGATE_MIN_BODY_RATE_GRACE",
             Duration::from_secs(5),
         ),
-        max_body_readers: positive(l, "http.max_body_readers", "MCPGATE_MAX_BODY_READERS", 1024),
+        max_body_readers: l.positive("http.max_body_readers", "MCPGATE_MAX_BODY_READERS", 1024),
         max_header_bytes,
         cors_origins,
         hsts_max_age: l.get_or("http.hsts_max_age", "MCPGATE_HSTS_MAX_AGE", Duration::ZERO),
@@ -381,9 +338,8 @@ fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
             Duration::from_secs(3),
         ),
         session_idle_timeout,
-        max_sessions: positive(l, "http.max_sessions", "MCPGATE_MAX_SESSIONS", 4096),
-        max_sessions_per_principal: positive(
-            l,
+        max_sessions: l.positive("http.max_sessions", "MCPGATE_MAX_SESSIONS", 4096),
+        max_sessions_per_principal: l.positive(
             "http.max_sessions_per_principal",
             "MCPGATE_MAX_SESSIONS_PER_PRINCIPAL",
             64,
@@ -438,15 +394,14 @@ fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig 
     }
     StoreConfig {
         database_url,
-        max_connections: positive(l, "store.max_connections", "MCPGATE_DB_MAX_CONNECTIONS", 8),
+        max_connections: l.positive("store.max_connections", "MCPGATE_DB_MAX_CONNECTIONS", 8),
         acquire_timeout: l.get_or(
             "store.acquire_timeout",
             "MCPGATE_DB_ACQUIRE_TIMEOUT",
             Duration::from_secs(5),
         ),
         min_connections: l.get_or("store.min_connections", "MCPGATE_DB_MIN_CONNECTIONS", 0),
-        idle_timeout: positive(
-            l,
+        idle_timeout: l.positive(
             "store.idle_timeout",
             "MCPGATE_DB_IDLE_TIMEOUT",
             Duration::from_secs(600),
@@ -465,14 +420,12 @@ fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig 
 }
 
 fn resolve_workspace(l: &mut Layers<'_>, http: &HttpConfig) -> WorkspaceConfig {
-    let default_page_size: u32 = positive(
-        l,
+    let default_page_size: u32 = l.positive(
         "workspace.default_page_size",
         "MCPGATE_WORKSPACE_PAGE_SIZE",
         20,
     );
-    let max_page_size: u32 = positive(
-        l,
+    let max_page_size: u32 = l.positive(
         "workspace.max_page_size",
         "MCPGATE_WORKSPACE_MAX_PAGE_SIZE",
         100,
@@ -491,8 +444,7 @@ fn resolve_workspace(l: &mut Layers<'_>, http: &HttpConfig) -> WorkspaceConfig {
             format!("must not exceed workspace.max_page_size ({max_page_size})"),
         );
     }
-    let max_result_bytes: usize = positive(
-        l,
+    let max_result_bytes: usize = l.positive(
         "workspace.max_result_bytes",
         "MCPGATE_MAX_RESULT_BYTES",
         256 * 1024,
@@ -531,7 +483,7 @@ fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
             );
         }
     }
-    let page_size: usize = positive(l, "modules.page_size", "MCPGATE_PAGE_SIZE", 100);
+    let page_size: usize = l.positive("modules.page_size", "MCPGATE_PAGE_SIZE", 100);
     if page_size > 1000 {
         l.issue(
             "modules.page_size",
@@ -539,7 +491,7 @@ fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
             "must be at most 1000",
         );
     }
-    let event_buffer: usize = positive(l, "modules.event_buffer", "MCPGATE_EVENT_BUFFER", 64);
+    let event_buffer: usize = l.positive("modules.event_buffer", "MCPGATE_EVENT_BUFFER", 64);
     ModulesConfig {
         event_buffer,
         enabled,

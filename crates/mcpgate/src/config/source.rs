@@ -193,6 +193,39 @@ impl<'a> Layers<'a> {
         self.get(key, var).unwrap_or(default)
     }
 
+    /// A setting whose text must be one of a few words, each mapped by `parse`.
+    pub fn choice<T>(
+        &mut self,
+        key: &str,
+        var: &str,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> T {
+        match self.get::<String>(key, var) {
+            Some(text) => parse(text.trim()).unwrap_or_else(|e| {
+                self.issue(key, Some(var), e);
+                default
+            }),
+            None => default,
+        }
+    }
+
+    /// A setting that must be greater than zero (a size, a count, an interval).
+    pub fn positive<T: SettingValue + PartialOrd + Default + Copy>(
+        &mut self,
+        key: &str,
+        var: &str,
+        default: T,
+    ) -> T {
+        let value = self.get_or(key, var, default);
+        if value > T::default() {
+            value
+        } else {
+            self.issue(key, Some(var), "must be greater than zero");
+            default
+        }
+    }
+
     /// A setting that only the file can hold (tables of named entries and the like).
     pub fn file_only(&mut self, key: &str) -> Option<&'a toml::Value> {
         self.read_keys.insert(key.to_owned());
