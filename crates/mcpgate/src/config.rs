@@ -13,10 +13,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use auth::{AuthConfig, MIN_JWT_SECRET_LEN, MIN_TOKEN_LEN, RuleEffect, StaticToken, ToolRule};
-pub use limits::{RateLimitConfig, ToolQuota};
+pub use auth::{MIN_JWT_SECRET_LEN, MIN_TOKEN_LEN};
 pub use resolve::{Overrides, resolve};
 pub use source::{EnvSource, Layers, ProcessEnv, SettingValue};
+
+// Each subsystem owns its settings types; `Config` is made of them, so they are named here too.
+pub use crate::edge::{
+    AuthConfig, AuthMode, ROLES, RateLimitConfig, RuleEffect, StaticToken, ToolQuota, ToolRule,
+};
 
 /// The exit code for bad configuration (`EX_USAGE` in sysexits.h).
 pub const EXIT_CONFIG: i32 = 64;
@@ -61,19 +65,6 @@ pub enum Transport {
     Stdio,
     /// Streamable HTTP on [`HttpConfig::listen`].
     Http,
-}
-
-/// How callers are identified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// Every caller is the configured default principal; never a 401.
-    None,
-    /// `Authorization: Bearer dev:<user>:<org>:<role>`, no cryptography; for development.
-    Dev,
-    /// `Authorization: Bearer <token>` with one of the configured static tokens.
-    Token,
-    /// `Authorization: Bearer <JWT>` signed by a configured key, for this server's audience.
-    Jwt,
 }
 
 /// Log line format on stderr.
@@ -292,9 +283,6 @@ pub struct LogConfig {
     /// Line format. Default `json`. Env `MCPGATE_LOG_FORMAT`.
     pub format: LogFormat,
 }
-
-/// Roles a principal may hold, in increasing power.
-pub const ROLES: &[&str] = &["viewer", "editor", "admin"];
 
 /// Native modules this build knows.
 pub const KNOWN_MODULES: &[&str] = &["system", "workspace", "conformance"];

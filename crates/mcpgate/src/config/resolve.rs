@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    AuthMode, Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers, LogConfig,
-    LogFormat, ModulesConfig, StoreConfig, Transport, WorkspaceConfig,
+    Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers, LogConfig, LogFormat,
+    ModulesConfig, StoreConfig, Transport, WorkspaceConfig,
 };
+use crate::edge::AuthMode;
 
 /// Values from the command line; they win over everything else.
 #[derive(Debug, Clone, Default)]
