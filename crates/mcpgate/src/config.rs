@@ -21,6 +21,8 @@ pub use source::{EnvSource, Layers, ProcessEnv, SettingValue};
 pub use crate::edge::{
     AuthConfig, AuthMode, ROLES, RateLimitConfig, RuleEffect, StaticToken, ToolQuota, ToolRule,
 };
+pub use crate::store::StoreConfig;
+pub use crate::telemetry::{LogConfig, LogFormat};
 
 /// The exit code for bad configuration (`EX_USAGE` in sysexits.h).
 pub const EXIT_CONFIG: i32 = 64;
@@ -65,15 +67,6 @@ pub enum Transport {
     Stdio,
     /// Streamable HTTP on [`HttpConfig::listen`].
     Http,
-}
-
-/// Log line format on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line.
-    Json,
-    /// Human-readable text.
-    Text,
 }
 
 /// The whole resolved configuration.
@@ -205,30 +198,6 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-/// Storage settings.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    /// `sqlite://PATH` or `postgres://…`. Default SQLite at `<data_dir>/mcpgate.db`. Env
-    /// `MCPGATE_DATABASE_URL`.
-    pub database_url: String,
-    /// Largest connection pool. Default 8. Env `MCPGATE_DB_MAX_CONNECTIONS`.
-    pub max_connections: u32,
-    /// How long to wait for a pooled connection. Default 5s. Env `MCPGATE_DB_ACQUIRE_TIMEOUT`.
-    pub acquire_timeout: Duration,
-    /// Connections kept open when idle. Default 0. Env `MCPGATE_DB_MIN_CONNECTIONS`.
-    pub min_connections: u32,
-    /// How long an idle connection above the minimum stays open. Default 10m. Env
-    /// `MCPGATE_DB_IDLE_TIMEOUT`.
-    pub idle_timeout: Duration,
-    /// SQLite only: bytes of the database file mapped into memory. Reads through the map skip
-    /// the per-connection page cache, which WAL mode throws away whenever another connection
-    /// commits. 0 turns it off. Default 268435456 (256 MiB). Env `MCPGATE_SQLITE_MMAP_SIZE`.
-    pub sqlite_mmap_size: u64,
-    /// How long the `health` tool may reuse a store probe. Default 1s. Env
-    /// `MCPGATE_HEALTH_PROBE_TTL`.
-    pub health_probe_ttl: Duration,
-}
-
 /// The workspace: notes, tasks, comments, chats and chat messages, as tools and REST API.
 #[derive(Debug, Clone)]
 pub struct WorkspaceConfig {
@@ -273,15 +242,6 @@ pub struct ModulesConfig {
     /// Change events buffered per slow listener before it misses some. Default 64. Env
     /// `MCPGATE_EVENT_BUFFER`.
     pub event_buffer: usize,
-}
-
-/// Logging settings.
-#[derive(Debug, Clone)]
-pub struct LogConfig {
-    /// `tracing` filter directives. Default `info`. Env `MCPGATE_LOG`.
-    pub filter: String,
-    /// Line format. Default `json`. Env `MCPGATE_LOG_FORMAT`.
-    pub format: LogFormat,
 }
 
 /// Native modules this build knows.

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers, LogConfig, LogFormat,
-    ModulesConfig, StoreConfig, Transport, WorkspaceConfig,
+    Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers, ModulesConfig, Transport,
+    WorkspaceConfig,
 };
 use crate::edge::AuthMode;
+use crate::store::StoreConfig;
+use crate::telemetry::{LogConfig, LogFormat};
 
 /// Values from the command line; they win over everything else.
 #[derive(Debug, Clone, Default)]
