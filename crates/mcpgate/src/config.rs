@@ -3,6 +3,7 @@
 //! anything binds. Every bad value is reported in one [`ConfigError`]; the binary exits 64.
 
 mod auth;
+mod entries;
 mod limits;
 #[cfg(test)]
 mod props;

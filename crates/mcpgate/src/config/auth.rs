@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::source::entry_table;
+use super::entries::{NamedToken, RuleSpec, TokenSpec};
 use super::{HttpConfig, Layers};
-use crate::edge::{AuthConfig, AuthMode, JwtSettings, ROLES, RuleEffect, StaticToken, ToolRule};
+use crate::edge::{AuthConfig, AuthMode, JwtSettings, ROLES, StaticToken, ToolRule};
 
 /// Shortest static token accepted: guessable tokens are refused at start-up.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -71,7 +71,7 @@ pub(super) fn resolve_auth(l: &mut Layers<'_>, http: &HttpConfig) -> AuthConfig 
         );
     }
     let jwt = resolve_jwt(l, mode, http, &default_org);
-    let rules = resolve_rules(l);
+    let rules = l.file_entries::<RuleSpec, ToolRule>("auth.rules");
     let required_scopes: Vec<String> = l.get_or(
         "auth.required_scopes",
         "MCPGATE_REQUIRED_SCOPES",
@@ -251,57 +251,6 @@ fn jwks_url_allowed(url: &str) -> bool {
     crate::edge::jwks_url_acceptable(url)
 }
 
-/// `[[auth.rules]]`: `tools` (required), `effect` (`allow`, `deny` or `require`; required),
-/// `roles`, `scopes`.
-fn resolve_rules(l: &mut Layers<'_>) -> Vec<ToolRule> {
-    let mut rules = Vec::new();
-    for (key, entry) in l.file_tables("auth.rules") {
-        match parse_rule(entry) {
-            Ok(rule) => rules.push(rule),
-            Err(message) => l.issue(&key, None, message),
-        }
-    }
-    rules
-}
-
-fn parse_rule(entry: &toml::Value) -> Result<ToolRule, String> {
-    let table = entry_table(entry, &["tools", "effect", "roles", "scopes"])?;
-    let list = |name: &str| -> Result<Vec<String>, String> {
-        match table.get(name) {
-            None => Ok(Vec::new()),
-            Some(value) => <Vec<String> as super::SettingValue>::from_toml(value)
-                .map_err(|e| format!("{name}: {e}")),
-        }
-    };
-    let tools = list("tools")?;
-    if tools.is_empty() {
-        return Err("needs `tools`, a list of tool names or patterns".into());
-    }
-    let effect = match table.get("effect").and_then(toml::Value::as_str) {
-        Some("allow") => RuleEffect::Allow,
-        Some("deny") => RuleEffect::Deny,
-        Some("require") => RuleEffect::Require,
-        _ => return Err("needs `effect`: \"allow\", \"deny\" or \"require\"".into()),
-    };
-    let roles = list("roles")?;
-    if let Some(role) = roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
-        return Err(format!(
-            "unknown role {role:?}; roles are {}",
-            ROLES.join(", ")
-        ));
-    }
-    let scopes = list("scopes")?;
-    if effect == RuleEffect::Require && scopes.is_empty() {
-        return Err("a `require` rule needs `scopes`".into());
-    }
-    Ok(ToolRule {
-        tools,
-        effect,
-        roles,
-        scopes,
-    })
-}
-
 /// `MCPGATE_AUTH_TOKEN` (as the default principal) and the file's `[[auth.tokens]]` entries
 /// (`name`, `token`, optional `org` and `role`). Names must be identifiers and unique; secrets
 /// must be long enough and unique.
@@ -320,24 +269,12 @@ fn resolve_tokens(
             role: default_role.to_owned(),
         });
     }
-    for (key, entry) in l.file_tables("auth.tokens") {
-        let table = match entry_table(entry, &["name", "token", "org", "role"]) {
-            Ok(table) => table,
-            Err(message) => {
-                l.issue(&key, None, message);
-                continue;
-            }
-        };
-        let field = |name: &str| table.get(name).and_then(toml::Value::as_str);
-        let (Some(name), Some(secret)) = (field("name"), field("token")) else {
-            l.issue(&key, None, "needs `name` and `token` strings");
-            continue;
-        };
+    for token in l.file_entries::<TokenSpec, NamedToken>("auth.tokens") {
         tokens.push(StaticToken {
-            name: name.to_owned(),
-            secret: secret.to_owned(),
-            org: field("org").unwrap_or(default_org).to_owned(),
-            role: field("role").unwrap_or(default_role).to_owned(),
+            name: token.name,
+            secret: token.secret,
+            org: token.org.unwrap_or_else(|| default_org.to_owned()),
+            role: token.role.unwrap_or_else(|| default_role.to_owned()),
         });
     }
     for (i, token) in tokens.iter().enumerate() {
@@ -378,6 +315,7 @@ mod tests {
     use super::*;
     use crate::config::testing::{env, with_file};
     use crate::config::{Overrides, resolve};
+    use crate::edge::RuleEffect;
 
     #[test]
     fn jwt_needs_keys_and_a_long_secret_that_is_never_printed() {

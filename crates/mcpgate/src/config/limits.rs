@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Layers;
-use super::source::entry_table;
+use super::entries::ToolQuotaSpec;
 use crate::edge::{FailurePolicy, Quota, RateLimitConfig, ToolQuota};
 
 pub(super) fn resolve_rate_limits(l: &mut Layers<'_>) -> RateLimitConfig {
@@ -35,7 +35,7 @@ pub(super) fn resolve_rate_limits(l: &mut Layers<'_>) -> RateLimitConfig {
             "MCPGATE_RATE_LIMIT_LOOPBACK",
             false,
         ),
-        tools: tool_quotas(l),
+        tools: l.file_entries::<ToolQuotaSpec, ToolQuota>("rate_limit.tools"),
         failure: l.choice(
             "rate_limit.failure",
             "MCPGATE_RATE_LIMIT_FAILURE",
@@ -74,42 +74,6 @@ fn quota(l: &mut Layers<'_>, key: &str, var: &str, default: Option<Quota>) -> Op
             default
         }
     }
-}
-
-fn tool_quotas(l: &mut Layers<'_>) -> Vec<ToolQuota> {
-    let mut out = Vec::new();
-    for (key, entry) in l.file_tables("rate_limit.tools") {
-        match parse_tool_quota(entry) {
-            Ok(q) => out.push(q),
-            Err(e) => l.issue(&key, None, e),
-        }
-    }
-    out
-}
-
-fn parse_tool_quota(entry: &toml::Value) -> Result<ToolQuota, String> {
-    let table = entry_table(entry, &["tools", "rate", "burst"])?;
-    let tools = match table.get("tools") {
-        Some(v) => <Vec<String> as super::SettingValue>::from_toml(v)?,
-        None => Vec::new(),
-    };
-    if tools.is_empty() {
-        return Err("needs `tools`, a list of tool names or patterns".into());
-    }
-    let rate = table
-        .get("rate")
-        .and_then(toml::Value::as_str)
-        .ok_or("needs `rate`, such as \"10/min\"")?;
-    let mut quota = Quota::parse(rate)?;
-    if let Some(burst) = table.get("burst") {
-        let burst = burst
-            .as_integer()
-            .and_then(|b| u32::try_from(b).ok())
-            .filter(|b| *b > 0)
-            .ok_or("`burst` must be a whole number greater than zero")?;
-        quota = quota.with_burst(burst);
-    }
-    Ok(ToolQuota { tools, quota })
 }
 
 #[cfg(test)]

@@ -254,6 +254,33 @@ impl<'a> Layers<'a> {
             .collect()
     }
 
+    /// The entries of an array of tables only the file can hold, each read into `Spec` (whose
+    /// serde shape refuses unknown keys) and converted to `T`. Each entry that fails is one
+    /// problem named by its place (`auth.rules[1]`); the others are kept.
+    pub fn file_entries<Spec, T>(&mut self, key: &str) -> Vec<T>
+    where
+        Spec: serde::de::DeserializeOwned,
+        T: TryFrom<Spec, Error = String>,
+    {
+        let mut out = Vec::new();
+        for (name, entry) in self.file_tables(key) {
+            let converted = match entry {
+                toml::Value::Table(_) => entry
+                    .clone()
+                    .try_into::<Spec>()
+                    // "invalid type: .., expected ..", then "in `key`" on its own line.
+                    .map_err(|e| e.to_string().trim().replace('\n', " "))
+                    .and_then(T::try_from),
+                _ => Err("expected a table".to_owned()),
+            };
+            match converted {
+                Ok(value) => out.push(value),
+                Err(message) => self.issue(&name, None, message),
+            }
+        }
+        out
+    }
+
     fn file_value(&self, key: &str) -> Option<&'a toml::Value> {
         let mut table = self.file?;
         let mut parts = key.split('.').peekable();
@@ -289,23 +316,6 @@ impl<'a> Layers<'a> {
             }
         }
         self.issues
-    }
-}
-
-/// One entry of an array of tables, as a table holding none but `keys`.
-pub fn entry_table<'a>(entry: &'a toml::Value, keys: &[&str]) -> Result<&'a toml::Table, String> {
-    let table = entry.as_table().ok_or("expected a table")?;
-    let unknown: Vec<&String> = table
-        .keys()
-        .filter(|k| !keys.contains(&k.as_str()))
-        .collect();
-    match unknown.as_slice() {
-        [] => Ok(table),
-        [one] => Err(format!("unknown key {one:?}; expected {}", keys.join(", "))),
-        many => Err(format!(
-            "unknown keys {many:?}; expected {}",
-            keys.join(", ")
-        )),
     }
 }
 
