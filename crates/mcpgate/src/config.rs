@@ -4,6 +4,7 @@
 
 mod auth;
 mod entries;
+mod http;
 mod limits;
 #[cfg(test)]
 mod props;
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use auth::{MIN_JWT_SECRET_LEN, MIN_TOKEN_LEN};
-pub use resolve::{Overrides, resolve};
+pub use resolve::resolve;
 pub use source::{EnvSource, Layers, ProcessEnv, SettingValue};
 
 // Each subsystem owns its settings types; `Config` is made of them, so they are named here too.
@@ -24,6 +25,19 @@ pub use crate::edge::{
 };
 pub use crate::store::StoreConfig;
 pub use crate::telemetry::{LogConfig, LogFormat};
+
+/// Values from the command line; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--transport`.
+    pub transport: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--allow-unauthenticated`.
+    pub allow_unauthenticated: bool,
+}
 
 /// The exit code for bad configuration (`EX_USAGE` in sysexits.h).
 pub const EXIT_CONFIG: i32 = 64;
