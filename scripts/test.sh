@@ -40,6 +40,9 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "module shape: no import cycle between src/ modules"
+cargo test -p mcpgate --test it --locked shape::
+
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -16,9 +16,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::AuthMode;
 use crate::config::{Config, Transport};
-use crate::edge::{Authenticator, Challenges, Gate, Limits, Policy, RateLimiter};
+use crate::edge::{AuthMode, Authenticator, Challenges, Gate, Limits, Policy, RateLimiter};
 use crate::http::{ConnectionLimits, DrainSignals, ResourceMetadata};
 use crate::http::{RouterParts, build_router};
 use crate::mcp::{Catalog, EventBus, Handler, HandlerParts, Module, ServerIdentity};

@@ -3,6 +3,8 @@
 //! anything binds. Every bad value is reported in one [`ConfigError`]; the binary exits 64.
 
 mod auth;
+mod entries;
+mod http;
 mod limits;
 #[cfg(test)]
 mod props;
@@ -13,10 +15,29 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use auth::{AuthConfig, MIN_JWT_SECRET_LEN, MIN_TOKEN_LEN, RuleEffect, StaticToken, ToolRule};
-pub use limits::{RateLimitConfig, ToolQuota};
-pub use resolve::{Overrides, resolve};
+pub use auth::{MIN_JWT_SECRET_LEN, MIN_TOKEN_LEN};
+pub use resolve::resolve;
 pub use source::{EnvSource, Layers, ProcessEnv, SettingValue};
+
+// Each subsystem owns its settings types; `Config` is made of them, so they are named here too.
+pub use crate::edge::{
+    AuthConfig, AuthMode, ROLES, RateLimitConfig, RuleEffect, StaticToken, ToolQuota, ToolRule,
+};
+pub use crate::store::StoreConfig;
+pub use crate::telemetry::{LogConfig, LogFormat};
+
+/// Values from the command line; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--transport`.
+    pub transport: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--allow-unauthenticated`.
+    pub allow_unauthenticated: bool,
+}
 
 /// The exit code for bad configuration (`EX_USAGE` in sysexits.h).
 pub const EXIT_CONFIG: i32 = 64;
@@ -61,28 +82,6 @@ pub enum Transport {
     Stdio,
     /// Streamable HTTP on [`HttpConfig::listen`].
     Http,
-}
-
-/// How callers are identified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// Every caller is the configured default principal; never a 401.
-    None,
-    /// `Authorization: Bearer dev:<user>:<org>:<role>`, no cryptography; for development.
-    Dev,
-    /// `Authorization: Bearer <token>` with one of the configured static tokens.
-    Token,
-    /// `Authorization: Bearer <JWT>` signed by a configured key, for this server's audience.
-    Jwt,
-}
-
-/// Log line format on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line.
-    Json,
-    /// Human-readable text.
-    Text,
 }
 
 /// The whole resolved configuration.
@@ -214,30 +213,6 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-/// Storage settings.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    /// `sqlite://PATH` or `postgres://…`. Default SQLite at `<data_dir>/mcpgate.db`. Env
-    /// `MCPGATE_DATABASE_URL`.
-    pub database_url: String,
-    /// Largest connection pool. Default 8. Env `MCPGATE_DB_MAX_CONNECTIONS`.
-    pub max_connections: u32,
-    /// How long to wait for a pooled connection. Default 5s. Env `MCPGATE_DB_ACQUIRE_TIMEOUT`.
-    pub acquire_timeout: Duration,
-    /// Connections kept open when idle. Default 0. Env `MCPGATE_DB_MIN_CONNECTIONS`.
-    pub min_connections: u32,
-    /// How long an idle connection above the minimum stays open. Default 10m. Env
-    /// `MCPGATE_DB_IDLE_TIMEOUT`.
-    pub idle_timeout: Duration,
-    /// SQLite only: bytes of the database file mapped into memory. Reads through the map skip
-    /// the per-connection page cache, which WAL mode throws away whenever another connection
-    /// commits. 0 turns it off. Default 268435456 (256 MiB). Env `MCPGATE_SQLITE_MMAP_SIZE`.
-    pub sqlite_mmap_size: u64,
-    /// How long the `health` tool may reuse a store probe. Default 1s. Env
-    /// `MCPGATE_HEALTH_PROBE_TTL`.
-    pub health_probe_ttl: Duration,
-}
-
 /// The workspace: notes, tasks, comments, chats and chat messages, as tools and REST API.
 #[derive(Debug, Clone)]
 pub struct WorkspaceConfig {
@@ -283,18 +258,6 @@ pub struct ModulesConfig {
     /// `MCPGATE_EVENT_BUFFER`.
     pub event_buffer: usize,
 }
-
-/// Logging settings.
-#[derive(Debug, Clone)]
-pub struct LogConfig {
-    /// `tracing` filter directives. Default `info`. Env `MCPGATE_LOG`.
-    pub filter: String,
-    /// Line format. Default `json`. Env `MCPGATE_LOG_FORMAT`.
-    pub format: LogFormat,
-}
-
-/// Roles a principal may hold, in increasing power.
-pub const ROLES: &[&str] = &["viewer", "editor", "admin"];
 
 /// Native modules this build knows.
 pub const KNOWN_MODULES: &[&str] = &["system", "workspace", "conformance"];

@@ -14,18 +14,18 @@ mod ratelimit;
 mod reject;
 mod repeated;
 
-pub use auth::{AuthError, Authenticator, take_query_key};
-pub use authz::{Access, Policy, ToolFacts};
+pub use auth::{AuthConfig, AuthError, AuthMode, Authenticator, StaticToken, take_query_key};
+pub use authz::{Access, Policy, RuleEffect, ToolFacts, ToolRule};
 pub use challenge::Challenges;
 pub use gate::{Admission, Gate, Limits, Refusal};
 pub use jwt::{
     JwtError, JwtSettings, JwtSetupError, JwtVerifier, VerifiedClaims, jwks_url_acceptable,
 };
 pub use origin::{InvalidOrigin, OriginPattern, OriginPolicy, OriginRefusal};
-pub use principal::{AuthVia, Principal, is_identifier};
+pub use principal::{AuthVia, Principal, ROLES, is_identifier};
 pub use ratelimit::{
     Decision, FailurePolicy, MAX_KEY_LEN, Quota, RATELIMIT_LIMIT, RATELIMIT_REMAINING,
-    RATELIMIT_RESET, RateLimitSetupError, RateLimiter,
+    RATELIMIT_RESET, RateLimitConfig, RateLimitSetupError, RateLimiter, ToolQuota,
 };
 pub use reject::reject;
 pub use repeated::{RepeatedHeader, single_mcp_headers};

@@ -11,6 +11,7 @@ pub mod edge;
 pub mod http;
 pub mod mcp;
 pub mod modules;
+pub mod schema;
 pub mod store;
 pub mod telemetry;
 pub mod workspace;

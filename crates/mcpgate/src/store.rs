@@ -6,13 +6,37 @@ mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::StoreConfig;
 use crate::workspace::Kind;
 use crate::workspace::record::{ListQuery, Record, SearchQuery, Tenant, WriteOutcome};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// Storage settings.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://…`. Default SQLite at `<data_dir>/mcpgate.db`. Env
+    /// `MCPGATE_DATABASE_URL`.
+    pub database_url: String,
+    /// Largest connection pool. Default 8. Env `MCPGATE_DB_MAX_CONNECTIONS`.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection. Default 5s. Env `MCPGATE_DB_ACQUIRE_TIMEOUT`.
+    pub acquire_timeout: Duration,
+    /// Connections kept open when idle. Default 0. Env `MCPGATE_DB_MIN_CONNECTIONS`.
+    pub min_connections: u32,
+    /// How long an idle connection above the minimum stays open. Default 10m. Env
+    /// `MCPGATE_DB_IDLE_TIMEOUT`.
+    pub idle_timeout: Duration,
+    /// SQLite only: bytes of the database file mapped into memory. Reads through the map skip
+    /// the per-connection page cache, which WAL mode throws away whenever another connection
+    /// commits. 0 turns it off. Default 268435456 (256 MiB). Env `MCPGATE_SQLITE_MMAP_SIZE`.
+    pub sqlite_mmap_size: u64,
+    /// How long the `health` tool may reuse a store probe. Default 1s. Env
+    /// `MCPGATE_HEALTH_PROBE_TTL`.
+    pub health_probe_ttl: Duration,
+}
 
 /// A storage failure, in storage terms. Callers never see the driver's text; it is logged.
 #[derive(Debug, thiserror::Error)]

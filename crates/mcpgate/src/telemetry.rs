@@ -13,7 +13,23 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::config::{LogConfig, LogFormat};
+/// Logging settings.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `tracing` filter directives. Default `info`. Env `MCPGATE_LOG`.
+    pub filter: String,
+    /// Line format. Default `json`. Env `MCPGATE_LOG_FORMAT`.
+    pub format: LogFormat,
+}
+
+/// Log line format on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
 
 /// Install the process-wide `tracing` subscriber: everything goes to stderr, so stdout stays
 /// free for the stdio transport. Called by the binary, never by the library.

@@ -1,77 +1,12 @@
-//! Authentication and authorization settings: the backend, static tokens, JWT validation,
-//! OAuth protected-resource metadata and per-tool rules.
+//! Resolution of the authentication and authorization settings (the edge's [`AuthConfig`]): the
+//! backend, static tokens, JWT validation, OAuth protected-resource metadata and per-tool rules.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::resolve::{choice, positive};
-use super::source::entry_table;
-use super::{AuthMode, HttpConfig, Layers, ROLES};
-use crate::edge::JwtSettings;
-
-/// Authentication settings.
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// Backend. Default `none`. Env `MCPGATE_AUTH`.
-    pub mode: AuthMode,
-    /// Subject of the default principal. Default `local`. Env `MCPGATE_DEFAULT_SUBJECT`.
-    pub default_subject: String,
-    /// Org (tenant) of the default principal. Default `default`. Env `MCPGATE_DEFAULT_ORG`.
-    pub default_org: String,
-    /// Role of the default principal. Default `admin`. Env `MCPGATE_DEFAULT_ROLE`.
-    pub default_role: String,
-    /// Static bearer tokens (auth `token`): `MCPGATE_AUTH_TOKEN` (acting as the default
-    /// principal) and any `[[auth.tokens]]` in the file. Default none.
-    pub tokens: Vec<StaticToken>,
-    /// Accept the token as a `?key=` query parameter, for bridges that cannot send headers.
-    /// The edge strips it from the request before anything else sees it. Default false. Env
-    /// `MCPGATE_AUTH_QUERY_KEY`.
-    pub query_key: bool,
-    /// JWT validation (auth `jwt`): keys from `MCPGATE_JWT_SECRET` (32+ bytes),
-    /// `MCPGATE_JWKS_URL` or `MCPGATE_JWKS_FILE`; `MCPGATE_JWT_ISSUER`, `MCPGATE_JWT_AUDIENCE`
-    /// (default: this server's MCP URL and public URL), `MCPGATE_JWT_LEEWAY` (30s, at most 5m),
-    /// `MCPGATE_JWT_ORG_CLAIM` (`org`; empty: every caller in the default org),
-    /// `MCPGATE_JWT_ROLES_CLAIM` (`roles`), `MCPGATE_JWT_DEFAULT_ROLE` (`viewer`),
-    /// `MCPGATE_JWT_MAX_BYTES` (8192), `MCPGATE_JWKS_CACHE_TTL` (10m),
-    /// `MCPGATE_JWKS_REFETCH_COOLDOWN` (30s, at least 1s).
-    pub jwt: JwtSettings,
-    /// Scopes every authenticated request must carry; without them the answer is 403
-    /// `insufficient_scope`. Default none. Env `MCPGATE_REQUIRED_SCOPES`.
-    pub required_scopes: Vec<String>,
-    /// Authorization servers named in the protected-resource metadata (RFC 9728). Default: the
-    /// JWT issuer, when one is set. Env `MCPGATE_AUTHORIZATION_SERVERS`.
-    pub authorization_servers: Vec<String>,
-    /// Scopes advertised in the protected-resource metadata. Default: the required scopes and
-    /// every scope the rules name. Env `MCPGATE_SCOPES_SUPPORTED`.
-    pub scopes_supported: Vec<String>,
-    /// Per-tool rules (`[[auth.rules]]` in the file). Default none.
-    pub rules: Vec<ToolRule>,
-}
-
-/// One static bearer token and who presents it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StaticToken {
-    /// The caller's name: the principal's subject, in logs and metrics.
-    pub name: String,
-    /// The secret callers send as `Authorization: Bearer <secret>`.
-    pub secret: String,
-    /// The caller's org.
-    pub org: String,
-    /// The caller's role.
-    pub role: String,
-}
-
-impl std::fmt::Debug for StaticToken {
-    /// Never prints the secret.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaticToken")
-            .field("name", &self.name)
-            .field("secret", &"<redacted>")
-            .field("org", &self.org)
-            .field("role", &self.role)
-            .finish()
-    }
-}
+use super::entries::{NamedToken, RuleSpec, TokenSpec};
+use super::{HttpConfig, Layers};
+use crate::edge::{AuthConfig, AuthMode, JwtSettings, ROLES, StaticToken, ToolRule};
 
 /// Shortest static token accepted: guessable tokens are refused at start-up.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -82,46 +17,14 @@ const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// Shortest HMAC secret accepted for JWTs (256 bits, RFC 7518 §3.2 for HS256).
 pub const MIN_JWT_SECRET_LEN: usize = 32;
 
-/// What a rule does to the tools it names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuleEffect {
-    /// The tools are granted, beyond what the role allows.
-    Allow,
-    /// The tools are withheld, whatever the role allows.
-    Deny,
-    /// The tools need every scope the rule lists.
-    Require,
-}
-
-/// One per-tool rule: `[[auth.rules]]` with `tools` (globs), `effect`, and optional `roles`
-/// (the rule applies to principals holding any of them) and `scopes` (for `allow` and `deny`:
-/// the rule applies to principals holding all of them; for `require`: the scopes needed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ToolRule {
-    /// Tool name patterns; `*` matches any run of characters, `?` one character.
-    pub tools: Vec<String>,
-    /// What the rule does.
-    pub effect: RuleEffect,
-    /// Roles the rule applies to; empty means every role.
-    pub roles: Vec<String>,
-    /// Scopes (see the type's documentation).
-    pub scopes: Vec<String>,
-}
-
 pub(super) fn resolve_auth(l: &mut Layers<'_>, http: &HttpConfig) -> AuthConfig {
-    let mode = choice(
-        l,
-        "auth.mode",
-        "MCPGATE_AUTH",
-        AuthMode::None,
-        |s| match s {
-            "none" => Ok(AuthMode::None),
-            "dev" => Ok(AuthMode::Dev),
-            "token" => Ok(AuthMode::Token),
-            "jwt" => Ok(AuthMode::Jwt),
-            other => Err(format!("expected none, dev, token or jwt, found {other:?}")),
-        },
-    );
+    let mode = l.choice("auth.mode", "MCPGATE_AUTH", AuthMode::None, |s| match s {
+        "none" => Ok(AuthMode::None),
+        "dev" => Ok(AuthMode::Dev),
+        "token" => Ok(AuthMode::Token),
+        "jwt" => Ok(AuthMode::Jwt),
+        other => Err(format!("expected none, dev, token or jwt, found {other:?}")),
+    });
     let default_subject: String = l.get_or(
         "auth.default_subject",
         "MCPGATE_DEFAULT_SUBJECT",
@@ -168,7 +71,7 @@ pub(super) fn resolve_auth(l: &mut Layers<'_>, http: &HttpConfig) -> AuthConfig 
         );
     }
     let jwt = resolve_jwt(l, mode, http, &default_org);
-    let rules = resolve_rules(l);
+    let rules = l.file_entries::<RuleSpec, ToolRule>("auth.rules");
     let required_scopes: Vec<String> = l.get_or(
         "auth.required_scopes",
         "MCPGATE_REQUIRED_SCOPES",
@@ -272,7 +175,7 @@ fn resolve_jwt(
         &default_role,
     );
     let max_token_bytes: usize =
-        positive(l, "auth.jwt.max_token_bytes", "MCPGATE_JWT_MAX_BYTES", 8192);
+        l.positive("auth.jwt.max_token_bytes", "MCPGATE_JWT_MAX_BYTES", 8192);
     let audience: Vec<String> = l.get_or(
         "auth.jwt.audience",
         "MCPGATE_JWT_AUDIENCE",
@@ -333,8 +236,7 @@ fn resolve_jwt(
         default_org: default_org.to_owned(),
         default_role,
         max_token_bytes,
-        jwks_cache_ttl: positive(
-            l,
+        jwks_cache_ttl: l.positive(
             "auth.jwt.jwks_cache_ttl",
             "MCPGATE_JWKS_CACHE_TTL",
             Duration::from_secs(600),
@@ -347,57 +249,6 @@ fn resolve_jwt(
 /// Keys are fetched over https, or over http from this machine only (the verifier's policy).
 fn jwks_url_allowed(url: &str) -> bool {
     crate::edge::jwks_url_acceptable(url)
-}
-
-/// `[[auth.rules]]`: `tools` (required), `effect` (`allow`, `deny` or `require`; required),
-/// `roles`, `scopes`.
-fn resolve_rules(l: &mut Layers<'_>) -> Vec<ToolRule> {
-    let mut rules = Vec::new();
-    for (key, entry) in l.file_tables("auth.rules") {
-        match parse_rule(entry) {
-            Ok(rule) => rules.push(rule),
-            Err(message) => l.issue(&key, None, message),
-        }
-    }
-    rules
-}
-
-fn parse_rule(entry: &toml::Value) -> Result<ToolRule, String> {
-    let table = entry_table(entry, &["tools", "effect", "roles", "scopes"])?;
-    let list = |name: &str| -> Result<Vec<String>, String> {
-        match table.get(name) {
-            None => Ok(Vec::new()),
-            Some(value) => <Vec<String> as super::SettingValue>::from_toml(value)
-                .map_err(|e| format!("{name}: {e}")),
-        }
-    };
-    let tools = list("tools")?;
-    if tools.is_empty() {
-        return Err("needs `tools`, a list of tool names or patterns".into());
-    }
-    let effect = match table.get("effect").and_then(toml::Value::as_str) {
-        Some("allow") => RuleEffect::Allow,
-        Some("deny") => RuleEffect::Deny,
-        Some("require") => RuleEffect::Require,
-        _ => return Err("needs `effect`: \"allow\", \"deny\" or \"require\"".into()),
-    };
-    let roles = list("roles")?;
-    if let Some(role) = roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
-        return Err(format!(
-            "unknown role {role:?}; roles are {}",
-            ROLES.join(", ")
-        ));
-    }
-    let scopes = list("scopes")?;
-    if effect == RuleEffect::Require && scopes.is_empty() {
-        return Err("a `require` rule needs `scopes`".into());
-    }
-    Ok(ToolRule {
-        tools,
-        effect,
-        roles,
-        scopes,
-    })
 }
 
 /// `MCPGATE_AUTH_TOKEN` (as the default principal) and the file's `[[auth.tokens]]` entries
@@ -418,24 +269,12 @@ fn resolve_tokens(
             role: default_role.to_owned(),
         });
     }
-    for (key, entry) in l.file_tables("auth.tokens") {
-        let table = match entry_table(entry, &["name", "token", "org", "role"]) {
-            Ok(table) => table,
-            Err(message) => {
-                l.issue(&key, None, message);
-                continue;
-            }
-        };
-        let field = |name: &str| table.get(name).and_then(toml::Value::as_str);
-        let (Some(name), Some(secret)) = (field("name"), field("token")) else {
-            l.issue(&key, None, "needs `name` and `token` strings");
-            continue;
-        };
+    for token in l.file_entries::<TokenSpec, NamedToken>("auth.tokens") {
         tokens.push(StaticToken {
-            name: name.to_owned(),
-            secret: secret.to_owned(),
-            org: field("org").unwrap_or(default_org).to_owned(),
-            role: field("role").unwrap_or(default_role).to_owned(),
+            name: token.name,
+            secret: token.secret,
+            org: token.org.unwrap_or_else(|| default_org.to_owned()),
+            role: token.role.unwrap_or_else(|| default_role.to_owned()),
         });
     }
     for (i, token) in tokens.iter().enumerate() {
@@ -476,6 +315,7 @@ mod tests {
     use super::*;
     use crate::config::testing::{env, with_file};
     use crate::config::{Overrides, resolve};
+    use crate::edge::RuleEffect;
 
     #[test]
     fn jwt_needs_keys_and_a_long_secret_that_is_never_printed() {

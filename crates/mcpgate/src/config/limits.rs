@@ -1,55 +1,11 @@
-//! Rate-limit settings: per caller and route, for anonymous callers per IP, and per tool.
+//! Resolution of the rate-limit settings (the edge's [`RateLimitConfig`]): per caller and route,
+//! for anonymous callers per IP, and per tool.
 
 use std::time::Duration;
 
 use super::Layers;
-use super::resolve::{choice, positive};
-use super::source::entry_table;
-use crate::edge::{FailurePolicy, Quota};
-
-/// Rate limits (GCRA). In process by default; shared by every replica through Redis when
-/// `MCPGATE_REDIS_URL` is set.
-#[derive(Debug, Clone)]
-pub struct RateLimitConfig {
-    /// Requests per authenticated caller and route (MCP endpoint, REST API). Default none
-    /// (unlimited). Env `MCPGATE_RATE_LIMIT` (such as `600/min`) and
-    /// `MCPGATE_RATE_LIMIT_BURST`.
-    pub per_subject: Option<Quota>,
-    /// Requests per client IP for callers without a credential (including refused ones).
-    /// Default `60/min`; `off` disables. Env `MCPGATE_RATE_LIMIT_ANONYMOUS`.
-    pub anonymous: Option<Quota>,
-    /// Apply the anonymous limit to loopback clients too. Off by default: a local client (or a
-    /// proxy on this machine, where every caller shares one address) is not throttled as one
-    /// IP. Env `MCPGATE_RATE_LIMIT_LOOPBACK`.
-    pub anonymous_loopback: bool,
-    /// Per-tool limits per caller (`[[rate_limit.tools]]` with `tools`, `rate`, `burst`); the
-    /// first entry naming a tool applies. Default none.
-    pub tools: Vec<ToolQuota>,
-    /// What happens when Redis cannot answer: `open` (allow) or `closed` (refuse). Default
-    /// `open`. Env `MCPGATE_RATE_LIMIT_FAILURE`.
-    pub failure: FailurePolicy,
-    /// Longest wait for one Redis decision. Default 250ms. Env
-    /// `MCPGATE_RATE_LIMIT_REDIS_TIMEOUT`.
-    pub redis_timeout: Duration,
-    /// Prefix of the Redis keys. Default `mcpgate:rl:`. Env `MCPGATE_RATE_LIMIT_PREFIX`.
-    pub key_prefix: String,
-}
-
-/// A limit on some tools, per caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ToolQuota {
-    /// Tool name patterns (`*`, `?`).
-    pub tools: Vec<String>,
-    /// The rate and burst.
-    pub quota: Quota,
-}
-
-impl RateLimitConfig {
-    /// Whether any limit is configured (otherwise no limiter is built).
-    pub fn any(&self) -> bool {
-        self.per_subject.is_some() || self.anonymous.is_some() || !self.tools.is_empty()
-    }
-}
+use super::entries::ToolQuotaSpec;
+use crate::edge::{FailurePolicy, Quota, RateLimitConfig, ToolQuota};
 
 pub(super) fn resolve_rate_limits(l: &mut Layers<'_>) -> RateLimitConfig {
     let per_subject = quota(l, "rate_limit.rate", "MCPGATE_RATE_LIMIT", None);
@@ -79,9 +35,8 @@ pub(super) fn resolve_rate_limits(l: &mut Layers<'_>) -> RateLimitConfig {
             "MCPGATE_RATE_LIMIT_LOOPBACK",
             false,
         ),
-        tools: tool_quotas(l),
-        failure: choice(
-            l,
+        tools: l.file_entries::<ToolQuotaSpec, ToolQuota>("rate_limit.tools"),
+        failure: l.choice(
             "rate_limit.failure",
             "MCPGATE_RATE_LIMIT_FAILURE",
             FailurePolicy::Open,
@@ -91,8 +46,7 @@ pub(super) fn resolve_rate_limits(l: &mut Layers<'_>) -> RateLimitConfig {
                 other => Err(format!("expected open or closed, found {other:?}")),
             },
         ),
-        redis_timeout: positive(
-            l,
+        redis_timeout: l.positive(
             "rate_limit.redis_timeout",
             "MCPGATE_RATE_LIMIT_REDIS_TIMEOUT",
             Duration::from_millis(250),
@@ -120,42 +74,6 @@ fn quota(l: &mut Layers<'_>, key: &str, var: &str, default: Option<Quota>) -> Op
             default
         }
     }
-}
-
-fn tool_quotas(l: &mut Layers<'_>) -> Vec<ToolQuota> {
-    let mut out = Vec::new();
-    for (key, entry) in l.file_tables("rate_limit.tools") {
-        match parse_tool_quota(entry) {
-            Ok(q) => out.push(q),
-            Err(e) => l.issue(&key, None, e),
-        }
-    }
-    out
-}
-
-fn parse_tool_quota(entry: &toml::Value) -> Result<ToolQuota, String> {
-    let table = entry_table(entry, &["tools", "rate", "burst"])?;
-    let tools = match table.get("tools") {
-        Some(v) => <Vec<String> as super::SettingValue>::from_toml(v)?,
-        None => Vec::new(),
-    };
-    if tools.is_empty() {
-        return Err("needs `tools`, a list of tool names or patterns".into());
-    }
-    let rate = table
-        .get("rate")
-        .and_then(toml::Value::as_str)
-        .ok_or("needs `rate`, such as \"10/min\"")?;
-    let mut quota = Quota::parse(rate)?;
-    if let Some(burst) = table.get("burst") {
-        let burst = burst
-            .as_integer()
-            .and_then(|b| u32::try_from(b).ok())
-            .filter(|b| *b > 0)
-            .ok_or("`burst` must be a whole number greater than zero")?;
-        quota = quota.with_burst(burst);
-    }
-    Ok(ToolQuota { tools, quota })
 }
 
 #[cfg(test)]

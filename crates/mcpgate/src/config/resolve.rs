@@ -1,39 +1,18 @@
 //! Resolution: read every setting through the layers, check it, and build [`Config`].
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    AuthMode, Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers, LogConfig,
-    LogFormat, ModulesConfig, StoreConfig, Transport, WorkspaceConfig,
+    Config, ConfigError, EnvSource, HttpConfig, KNOWN_MODULES, Layers, ModulesConfig, Overrides,
+    Transport, WorkspaceConfig,
 };
-
-/// Values from the command line; they win over everything else.
-#[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    /// `--config FILE`.
-    pub config_file: Option<PathBuf>,
-    /// `--transport`.
-    pub transport: Option<String>,
-    /// `--listen`.
-    pub listen: Option<String>,
-    /// `--allow-unauthenticated`.
-    pub allow_unauthenticated: bool,
-}
+use crate::edge::AuthMode;
+use crate::store::StoreConfig;
+use crate::telemetry::{LogConfig, LogFormat};
 
 /// rmcp logs every stateless request at info; keep its chatter at warn unless asked.
 const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
-
-const DEFAULT_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1", "[::1]"];
-const DEFAULT_ORIGINS: &[&str] = &[
-    "http://localhost:*",
-    "http://127.0.0.1:*",
-    "http://[::1]:*",
-    "https://localhost:*",
-    "https://127.0.0.1:*",
-    "https://[::1]:*",
-];
 
 /// Resolve the configuration from the environment, the file it or `overrides` names, and the
 /// command line. Reports every problem at once.
@@ -54,8 +33,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
             l.issue("--transport", None, e);
             Transport::Http
         }),
-        None => choice(
-            &mut l,
+        None => l.choice(
             "server.transport",
             "MCPGATE_TRANSPORT",
             Transport::Http,
@@ -67,15 +45,14 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         .map(PathBuf::from)
         .unwrap_or_else(|| default_data_dir(env));
 
-    let http = resolve_http(&mut l, overrides);
+    let http = super::http::resolve_http(&mut l, overrides);
     let store = resolve_store(&mut l, &data_dir);
     let modules = resolve_modules(&mut l);
     let workspace = resolve_workspace(&mut l, &http);
     let auth = super::auth::resolve_auth(&mut l, &http);
     let log = LogConfig {
         filter: l.get_or("log.filter", "MCPGATE_LOG", DEFAULT_LOG_FILTER.to_owned()),
-        format: choice(
-            &mut l,
+        format: l.choice(
             "log.format",
             "MCPGATE_LOG_FORMAT",
             LogFormat::Json,
@@ -183,246 +160,6 @@ fn parse_transport(text: &str) -> Result<Transport, String> {
     }
 }
 
-/// Read a setting whose text must be one of a few words.
-pub(super) fn choice<T>(
-    l: &mut Layers<'_>,
-    key: &str,
-    var: &str,
-    default: T,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> T {
-    match l.get::<String>(key, var) {
-        Some(text) => parse(text.trim()).unwrap_or_else(|e| {
-            l.issue(key, Some(var), e);
-            default
-        }),
-        None => default,
-    }
-}
-
-/// Read a setting that must be greater than zero (a size, a count, an interval).
-pub(super) fn positive<T: super::SettingValue + PartialOrd + Default + Copy>(
-    l: &mut Layers<'_>,
-    key: &str,
-    var: &str,
-    default: T,
-) -> T {
-    let value = l.get_or(key, var, default);
-    if value > T::default() {
-        value
-    } else {
-        l.issue(key, Some(var), "must be greater than zero");
-        default
-    }
-}
-
-fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
-    let default_listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
-    let listen = match overrides.listen.as_deref() {
-        Some(text) => <SocketAddr as super::SettingValue>::from_env(text).unwrap_or_else(|e| {
-            l.issue("--listen", None, e);
-            default_listen
-        }),
-        None => l.get_or("http.listen", "MCPGATE_LISTEN", default_listen),
-    };
-    let mcp_path: String = l.get_or("http.mcp_path", "MCPGATE_MCP_PATH", "/mcp".to_owned());
-    if !mcp_path.starts_with('/') || mcp_path.len() < 2 || mcp_path.ends_with('/') {
-        l.issue(
-            "http.mcp_path",
-            Some("MCPGATE_MCP_PATH"),
-            format!("expected a path such as /mcp (leading slash, no trailing slash), found {mcp_path:?}"),
-        );
-    }
-    let allowed_hosts = l.get_or(
-        "http.allowed_hosts",
-        "MCPGATE_ALLOWED_HOSTS",
-        DEFAULT_HOSTS.iter().map(|s| (*s).to_owned()).collect(),
-    );
-    let allowed_origins: Vec<String> = l.get_or(
-        "http.allowed_origins",
-        "MCPGATE_ALLOWED_ORIGINS",
-        DEFAULT_ORIGINS.iter().map(|s| (*s).to_owned()).collect(),
-    );
-    for origin in &allowed_origins {
-        if crate::edge::OriginPattern::parse(origin).is_err() {
-            l.issue(
-                "http.allowed_origins",
-                Some("MCPGATE_ALLOWED_ORIGINS"),
-                format!("expected scheme://host[:port|:*] or \"null\", found {origin:?}"),
-            );
-        }
-    }
-    let max_body_bytes: usize =
-        positive(l, "http.max_body_bytes", "MCPGATE_MAX_BODY_BYTES", 1 << 20);
-    let sse_keep_alive: Duration = positive(
-        l,
-        "http.sse_keep_alive",
-        "MCPGATE_SSE_KEEP_ALIVE",
-        Duration::from_secs(15),
-    );
-    let session_idle_timeout: Duration = positive(
-        l,
-        "http.session_idle_timeout",
-        "MCPGATE_SESSION_IDLE_TIMEOUT",
-        Duration::from_secs(300),
-    );
-    let public_url: String = l.get_or(
-        "http.public_url",
-        "MCPGATE_PUBLIC_URL",
-        format!("http://{listen}"),
-    );
-    if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
-        || public_url.ends_with('/')
-    {
-        l.issue(
-            "http.public_url",
-            Some("MCPGATE_PUBLIC_URL"),
-            "expected an http:// or https:// URL without a trailing slash",
-        );
-    }
-    let cors_origins: Vec<String> =
-        l.get_or("http.cors_origins", "MCPGATE_CORS_ORIGINS", Vec::new());
-    for origin in &cors_origins {
-        if origin == "*"
-            || crate::edge::OriginPattern::parse(origin).is_err()
-            || origin.contains('*')
-        {
-            l.issue(
-                "http.cors_origins",
-                Some("MCPGATE_CORS_ORIGINS"),
-                format!("expected exact origins such as https://app.example.com, found {origin:?}"),
-            );
-        }
-    }
-    let max_header_bytes: usize = positive(
-        l,
-        "http.max_header_bytes",
-        "MCPGATE_MAX_HEADER_BYTES",
-        16 * 1024,
-    );
-    if max_header_bytes < 8192 {
-        l.issue(
-            "http.max_header_bytes",
-            Some("MCPGATE_MAX_HEADER_BYTES"),
-            "must be at least 8192",
-        );
-    }
-    let trusted_proxies = l
-        .get_or::<Vec<String>>(
-            "http.trusted_proxies",
-            "MCPGATE_TRUSTED_PROXIES",
-            Vec::new(),
-        )
-        .iter()
-        .filter_map(|text| match parse_net(text) {
-            Some(net) => Some(net),
-            None => {
-                l.issue(
-                    "http.trusted_proxies",
-                    Some("MCPGATE_TRUSTED_PROXIES"),
-                    format!("expected an address or CIDR range such as 10.0.0.0/8, found {text:?}"),
-                );
-                None
-            }
-        })
-        .collect();
-    HttpConfig {
-        trusted_proxies,
-        public_url,
-        request_timeout: positive(
-            l,
-            "http.request_timeout",
-            "MCPGATE_REQUEST_TIMEOUT",
-            Duration::from_secs(60),
-        ),
-        max_concurrent_requests: positive(
-            l,
-            "http.max_concurrent_requests",
-            "MCPGATE_MAX_CONCURRENT_REQUESTS",
-            1024,
-        ),
-        header_read_timeout: positive(
-            l,
-            "http.header_read_timeout",
-            "MCPGATE_HEADER_READ_TIMEOUT",
-            Duration::from_secs(10),
-        ),
-        http2_idle_timeout: positive(
-            l,
-            "http.http2_idle_timeout",
-            "MCPGATE_HTTP2_IDLE_TIMEOUT",
-            Duration::from_secs(60),
-        ),
-        body_read_timeout: positive(
-            l,
-            "http.body_read_timeout",
-            "MCPGATE_BODY_READ_TIMEOUT",
-            Duration::from_secs(30),
-        ),
-        min_body_rate: l.get_or("http.min_body_rate", "MCPGATE_MIN_BODY_RATE", 1024),
-        min_body_rate_grace: l.get_or(
-            "http.min_body_rate_grace",
-            "MCPGATE_MIN_BODY_RATE_GRACE",
-            Duration::from_secs(5),
-        ),
-        max_body_readers: positive(l, "http.max_body_readers", "MCPGATE_MAX_BODY_READERS", 1024),
-        max_header_bytes,
-        cors_origins,
-        hsts_max_age: l.get_or("http.hsts_max_age", "MCPGATE_HSTS_MAX_AGE", Duration::ZERO),
-        listen,
-        mcp_path,
-        allowed_hosts,
-        allowed_origins,
-        max_body_bytes,
-        sse_keep_alive,
-        sse_retry: l.get_or(
-            "http.sse_retry",
-            "MCPGATE_SSE_RETRY",
-            Duration::from_secs(3),
-        ),
-        session_idle_timeout,
-        max_sessions: positive(l, "http.max_sessions", "MCPGATE_MAX_SESSIONS", 4096),
-        max_sessions_per_principal: positive(
-            l,
-            "http.max_sessions_per_principal",
-            "MCPGATE_MAX_SESSIONS_PER_PRINCIPAL",
-            64,
-        ),
-        json_response: l.get_or("http.json_response", "MCPGATE_JSON_RESPONSE", true),
-        shutdown_grace: l.get_or(
-            "http.shutdown_grace",
-            "MCPGATE_SHUTDOWN_GRACE",
-            Duration::from_secs(30),
-        ),
-        shutdown_delay: l.get_or(
-            "http.shutdown_delay",
-            "MCPGATE_SHUTDOWN_DELAY",
-            Duration::ZERO,
-        ),
-        shutdown_linger: l.get_or(
-            "http.shutdown_linger",
-            "MCPGATE_SHUTDOWN_LINGER",
-            Duration::from_secs(1),
-        ),
-        allow_unauthenticated: overrides.allow_unauthenticated
-            || l.get_or(
-                "http.allow_unauthenticated",
-                "MCPGATE_ALLOW_UNAUTHENTICATED",
-                false,
-            ),
-    }
-}
-
-/// An address (a single-host range) or a CIDR range.
-fn parse_net(text: &str) -> Option<ipnet::IpNet> {
-    let text = text.trim();
-    text.parse::<ipnet::IpNet>().ok().or_else(|| {
-        text.parse::<std::net::IpAddr>()
-            .ok()
-            .map(ipnet::IpNet::from)
-    })
-}
-
 fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig {
     let default_url = format!("sqlite://{}", data_dir.join("mcpgate.db").display());
     let database_url: String = l.get_or("store.database_url", "MCPGATE_DATABASE_URL", default_url);
@@ -438,15 +175,14 @@ fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig 
     }
     StoreConfig {
         database_url,
-        max_connections: positive(l, "store.max_connections", "MCPGATE_DB_MAX_CONNECTIONS", 8),
+        max_connections: l.positive("store.max_connections", "MCPGATE_DB_MAX_CONNECTIONS", 8),
         acquire_timeout: l.get_or(
             "store.acquire_timeout",
             "MCPGATE_DB_ACQUIRE_TIMEOUT",
             Duration::from_secs(5),
         ),
         min_connections: l.get_or("store.min_connections", "MCPGATE_DB_MIN_CONNECTIONS", 0),
-        idle_timeout: positive(
-            l,
+        idle_timeout: l.positive(
             "store.idle_timeout",
             "MCPGATE_DB_IDLE_TIMEOUT",
             Duration::from_secs(600),
@@ -465,14 +201,12 @@ fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig 
 }
 
 fn resolve_workspace(l: &mut Layers<'_>, http: &HttpConfig) -> WorkspaceConfig {
-    let default_page_size: u32 = positive(
-        l,
+    let default_page_size: u32 = l.positive(
         "workspace.default_page_size",
         "MCPGATE_WORKSPACE_PAGE_SIZE",
         20,
     );
-    let max_page_size: u32 = positive(
-        l,
+    let max_page_size: u32 = l.positive(
         "workspace.max_page_size",
         "MCPGATE_WORKSPACE_MAX_PAGE_SIZE",
         100,
@@ -491,8 +225,7 @@ fn resolve_workspace(l: &mut Layers<'_>, http: &HttpConfig) -> WorkspaceConfig {
             format!("must not exceed workspace.max_page_size ({max_page_size})"),
         );
     }
-    let max_result_bytes: usize = positive(
-        l,
+    let max_result_bytes: usize = l.positive(
         "workspace.max_result_bytes",
         "MCPGATE_MAX_RESULT_BYTES",
         256 * 1024,
@@ -531,7 +264,7 @@ fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
             );
         }
     }
-    let page_size: usize = positive(l, "modules.page_size", "MCPGATE_PAGE_SIZE", 100);
+    let page_size: usize = l.positive("modules.page_size", "MCPGATE_PAGE_SIZE", 100);
     if page_size > 1000 {
         l.issue(
             "modules.page_size",
@@ -539,7 +272,7 @@ fn resolve_modules(l: &mut Layers<'_>) -> ModulesConfig {
             "must be at most 1000",
         );
     }
-    let event_buffer: usize = positive(l, "modules.event_buffer", "MCPGATE_EVENT_BUFFER", 64);
+    let event_buffer: usize = l.positive("modules.event_buffer", "MCPGATE_EVENT_BUFFER", 64);
     ModulesConfig {
         event_buffer,
         enabled,

@@ -193,6 +193,39 @@ impl<'a> Layers<'a> {
         self.get(key, var).unwrap_or(default)
     }
 
+    /// A setting whose text must be one of a few words, each mapped by `parse`.
+    pub fn choice<T>(
+        &mut self,
+        key: &str,
+        var: &str,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> T {
+        match self.get::<String>(key, var) {
+            Some(text) => parse(text.trim()).unwrap_or_else(|e| {
+                self.issue(key, Some(var), e);
+                default
+            }),
+            None => default,
+        }
+    }
+
+    /// A setting that must be greater than zero (a size, a count, an interval).
+    pub fn positive<T: SettingValue + PartialOrd + Default + Copy>(
+        &mut self,
+        key: &str,
+        var: &str,
+        default: T,
+    ) -> T {
+        let value = self.get_or(key, var, default);
+        if value > T::default() {
+            value
+        } else {
+            self.issue(key, Some(var), "must be greater than zero");
+            default
+        }
+    }
+
     /// A setting that only the file can hold (tables of named entries and the like).
     pub fn file_only(&mut self, key: &str) -> Option<&'a toml::Value> {
         self.read_keys.insert(key.to_owned());
@@ -219,6 +252,33 @@ impl<'a> Layers<'a> {
             .enumerate()
             .map(|(i, entry)| (format!("{key}[{i}]"), entry))
             .collect()
+    }
+
+    /// The entries of an array of tables only the file can hold, each read into `Spec` (whose
+    /// serde shape refuses unknown keys) and converted to `T`. Each entry that fails is one
+    /// problem named by its place (`auth.rules[1]`); the others are kept.
+    pub fn file_entries<Spec, T>(&mut self, key: &str) -> Vec<T>
+    where
+        Spec: serde::de::DeserializeOwned,
+        T: TryFrom<Spec, Error = String>,
+    {
+        let mut out = Vec::new();
+        for (name, entry) in self.file_tables(key) {
+            let converted = match entry {
+                toml::Value::Table(_) => entry
+                    .clone()
+                    .try_into::<Spec>()
+                    // "invalid type: .., expected ..", then "in `key`" on its own line.
+                    .map_err(|e| e.to_string().trim().replace('\n', " "))
+                    .and_then(T::try_from),
+                _ => Err("expected a table".to_owned()),
+            };
+            match converted {
+                Ok(value) => out.push(value),
+                Err(message) => self.issue(&name, None, message),
+            }
+        }
+        out
     }
 
     fn file_value(&self, key: &str) -> Option<&'a toml::Value> {
@@ -256,23 +316,6 @@ impl<'a> Layers<'a> {
             }
         }
         self.issues
-    }
-}
-
-/// One entry of an array of tables, as a table holding none but `keys`.
-pub fn entry_table<'a>(entry: &'a toml::Value, keys: &[&str]) -> Result<&'a toml::Table, String> {
-    let table = entry.as_table().ok_or("expected a table")?;
-    let unknown: Vec<&String> = table
-        .keys()
-        .filter(|k| !keys.contains(&k.as_str()))
-        .collect();
-    match unknown.as_slice() {
-        [] => Ok(table),
-        [one] => Err(format!("unknown key {one:?}; expected {}", keys.join(", "))),
-        many => Err(format!(
-            "unknown keys {many:?}; expected {}",
-            keys.join(", ")
-        )),
     }
 }
 

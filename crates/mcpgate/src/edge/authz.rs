@@ -10,7 +10,32 @@
 use std::sync::Arc;
 
 use super::Principal;
-use crate::config::{RuleEffect, ToolRule};
+
+/// What a rule does to the tools it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleEffect {
+    /// The tools are granted, beyond what the role allows.
+    Allow,
+    /// The tools are withheld, whatever the role allows.
+    Deny,
+    /// The tools need every scope the rule lists.
+    Require,
+}
+
+/// One per-tool rule: `[[auth.rules]]` with `tools` (globs), `effect`, and optional `roles`
+/// (the rule applies to principals holding any of them) and `scopes` (for `allow` and `deny`:
+/// the rule applies to principals holding all of them; for `require`: the scopes needed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolRule {
+    /// Tool name patterns; `*` matches any run of characters, `?` one character.
+    pub tools: Vec<String>,
+    /// What the rule does.
+    pub effect: RuleEffect,
+    /// Roles the rule applies to; empty means every role.
+    pub roles: Vec<String>,
+    /// Scopes (see the type's documentation).
+    pub scopes: Vec<String>,
+}
 
 /// The verdict for one principal and one tool.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,9 +13,9 @@ use tokio::time::Instant;
 use super::authz::glob;
 use super::expiring::Expiring;
 use super::{
-    AuthError, AuthVia, Authenticator, Challenges, Decision, Principal, Quota, RateLimiter,
+    AuthError, AuthVia, Authenticator, Challenges, Decision, Principal, Quota, RateLimitConfig,
+    RateLimiter, ToolQuota,
 };
-use crate::config::{RateLimitConfig, ToolQuota};
 use prometheus_client::metrics::counter::Counter;
 
 use crate::telemetry::Metrics;

@@ -239,7 +239,7 @@ impl JwtVerifier {
         if settings.roles_claim.is_empty() {
             return Err(invalid("roles_claim", "must not be empty"));
         }
-        if !crate::config::ROLES.contains(&settings.default_role.as_str()) {
+        if !crate::edge::ROLES.contains(&settings.default_role.as_str()) {
             return Err(invalid("default_role", "must be viewer, editor or admin"));
         }
         if settings.org_claim.is_empty() && !super::is_identifier(&settings.default_org) {

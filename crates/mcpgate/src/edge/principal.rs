@@ -61,6 +61,9 @@ impl Principal {
     }
 }
 
+/// Roles a principal may hold, in increasing power.
+pub const ROLES: &[&str] = &["viewer", "editor", "admin"];
+
 /// Subjects, orgs and roles are short identifiers: 1-128 of `[A-Za-z0-9._@-]`.
 pub fn is_identifier(text: &str) -> bool {
     (1..=128).contains(&text.len())

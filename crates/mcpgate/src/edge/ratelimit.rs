@@ -19,6 +19,7 @@ mod decision;
 mod local;
 mod rate;
 mod redis;
+mod settings;
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -31,6 +32,7 @@ pub use decision::{
     Decision, FailurePolicy, RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET,
 };
 pub use rate::Quota;
+pub use settings::{RateLimitConfig, ToolQuota};
 
 use local::LocalBackend;
 use redis::RedisBackend;

@@ -12,8 +12,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 mod records;
 
-use super::{Store, StoreError, all_applied};
-use crate::config::StoreConfig;
+use super::{Store, StoreConfig, StoreError, all_applied};
 use crate::workspace::Kind;
 use crate::workspace::record::{ListQuery, Record, SearchQuery, Tenant, WriteOutcome};
 

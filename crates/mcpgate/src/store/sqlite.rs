@@ -9,8 +9,7 @@ use sqlx::sqlite::{
 
 mod records;
 
-use super::{Store, StoreError, all_applied};
-use crate::config::StoreConfig;
+use super::{Store, StoreConfig, StoreError, all_applied};
 use crate::workspace::Kind;
 use crate::workspace::record::{ListQuery, Record, SearchQuery, Tenant, WriteOutcome};
 

@@ -286,7 +286,7 @@ pub fn schema(kind: Kind) -> serde_json::Value {
         Kind::ChatMessage => schemars::schema_for!(ChatMessageFields),
     };
     let mut value = schema.to_value();
-    crate::modules::strip_nonstandard_formats(&mut value);
+    crate::schema::strip_nonstandard_formats(&mut value);
     value
 }
 

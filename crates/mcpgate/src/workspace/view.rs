@@ -112,7 +112,7 @@ pub fn record_schema(kind: Kind) -> Value {
     if !defs.is_empty() {
         schema["$defs"] = Value::Object(defs);
     }
-    crate::modules::strip_nonstandard_formats(&mut schema);
+    crate::schema::strip_nonstandard_formats(&mut schema);
     schema
 }
 

@@ -17,6 +17,7 @@ mod router;
 mod sdk_auth;
 mod sdk_clients;
 mod sessions;
+mod shape;
 mod shutdown;
 mod stdio;
 mod store;

@@ -9,8 +9,7 @@
 use serde_json::{Map, Value};
 
 use super::{JwtError, VerifiedClaims};
-use crate::config::ROLES;
-use crate::edge::is_identifier;
+use crate::edge::{ROLES, is_identifier};
 
 /// Longest scope value kept.
 const MAX_SCOPE_LEN: usize = 256;

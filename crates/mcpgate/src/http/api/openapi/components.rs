@@ -98,7 +98,7 @@ pub(super) fn rewrite_refs(value: &mut Value, renames: &HashMap<String, String>)
 /// The schema of a schemars type, with only standard formats.
 fn generated<T: schemars::JsonSchema>() -> Value {
     let mut schema = schemars::schema_for!(T).to_value();
-    crate::modules::strip_nonstandard_formats(&mut schema);
+    crate::schema::strip_nonstandard_formats(&mut schema);
     schema
 }
 
