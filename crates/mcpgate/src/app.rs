@@ -20,7 +20,9 @@ use crate::config::{Config, Transport};
 use crate::edge::{AuthMode, Authenticator, Challenges, Gate, Limits, Policy, RateLimiter};
 use crate::http::{ConnectionLimits, DrainSignals, ResourceMetadata};
 use crate::http::{RouterParts, build_router};
-use crate::mcp::{Catalog, EventBus, Handler, HandlerParts, Module, ServerIdentity};
+use crate::mcp::{
+    Catalog, CatalogSettings, EventBus, Handler, HandlerParts, Module, ServerIdentity,
+};
 use crate::modules::{ModuleDeps, native, system::AppFacts};
 use crate::store::{self, Store};
 use crate::telemetry::Metrics;
@@ -31,8 +33,6 @@ pub struct App {
     config: Config,
     handler: Handler,
     gate: Gate,
-    policy: Policy,
-    limits: Option<Limits>,
     oauth_metadata: Option<Router>,
     store: Arc<dyn Store>,
     workspace: Arc<WorkspaceService>,
@@ -72,7 +72,7 @@ impl App {
                 Transport::Http => "http",
             },
             modules: config.modules.enabled.clone(),
-            tool_count: OnceLock::new(),
+            catalog: OnceLock::new(),
             store: Arc::clone(&store),
             probe_ttl: config.store.health_probe_ttl,
         });
@@ -94,19 +94,28 @@ impl App {
         }
         modules.extend(extra);
 
-        let mut catalog =
-            Catalog::new(config.modules.page_size).with_policy(Policy::new(&config.auth.rules));
-        for module in &modules {
+        let metrics = Metrics::new();
+        let limits = rate_limits(&config, &metrics).await?;
+        let events = EventBus::new(config.modules.event_buffer);
+        let catalog = Catalog::new(CatalogSettings {
+            page_size: config.modules.page_size,
+            policy: Policy::new(&config.auth.rules),
+            disabled: config.modules.disabled_tools.clone(),
+            limits: limits.clone(),
+            metrics: metrics.clone(),
+            events: events.clone(),
+        });
+        for module in modules {
+            let name = module.name().to_owned();
             catalog
-                .register(module.name(), Arc::clone(module).tools())
-                .with_context(|| format!("register the tools of module {}", module.name()))?;
+                .add_native(module)
+                .with_context(|| format!("register the tools of module {name}"))?;
         }
         catalog
-            .disable(&config.modules.disabled_tools)
+            .check_disabled()
             .context("disable tools (modules.disabled_tools)")?;
-        let _ = facts.tool_count.set(catalog.len());
+        let _ = facts.catalog.set(catalog.clone());
 
-        let metrics = Metrics::new();
         let auth = Authenticator::new(&config.auth).context("set up JWT keys (auth.jwt)")?;
         if let Some(jwt) = auth.jwt() {
             if config.auth.jwt.issuer.is_none() {
@@ -118,8 +127,6 @@ impl App {
             // A failure is logged by the verifier; the keys are fetched again on first use.
             let _ = jwt.prefetch().await;
         }
-        let limits = rate_limits(&config, &metrics).await?;
-        let policy = Policy::new(&config.auth.rules);
         let metadata = oauth_metadata(&config);
         let default_principal = auth.default_principal().clone();
         let gate = Gate::new(
@@ -135,8 +142,7 @@ impl App {
         let tracker = TaskTracker::new();
         let handler = Handler::new(HandlerParts {
             catalog,
-            modules,
-            events: EventBus::new(config.modules.event_buffer),
+            events,
             metrics: metrics.clone(),
             default_principal,
             identity: ServerIdentity {
@@ -147,14 +153,11 @@ impl App {
             list_ttl: config.modules.list_ttl,
             tracker: tracker.clone(),
             draining: draining.clone(),
-            limits: limits.clone(),
         });
         Ok(Self {
             config,
             handler,
             gate,
-            policy,
-            limits,
             oauth_metadata,
             store,
             workspace,
@@ -193,9 +196,6 @@ impl App {
             http: self.config.http.clone(),
             handler: self.handler.clone(),
             gate: self.gate.clone(),
-            policy: self.policy.clone(),
-            disabled_tools: self.config.modules.disabled_tools.clone(),
-            limits: self.limits.clone(),
             oauth_metadata: self.oauth_metadata.clone(),
             store: Arc::clone(&self.store),
             ready: Arc::clone(&self.ready),

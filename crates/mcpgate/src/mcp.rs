@@ -1,5 +1,5 @@
-//! The MCP side: one [`Handler`] (rmcp's `ServerHandler`) over one [`Catalog`] of tools that
-//! modules register explicitly. stdio and HTTP share the handler; only how the caller's
+//! The MCP side: one [`Handler`] (rmcp's `ServerHandler`) over one live [`Catalog`] of what
+//! the sources (native modules, later upstream servers) offer, each item registered explicitly. stdio and HTTP share the handler; only how the caller's
 //! [`Principal`](crate::edge::Principal) is found differs.
 
 mod catalog;
@@ -11,10 +11,12 @@ mod handler;
 mod module;
 mod session;
 
-pub use catalog::{Catalog, CatalogError};
+pub use catalog::{
+    Catalog, CatalogError, CatalogSettings, Entry, Granted, Quarantined, Refused, Snapshot,
+};
 pub use context::CallContext;
 pub use cursor::Cursor;
 pub use events::{EventBus, ServerEvent};
 pub use handler::{Handler, HandlerParts, ServerIdentity};
-pub use module::{BoxFuture, Module, ToolHandler, ToolSpec};
+pub use module::{BoxFuture, Module, SourceChanges, ToolHandler, ToolSpec};
 pub use session::SessionState;

@@ -40,8 +40,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Extension, Router};
 
-use crate::edge::{Gate, Limits, Policy};
+use crate::edge::Gate;
 use crate::http::edge_layer::peer_ip;
+use crate::mcp::Catalog;
 use crate::workspace::{Kind, WorkspaceService};
 
 /// What the API is built from.
@@ -54,12 +55,8 @@ pub struct ApiParts {
     pub max_body_bytes: usize,
     /// Authentication, required scopes and rate limits, as for the MCP endpoint.
     pub gate: Gate,
-    /// Who may use which operation (by its tool's name), as for the MCP endpoint.
-    pub policy: Policy,
-    /// Tools switched off (`modules.disabled_tools`).
-    pub disabled_tools: Vec<String>,
-    /// Per-tool rate limits.
-    pub limits: Option<Limits>,
+    /// Who may use which operation, decided as for the MCP tool of the same meaning.
+    pub catalog: Catalog,
 }
 
 /// `/api/v1/*` and `/openapi.json`. The OpenAPI document is built and serialized here, once.
@@ -73,10 +70,8 @@ pub fn router(parts: ApiParts) -> Router {
         parts.max_body_bytes,
         &shapes,
         routes::ApiAccess {
-            policy: parts.policy,
+            catalog: parts.catalog,
             challenges: parts.gate.challenges().clone(),
-            disabled: parts.disabled_tools,
-            limits: parts.limits,
         },
     ));
 

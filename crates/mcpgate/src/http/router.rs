@@ -18,7 +18,7 @@ use super::mcp_layer::{McpState, mcp_exchange};
 use super::probes::{ProbeState, healthz, metrics, readyz};
 use super::sessions::{SessionLimits, Sessions};
 use crate::config::HttpConfig;
-use crate::edge::{Gate, Limits, OriginPolicy, Policy};
+use crate::edge::{Gate, OriginPolicy};
 use crate::mcp::Handler;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -32,12 +32,6 @@ pub struct RouterParts {
     pub handler: Handler,
     /// Authentication, required scopes and rate limits of the MCP endpoint and the REST API.
     pub gate: Gate,
-    /// Who may use which tool (the REST API applies it per operation).
-    pub policy: Policy,
-    /// Tools switched off; the REST API refuses their operations.
-    pub disabled_tools: Vec<String>,
-    /// Per-tool rate limits, for the REST API.
-    pub limits: Option<Limits>,
     /// Protected-resource metadata routes (auth `jwt` with authorization servers).
     pub oauth_metadata: Option<Router>,
     /// Store, for readiness.
@@ -191,9 +185,7 @@ pub fn build_router(parts: RouterParts) -> Router {
             write: parts.workspace_write,
             max_body_bytes: parts.http.max_body_bytes,
             gate: parts.gate.clone(),
-            policy: parts.policy.clone(),
-            disabled_tools: parts.disabled_tools.clone(),
-            limits: parts.limits.clone(),
+            catalog: parts.handler.catalog().clone(),
         })
         .merge(super::docs::docs_router())
     });

@@ -1,26 +1,44 @@
-//! The catalog: the single ordered list of tools a caller may see. Modules register into it at
-//! start-up; it drops disabled tools, refuses duplicates, compiles each input schema once,
-//! filters by the caller's role, and pages with opaque cursors.
+//! The catalog: what this server offers — tools, resources, resource templates and prompts —
+//! as one live, ordered list that every caller is filtered from.
+//!
+//! Readers load the current [`Snapshot`] without a lock; one writer at a time rebuilds it from
+//! the **sources** (native modules today, upstream servers next) and swaps it in, then
+//! announces which lists changed to every legacy session and `subscriptions/listen` stream. A
+//! source tells the catalog it changed through the [`SourceChanges`] it was given. A source
+//! whose offer is bad (a duplicate or malformed name, a schema that does not compile) is
+//! quarantined with the reason; for a native module added at start-up that is an error
+//! instead.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod decision;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+mod uri_template;
 
-use rmcp::model::Tool;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Cursor, ToolSpec};
-use crate::edge::{Access, Policy, Principal, ToolFacts};
+use arc_swap::ArcSwap;
+use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 
-/// A problem registering tools.
-#[derive(Debug, thiserror::Error)]
+use super::module::Refresh;
+use super::{Cursor, EventBus, Module, ServerEvent, SourceChanges};
+use crate::edge::{Access, Limits, Policy, Principal};
+use crate::telemetry::Metrics;
+pub use decision::{Granted, Refused};
+pub use snapshot::{Entry, Quarantined, Snapshot};
+use snapshot::{Key, Ordinals, Ranked, Settings};
+
+/// A problem with a source's offer.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CatalogError {
     /// Two registrations used one name.
     #[error("tool {name:?} is registered twice (modules {first} and {second})")]
     Duplicate {
         /// The tool name.
         name: String,
-        /// The module that registered it first.
+        /// The source that registered it first.
         first: String,
-        /// The module that registered it again.
+        /// The source that registered it again.
         second: String,
     },
     /// A tool's name breaks the spec's naming rule.
@@ -37,289 +55,307 @@ pub enum CatalogError {
     /// A disabled-tools entry names no registered tool (likely a typo).
     #[error("disabled tool {0:?} is not registered by any enabled module")]
     UnknownDisabled(String),
+    /// A source of that name is already in the catalog.
+    #[error("a source named {0:?} is already in the catalog")]
+    DuplicateSource(String),
 }
 
-/// One registered tool with what the catalog derived from it.
-pub struct Entry {
-    /// The tool and its code.
-    pub spec: ToolSpec,
-    /// The module that registered it.
-    pub module: &'static str,
-    validator: Option<Arc<jsonschema::Validator>>,
+/// What the catalog is configured with.
+pub struct CatalogSettings {
+    /// Items per page of every list.
+    pub page_size: usize,
+    /// Who may use which tool (role defaults when it has no rules).
+    pub policy: Policy,
+    /// Tools switched off (`modules.disabled_tools`).
+    pub disabled: Vec<String>,
+    /// Per-tool rate limits (`[[rate_limit.tools]]`), when any limit is configured.
+    pub limits: Option<Limits>,
+    /// Where each tool's call metrics go.
+    pub metrics: Metrics,
+    /// Where list changes are announced.
+    pub events: EventBus,
 }
 
-impl Entry {
-    /// Check arguments against the tool's input schema. The message names every failing field.
-    pub fn validate(&self, arguments: &serde_json::Value) -> Result<(), String> {
-        let Some(validator) = &self.validator else {
-            return Ok(());
-        };
-        if validator.is_valid(arguments) {
-            return Ok(());
-        }
-        let problems: Vec<String> = validator
-            .iter_errors(arguments)
-            .take(10)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                if path.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{path}: {e}")
-                }
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "invalid arguments for tool {}: {}",
-                self.spec.tool.name,
-                problems.join("; ")
-            ))
-        }
+struct Writer {
+    sources: Vec<Ranked>,
+    ordinals: Ordinals,
+    next_rank: u64,
+}
+
+struct Inner {
+    current: ArcSwap<Snapshot>,
+    writer: Mutex<Writer>,
+    settings: CatalogSettings,
+}
+
+/// The live catalog (see the module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct Catalog {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("tools", &self.snapshot().len())
+            .finish_non_exhaustive()
     }
 }
 
-/// The ordered tool registry.
-#[derive(Default)]
-pub struct Catalog {
-    entries: Vec<Entry>,
-    index: HashMap<String, usize>,
-    page_size: usize,
-    policy: Policy,
+impl Inner {
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn rebuild(&self, writer: &mut Writer) -> Vec<(String, CatalogError)> {
+        let settings = Settings {
+            disabled: &self.settings.disabled,
+            metrics: &self.settings.metrics,
+        };
+        let Writer {
+            sources, ordinals, ..
+        } = writer;
+        let (snapshot, problems) = snapshot::build(sources, &settings, ordinals);
+        for Quarantined { source, reason } in &snapshot.quarantined {
+            tracing::warn!(source, reason, "a tool source is quarantined");
+        }
+        let previous = self.current.swap(Arc::new(snapshot));
+        let changes = self.current.load().changes_from(&previous);
+        let events = &self.settings.events;
+        if changes.tools {
+            events.publish(ServerEvent::ToolsListChanged);
+        }
+        if changes.resources {
+            events.publish(ServerEvent::ResourcesListChanged);
+        }
+        if changes.prompts {
+            events.publish(ServerEvent::PromptsListChanged);
+        }
+        problems
+    }
 }
 
-fn valid_tool_name(name: &str) -> bool {
-    (1..=128).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+impl Refresh for Inner {
+    fn refresh(&self) {
+        let mut writer = self.writer();
+        self.rebuild(&mut writer);
+    }
 }
 
 impl Catalog {
-    /// An empty catalog listing `page_size` tools per page.
-    pub fn new(page_size: usize) -> Self {
+    /// An empty catalog.
+    pub fn new(settings: CatalogSettings) -> Self {
         Self {
-            entries: Vec::new(),
-            index: HashMap::new(),
-            page_size: page_size.max(1),
-            policy: Policy::default(),
+            inner: Arc::new(Inner {
+                current: ArcSwap::from_pointee(Snapshot::default()),
+                writer: Mutex::new(Writer {
+                    sources: Vec::new(),
+                    ordinals: Ordinals::default(),
+                    next_rank: 0,
+                }),
+                settings,
+            }),
         }
     }
 
-    /// Decide who may use which tool with `policy` (role defaults when not set).
-    pub fn with_policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
-        self
+    /// The current snapshot, to read as long as needed.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.current.load_full()
+    }
+
+    /// The policy tools are authorized by.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.settings.policy
+    }
+
+    /// A native module, added at start-up: a problem with its offer is an error, and the module
+    /// is not added.
+    pub fn add_native(&self, module: Arc<dyn Module>) -> Result<(), CatalogError> {
+        let name = module.name().to_owned();
+        let problem = self.add(module)?;
+        match problem {
+            Some(problem) => {
+                self.remove_source(&name);
+                Err(problem)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// A source added at runtime: a problem with its offer quarantines it (see
+    /// [`Snapshot::quarantined`]) and is returned.
+    pub fn add_source(
+        &self,
+        module: Arc<dyn Module>,
+    ) -> Result<Option<CatalogError>, CatalogError> {
+        self.add(module)
+    }
+
+    fn add(&self, module: Arc<dyn Module>) -> Result<Option<CatalogError>, CatalogError> {
+        let name = module.name().to_owned();
+        let inner: Arc<dyn Refresh> = self.inner.clone();
+        module.attach(SourceChanges::new(Arc::downgrade(&inner)));
+        let mut writer = self.inner.writer();
+        if writer.sources.iter().any(|s| s.module.name() == name) {
+            return Err(CatalogError::DuplicateSource(name));
+        }
+        let rank = writer.next_rank;
+        writer.next_rank += 1;
+        writer.sources.push(Ranked { rank, module });
+        let problems = self.inner.rebuild(&mut writer);
+        Ok(problems
+            .into_iter()
+            .find(|(source, _)| *source == name)
+            .map(|(_, problem)| problem))
+    }
+
+    /// Take the source `name` out; whether there was one.
+    pub fn remove_source(&self, name: &str) -> bool {
+        let mut writer = self.inner.writer();
+        let before = writer.sources.len();
+        writer.sources.retain(|s| s.module.name() != name);
+        if writer.sources.len() == before {
+            return false;
+        }
+        self.inner.rebuild(&mut writer);
+        true
+    }
+
+    /// Rebuild from every source's current offer, and announce what changed.
+    pub fn refresh(&self) {
+        self.inner.refresh();
+    }
+
+    /// Check that every disabled tool is one some source registers (a typo is a start-up
+    /// error).
+    pub fn check_disabled(&self) -> Result<(), CatalogError> {
+        let writer = self.inner.writer();
+        let mut offered = std::collections::HashSet::new();
+        for source in &writer.sources {
+            for spec in Arc::clone(&source.module).tools() {
+                offered.insert(spec.tool.name.to_string());
+            }
+        }
+        match self
+            .inner
+            .settings
+            .disabled
+            .iter()
+            .find(|name| !offered.contains(*name))
+        {
+            Some(name) => Err(CatalogError::UnknownDisabled(name.clone())),
+            None => Ok(()),
+        }
     }
 
     /// Whether `principal` may use `entry`.
     pub fn access(&self, principal: &Principal, entry: &Entry) -> Access {
-        let read_only = entry
-            .spec
-            .tool
-            .annotations
-            .as_ref()
-            .and_then(|a| a.read_only_hint)
-            .unwrap_or(false);
-        self.policy.access(
-            principal,
-            ToolFacts {
-                name: &entry.spec.tool.name,
-                module: entry.module,
-                read_only,
-            },
-        )
-    }
-
-    /// Register a module's tools in order.
-    pub fn register(
-        &mut self,
-        module: &'static str,
-        specs: Vec<ToolSpec>,
-    ) -> Result<(), CatalogError> {
-        for spec in specs {
-            let name = spec.tool.name.to_string();
-            if !valid_tool_name(&name) {
-                return Err(CatalogError::BadName(name));
-            }
-            if let Some(&i) = self.index.get(&name) {
-                return Err(CatalogError::Duplicate {
-                    name,
-                    first: self.entries[i].module.to_owned(),
-                    second: module.to_owned(),
-                });
-            }
-            let schema = serde_json::Value::Object((*spec.tool.input_schema).clone());
-            let validator =
-                jsonschema::validator_for(&schema).map_err(|e| CatalogError::BadSchema {
-                    name: name.clone(),
-                    message: e.to_string(),
-                })?;
-            self.index.insert(name, self.entries.len());
-            self.entries.push(Entry {
-                spec,
-                module,
-                validator: Some(Arc::new(validator)),
-            });
-        }
-        Ok(())
-    }
-
-    /// Remove tools by name; every name must exist.
-    pub fn disable(&mut self, names: &[String]) -> Result<(), CatalogError> {
-        for name in names {
-            if !self.index.contains_key(name) {
-                return Err(CatalogError::UnknownDisabled(name.clone()));
-            }
-        }
-        self.entries
-            .retain(|e| !names.iter().any(|n| *n == *e.spec.tool.name));
-        self.index = self
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.spec.tool.name.to_string(), i))
-            .collect();
-        Ok(())
-    }
-
-    /// Registered tool names, in order.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|e| &*e.spec.tool.name)
-    }
-
-    /// Number of registered tools.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether no tool is registered.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// A tool by name, if `principal` may use it.
-    pub fn get(&self, name: &str, principal: &Principal) -> Option<&Entry> {
-        let entry = &self.entries[*self.index.get(name)?];
-        self.access(principal, entry).allowed().then_some(entry)
-    }
-
-    /// A tool's description by name, regardless of caller (for rmcp's header validation).
-    pub fn tool(&self, name: &str) -> Option<&Tool> {
-        self.index.get(name).map(|&i| &self.entries[i].spec.tool)
+        snapshot::access(self.policy(), principal, entry)
     }
 
     /// One page of the tools `principal` may use, and the cursor of the next page. `None` when
     /// the cursor is not one this server minted.
-    pub fn page(
+    pub fn tools_page(
         &self,
         principal: &Principal,
         cursor: Option<&str>,
     ) -> Option<(Vec<Tool>, Option<String>)> {
-        let start = match cursor {
-            Some(text) => Cursor::decode(text)?.offset,
-            None => 0,
+        let snapshot = self.snapshot();
+        self.page(
+            snapshot.tool_list(),
+            |e| e.key,
+            |e| self.access(principal, e).allowed(),
+            |e| e.spec.tool.clone(),
+            cursor,
+        )
+    }
+
+    /// One page of the resources `principal` may see.
+    pub fn resources_page(
+        &self,
+        principal: &Principal,
+        cursor: Option<&str>,
+    ) -> Option<(Vec<Resource>, Option<String>)> {
+        let snapshot = self.snapshot();
+        self.page(
+            &snapshot.resources,
+            |l| l.key,
+            |l| self.may_see(&snapshot, principal, l.source, &l.item.uri),
+            |l| l.item.clone(),
+            cursor,
+        )
+    }
+
+    /// One page of the resource templates `principal` may see.
+    pub fn templates_page(
+        &self,
+        principal: &Principal,
+        cursor: Option<&str>,
+    ) -> Option<(Vec<ResourceTemplate>, Option<String>)> {
+        let snapshot = self.snapshot();
+        self.page(
+            &snapshot.templates,
+            |l| l.key,
+            |l| self.may_see(&snapshot, principal, l.source, &l.item.uri_template),
+            |l| l.item.clone(),
+            cursor,
+        )
+    }
+
+    /// One page of the prompts `principal` may see.
+    pub fn prompts_page(
+        &self,
+        principal: &Principal,
+        cursor: Option<&str>,
+    ) -> Option<(Vec<Prompt>, Option<String>)> {
+        let snapshot = self.snapshot();
+        self.page(
+            &snapshot.prompts,
+            |l| l.key,
+            |l| self.may_see(&snapshot, principal, l.source, &l.item.name),
+            |l| l.item.clone(),
+            cursor,
+        )
+    }
+
+    fn may_see(
+        &self,
+        snapshot: &Snapshot,
+        principal: &Principal,
+        source: usize,
+        name: &str,
+    ) -> bool {
+        let source = snapshot.sources.get(source).map_or("", |s| s.name());
+        snapshot::may_see(self.policy(), principal, source, name)
+    }
+
+    /// The page of `items` (sorted by `key`) after `cursor`, keeping the `visible` ones.
+    fn page<T, U>(
+        &self,
+        items: &[T],
+        key: impl Fn(&T) -> Key,
+        visible: impl Fn(&T) -> bool,
+        out: impl Fn(&T) -> U,
+        cursor: Option<&str>,
+    ) -> Option<(Vec<U>, Option<String>)> {
+        let after = match cursor {
+            Some(text) => Cursor::decode(text)?,
+            None => None,
         };
-        let visible: Vec<&Entry> = self
-            .entries
-            .iter()
-            .filter(|e| self.access(principal, e).allowed())
-            .collect();
-        if start > visible.len() {
-            return None;
+        let start = after.map_or(0, |c| items.partition_point(|i| key(i) <= c.after));
+        let size = self.inner.settings.page_size.max(1);
+        let mut page = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        for item in items[start..].iter().filter(|i| visible(i)) {
+            if page.len() == size {
+                more = true;
+                break;
+            }
+            page.push(out(item));
+            last = Some(key(item));
         }
-        let end = (start + self.page_size).min(visible.len());
-        let tools = visible[start..end]
-            .iter()
-            .map(|e| e.spec.tool.clone())
-            .collect();
-        let next = (end < visible.len()).then(|| Cursor { offset: end }.encode());
-        Some((tools, next))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rmcp::model::{CallToolResult, ToolAnnotations};
-
-    use super::*;
-    use crate::edge::AuthVia;
-
-    fn spec(name: &str, read_only: bool) -> ToolSpec {
-        let schema = serde_json::json!({
-            "type": "object",
-            "properties": {"n": {"type": "integer", "minimum": 1}},
-            "additionalProperties": false
-        });
-        let serde_json::Value::Object(schema) = schema else {
-            unreachable!()
-        };
-        let tool = Tool::new(name.to_owned(), "t", Arc::new(schema))
-            .with_annotations(ToolAnnotations::new().read_only(read_only));
-        ToolSpec::new(tool, |_, _| async {
-            Ok(CallToolResult::success(vec![]).into())
-        })
-    }
-
-    fn who(role: &str) -> Principal {
-        Principal::new("u", "o", role, AuthVia::Default)
-    }
-
-    #[test]
-    fn pages_follow_registration_order_and_cursors() {
-        let mut c = Catalog::new(2);
-        c.register("m", vec![spec("b", true), spec("a", true), spec("c", true)])
-            .expect("register");
-        let (first, next) = c.page(&who("admin"), None).expect("page");
-        assert_eq!(
-            first.iter().map(|t| &*t.name).collect::<Vec<_>>(),
-            ["b", "a"]
-        );
-        let (second, last) = c.page(&who("admin"), next.as_deref()).expect("page");
-        assert_eq!(second.iter().map(|t| &*t.name).collect::<Vec<_>>(), ["c"]);
-        assert!(last.is_none());
-        assert!(c.page(&who("admin"), Some("garbage")).is_none());
-    }
-
-    #[test]
-    fn viewers_see_only_read_only_tools() {
-        let mut c = Catalog::new(10);
-        c.register("workspace", vec![spec("read", true), spec("write", false)])
-            .expect("register");
-        let (tools, _) = c.page(&who("viewer"), None).expect("page");
-        assert_eq!(tools.len(), 1);
-        assert!(c.get("write", &who("viewer")).is_none());
-        assert!(c.get("write", &who("editor")).is_some());
-    }
-
-    #[test]
-    fn duplicates_bad_names_and_unknown_disabled_tools_are_refused() {
-        let mut c = Catalog::new(10);
-        c.register("m", vec![spec("a", true)]).expect("register");
-        assert!(matches!(
-            c.register("n", vec![spec("a", true)]),
-            Err(CatalogError::Duplicate { .. })
-        ));
-        assert!(matches!(
-            c.register("n", vec![spec("a b", true)]),
-            Err(CatalogError::BadName(_))
-        ));
-        assert!(c.disable(&["nope".into()]).is_err());
-        c.disable(&["a".into()]).expect("disable");
-        assert!(c.is_empty());
-    }
-
-    #[test]
-    fn arguments_are_validated_against_the_schema() {
-        let mut c = Catalog::new(10);
-        c.register("m", vec![spec("a", true)]).expect("register");
-        let entry = c.get("a", &who("admin")).expect("entry");
-        let good = serde_json::json!({"n": 3});
-        assert!(entry.validate(&good).is_ok());
-        let bad = serde_json::json!({"n": 0, "x": 1});
-        let message = entry.validate(&bad).expect_err("invalid");
-        assert!(message.contains("/n"), "{message}");
+        let next = last.filter(|_| more).map(|after| Cursor { after }.encode());
+        Some((page, next))
     }
 }

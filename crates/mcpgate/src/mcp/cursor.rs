@@ -1,34 +1,44 @@
-//! Opaque pagination cursors. A cursor encodes an offset into the caller's filtered list; the
-//! encoding is private, and anything that does not decode is an invalid-params error.
+//! Opaque pagination cursors. A cursor names the sort key of the last item of the page it
+//! ended; the next page starts after that key, so items added or removed between pages never
+//! make one present throughout repeat or go missing. The encoding is private, and anything that
+//! does not decode is an invalid-params error.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-const PREFIX: &str = "mcpgate.v1.";
+const PREFIX: &str = "mcpgate.v2.";
 
-/// A decoded cursor: where the next page starts.
+/// A decoded cursor: the page starts after the item with this key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    /// Index of the first item of the page.
-    pub offset: usize,
+    /// The last listed item's key: its source's rank, then its ordinal.
+    pub after: (u64, u64),
 }
 
 impl Cursor {
     /// The opaque text form.
     pub fn encode(self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{PREFIX}{}", self.offset))
+        let (rank, ordinal) = self.after;
+        URL_SAFE_NO_PAD.encode(format!("{PREFIX}{rank}.{ordinal}"))
     }
 
-    /// Decode a cursor; `None` for anything this server did not mint. An empty cursor is the
-    /// first page.
-    pub fn decode(text: &str) -> Option<Self> {
+    /// Decode a cursor; `None` for anything this server did not mint, `Some(None)` for an empty
+    /// cursor (the first page).
+    pub fn decode(text: &str) -> Option<Option<Self>> {
         if text.is_empty() {
-            return Some(Self { offset: 0 });
+            return Some(None);
         }
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
         let text = std::str::from_utf8(&bytes).ok()?;
-        let offset = text.strip_prefix(PREFIX)?.parse().ok()?;
-        Some(Self { offset })
+        let (rank, ordinal) = text.strip_prefix(PREFIX)?.split_once('.')?;
+        let number = |s: &str| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().ok())
+                .flatten()
+        };
+        Some(Some(Self {
+            after: (number(rank)?, number(ordinal)?),
+        }))
     }
 }
 
@@ -38,11 +48,13 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_foreign_ones_fail() {
-        let c = Cursor { offset: 42 };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        assert_eq!(Cursor::decode(""), Some(Cursor { offset: 0 }));
+        let c = Cursor { after: (2, 42) };
+        assert_eq!(Cursor::decode(&c.encode()), Some(Some(c)));
+        assert_eq!(Cursor::decode(""), Some(None));
         assert_eq!(Cursor::decode("42"), None);
         assert_eq!(Cursor::decode("bm9wZQ"), None);
+        let old = URL_SAFE_NO_PAD.encode("mcpgate.v1.10");
+        assert_eq!(Cursor::decode(&old), None, "offset cursors are refused");
     }
 }
 
@@ -57,8 +69,9 @@ mod props {
         #![proptest_config(config())]
 
         #[test]
-        fn cursors_round_trip(offset in any::<usize>()) {
-            prop_assert_eq!(Cursor::decode(&Cursor { offset }.encode()), Some(Cursor { offset }));
+        fn cursors_round_trip(rank in any::<u64>(), ordinal in any::<u64>()) {
+            let c = Cursor { after: (rank, ordinal) };
+            prop_assert_eq!(Cursor::decode(&c.encode()), Some(Some(c)));
         }
 
         #[test]

@@ -4,7 +4,6 @@
 
 #![allow(deprecated)] // Legacy logging and resource subscriptions are still served.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,10 +12,10 @@ use rmcp::model::{
     CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
     GetTaskParams, GetTaskResult, Implementation, JsonObject, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    PromptsCapability, ReadResourceRequestParams, ReadResourceResponse, ResourcesCapability,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
-    SubscriptionFilter, TASKS_EXTENSION_ID, Tool, ToolsCapability, UnsubscribeRequestParams,
-    UpdateTaskParams,
+    PromptsCapability, ReadResourceRequestParams, ReadResourceResponse, Reference,
+    ResourcesCapability, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID, Tool, ToolsCapability,
+    UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -25,8 +24,10 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::context::is_modern;
-use super::{BoxFuture, CallContext, Catalog, EventBus, Module, SessionState, changes};
-use crate::edge::{Decision, Limits, Principal};
+use super::{
+    BoxFuture, CallContext, Catalog, EventBus, Module, Refused, SessionState, Snapshot, changes,
+};
+use crate::edge::{Decision, Principal};
 use crate::telemetry::{Metrics, ToolMetrics, ToolOutcome};
 
 /// How the server introduces itself.
@@ -42,12 +43,9 @@ pub struct ServerIdentity {
 
 struct Shared {
     catalog: Catalog,
-    /// Per-tool metric handles, made once so a call does not look labels up.
-    tool_metrics: HashMap<String, ToolMetrics>,
     /// Where calls of unknown tools are counted (their names are caller-controlled, so they
     /// never become labels).
     unknown_tool: ToolMetrics,
-    modules: Vec<Arc<dyn Module>>,
     events: EventBus,
     metrics: Metrics,
     default_principal: Principal,
@@ -55,7 +53,6 @@ struct Shared {
     list_ttl: Duration,
     tracker: TaskTracker,
     draining: CancellationToken,
-    limits: Option<Limits>,
 }
 
 /// The MCP handler. Cheap to clone; [`Handler::for_new_session`] gives each legacy session (and
@@ -68,10 +65,8 @@ pub struct Handler {
 
 /// What the handler is built from.
 pub struct HandlerParts {
-    /// The registered tools.
+    /// What the server offers, live.
     pub catalog: Catalog,
-    /// The modules (for resources, prompts and completions).
-    pub modules: Vec<Arc<dyn Module>>,
     /// Change events.
     pub events: EventBus,
     /// Metrics registry.
@@ -86,26 +81,17 @@ pub struct HandlerParts {
     pub tracker: TaskTracker,
     /// Cancelled when the app starts draining; ends listen streams and change forwarding.
     pub draining: CancellationToken,
-    /// Per-tool rate limits (`[[rate_limit.tools]]`), when any limit is configured.
-    pub limits: Option<Limits>,
 }
 
 impl Handler {
     /// Build the handler.
     pub fn new(parts: HandlerParts) -> Self {
-        let info = server_config(&parts.identity, &parts.modules);
-        let tool_metrics = parts
-            .catalog
-            .names()
-            .map(|name| (name.to_owned(), parts.metrics.tool(name)))
-            .collect();
+        let info = server_config(&parts.identity, &parts.catalog.snapshot().sources);
         let unknown_tool = parts.metrics.tool("<unknown>");
         Self {
             shared: Arc::new(Shared {
-                tool_metrics,
                 unknown_tool,
                 catalog: parts.catalog,
-                modules: parts.modules,
                 events: parts.events,
                 metrics: parts.metrics,
                 default_principal: parts.default_principal,
@@ -113,7 +99,6 @@ impl Handler {
                 list_ttl: parts.list_ttl,
                 tracker: parts.tracker,
                 draining: parts.draining,
-                limits: parts.limits,
             }),
             session: Arc::default(),
         }
@@ -188,19 +173,21 @@ impl Handler {
 }
 
 impl Handler {
-    /// Ask each module in order; the first that owns the request answers it, tracked for
-    /// drain. `Ok(None)` when no module owns it.
+    /// Ask the sources `owners` picks from the current snapshot, in order; the first that owns
+    /// the request answers it, tracked for drain. `Ok(None)` when none does.
     async fn route<T>(
         &self,
         method: &'static str,
         context: RequestContext<RoleServer>,
+        owners: impl FnOnce(&Snapshot) -> Vec<Arc<dyn Module>>,
         ask: impl Fn(Arc<dyn Module>, CallContext) -> Option<BoxFuture<Result<T, ErrorData>>>,
     ) -> Result<Option<T>, ErrorData> {
         self.shared.metrics.mcp_request(method);
         let principal = self.principal(&context)?;
+        let owners = owners(&self.shared.catalog.snapshot());
         let cx = self.call_context(principal, context);
-        for module in &self.shared.modules {
-            if let Some(answer) = ask(Arc::clone(module), cx.clone()) {
+        for module in owners {
+            if let Some(answer) = ask(module, cx.clone()) {
                 return self.shared.tracker.track_future(answer).await.map(Some);
             }
         }
@@ -252,7 +239,7 @@ impl ServerHandler for Handler {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.shared.catalog.tool(name).cloned()
+        self.shared.catalog.snapshot().tool(name).cloned()
     }
 
     async fn list_tools(
@@ -266,7 +253,7 @@ impl ServerHandler for Handler {
         let (tools, next) = self
             .shared
             .catalog
-            .page(&principal, cursor)
+            .tools_page(&principal, cursor)
             .ok_or_else(|| ErrorData::invalid_params("invalid cursor", None))?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
@@ -283,28 +270,31 @@ impl ServerHandler for Handler {
         self.shared.metrics.mcp_request("tools/call");
         let principal = self.principal(&context)?;
         let name = request.name.to_string();
-        let Some(entry) = self.shared.catalog.get(&name, &principal) else {
-            self.shared
-                .unknown_tool
-                .record(ToolOutcome::ProtocolError, Duration::ZERO);
-            return Err(ErrorData::invalid_params(
-                format!("Unknown tool: {name}"),
-                Some(serde_json::json!({ "tool": name })),
-            ));
-        };
         let started = Instant::now();
-        let tool_metrics = self
-            .shared
-            .tool_metrics
-            .get(&name)
-            .unwrap_or(&self.shared.unknown_tool);
-        if let Some(limits) = &self.shared.limits
-            && let Some(decision) = limits.tool(&principal, &name).await
-            && !decision.allowed
-        {
-            tool_metrics.record(ToolOutcome::ProtocolError, started.elapsed());
-            return Err(rate_limited(&name, &decision));
-        }
+        let granted = match self.shared.catalog.authorize(&principal, &name).await {
+            Ok(granted) => granted,
+            Err(Refused::Limited(decision)) => {
+                if let Some(entry) = self.shared.catalog.snapshot().entry(&name) {
+                    entry
+                        .metrics
+                        .record(ToolOutcome::ProtocolError, started.elapsed());
+                }
+                return Err(rate_limited(&name, &decision));
+            }
+            // Unknown, switched off, or withheld from this caller: all look the same, so a
+            // caller learns nothing about tools it may not use.
+            Err(Refused::Unknown | Refused::Disabled | Refused::Denied { .. }) => {
+                self.shared
+                    .unknown_tool
+                    .record(ToolOutcome::ProtocolError, Duration::ZERO);
+                return Err(ErrorData::invalid_params(
+                    format!("Unknown tool: {name}"),
+                    Some(serde_json::json!({ "tool": name })),
+                ));
+            }
+        };
+        let entry = granted.entry();
+        let tool_metrics = &entry.metrics;
         // Validate in place: the arguments move into a JSON value and back, never copied.
         let mut request = request;
         let arguments = serde_json::Value::Object(request.arguments.take().unwrap_or_default());
@@ -359,18 +349,19 @@ impl ServerHandler for Handler {
 
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         self.shared.metrics.mcp_request("resources/list");
-        self.principal(&context)?;
-        let items = self
+        let principal = self.principal(&context)?;
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (items, next) = self
             .shared
-            .modules
-            .iter()
-            .flat_map(|m| m.resources())
-            .collect();
-        let result = ListResourcesResult::with_all_items(items);
+            .catalog
+            .resources_page(&principal, cursor)
+            .ok_or_else(|| ErrorData::invalid_params("invalid cursor", None))?;
+        let mut result = ListResourcesResult::with_all_items(items);
+        result.next_cursor = next;
         Ok(self.cache(&context, result, |r, ttl, scope| {
             r.with_ttl_ms(ttl).with_cache_scope(scope)
         }))
@@ -378,18 +369,19 @@ impl ServerHandler for Handler {
 
     async fn list_resource_templates(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         self.shared.metrics.mcp_request("resources/templates/list");
-        self.principal(&context)?;
-        let items = self
+        let principal = self.principal(&context)?;
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (items, next) = self
             .shared
-            .modules
-            .iter()
-            .flat_map(|m| m.resource_templates())
-            .collect();
-        let result = ListResourceTemplatesResult::with_all_items(items);
+            .catalog
+            .templates_page(&principal, cursor)
+            .ok_or_else(|| ErrorData::invalid_params("invalid cursor", None))?;
+        let mut result = ListResourceTemplatesResult::with_all_items(items);
+        result.next_cursor = next;
         Ok(self.cache(&context, result, |r, ttl, scope| {
             r.with_ttl_ms(ttl).with_cache_scope(scope)
         }))
@@ -401,9 +393,18 @@ impl ServerHandler for Handler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let answer = self
-            .route("resources/read", context, |module, cx| {
-                module.read_resource(&request, cx)
-            })
+            .route(
+                "resources/read",
+                context,
+                |snapshot| {
+                    snapshot
+                        .resource_owner(&request.uri)
+                        .cloned()
+                        .into_iter()
+                        .collect()
+                },
+                |module, cx| module.read_resource(&request, cx),
+            )
             .await?;
         answer.ok_or_else(|| {
             ErrorData::resource_not_found(
@@ -415,18 +416,19 @@ impl ServerHandler for Handler {
 
     async fn list_prompts(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         self.shared.metrics.mcp_request("prompts/list");
-        self.principal(&context)?;
-        let items = self
+        let principal = self.principal(&context)?;
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let (items, next) = self
             .shared
-            .modules
-            .iter()
-            .flat_map(|m| m.prompts())
-            .collect();
-        let result = ListPromptsResult::with_all_items(items);
+            .catalog
+            .prompts_page(&principal, cursor)
+            .ok_or_else(|| ErrorData::invalid_params("invalid cursor", None))?;
+        let mut result = ListPromptsResult::with_all_items(items);
+        result.next_cursor = next;
         Ok(self.cache(&context, result, |r, ttl, scope| {
             r.with_ttl_ms(ttl).with_cache_scope(scope)
         }))
@@ -438,9 +440,18 @@ impl ServerHandler for Handler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let answer = self
-            .route("prompts/get", context, |module, cx| {
-                module.get_prompt(&request, cx)
-            })
+            .route(
+                "prompts/get",
+                context,
+                |snapshot| {
+                    snapshot
+                        .prompt_owner(&request.name)
+                        .cloned()
+                        .into_iter()
+                        .collect()
+                },
+                |module, cx| module.get_prompt(&request, cx),
+            )
             .await?;
         answer.ok_or_else(|| {
             ErrorData::invalid_params(
@@ -456,9 +467,12 @@ impl ServerHandler for Handler {
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
         let answer = self
-            .route("completion/complete", context, |module, cx| {
-                module.complete(&request, cx)
-            })
+            .route(
+                "completion/complete",
+                context,
+                |snapshot| completion_owner(snapshot, &request),
+                |module, cx| module.complete(&request, cx),
+            )
             .await?;
         Ok(answer.unwrap_or_default())
     }
@@ -502,7 +516,7 @@ impl ServerHandler for Handler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
         let answer = self
-            .route("tasks/get", context, |module, cx| {
+            .route("tasks/get", context, task_owners, |module, cx| {
                 module.get_task(&request, cx)
             })
             .await?;
@@ -515,7 +529,7 @@ impl ServerHandler for Handler {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let answer = self
-            .route("tasks/update", context, |module, cx| {
+            .route("tasks/update", context, task_owners, |module, cx| {
                 module.update_task(&request, cx)
             })
             .await?;
@@ -528,7 +542,7 @@ impl ServerHandler for Handler {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let answer = self
-            .route("tasks/cancel", context, |module, cx| {
+            .route("tasks/cancel", context, task_owners, |module, cx| {
                 module.cancel_task(&request, cx)
             })
             .await?;
@@ -559,6 +573,26 @@ impl ServerHandler for Handler {
         );
         self.shared.tracker.spawn(forward);
     }
+}
+
+/// The sources that may own a task (a task id is private to its creator: each is asked).
+fn task_owners(snapshot: &Snapshot) -> Vec<Arc<dyn Module>> {
+    snapshot
+        .sources
+        .iter()
+        .filter(|s| s.provides_tasks())
+        .cloned()
+        .collect()
+}
+
+/// The source of the prompt or resource template a completion is for.
+fn completion_owner(snapshot: &Snapshot, request: &CompleteRequestParams) -> Vec<Arc<dyn Module>> {
+    let owner = match &request.r#ref {
+        Reference::Prompt(prompt) => snapshot.prompt_owner(&prompt.name),
+        Reference::Resource(resource) => snapshot.template_owner(&resource.uri),
+        _ => None,
+    };
+    owner.cloned().into_iter().collect()
 }
 
 /// The answer for a task id no module owns for this caller (including other callers' tasks).

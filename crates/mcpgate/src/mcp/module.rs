@@ -1,7 +1,7 @@
 //! What a module is: a named set of explicitly registered tools, and optionally resources,
 //! prompts and completions. Nothing is exposed that a module did not register.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use rmcp::ErrorData;
 use rmcp::model::{
@@ -12,6 +12,39 @@ use rmcp::model::{
 };
 
 use super::CallContext;
+
+/// What a source's changes are reported to (the catalog).
+pub(crate) trait Refresh: Send + Sync {
+    /// Rebuild from every source's current offer, and announce what changed.
+    fn refresh(&self);
+}
+
+/// How a source tells the catalog its offer changed. Holds the catalog weakly: a source that
+/// outlives it changes nothing. Call it after the change, never from inside the source's own
+/// `tools()`/`resources()`/`prompts()` (the catalog is rebuilding then, and waits for itself).
+#[derive(Clone)]
+pub struct SourceChanges {
+    catalog: Weak<dyn Refresh>,
+}
+
+impl SourceChanges {
+    pub(crate) fn new(catalog: Weak<dyn Refresh>) -> Self {
+        Self { catalog }
+    }
+
+    /// Rebuild the catalog from every source's current offer, and announce what changed.
+    pub fn changed(&self) {
+        if let Some(catalog) = self.catalog.upgrade() {
+            catalog.refresh();
+        }
+    }
+}
+
+impl std::fmt::Debug for SourceChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SourceChanges")
+    }
+}
 
 /// A boxed, sendable future.
 pub type BoxFuture<T> = futures::future::BoxFuture<'static, T>;
@@ -60,11 +93,17 @@ impl std::fmt::Debug for ToolSpec {
 /// handler can ask each module in turn.
 #[allow(unused_variables)]
 pub trait Module: Send + Sync + 'static {
-    /// The module's name, as used in `MCPGATE_MODULES`.
-    fn name(&self) -> &'static str;
+    /// The module's name, as used in `MCPGATE_MODULES`: unique in the catalog.
+    fn name(&self) -> &str;
 
-    /// The module's tools, in the order they are listed.
+    /// The module's tools now, in the order they are listed. The catalog asks again whenever
+    /// the module reports a change.
     fn tools(self: Arc<Self>) -> Vec<ToolSpec>;
+
+    /// Called once when the module joins a catalog: keep `changes` and call
+    /// [`SourceChanges::changed`] when the tools, resources, templates or prompts offered
+    /// change (never from inside one of these listing methods).
+    fn attach(&self, changes: SourceChanges) {}
 
     /// Concrete resources.
     fn resources(&self) -> Vec<Resource> {

@@ -27,8 +27,8 @@ pub mod rounds;
 pub mod task_store;
 pub mod tasks;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use rmcp::ErrorData;
 use rmcp::model::{
@@ -39,7 +39,7 @@ use rmcp::model::{
 
 use self::request_state::StateSealer;
 use self::task_store::TaskStore;
-use crate::mcp::{BoxFuture, CallContext, Module, ToolSpec};
+use crate::mcp::{BoxFuture, CallContext, Module, SourceChanges, ToolSpec};
 
 /// The conformance fixture module.
 #[derive(Debug)]
@@ -48,6 +48,10 @@ pub struct ConformanceModule {
     sealer: StateSealer,
     /// Whether the optional prompt that `test_trigger_prompt_change` toggles is listed.
     extra_prompt: AtomicBool,
+    /// Whether the optional tool that `test_trigger_tool_change` toggles is listed.
+    extra_tool: AtomicBool,
+    /// How the module tells the catalog its offer changed.
+    changes: OnceLock<SourceChanges>,
     /// Tasks started by the task fixtures.
     tasks: TaskStore,
 }
@@ -64,6 +68,8 @@ impl ConformanceModule {
         Self {
             sealer: StateSealer::new(),
             extra_prompt: AtomicBool::new(false),
+            extra_tool: AtomicBool::new(false),
+            changes: OnceLock::new(),
             tasks: TaskStore::default(),
         }
     }
@@ -78,9 +84,31 @@ impl ConformanceModule {
         &self.sealer
     }
 
-    /// Add or remove the optional prompt; returns whether it is now listed.
+    /// Add or remove the optional prompt; returns whether it is now listed. The catalog
+    /// announces the change.
     pub fn toggle_extra_prompt(&self) -> bool {
-        !self.extra_prompt.fetch_xor(true, Ordering::AcqRel)
+        let listed = !self.extra_prompt.fetch_xor(true, Ordering::AcqRel);
+        self.changed();
+        listed
+    }
+
+    /// Add or remove the optional tool; returns whether it is now listed. The catalog
+    /// announces the change.
+    pub fn toggle_extra_tool(&self) -> bool {
+        let listed = !self.extra_tool.fetch_xor(true, Ordering::AcqRel);
+        self.changed();
+        listed
+    }
+
+    /// Whether the optional tool is listed.
+    pub fn has_extra_tool(&self) -> bool {
+        self.extra_tool.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        if let Some(changes) = self.changes.get() {
+            changes.changed();
+        }
     }
 
     /// Whether the optional prompt is listed.
@@ -92,6 +120,10 @@ impl ConformanceModule {
 impl Module for ConformanceModule {
     fn name(&self) -> &'static str {
         "conformance"
+    }
+
+    fn attach(&self, changes: SourceChanges) {
+        let _ = self.changes.set(changes);
     }
 
     fn tools(self: Arc<Self>) -> Vec<ToolSpec> {

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{no_arguments, output_schema};
-use crate::mcp::{Module, ToolSpec};
+use crate::mcp::{Catalog, Module, Quarantined, Snapshot, ToolSpec};
 use crate::store::Store;
 
 /// Facts about the running app that `system` reports.
@@ -25,8 +25,8 @@ pub struct AppFacts {
     pub transport: &'static str,
     /// Enabled module names, in order.
     pub modules: Vec<String>,
-    /// Registered tool count, known once the catalog is built.
-    pub tool_count: OnceLock<usize>,
+    /// The catalog, once it is built (for the tool count and quarantined sources).
+    pub catalog: OnceLock<Catalog>,
     /// The store, for health probes.
     pub store: Arc<dyn Store>,
     /// How long a store probe result may be reused.
@@ -44,6 +44,27 @@ pub struct HealthReport {
     pub version: String,
     /// Status per component.
     pub components: Components,
+    /// Tool sources left out of the catalog, and why (then the status is `degraded`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<QuarantinedSource>,
+}
+
+/// A tool source the catalog left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct QuarantinedSource {
+    /// The source's name.
+    pub source: String,
+    /// What is wrong with what it offers.
+    pub reason: String,
+}
+
+impl From<&Quarantined> for QuarantinedSource {
+    fn from(q: &Quarantined) -> Self {
+        Self {
+            source: q.source.clone(),
+            reason: q.reason.clone(),
+        }
+    }
 }
 
 /// Component statuses.
@@ -83,6 +104,9 @@ pub struct ServerInfoReport {
     pub modules: Vec<String>,
     /// Number of registered tools.
     pub tool_count: usize,
+    /// Tool sources left out of the catalog, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<QuarantinedSource>,
 }
 
 struct Probe {
@@ -95,6 +119,7 @@ struct Probe {
 /// reaches another whole second, so it is rendered once and reused until then.
 struct RenderedHealth {
     probe: Arc<Probe>,
+    catalog: Arc<Snapshot>,
     uptime: u64,
     value: serde_json::Value,
     text: String,
@@ -144,18 +169,23 @@ impl SystemModule {
     /// The `health` answer, rendered at most once per probe and uptime second.
     async fn health_result(&self) -> CallToolResult {
         let probe = self.probe().await;
+        let catalog = self.snapshot();
         let uptime = self.facts.started.elapsed().as_secs();
         let cached = self
             .last_health
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .filter(|r| r.uptime == uptime && Arc::ptr_eq(&r.probe, &probe))
+            .filter(|r| {
+                r.uptime == uptime
+                    && Arc::ptr_eq(&r.probe, &probe)
+                    && Arc::ptr_eq(&r.catalog, &catalog)
+            })
             .map(Arc::clone);
         let rendered = match cached {
             Some(rendered) => rendered,
             None => {
-                let value = match serde_json::to_value(self.report(&probe)) {
+                let value = match serde_json::to_value(self.report(&probe, &catalog)) {
                     Ok(value) => value,
                     Err(e) => return encoding_failed(&e),
                 };
@@ -163,6 +193,7 @@ impl SystemModule {
                     text: value.to_string(),
                     value,
                     probe,
+                    catalog,
                     uptime,
                 });
                 *self.last_health.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -178,10 +209,20 @@ impl SystemModule {
     /// Build the health report.
     pub async fn health(&self) -> HealthReport {
         let probe = self.probe().await;
-        self.report(&probe)
+        self.report(&probe, &self.snapshot())
     }
 
-    fn report(&self, probe: &Probe) -> HealthReport {
+    /// The catalog's current snapshot (an empty one before the catalog is built).
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.facts
+            .catalog
+            .get()
+            .map_or_else(Arc::default, Catalog::snapshot)
+    }
+
+    fn report(&self, probe: &Probe, catalog: &Snapshot) -> HealthReport {
+        let quarantined: Vec<QuarantinedSource> =
+            catalog.quarantined.iter().map(Into::into).collect();
         let store = ComponentStatus {
             status: if probe.error.is_none() { "ok" } else { "down" }.to_owned(),
             backend: self.facts.store.backend().to_owned(),
@@ -189,7 +230,7 @@ impl SystemModule {
             error: probe.error.clone(),
         };
         HealthReport {
-            status: if probe.error.is_none() {
+            status: if probe.error.is_none() && quarantined.is_empty() {
                 "ok"
             } else {
                 "degraded"
@@ -198,11 +239,13 @@ impl SystemModule {
             uptime_seconds: self.facts.started.elapsed().as_secs(),
             version: self.facts.version.clone(),
             components: Components { store },
+            quarantined,
         }
     }
 
     /// Build the server info report.
     pub fn server_info(&self) -> ServerInfoReport {
+        let snapshot = self.snapshot();
         let mut versions: Vec<String> = ProtocolVersion::KNOWN_VERSIONS
             .iter()
             .map(|v| v.as_str().to_owned())
@@ -214,7 +257,8 @@ impl SystemModule {
             protocol_versions: versions,
             transport: self.facts.transport.to_owned(),
             modules: self.facts.modules.clone(),
-            tool_count: self.facts.tool_count.get().copied().unwrap_or(0),
+            tool_count: snapshot.len(),
+            quarantined: snapshot.quarantined.iter().map(Into::into).collect(),
         }
     }
 }

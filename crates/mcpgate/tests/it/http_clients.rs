@@ -172,8 +172,14 @@ impl rmcp::ClientHandler for ChangeRecorder {
     }
 }
 
+/// The names of every tool `client` is offered, across pages.
+async fn listed(client: &RunningService<RoleClient, ChangeRecorder>) -> Vec<String> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    tools.into_iter().map(|t| t.name.to_string()).collect()
+}
+
 #[tokio::test]
-async fn legacy_sessions_hear_about_list_changes() {
+async fn legacy_sessions_hear_about_list_changes_and_see_them() {
     let server = Server::start(&[("MCPGATE_MODULES", "system,conformance")]).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let transport = StreamableHttpClientTransport::from_uri(server.url());
@@ -181,13 +187,102 @@ async fn legacy_sessions_hear_about_list_changes() {
         .serve(transport)
         .await
         .expect("initialize");
-    client
-        .call_tool(CallToolRequestParams::new("test_trigger_tool_change"))
-        .await
-        .expect("trigger");
-    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
-        .await
-        .expect("a notification in time");
-    assert_eq!(heard, Some("tools"));
+    assert!(!listed(&client).await.contains(&DYNAMIC.to_owned()));
+
+    for added in [true, false] {
+        client
+            .call_tool(CallToolRequestParams::new("test_trigger_tool_change"))
+            .await
+            .expect("trigger");
+        let heard = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a notification in time");
+        assert_eq!(heard, Some("tools"));
+        assert_eq!(listed(&client).await.contains(&DYNAMIC.to_owned()), added);
+    }
     client.cancel().await.expect("close");
+}
+
+/// The tool `test_trigger_tool_change` adds and removes.
+const DYNAMIC: &str = "test_dynamic_tool";
+
+/// Read SSE `data:` payloads from `body` until one satisfies `done`, or time runs out.
+async fn read_until<B: AsRef<[u8]>>(
+    body: &mut (impl futures::Stream<Item = reqwest::Result<B>> + Unpin),
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    use futures::StreamExt;
+    let mut text = String::new();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            for line in event.lines() {
+                if let Some(data) = line.strip_prefix("data:")
+                    && let Ok(value) = serde_json::from_str::<serde_json::Value>(data.trim())
+                {
+                    let finished = done(&value);
+                    seen.push(value);
+                    if finished {
+                        return seen;
+                    }
+                }
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .unwrap_or_else(|_| panic!("nothing more in time; saw {seen:?}"))
+            .expect("stream still open")
+            .expect("chunk");
+        text.push_str(&String::from_utf8_lossy(chunk.as_ref()));
+    }
+}
+
+#[tokio::test]
+async fn listen_streams_hear_about_a_tool_added_at_runtime_and_tools_list_shows_it() {
+    let server = Server::start(&[("MCPGATE_MODULES", "system,conformance")]).await;
+    let listen = crate::edge::rpc(
+        &server,
+        None,
+        "subscriptions/listen",
+        serde_json::json!({"notifications": {"toolsListChanged": true}}),
+    )
+    .await;
+    assert_eq!(listen.status(), 200);
+    let mut stream = Box::pin(listen.bytes_stream());
+    let acknowledged = read_until(&mut stream, |m| {
+        m["method"] == "notifications/subscriptions/acknowledged"
+    })
+    .await;
+    assert!(!acknowledged.is_empty());
+
+    let names = |body: serde_json::Value| -> Vec<String> {
+        body["result"]["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .map(|t| t["name"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    let before = crate::edge::rpc(&server, None, "tools/list", serde_json::json!({})).await;
+    assert!(!names(before.json().await.expect("json")).contains(&DYNAMIC.to_owned()));
+
+    let (status, _) = crate::edge::call(&server, None, "test_trigger_tool_change").await;
+    assert_eq!(status, 200);
+    let heard = read_until(&mut stream, |m| {
+        m["method"] == "notifications/tools/list_changed"
+    })
+    .await;
+    let change = heard.last().expect("the change");
+    assert_eq!(
+        change["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        1
+    );
+
+    let after = crate::edge::rpc(&server, None, "tools/list", serde_json::json!({})).await;
+    assert!(names(after.json().await.expect("json")).contains(&DYNAMIC.to_owned()));
+    let (status, body) = crate::edge::call(&server, None, DYNAMIC).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["isError"], false, "{body}");
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod catalog;
 mod cli;
 mod docs;
 mod edge;

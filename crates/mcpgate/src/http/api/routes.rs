@@ -23,8 +23,9 @@ use serde_json::{Map, Value};
 use super::conditional::{IfMatch, none_match, record_etag};
 use super::problem::{Problem, ProblemType};
 use super::shapes::Shapes;
-use crate::edge::{self, Access, Challenges, Limits, Policy, Principal, ToolFacts};
+use crate::edge::{self, Challenges, Principal};
 use crate::http::edge_layer::read_body;
+use crate::mcp::{Catalog, Refused};
 use crate::workspace::fields::FieldError;
 use crate::workspace::{Kind, ListRequest, Op, Tenant, WorkspaceError, WorkspaceService};
 
@@ -39,14 +40,10 @@ const RECORD_CACHE: &str = "private, no-cache";
 
 /// Who may use which operation, and how often.
 pub struct ApiAccess {
-    /// The per-tool policy, as for MCP.
-    pub policy: Policy,
+    /// The catalog, whose one decision authorizes every tool, as for MCP.
+    pub catalog: Catalog,
     /// The challenges of refusals.
     pub challenges: Challenges,
-    /// Tools switched off (`modules.disabled_tools`).
-    pub disabled: Vec<String>,
-    /// Per-tool rate limits, as for MCP.
-    pub limits: Option<Limits>,
 }
 
 /// What the handlers share.
@@ -57,11 +54,8 @@ pub struct Api {
     list: HashMap<Kind, Params>,
     search: Params,
     process: HashMap<Kind, jsonschema::Validator>,
-    policy: Policy,
+    catalog: Catalog,
     challenges: Challenges,
-    /// Tools switched off (`modules.disabled_tools`): their operations are refused too.
-    disabled: Vec<String>,
-    limits: Option<Limits>,
 }
 
 impl Api {
@@ -88,68 +82,50 @@ impl Api {
             list,
             search: Params::new(&shapes.search()),
             process,
-            policy: access.policy,
+            catalog: access.catalog,
             challenges: access.challenges,
-            disabled: access.disabled,
-            limits: access.limits,
         }
     }
 
-    /// Whether `principal` may use the tool `name`, which reads only when `read_only`: 403
-    /// otherwise, with an `insufficient_scope` challenge when scopes would change that.
-    /// Then the tool's own rate limit (`[[rate_limit.tools]]`), as for the MCP call: 429.
-    async fn permit(
-        &self,
-        principal: &Principal,
-        name: &str,
-        read_only: bool,
-    ) -> Result<(), Problem> {
-        if self.disabled.iter().any(|d| d == name) {
-            return Err(Problem::new(
+    /// Whether `principal` may use the tool `name` now, decided by the catalog as for the MCP
+    /// call: 403 when it is switched off or withheld (with an `insufficient_scope` challenge
+    /// when scopes would change that), 429 over the tool's rate limit (503 when the shared
+    /// limiter cannot decide and its failure policy refuses).
+    async fn permit(&self, principal: &Principal, name: &str) -> Result<(), Problem> {
+        let refused = match self.catalog.authorize(principal, name).await {
+            Ok(_) => return Ok(()),
+            Err(refused) => refused,
+        };
+        Err(match refused {
+            Refused::Unknown => Problem::new(
+                ProblemType::Forbidden,
+                format!("{name} is not offered by this server"),
+            ),
+            Refused::Disabled => Problem::new(
                 ProblemType::Forbidden,
                 format!("{name} is disabled on this server (modules.disabled_tools)"),
-            ));
-        }
-        let facts = ToolFacts {
-            name,
-            module: "workspace",
-            read_only,
-        };
-        match self.policy.access(principal, facts) {
-            Access::Allowed => self.within_tool_limit(principal, name).await,
-            Access::Denied { needed_scopes } if needed_scopes.is_empty() => Err(Problem::new(
+            ),
+            Refused::Denied { needed_scopes } if needed_scopes.is_empty() => Problem::new(
                 ProblemType::Forbidden,
                 format!("{} may not use {name}", principal.subject),
-            )),
-            Access::Denied { needed_scopes } => Err(Problem::new(
+            ),
+            Refused::Denied { needed_scopes } => Problem::new(
                 ProblemType::Forbidden,
                 format!("{name} needs the scopes: {}", needed_scopes.join(" ")),
             )
             .with_header(
                 header::WWW_AUTHENTICATE,
                 self.challenges.insufficient_scope(&needed_scopes),
-            )),
-        }
-    }
-
-    /// 429 when `principal` is over the rate limit of the tool `name` (503 when the shared
-    /// limiter cannot decide and its failure policy refuses).
-    async fn within_tool_limit(&self, principal: &Principal, name: &str) -> Result<(), Problem> {
-        let Some(limits) = &self.limits else {
-            return Ok(());
-        };
-        match limits.tool(principal, name).await {
-            Some(decision) if !decision.allowed => Err(Problem::gate(
-                &edge::Refusal::over_limit(decision),
-                &self.challenges,
-            )),
-            _ => Ok(()),
-        }
+            ),
+            Refused::Limited(decision) => {
+                Problem::gate(&edge::Refusal::over_limit(decision), &self.challenges)
+            }
+        })
     }
 
     /// May `principal` run `op` on `kind`.
     async fn permit_op(&self, principal: &Principal, op: Op, kind: Kind) -> Result<(), Problem> {
-        self.permit(principal, &op.tool(kind), !op.writes()).await
+        self.permit(principal, &op.tool(kind)).await
     }
 
     /// The write gate: 405 on a read-only server (with the methods the path still allows), then
@@ -607,7 +583,7 @@ pub async fn search(
     Extension(principal): Extension<Principal>,
     uri: Uri,
 ) -> Answer {
-    api.permit(&principal, "search", true).await?;
+    api.permit(&principal, "search").await?;
     let query = api.search.read(&uri)?;
     let text = query.get("query").and_then(Value::as_str).unwrap_or("");
     let limit = query
@@ -629,7 +605,7 @@ pub async fn fetch(
     uri: Uri,
     id: Result<Path<String>, PathRejection>,
 ) -> Answer {
-    api.permit(&principal, "fetch", true).await?;
+    api.permit(&principal, "fetch").await?;
     no_query(&uri)?;
     let id = path_id(id)?;
     let document = api.service.fetch(&Tenant::of(&principal), &id).await?;

@@ -12,8 +12,11 @@ use serde_json::json;
 
 use super::ConformanceModule;
 use super::content::read_only;
-use crate::mcp::{CallContext, ServerEvent, ToolSpec};
+use crate::mcp::{CallContext, ToolSpec};
 use crate::modules::no_arguments;
+
+/// The tool `test_trigger_tool_change` adds and removes.
+pub const DYNAMIC_TOOL: &str = "test_dynamic_tool";
 
 /// The logger name on every fixture log message.
 const LOGGER: &str = "conformance";
@@ -60,18 +63,31 @@ pub fn tools(module: Arc<ConformanceModule>) -> Vec<ToolSpec> {
     .with_annotations(read_only());
     let tool_change = Tool::new(
         "test_trigger_tool_change",
-        "Announce a tool-list change to every listener (the tool list itself is fixed).",
+        "Add or remove the tool test_dynamic_tool; the tool-list change reaches every listener.",
         no_arguments(),
     )
     .with_annotations(ToolAnnotations::new().read_only(false).destructive(false));
     let prompt_change = Tool::new(
         "test_trigger_prompt_change",
-        "Add or remove the prompt test_dynamic_prompt and announce the prompt-list change.",
+        "Add or remove the prompt test_dynamic_prompt; the prompt-list change reaches every \
+         listener.",
         no_arguments(),
     )
     .with_annotations(ToolAnnotations::new().read_only(false).destructive(false));
 
-    vec![
+    let dynamic = module.has_extra_tool().then(|| {
+        let tool = Tool::new(
+            DYNAMIC_TOOL,
+            "Listed only while test_trigger_tool_change has added it.",
+            no_arguments(),
+        )
+        .with_annotations(read_only());
+        ToolSpec::new(tool, |_, _| async {
+            Ok(text("test_dynamic_tool is here").into())
+        })
+    });
+    let tool_module = Arc::clone(&module);
+    let mut tools = vec![
         ToolSpec::new(with_logging, |_, cx| async move {
             let messages = [
                 "Tool execution started",
@@ -107,18 +123,21 @@ pub fn tools(module: Arc<ConformanceModule>) -> Vec<ToolSpec> {
             }
             Ok(text("Progress test completed").into())
         }),
-        ToolSpec::new(tool_change, |_, cx| async move {
-            cx.events.publish(ServerEvent::ToolsListChanged);
-            Ok(text("Announced a tool-list change").into())
-        }),
-        ToolSpec::new(prompt_change, move |_, cx| {
-            let module = Arc::clone(&module);
+        ToolSpec::new(tool_change, move |_, _| {
+            let listed = tool_module.toggle_extra_tool();
             async move {
-                let listed = module.toggle_extra_prompt();
-                cx.events.publish(ServerEvent::PromptsListChanged);
+                let state = if listed { "added" } else { "removed" };
+                Ok(text(format!("{DYNAMIC_TOOL} {state}")).into())
+            }
+        }),
+        ToolSpec::new(prompt_change, move |_, _| {
+            let listed = module.toggle_extra_prompt();
+            async move {
                 let state = if listed { "added" } else { "removed" };
                 Ok(text(format!("test_dynamic_prompt {state}")).into())
             }
         }),
-    ]
+    ];
+    tools.extend(dynamic);
+    tools
 }
