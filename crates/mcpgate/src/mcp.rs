@@ -9,6 +9,9 @@ mod cursor;
 mod events;
 mod handler;
 mod module;
+mod request_state;
+/// Asking the caller for input in either era: a facility for any module, tied to none.
+pub mod rounds;
 mod session;
 
 pub use catalog::{Catalog, CatalogError};
@@ -17,4 +20,6 @@ pub use cursor::Cursor;
 pub use events::{EventBus, ServerEvent};
 pub use handler::{Handler, HandlerParts, ServerIdentity};
 pub use module::{BoxFuture, Module, ToolHandler, ToolSpec};
+/// Seals the `requestState` of multi-round requests; each module that drives [`rounds`] owns one.
+pub use request_state::StateSealer;
 pub use session::SessionState;

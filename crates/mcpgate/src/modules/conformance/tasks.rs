@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::ConformanceModule;
 use super::questions;
-use super::rounds::{self, Exchange, Outcome, Round, Step};
+use crate::mcp::rounds::{self, Exchange, Outcome, Round, Step};
 use crate::mcp::{CallContext, ToolSpec};
 use crate::modules::{no_arguments, object};
 
