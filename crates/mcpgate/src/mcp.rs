@@ -13,6 +13,7 @@ mod request_state;
 /// Asking the caller for input in either era: a facility for any module, tied to none.
 pub mod rounds;
 mod session;
+mod task_store;
 
 pub use catalog::{Catalog, CatalogError};
 pub use context::CallContext;
@@ -23,3 +24,5 @@ pub use module::{BoxFuture, Module, ToolHandler, ToolSpec};
 /// Seals the `requestState` of multi-round requests; each module that drives [`rounds`] owns one.
 pub use request_state::StateSealer;
 pub use session::SessionState;
+/// Tasks bound to their creator, for modules whose tools answer with a task.
+pub use task_store::TaskStore;

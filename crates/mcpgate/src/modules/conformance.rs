@@ -12,7 +12,7 @@
 //! - [`mrtr`]: the `input_required` fixtures of the 2026-07-28 protocol.
 //! - [`resources`] and [`prompts`]: the fixture resources, templates, prompts and completions.
 //! - [`tasks`]: tools that answer with a task (the `io.modelcontextprotocol/tasks` extension),
-//!   kept per creator in [`task_store`].
+//!   kept per creator in a [`TaskStore`].
 
 pub mod content;
 pub mod interactive;
@@ -21,7 +21,6 @@ pub mod notify;
 pub mod prompts;
 pub mod questions;
 pub mod resources;
-pub mod task_store;
 pub mod tasks;
 
 use std::sync::Arc;
@@ -35,9 +34,8 @@ use rmcp::model::{
     UpdateTaskParams,
 };
 
-use self::task_store::TaskStore;
 use crate::mcp::rounds::{self, Exchange, Round, Step};
-use crate::mcp::{BoxFuture, CallContext, Module, StateSealer, ToolSpec};
+use crate::mcp::{BoxFuture, CallContext, Module, StateSealer, TaskStore, ToolSpec};
 
 /// The conformance fixture module.
 #[derive(Debug)]
