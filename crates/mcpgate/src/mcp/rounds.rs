@@ -2,17 +2,20 @@
 //! elicitation, a sampling call, the roots) and finishes once it has the answers, in either
 //! protocol era.
 //!
-//! A handler is written as a pure decision over an [`Exchange`] (the answers to the last round
-//! and the state carried from it) that either finishes or asks again ([`Step`]). [`drive`] runs
-//! that decision:
+//! A handler is written as a pure decision over an [`Exchange`](crate::mcp::rounds::Exchange)
+//! (the answers to the last round and the state carried from it) that either finishes or asks
+//! again ([`Step`](crate::mcp::rounds::Step)). [`drive`](crate::mcp::rounds::drive) runs that
+//! decision:
 //! - under 2026-07-28 it answers with an `InputRequiredResult` and the client retries the
 //!   request with `inputResponses` and the sealed `requestState` (multi round-trip requests);
 //! - in a legacy session it sends the requests to the client itself, as peer requests on the
-//!   session ([`peer`]), and decides again with the answers, until the handler finishes.
+//!   session (`rounds/peer.rs`), and decides again with the answers, until the handler
+//!   finishes.
 //!
 //! Either way only requests the client declared a capability for are sent; anything else is
 //! refused with `-32021` naming the missing capability. State carried between rounds is sealed
-//! by the [`StateSealer`] the handler's module owns, bound to the caller and the request.
+//! by the [`StateSealer`](crate::mcp::StateSealer) the handler's module owns, bound to the
+//! caller and the request.
 //!
 //! Nothing here knows which module asks: the conformance fixtures drive their questions through
 //! it, and so can any module, or a gateway relaying an upstream's questions to its caller.
