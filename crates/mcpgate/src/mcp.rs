@@ -9,7 +9,11 @@ mod cursor;
 mod events;
 mod handler;
 mod module;
+mod request_state;
+/// Asking the caller for input in either era: a facility for any module, tied to none.
+pub mod rounds;
 mod session;
+mod task_store;
 
 pub use catalog::{
     Catalog, CatalogError, CatalogSettings, Entry, Granted, Quarantined, Refused, Snapshot,
@@ -19,4 +23,8 @@ pub use cursor::Cursor;
 pub use events::{EventBus, ServerEvent};
 pub use handler::{Handler, HandlerParts, ServerIdentity};
 pub use module::{BoxFuture, Module, SourceChanges, ToolHandler, ToolSpec};
+/// Seals the `requestState` of multi-round requests; each module that drives [`rounds`] owns one.
+pub use request_state::StateSealer;
 pub use session::SessionState;
+/// Tasks bound to their creator, for modules whose tools answer with a task.
+pub use task_store::TaskStore;

@@ -7,13 +7,12 @@
 //! - [`content`]: tools that return fixed content (text, image, audio, resources, errors).
 //! - [`notify`]: tools that emit log and progress notifications or announce list changes.
 //! - [`interactive`]: tools that need the client's help (sampling, elicitation), asked through
-//!   [`rounds`] so they work in legacy sessions and over multi-round input alike; the
-//!   questions themselves are built by [`questions`].
+//!   [`mcp::rounds`](crate::mcp::rounds) so they work in legacy sessions and over multi-round
+//!   input alike; the questions themselves are built by [`questions`].
 //! - [`mrtr`]: the `input_required` fixtures of the 2026-07-28 protocol.
 //! - [`resources`] and [`prompts`]: the fixture resources, templates, prompts and completions.
-//! - [`request_state`]: sealing of the `requestState` the multi-round fixtures hand out.
 //! - [`tasks`]: tools that answer with a task (the `io.modelcontextprotocol/tasks` extension),
-//!   kept per creator in [`task_store`].
+//!   kept per creator in a [`TaskStore`].
 
 pub mod content;
 pub mod interactive;
@@ -21,10 +20,7 @@ pub mod mrtr;
 pub mod notify;
 pub mod prompts;
 pub mod questions;
-pub mod request_state;
 pub mod resources;
-pub mod rounds;
-pub mod task_store;
 pub mod tasks;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,14 +28,14 @@ use std::sync::{Arc, OnceLock};
 
 use rmcp::ErrorData;
 use rmcp::model::{
-    CancelTaskParams, CompleteRequestParams, CompleteResult, GetPromptRequestParams,
-    GetPromptResponse, GetTaskParams, GetTaskResult, Prompt, ReadResourceRequestParams,
-    ReadResourceResponse, Resource, ResourceTemplate, UpdateTaskParams,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
+    CompleteResult, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    Prompt, ReadResourceRequestParams, ReadResourceResponse, Resource, ResourceTemplate, Tool,
+    UpdateTaskParams,
 };
 
-use self::request_state::StateSealer;
-use self::task_store::TaskStore;
-use crate::mcp::{BoxFuture, CallContext, Module, SourceChanges, ToolSpec};
+use crate::mcp::rounds::{self, Exchange, Round, Step};
+use crate::mcp::{BoxFuture, CallContext, Module, SourceChanges, StateSealer, TaskStore, ToolSpec};
 
 /// The conformance fixture module.
 #[derive(Debug)]
@@ -115,6 +111,28 @@ impl ConformanceModule {
     pub fn has_extra_prompt(&self) -> bool {
         self.extra_prompt.load(Ordering::Acquire)
     }
+}
+
+/// A tool whose every call is driven by `decide` through [`rounds::drive`], with the module's
+/// sealer.
+fn driven_tool<T, F>(tool: Tool, module: Arc<ConformanceModule>, decide: F) -> ToolSpec
+where
+    T: Into<CallToolResponse> + Send + 'static,
+    F: Fn(&CallToolRequestParams, &Exchange) -> Result<Step<T>, ErrorData> + Send + Sync + 'static,
+{
+    let decide = Arc::new(decide);
+    ToolSpec::new(tool, move |params, cx| {
+        let module = Arc::clone(&module);
+        let decide = Arc::clone(&decide);
+        async move {
+            let round = Round::tool_call(&params);
+            let outcome = rounds::drive(&cx, module.sealer(), round, |exchange| {
+                decide(&params, exchange)
+            })
+            .await?;
+            Ok(outcome.into_tool_response())
+        }
+    })
 }
 
 impl Module for ConformanceModule {

@@ -1,8 +1,8 @@
 //! Tools that need the client's help: a sampling call, form elicitations (plain, with
 //! defaults, with every enum shape), a tool that requires the sampling capability, and an
-//! elicitation answered over the response stream. All are driven by [`rounds`](super::rounds),
-//! so a legacy session gets real server-to-client requests and a 2026-07-28 client gets
-//! `input_required` results.
+//! elicitation answered over the response stream. All are driven by
+//! [`rounds`](crate::mcp::rounds), so a legacy session gets real server-to-client requests and a
+//! 2026-07-28 client gets `input_required` results.
 
 use std::sync::Arc;
 
@@ -11,9 +11,10 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock, ElicitRes
 use serde_json::{Value, json};
 
 use super::ConformanceModule;
+use super::driven_tool;
 use super::questions;
-use super::rounds::{self, Exchange, Step};
 use crate::mcp::ToolSpec;
+use crate::mcp::rounds::{Exchange, Step};
 use crate::modules::{no_arguments, object};
 
 /// The key every single-question fixture asks under.
@@ -163,7 +164,7 @@ fn sampling_tool(module: Arc<ConformanceModule>) -> ToolSpec {
         "Ask the client's model to answer a prompt (sampling/createMessage).",
         Arc::new(schema),
     );
-    rounds::tool(tool, module, |params, exchange| {
+    driven_tool(tool, module, |params, exchange| {
         match exchange.sampled(ANSWER)? {
             Some(answer) => Ok(Step::Done(text(format!(
                 "LLM response: {}",
@@ -188,7 +189,7 @@ fn elicitation_tool(module: Arc<ConformanceModule>) -> ToolSpec {
         "Ask the user for a username and email (elicitation/create, form mode).",
         Arc::new(schema),
     );
-    rounds::tool(tool, module, |params, exchange| {
+    driven_tool(tool, module, |params, exchange| {
         let message = string_argument(params, "message");
         elicit_once(exchange, message, user_schema(), |a| {
             format!("User response: {}", describe(a))
@@ -202,7 +203,7 @@ fn defaults_tool(module: Arc<ConformanceModule>) -> ToolSpec {
         "Ask the user for a form whose fields all have default values (SEP-1034).",
         no_arguments(),
     );
-    rounds::tool(tool, module, |_, exchange| {
+    driven_tool(tool, module, |_, exchange| {
         let message = "Please review and update the form fields with defaults";
         elicit_once(exchange, message, defaults_schema(), |a| {
             format!("Elicitation completed: {}", describe(a))
@@ -217,7 +218,7 @@ fn enums_tool(module: Arc<ConformanceModule>) -> ToolSpec {
          and the legacy enumNames form (SEP-1330).",
         no_arguments(),
     );
-    rounds::tool(tool, module, |_, exchange| {
+    driven_tool(tool, module, |_, exchange| {
         let message = "Please select options from the enum fields";
         elicit_once(exchange, message, enums_schema(), |a| {
             format!("Elicitation completed: {}", describe(a))
@@ -232,7 +233,7 @@ fn missing_capability_tool(module: Arc<ConformanceModule>) -> ToolSpec {
          it the call fails with -32021.",
         no_arguments(),
     );
-    rounds::tool(tool, module, |_, exchange| {
+    driven_tool(tool, module, |_, exchange| {
         match exchange.sampled(ANSWER)? {
             Some(answer) => Ok(Step::Done(text(format!(
                 "The model said: {}",
@@ -253,7 +254,7 @@ fn streaming_elicitation_tool(module: Arc<ConformanceModule>) -> ToolSpec {
          (input_required), never as a request on the response stream.",
         no_arguments(),
     );
-    rounds::tool(tool, module, |_, exchange| {
+    driven_tool(tool, module, |_, exchange| {
         let schema = json!({
             "type": "object",
             "properties": {"confirmed": {"type": "boolean", "description": "Go ahead?"}},

@@ -1,8 +1,8 @@
 //! The `input_required` fixtures of the 2026-07-28 protocol (multi round-trip requests): single
 //! elicitation, sampling and roots questions, a state round trip, several questions at once,
 //! three rounds with evolving state, tamper detection, and questions limited to the client's
-//! declared capabilities. Each is a [`Step`] decision driven by [`rounds`](super::rounds); the
-//! carried state is sealed by [`request_state`](super::request_state).
+//! declared capabilities. Each is a [`Step`] decision driven by [`rounds`](crate::mcp::rounds);
+//! the carried state is sealed by the module's [`StateSealer`](crate::mcp::StateSealer).
 
 #![allow(deprecated)] // Sampling and roots are deprecated in 2026-07-28 but still served.
 
@@ -15,9 +15,10 @@ use rmcp::model::{
 use serde_json::{Value, json};
 
 use super::ConformanceModule;
+use super::driven_tool;
 use super::questions;
-use super::rounds::{self, Exchange, Step};
 use crate::mcp::ToolSpec;
+use crate::mcp::rounds::{Exchange, Step};
 use crate::modules::no_arguments;
 
 fn text(message: String) -> CallToolResult {
@@ -66,7 +67,7 @@ pub fn tools(module: Arc<ConformanceModule>) -> Vec<ToolSpec> {
         Tool::new(name, description, no_arguments())
     };
     vec![
-        rounds::tool(
+        driven_tool(
             tool(
                 "test_input_required_result_elicitation",
                 "Ask the user's name (key user_name), then greet them.",
@@ -74,7 +75,7 @@ pub fn tools(module: Arc<ConformanceModule>) -> Vec<ToolSpec> {
             Arc::clone(&module),
             |_, exchange| greet(exchange),
         ),
-        rounds::tool(
+        driven_tool(
             tool(
                 "test_input_required_result_sampling",
                 "Ask the client's model for the capital of France (key capital_question).",
@@ -82,7 +83,7 @@ pub fn tools(module: Arc<ConformanceModule>) -> Vec<ToolSpec> {
             Arc::clone(&module),
             |_, exchange| capital(exchange),
         ),
-        rounds::tool(
+        driven_tool(
             tool(
                 "test_input_required_result_list_roots",
                 "Ask for the client's roots (key client_roots) and list them.",
@@ -90,7 +91,7 @@ pub fn tools(module: Arc<ConformanceModule>) -> Vec<ToolSpec> {
             Arc::clone(&module),
             |_, exchange| list_roots(exchange),
         ),
-        rounds::tool(
+        driven_tool(
             tool(
                 "test_input_required_result_request_state",
                 "Ask for a confirmation with sealed requestState; answers state-ok once the \
@@ -99,7 +100,7 @@ pub fn tools(module: Arc<ConformanceModule>) -> Vec<ToolSpec> {
             Arc::clone(&module),
             |_, exchange| confirm(exchange, "state-ok"),
         ),
-        rounds::tool(
+        driven_tool(
             tool(
                 "test_input_required_result_multiple_inputs",
                 "Ask for a name, a model greeting and the roots in one round.",
@@ -107,7 +108,7 @@ pub fn tools(module: Arc<ConformanceModule>) -> Vec<ToolSpec> {
             Arc::clone(&module),
             |_, exchange| collect(exchange, all_three_questions()?),
         ),
-        rounds::tool(
+        driven_tool(
             tool(
                 "test_input_required_result_multi_round",
                 "Ask a name, then a favourite colour, over three rounds with evolving state.",
@@ -115,7 +116,7 @@ pub fn tools(module: Arc<ConformanceModule>) -> Vec<ToolSpec> {
             Arc::clone(&module),
             |_, exchange| two_questions(exchange),
         ),
-        rounds::tool(
+        driven_tool(
             tool(
                 "test_input_required_result_tampered_state",
                 "Ask for a confirmation with sealed requestState; a modified state is refused \
@@ -124,7 +125,7 @@ pub fn tools(module: Arc<ConformanceModule>) -> Vec<ToolSpec> {
             Arc::clone(&module),
             |_, exchange| confirm(exchange, "state verified"),
         ),
-        rounds::tool(
+        driven_tool(
             tool(
                 "test_input_required_result_capabilities",
                 "Ask only what the client declared it can answer: elicitation, sampling, roots.",
@@ -194,7 +195,8 @@ fn list_roots(exchange: &Exchange) -> Result<Step<CallToolResult>, ErrorData> {
 }
 
 /// Ask for a confirmation carrying sealed state; finish with `verified` only when the answer
-/// comes back together with the state (which [`rounds::drive`] has already verified).
+/// comes back together with the state (which [`rounds::drive`](crate::mcp::rounds::drive) has
+/// already verified).
 fn confirm(exchange: &Exchange, verified: &str) -> Result<Step<CallToolResult>, ErrorData> {
     let answer = exchange.elicited("confirm")?;
     match (&exchange.state, answer) {

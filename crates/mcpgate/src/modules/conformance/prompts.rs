@@ -15,7 +15,7 @@ use serde_json::json;
 use super::ConformanceModule;
 use super::content::TEST_IMAGE_PNG;
 use super::questions;
-use super::rounds::{self, Exchange, Round, Step};
+use crate::mcp::rounds::{self, Exchange, Round, Step};
 use crate::mcp::{BoxFuture, CallContext};
 
 const SIMPLE: &str = "test_simple_prompt";

@@ -1,13 +1,13 @@
 //! How fixtures phrase what they ask the client (form elicitations, sampling prompts, roots
-//! requests), which capability each question needs, and how a sampling answer reads.
+//! requests) and how a sampling answer reads. Which capability each question needs is checked
+//! by [`rounds`](crate::mcp::rounds), which sends them.
 
 #![allow(deprecated)] // Sampling and roots are deprecated in 2026-07-28 but still served.
 
 use rmcp::ErrorData;
 use rmcp::model::{
-    ClientCapabilities, CreateMessageRequest, CreateMessageRequestParams, CreateMessageResult,
-    ElicitRequest, ElicitRequestParams, ElicitationSchema, InputRequest, InputRequests,
-    ListRootsRequest, SamplingMessage,
+    CreateMessageRequest, CreateMessageRequestParams, CreateMessageResult, ElicitRequest,
+    ElicitRequestParams, ElicitationSchema, InputRequest, ListRootsRequest, SamplingMessage,
 };
 use serde_json::Value;
 
@@ -50,37 +50,6 @@ pub fn sampled_text(answer: &CreateMessageResult) -> String {
         .unwrap_or_else(|| "(no text in the model's answer)".to_owned())
 }
 
-/// Refuse requests the client has no capability for, naming every missing capability.
-pub fn require_capabilities(
-    requests: &InputRequests,
-    capabilities: &ClientCapabilities,
-) -> Result<(), ErrorData> {
-    let mut missing = ClientCapabilities::default();
-    let mut any = false;
-    for request in requests.values() {
-        match request {
-            InputRequest::Elicitation(_) if capabilities.elicitation.is_none() => {
-                missing.elicitation = Some(Default::default());
-                any = true;
-            }
-            InputRequest::CreateMessage(_) if capabilities.sampling.is_none() => {
-                missing.sampling = Some(Default::default());
-                any = true;
-            }
-            InputRequest::ListRoots(_) if capabilities.roots.is_none() => {
-                missing.roots = Some(Default::default());
-                any = true;
-            }
-            _ => {}
-        }
-    }
-    if any {
-        Err(ErrorData::missing_required_client_capability(missing))
-    } else {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -106,22 +75,5 @@ mod tests {
         assert_eq!(wire["params"]["maxTokens"], 50);
         let wire = serde_json::to_value(roots()).expect("serialize");
         assert_eq!(wire["method"], "roots/list");
-    }
-
-    #[test]
-    fn missing_capabilities_are_named() {
-        let requests: InputRequests = [
-            ("a".to_owned(), sampling("x", 1)),
-            ("b".to_owned(), roots()),
-        ]
-        .into_iter()
-        .collect();
-        let mut capabilities = ClientCapabilities::default();
-        capabilities.sampling = Some(Default::default());
-        let err = require_capabilities(&requests, &capabilities).expect_err("roots missing");
-        let data = err.data.expect("data");
-        assert_eq!(data["requiredCapabilities"], json!({"roots": {}}));
-        capabilities.roots = Some(Default::default());
-        assert!(require_capabilities(&requests, &capabilities).is_ok());
     }
 }

@@ -1,7 +1,7 @@
 //! Task fixtures for the `io.modelcontextprotocol/tasks` extension: tools that answer with a
 //! task the client polls (`tasks/get`), feeds (`tasks/update`) and cancels (`tasks/cancel`).
 //!
-//! Tasks live in the module's [`TaskStore`](super::task_store::TaskStore), bound to their
+//! Tasks live in the module's [`TaskStore`](crate::mcp::TaskStore), bound to their
 //! creator. A task is only created for a request whose client declared the extension;
 //! otherwise task-optional tools run synchronously (asking for input through `input_required`
 //! if they need it) and task-only tools fail with `-32021`.
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::ConformanceModule;
 use super::questions;
-use super::rounds::{self, Exchange, Outcome, Round, Step};
+use crate::mcp::rounds::{self, Exchange, Outcome, Round, Step};
 use crate::mcp::{CallContext, ToolSpec};
 use crate::modules::{no_arguments, object};
 

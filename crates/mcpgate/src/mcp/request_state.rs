@@ -1,4 +1,4 @@
-//! Sealed `requestState` for the multi-round fixtures.
+//! Sealed `requestState` for multi-round requests (the `input_required` results of 2026-07-28).
 //!
 //! A client echoes `requestState` back verbatim, so whatever comes back is attacker-controlled.
 //! The spec asks servers to protect its integrity, bind it to the caller and the request, give
@@ -8,13 +8,16 @@
 //! request or principal does not open for another), the codec stamps a TTL, and a ledger of
 //! redeemed state ids refuses replays.
 //!
-//! The key lives only in this process: states do not survive a restart or travel between
-//! replicas, which is fine for a test fixture.
+//! A module owns one sealer and hands it to [`rounds::drive`](super::rounds::drive), which
+//! seals what a decision carries and opens what the client echoes; nothing else needs to see a
+//! sealed state. The key lives only in this process: a state does not survive a restart or travel
+//! between replicas, and the client is told to start the request again without it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use rmcp::ErrorData;
 use rmcp::model::{JsonObject, RequestStateCodec, RequestStateError, SealOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,7 +26,7 @@ use uuid::Uuid;
 use crate::edge::Principal;
 
 /// How long a sealed state may be echoed back.
-pub const STATE_TTL: Duration = Duration::from_secs(300);
+pub(super) const STATE_TTL: Duration = Duration::from_secs(300);
 
 /// At most this many redeemed state ids are remembered; beyond it new states are refused
 /// rather than letting the ledger grow without bound.
@@ -31,7 +34,7 @@ const MAX_REDEEMED: usize = 65_536;
 
 /// Why an echoed `requestState` was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum StateError {
+pub(super) enum StateError {
     /// Forged, tampered with, malformed, or minted for another caller or request.
     #[error("requestState failed integrity verification")]
     Invalid(#[source] RequestStateError),
@@ -49,21 +52,37 @@ pub enum StateError {
     Encode(#[source] RequestStateError),
 }
 
+impl From<StateError> for ErrorData {
+    /// A state the client got wrong is invalid params (it may start again without it); one the
+    /// server could not handle is an internal error. The cause is logged, not sent.
+    fn from(error: StateError) -> Self {
+        tracing::debug!(error = %error, "requestState refused");
+        match error {
+            StateError::Encode(_) | StateError::Busy => {
+                ErrorData::internal_error(error.to_string(), None)
+            }
+            StateError::Invalid(_) | StateError::Expired | StateError::Replayed => {
+                ErrorData::invalid_params(error.to_string(), None)
+            }
+        }
+    }
+}
+
 /// What a state is bound to: the caller, the method, the tool or prompt name and its
 /// arguments. Built once per request and fed to the codec as associated data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Binding(Vec<u8>);
+pub(super) struct Binding(Vec<u8>);
 
 impl Binding {
     /// Bind to `principal` calling `method` on `name` with `arguments`. Arguments are encoded
     /// canonically (object keys sorted), so equal arguments bind equally whatever their order.
-    pub fn new(
+    pub(super) fn new(
         principal: &Principal,
         method: &str,
         name: &str,
         arguments: Option<&JsonObject>,
     ) -> Self {
-        let mut text = String::from("mcpgate/conformance/v1");
+        let mut text = String::from("mcpgate/request-state/v1");
         for part in [&*principal.subject, &*principal.org, method, name] {
             text.push('\0');
             text.push_str(part);
@@ -110,14 +129,16 @@ fn canonical_object(map: &JsonObject, out: &mut String) {
     out.push('}');
 }
 
-/// What is signed: a fresh id (for single use) and the fixture's own data.
+/// What is signed: a fresh id (for single use) and the caller's own data.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     id: String,
     data: Value,
 }
 
-/// Seals and opens request states. See the module docs for what it guarantees.
+/// Seals the `requestState` a multi-round request carries between rounds, and opens what the
+/// client echoes back: integrity-protected, bound to the caller and the request, short-lived and
+/// single-use. A module owns one and hands it to [`rounds::drive`](super::rounds::drive).
 #[derive(Debug)]
 pub struct StateSealer {
     codec: RequestStateCodec,
@@ -132,7 +153,7 @@ impl Default for StateSealer {
 }
 
 impl StateSealer {
-    /// A sealer with a fresh random key.
+    /// A sealer with a fresh random key, for states that live as long as this process.
     pub fn new() -> Self {
         Self::with_key(random_key())
     }
@@ -146,7 +167,7 @@ impl StateSealer {
     }
 
     /// Seal `data` for the request described by `binding`.
-    pub fn seal(&self, data: &Value, binding: &Binding) -> Result<String, StateError> {
+    pub(super) fn seal(&self, data: &Value, binding: &Binding) -> Result<String, StateError> {
         let envelope = Envelope {
             id: Uuid::new_v4().to_string(),
             data: data.clone(),
@@ -161,7 +182,7 @@ impl StateSealer {
 
     /// Verify and redeem a state echoed back for the request described by `binding`. A state
     /// opens once; the second attempt is [`StateError::Replayed`].
-    pub fn open(&self, sealed: &str, binding: &Binding) -> Result<Value, StateError> {
+    pub(super) fn open(&self, sealed: &str, binding: &Binding) -> Result<Value, StateError> {
         let envelope: Envelope =
             self.codec
                 .open_json_with(sealed, &binding.0)
@@ -281,6 +302,25 @@ mod tests {
         assert_ne!(
             Binding::new(&alice(), "m", "n", Some(&a)),
             Binding::new(&alice(), "m", "other", Some(&a))
+        );
+    }
+
+    #[test]
+    fn the_client_is_blamed_only_for_states_it_sent() {
+        use rmcp::model::ErrorCode;
+        let sealer = StateSealer::new();
+        let sealed = sealer.seal(&json!(1), &binding()).expect("seal");
+        sealer.open(&sealed, &binding()).expect("first open");
+        for refusal in [
+            sealer.open(&sealed, &binding()).expect_err("replayed"),
+            sealer.open("forged", &binding()).expect_err("forged"),
+            StateError::Expired,
+        ] {
+            assert_eq!(ErrorData::from(refusal).code, ErrorCode::INVALID_PARAMS);
+        }
+        assert_eq!(
+            ErrorData::from(StateError::Busy).code,
+            ErrorCode::INTERNAL_ERROR
         );
     }
 }

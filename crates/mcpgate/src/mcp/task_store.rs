@@ -1,6 +1,12 @@
-//! The module's task store: rmcp's [`TaskManager`] runs and tracks the tasks, and
-//! [`TaskStore`] binds each one to the principal that created it. Any other caller is answered
-//! as if the task did not exist, so a leaked task id is not a handle on someone else's work.
+//! Tasks (the `io.modelcontextprotocol/tasks` extension) bound to their creator: rmcp's
+//! [`TaskManager`] runs and tracks them, and [`TaskStore`] remembers which principal created
+//! each. Any other caller is answered as if the task did not exist, so a leaked task id is not a
+//! handle on someone else's work.
+//!
+//! A module that answers calls with tasks owns one store: its tools [`spawn`](TaskStore::spawn)
+//! work into it, and its [`Module`](super::Module) task methods answer `tasks/get`,
+//! `tasks/update` and `tasks/cancel` from it. The conformance task fixtures use it; so can a
+//! gateway that exposes slow upstream calls as tasks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +19,7 @@ use serde_json::Value;
 
 use crate::edge::Principal;
 
-/// Suggested polling interval for the fixture tasks.
+/// Polling interval suggested to clients for every task.
 const POLL_INTERVAL_MS: u64 = 250;
 
 /// Who created a task, and when (to forget the binding once the task is surely gone).
@@ -24,7 +30,7 @@ struct Owner {
     created: Instant,
 }
 
-/// The module's tasks, each bound to the principal that created it.
+/// Running and finished tasks, each bound to the principal that created it.
 #[derive(Default)]
 pub struct TaskStore {
     manager: TaskManager,

@@ -1,43 +1,46 @@
-//! Multi-round input: how a fixture asks the client for something (an elicitation, a sampling
-//! call, the roots) and finishes once it has the answers, in either protocol era.
+//! Server-to-client rounds: how a tool or prompt handler asks its caller for something (an
+//! elicitation, a sampling call, the roots) and finishes once it has the answers, in either
+//! protocol era.
 //!
-//! A fixture is written as a pure decision over an [`Exchange`] (the answers to the last round
-//! and the state carried from it) that either finishes or asks again ([`Step`]). [`drive`] runs
-//! that decision:
+//! A handler is written as a pure decision over an [`Exchange`](crate::mcp::rounds::Exchange)
+//! (the answers to the last round and the state carried from it) that either finishes or asks
+//! again ([`Step`](crate::mcp::rounds::Step)). [`drive`](crate::mcp::rounds::drive) runs that
+//! decision:
 //! - under 2026-07-28 it answers with an `InputRequiredResult` and the client retries the
 //!   request with `inputResponses` and the sealed `requestState` (multi round-trip requests);
-//! - in a legacy session it sends the requests to the client itself, on the session, and
-//!   decides again with the answers, until the fixture finishes.
+//! - in a legacy session it sends the requests to the client itself, as peer requests on the
+//!   session (`rounds/peer.rs`), and decides again with the answers, until the handler
+//!   finishes.
 //!
 //! Either way only requests the client declared a capability for are sent; anything else is
-//! refused with `-32021` naming the missing capability.
+//! refused with `-32021` naming the missing capability. State carried between rounds is sealed
+//! by the [`StateSealer`](crate::mcp::StateSealer) the handler's module owns, bound to the
+//! caller and the request.
+//!
+//! Nothing here knows which module asks: the conformance fixtures drive their questions through
+//! it, and so can any module, or a gateway relaying an upstream's questions to its caller.
 
 #![allow(deprecated)] // Sampling and roots are deprecated in 2026-07-28 but still served.
 
-use std::sync::Arc;
+mod peer;
 
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, CreateMessageResult, ElicitResult,
     GetPromptRequestParams, GetPromptResponse, GetPromptResult, InputRequest, InputRequests,
-    InputRequiredResult, InputResponses, JsonObject, ListRootsResult, ServerRequest, Tool,
+    InputRequiredResult, InputResponses, JsonObject, ListRootsResult,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::ConformanceModule;
-use super::questions;
-use super::request_state::{Binding, StateError, StateSealer};
-use crate::mcp::{CallContext, ToolSpec};
+use super::CallContext;
+use super::request_state::{Binding, StateSealer};
 
-/// At most this many rounds are driven in a legacy session before giving up.
-const MAX_ROUNDS: usize = 10;
-
-/// What a fixture sees when it decides: the client's answers to the previous round and the
+/// What a handler sees when it decides: the client's answers to the previous round and the
 /// state it carried over (already verified).
 #[derive(Debug, Default)]
 pub struct Exchange {
-    /// Answers keyed as the previous round asked. Unknown keys are ignored by fixtures.
+    /// Answers keyed as the previous round asked. Unknown keys are ignored by handlers.
     pub responses: InputResponses,
     /// State from the previous round, if it carried any.
     pub state: Option<Value>,
@@ -78,7 +81,7 @@ impl Exchange {
     }
 }
 
-/// A fixture's decision.
+/// A handler's decision.
 #[derive(Debug)]
 pub enum Step<T> {
     /// Ask the client for these inputs, carrying `state` into the next round.
@@ -119,7 +122,7 @@ impl<T> Step<T> {
 /// How a driven request ends.
 #[derive(Debug)]
 pub enum Outcome<T> {
-    /// The fixture finished.
+    /// The handler finished.
     Done(T),
     /// The client must answer and retry (2026-07-28 only).
     InputRequired(InputRequiredResult),
@@ -183,27 +186,6 @@ impl<'a> Round<'a> {
     }
 }
 
-/// A tool whose every call is driven by `decide` (see [`drive`]).
-pub fn tool<T, F>(tool: Tool, module: Arc<ConformanceModule>, decide: F) -> ToolSpec
-where
-    T: Into<CallToolResponse> + Send + 'static,
-    F: Fn(&CallToolRequestParams, &Exchange) -> Result<Step<T>, ErrorData> + Send + Sync + 'static,
-{
-    let decide = Arc::new(decide);
-    ToolSpec::new(tool, move |params, cx| {
-        let module = Arc::clone(&module);
-        let decide = Arc::clone(&decide);
-        async move {
-            let round = Round::tool_call(&params);
-            let outcome = drive(&cx, module.sealer(), round, |exchange| {
-                decide(&params, exchange)
-            })
-            .await?;
-            Ok(outcome.into_tool_response())
-        }
-    })
-}
-
 /// Run `decide` for `round` in the caller's protocol era (see the module docs).
 pub async fn drive<T, F>(
     cx: &CallContext,
@@ -216,11 +198,11 @@ where
 {
     let capabilities = cx.request.client_capabilities().unwrap_or_default();
     if !cx.is_modern() {
-        return drive_in_session(cx, capabilities, decide).await;
+        return peer::drive(cx, capabilities, decide).await;
     }
     let binding = Binding::new(&cx.principal, round.method, round.name, round.arguments);
     let state = match round.request_state.as_deref() {
-        Some(sealed) => Some(sealer.open(sealed, &binding).map_err(state_error)?),
+        Some(sealed) => Some(sealer.open(sealed, &binding)?),
         None => None,
     };
     let exchange = Exchange {
@@ -231,11 +213,10 @@ where
     match decide(&exchange)? {
         Step::Done(result) => Ok(Outcome::Done(result)),
         Step::Ask { requests, state } => {
-            questions::require_capabilities(&requests, &exchange.capabilities)?;
+            require_capabilities(&requests, &exchange.capabilities)?;
             let sealed = state
                 .map(|state| sealer.seal(&state, &binding))
-                .transpose()
-                .map_err(state_error)?;
+                .transpose()?;
             Ok(Outcome::InputRequired(InputRequiredResult::new(
                 Some(requests),
                 sealed,
@@ -244,79 +225,42 @@ where
     }
 }
 
-/// Legacy sessions: ask the client directly, round after round.
-async fn drive_in_session<T, F>(
-    cx: &CallContext,
-    capabilities: ClientCapabilities,
-    decide: F,
-) -> Result<Outcome<T>, ErrorData>
-where
-    F: Fn(&Exchange) -> Result<Step<T>, ErrorData>,
-{
-    let mut exchange = Exchange {
-        capabilities,
-        ..Exchange::default()
-    };
-    for _ in 0..MAX_ROUNDS {
-        let (requests, state) = match decide(&exchange)? {
-            Step::Done(result) => return Ok(Outcome::Done(result)),
-            Step::Ask { requests, state } => (requests, state),
-        };
-        questions::require_capabilities(&requests, &exchange.capabilities)?;
-        let mut responses = InputResponses::new();
-        for (key, request) in requests {
-            let answer = ask_in_session(cx, request).await?;
-            responses.insert(key, answer);
+/// Refuse requests the client has no capability for, naming every missing capability.
+fn require_capabilities(
+    requests: &InputRequests,
+    capabilities: &ClientCapabilities,
+) -> Result<(), ErrorData> {
+    let mut missing = ClientCapabilities::default();
+    let mut any = false;
+    for request in requests.values() {
+        match request {
+            InputRequest::Elicitation(_) if capabilities.elicitation.is_none() => {
+                missing.elicitation = Some(Default::default());
+                any = true;
+            }
+            InputRequest::CreateMessage(_) if capabilities.sampling.is_none() => {
+                missing.sampling = Some(Default::default());
+                any = true;
+            }
+            InputRequest::ListRoots(_) if capabilities.roots.is_none() => {
+                missing.roots = Some(Default::default());
+                any = true;
+            }
+            _ => {}
         }
-        exchange.responses = responses;
-        exchange.state = state;
     }
-    Err(ErrorData::internal_error(
-        format!("the request did not finish within {MAX_ROUNDS} rounds of client input"),
-        None,
-    ))
-}
-
-async fn ask_in_session(cx: &CallContext, request: InputRequest) -> Result<Value, ErrorData> {
-    let request = match request {
-        InputRequest::CreateMessage(r) => ServerRequest::CreateMessageRequest(r),
-        InputRequest::Elicitation(r) => ServerRequest::ElicitRequest(r),
-        InputRequest::ListRoots(r) => ServerRequest::ListRootsRequest(r),
-        other => {
-            return Err(ErrorData::internal_error(
-                format!("unsupported input request: {other:?}"),
-                None,
-            ));
-        }
-    };
-    let answer = tokio::select! {
-        answer = cx.request.peer.send_request(request) => answer,
-        () = cx.request.ct.cancelled() => {
-            return Err(ErrorData::internal_error("the request was cancelled", None));
-        }
-    };
-    let answer = answer.map_err(|e| {
-        tracing::debug!(error = %e, "client did not answer an input request");
-        ErrorData::internal_error(format!("the client did not answer: {e}"), None)
-    })?;
-    serde_json::to_value(answer)
-        .map_err(|e| ErrorData::internal_error(format!("unreadable client answer: {e}"), None))
-}
-
-fn state_error(error: StateError) -> ErrorData {
-    tracing::debug!(error = %error, "requestState refused");
-    match error {
-        StateError::Encode(_) | StateError::Busy => {
-            ErrorData::internal_error(error.to_string(), None)
-        }
-        StateError::Invalid(_) | StateError::Expired | StateError::Replayed => {
-            ErrorData::invalid_params(error.to_string(), None)
-        }
+    if any {
+        Err(ErrorData::missing_required_client_capability(missing))
+    } else {
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use rmcp::model::{
+        CreateMessageRequest, CreateMessageRequestParams, ListRootsRequest, SamplingMessage,
+    };
     use serde_json::json;
 
     use super::*;
@@ -339,5 +283,23 @@ mod tests {
         );
         let err = exchange.elicited("bad").expect_err("a number is no answer");
         assert_eq!(err.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+    }
+
+    #[test]
+    fn missing_capabilities_are_named() {
+        let sampling = InputRequest::CreateMessage(CreateMessageRequest::new(
+            CreateMessageRequestParams::new(vec![SamplingMessage::user_text("x")], 1),
+        ));
+        let roots = InputRequest::ListRoots(ListRootsRequest::default());
+        let requests: InputRequests = [("a".to_owned(), sampling), ("b".to_owned(), roots)]
+            .into_iter()
+            .collect();
+        let mut capabilities = ClientCapabilities::default();
+        capabilities.sampling = Some(Default::default());
+        let err = require_capabilities(&requests, &capabilities).expect_err("roots missing");
+        let data = err.data.expect("data");
+        assert_eq!(data["requiredCapabilities"], json!({"roots": {}}));
+        capabilities.roots = Some(Default::default());
+        assert!(require_capabilities(&requests, &capabilities).is_ok());
     }
 }
