@@ -13,8 +13,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 mod records;
 
 use super::{Store, StoreConfig, StoreError, all_applied};
-use crate::workspace::Kind;
-use crate::workspace::record::{ListQuery, Record, SearchQuery, Tenant, WriteOutcome};
+use crate::workspace::port::{
+    Kind, ListQuery, Record, RecordStore, SearchQuery, Tenant, WriteOutcome,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -91,7 +92,10 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
 
+#[async_trait::async_trait]
+impl RecordStore for PostgresStore {
     async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError> {
         records::insert(&self.pool, self.as_tenant, t, record).await
     }

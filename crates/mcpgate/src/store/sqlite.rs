@@ -10,8 +10,9 @@ use sqlx::sqlite::{
 mod records;
 
 use super::{Store, StoreConfig, StoreError, all_applied};
-use crate::workspace::Kind;
-use crate::workspace::record::{ListQuery, Record, SearchQuery, Tenant, WriteOutcome};
+use crate::workspace::port::{
+    Kind, ListQuery, Record, RecordStore, SearchQuery, Tenant, WriteOutcome,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -81,7 +82,10 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
 
+#[async_trait::async_trait]
+impl RecordStore for SqliteStore {
     async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError> {
         records::insert(&self.pool, t, record).await
     }

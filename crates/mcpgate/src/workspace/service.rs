@@ -14,11 +14,11 @@ use serde_json::Value;
 
 use super::fields::{self, FieldError};
 use super::patch::merge_patch;
+use super::port::{RecordStore, StoreError};
 use super::record::{ArchivedFilter, Record, SortField, Tenant, WriteOutcome, now};
 use super::transitions::{self, TransitionError};
 use super::view::{self, Deleted};
 use super::{Kind, slug};
-use crate::store::{Store, StoreError};
 
 /// Limits the service enforces.
 #[derive(Debug, Clone)]
@@ -139,7 +139,7 @@ pub struct Page {
 
 /// The workspace service.
 pub struct WorkspaceService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn RecordStore>,
     limits: WorkspaceLimits,
     validators: Vec<(Kind, jsonschema::Validator)>,
 }
@@ -148,7 +148,7 @@ pub(crate) type Result<T> = std::result::Result<T, WorkspaceError>;
 
 impl WorkspaceService {
     /// The service over `store`.
-    pub fn new(store: Arc<dyn Store>, limits: WorkspaceLimits) -> Self {
+    pub fn new(store: Arc<dyn RecordStore>, limits: WorkspaceLimits) -> Self {
         let validators = Kind::ALL
             .into_iter()
             .filter_map(|kind| {

@@ -9,10 +9,10 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 
 use crate::store::StoreError;
-use crate::workspace::record::{
-    ArchivedFilter, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
+use crate::workspace::port::{
+    ArchivedFilter, Kind, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
+    slug,
 };
-use crate::workspace::{Kind, slug};
 
 /// How many times an insert looks for a free slug before giving up.
 const SLUG_ATTEMPTS: u32 = 32;

@@ -6,10 +6,10 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::store::StoreError;
-use crate::workspace::record::{
-    ArchivedFilter, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
+use crate::workspace::port::{
+    ArchivedFilter, Kind, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
+    slug,
 };
-use crate::workspace::{Kind, slug};
 
 const COLUMNS: &str = "id, kind, slug, title, status, parent_id, tags, body, fields, version, \
                        created_at, created_by, updated_at, updated_by, archived_at";
