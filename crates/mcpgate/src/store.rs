@@ -7,8 +7,14 @@
 //! through that port alone, while the workspace never names the store. A [`Store`] is a
 //! `RecordStore` plus the database's own lifecycle, so the app opens one store, keeps it for
 //! migrations and probes, and hands it to the workspace service as its `dyn RecordStore`.
+//!
+//! What the backends do alike is written once: the lifecycle over a sqlx pool (`pool`), and
+//! the shape of the list query with the other rules every record query follows (`records`).
+//! Each backend keeps its own SQL where the dialects differ, and its own transactions.
 
+mod pool;
 mod postgres;
+mod records;
 mod sqlite;
 
 use std::sync::Arc;
@@ -67,12 +73,4 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     } else {
         Ok(Arc::new(SqliteStore::open(config).await?))
     }
-}
-
-/// Count the migrations of `migrator` recorded as applied in `applied`.
-fn all_applied(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> bool {
-    migrator
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration())
-        .all(|m| applied.contains(&m.version))
 }
