@@ -77,7 +77,7 @@ impl App {
             probe_ttl: config.store.health_probe_ttl,
         });
         let workspace = Arc::new(WorkspaceService::new(
-            Arc::clone(&store),
+            store.clone(),
             config.workspace.limits(),
         ));
         let deps = ModuleDeps {

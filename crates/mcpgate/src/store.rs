@@ -1,16 +1,28 @@
 //! Storage: the [`Store`] trait and its two real backends, SQLite (the embedded default, a file
 //! in the data directory) and PostgreSQL (for several replicas). Migrations are raw SQL, one
 //! folder per backend, embedded in the binary and applied by `mcpgate migrate` and at start.
+//!
+//! The store is an adapter: it implements the workspace's storage port ([`RecordStore`],
+//! defined in `workspace::port` with the record types it speaks) and depends on the workspace
+//! through that port alone, while the workspace never names the store. A [`Store`] is a
+//! `RecordStore` plus the database's own lifecycle, so the app opens one store, keeps it for
+//! migrations and probes, and hands it to the workspace service as its `dyn RecordStore`.
+//!
+//! What the backends do alike is written once: the lifecycle over a sqlx pool (`pool`), and
+//! the shape of the list query with the other rules every record query follows (`records`).
+//! Each backend keeps its own SQL where the dialects differ, and its own transactions.
 
+mod pool;
 mod postgres;
+mod records;
 mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::workspace::Kind;
-use crate::workspace::record::{ListQuery, Record, SearchQuery, Tenant, WriteOutcome};
+use crate::workspace::port::RecordStore;
 
+pub use crate::workspace::port::StoreError;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -38,43 +50,10 @@ pub struct StoreConfig {
     pub health_probe_ttl: Duration,
 }
 
-/// A storage failure, in storage terms. Callers never see the driver's text; it is logged.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database could not be opened or reached.
-    #[error("cannot connect to the database: {0}")]
-    Connect(#[source] sqlx::Error),
-    /// Preparing the data directory failed.
-    #[error("cannot create the data directory {path}: {source}")]
-    DataDir {
-        /// The directory.
-        path: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Applying migrations failed.
-    #[error("cannot apply migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A query failed.
-    #[error("database query failed: {0}")]
-    Query(#[from] sqlx::Error),
-    /// A stored row could not be read back.
-    #[error("stored record {id} is unreadable: {message}")]
-    Corrupt {
-        /// The record.
-        id: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// No free slug was found after several tries (many concurrent creations of one title).
-    #[error("no free slug for {0:?}")]
-    SlugExhausted(String),
-}
-
-/// The data layer. Every method that touches tenant data takes the org it acts for.
+/// A database the app runs on: the workspace's records (the port the workspace defines), and
+/// what the app does with the database itself.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: RecordStore {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations; returns how many were applied.
@@ -85,43 +64,6 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Close the pool, waiting for checked-out connections.
     async fn close(&self);
-
-    // Workspace records. Every method takes the caller's tenant and touches only its rows.
-
-    /// Store a new record. `record.slug` is the slug base; the stored record carries the
-    /// first free slug (`base`, `base-2`, …) for its org and kind.
-    async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError>;
-    /// The record of `kind` whose ID or slug is `key`.
-    async fn find_record(
-        &self,
-        t: &Tenant,
-        kind: Kind,
-        key: &str,
-    ) -> Result<Option<Record>, StoreError>;
-    /// One page of records, in the query's order, starting after its cursor.
-    async fn list_records(&self, t: &Tenant, query: &ListQuery) -> Result<Vec<Record>, StoreError>;
-    /// Write `record`'s mutable columns if the stored version is `record.version`; the stored
-    /// version becomes `record.version + 1`.
-    async fn update_record(
-        &self,
-        t: &Tenant,
-        record: &Record,
-    ) -> Result<WriteOutcome<Record>, StoreError>;
-    /// Delete a record (if at `expected` version, when given) and its children; returns how
-    /// many children went with it.
-    async fn delete_record(
-        &self,
-        t: &Tenant,
-        kind: Kind,
-        id: &str,
-        expected: Option<i64>,
-    ) -> Result<WriteOutcome<u64>, StoreError>;
-    /// Ranked full-text search over records that are not archived, best first.
-    async fn search_records(
-        &self,
-        t: &Tenant,
-        query: &SearchQuery,
-    ) -> Result<Vec<Record>, StoreError>;
 }
 
 /// Open the store `config` names (without migrating).
@@ -131,12 +73,4 @@ pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     } else {
         Ok(Arc::new(SqliteStore::open(config).await?))
     }
-}
-
-/// Count the migrations of `migrator` recorded as applied in `applied`.
-fn all_applied(migrator: &sqlx::migrate::Migrator, applied: &[i64]) -> bool {
-    migrator
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration())
-        .all(|m| applied.contains(&m.version))
 }

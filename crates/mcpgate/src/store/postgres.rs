@@ -7,16 +7,21 @@
 
 use std::time::Duration;
 
-use sqlx::Connection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres};
 
 mod records;
 
-use super::{Store, StoreConfig, StoreError, all_applied};
-use crate::workspace::Kind;
-use crate::workspace::record::{ListQuery, Record, SearchQuery, Tenant, WriteOutcome};
+use super::pool::{BackendPool, Migrations};
+use super::{Store, StoreConfig, StoreError};
+use crate::workspace::port::{
+    Kind, ListQuery, Record, RecordStore, SearchQuery, Tenant, WriteOutcome,
+};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static MIGRATIONS: Migrations = Migrations {
+    migrator: sqlx::migrate!("./migrations/postgres"),
+    table_exists: "SELECT table_name::text FROM information_schema.tables WHERE table_name = '_sqlx_migrations' AND table_schema = current_schema()",
+};
 
 /// A pooled connection idle longer than this is pinged before use. One in steady use is not:
 /// the ping is a round trip of its own, and a record operation is only four.
@@ -25,7 +30,7 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    db: BackendPool<Postgres>,
     /// The connected role skips row-level security (superuser or BYPASSRLS), so record
     /// operations switch to the tenant role.
     as_tenant: bool,
@@ -57,12 +62,15 @@ impl PostgresStore {
         .fetch_one(&pool)
         .await
         .map_err(StoreError::Connect)?;
-        Ok(Self { pool, as_tenant })
+        Ok(Self {
+            db: BackendPool::new(pool, &MIGRATIONS),
+            as_tenant,
+        })
     }
 
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.db.pool()
     }
 }
 
@@ -73,27 +81,26 @@ impl Store for PostgresStore {
     }
 
     async fn migrate(&self) -> Result<usize, StoreError> {
-        let before = applied_versions(&self.pool).await.unwrap_or_default().len();
-        MIGRATOR.run(&self.pool).await?;
-        let after = applied_versions(&self.pool).await?.len();
-        Ok(after - before)
+        self.db.migrate().await
     }
 
     async fn is_migrated(&self) -> Result<bool, StoreError> {
-        Ok(all_applied(&MIGRATOR, &applied_versions(&self.pool).await?))
+        self.db.is_migrated().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.db.ping().await
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.db.close().await;
     }
+}
 
+#[async_trait::async_trait]
+impl RecordStore for PostgresStore {
     async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError> {
-        records::insert(&self.pool, self.as_tenant, t, record).await
+        records::insert(self.pool(), self.as_tenant, t, record).await
     }
 
     async fn find_record(
@@ -102,11 +109,11 @@ impl Store for PostgresStore {
         kind: Kind,
         key: &str,
     ) -> Result<Option<Record>, StoreError> {
-        records::find(&self.pool, self.as_tenant, t, kind, key).await
+        records::find(self.pool(), self.as_tenant, t, kind, key).await
     }
 
     async fn list_records(&self, t: &Tenant, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
-        records::list(&self.pool, self.as_tenant, t, query).await
+        records::list(self.pool(), self.as_tenant, t, query).await
     }
 
     async fn update_record(
@@ -114,7 +121,7 @@ impl Store for PostgresStore {
         t: &Tenant,
         record: &Record,
     ) -> Result<WriteOutcome<Record>, StoreError> {
-        records::update(&self.pool, self.as_tenant, t, record).await
+        records::update(self.pool(), self.as_tenant, t, record).await
     }
 
     async fn delete_record(
@@ -124,7 +131,7 @@ impl Store for PostgresStore {
         id: &str,
         expected: Option<i64>,
     ) -> Result<WriteOutcome<u64>, StoreError> {
-        records::delete(&self.pool, self.as_tenant, t, kind, id, expected).await
+        records::delete(self.pool(), self.as_tenant, t, kind, id, expected).await
     }
 
     async fn search_records(
@@ -132,21 +139,6 @@ impl Store for PostgresStore {
         t: &Tenant,
         query: &SearchQuery,
     ) -> Result<Vec<Record>, StoreError> {
-        records::search(&self.pool, self.as_tenant, t, query).await
+        records::search(self.pool(), self.as_tenant, t, query).await
     }
-}
-
-async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, StoreError> {
-    let exists: Option<(String,)> = sqlx::query_as(
-        "SELECT table_name::text FROM information_schema.tables WHERE table_name = '_sqlx_migrations' AND table_schema = current_schema()",
-    )
-    .fetch_optional(pool)
-    .await?;
-    if exists.is_none() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.into_iter().map(|(v,)| v).collect())
 }

@@ -3,22 +3,29 @@
 
 use std::str::FromStr;
 
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 mod records;
 
-use super::{Store, StoreConfig, StoreError, all_applied};
-use crate::workspace::Kind;
-use crate::workspace::record::{ListQuery, Record, SearchQuery, Tenant, WriteOutcome};
+use super::pool::{BackendPool, Migrations};
+use super::{Store, StoreConfig, StoreError};
+use crate::workspace::port::{
+    Kind, ListQuery, Record, RecordStore, SearchQuery, Tenant, WriteOutcome,
+};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATIONS: Migrations = Migrations {
+    migrator: sqlx::migrate!("./migrations/sqlite"),
+    table_exists: "SELECT name FROM sqlite_master \
+                   WHERE type = 'table' AND name = '_sqlx_migrations'",
+};
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    db: BackendPool<Sqlite>,
 }
 
 impl SqliteStore {
@@ -47,12 +54,14 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
-        Ok(Self { pool })
+        Ok(Self {
+            db: BackendPool::new(pool, &MIGRATIONS),
+        })
     }
 
     /// The connection pool.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        self.db.pool()
     }
 }
 
@@ -63,27 +72,26 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<usize, StoreError> {
-        let before = applied_versions(&self.pool).await.unwrap_or_default().len();
-        MIGRATOR.run(&self.pool).await?;
-        let after = applied_versions(&self.pool).await?.len();
-        Ok(after - before)
+        self.db.migrate().await
     }
 
     async fn is_migrated(&self) -> Result<bool, StoreError> {
-        Ok(all_applied(&MIGRATOR, &applied_versions(&self.pool).await?))
+        self.db.is_migrated().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.db.ping().await
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.db.close().await;
     }
+}
 
+#[async_trait::async_trait]
+impl RecordStore for SqliteStore {
     async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError> {
-        records::insert(&self.pool, t, record).await
+        records::insert(self.pool(), t, record).await
     }
 
     async fn find_record(
@@ -92,11 +100,11 @@ impl Store for SqliteStore {
         kind: Kind,
         key: &str,
     ) -> Result<Option<Record>, StoreError> {
-        records::find(&self.pool, t, kind, key).await
+        records::find(self.pool(), t, kind, key).await
     }
 
     async fn list_records(&self, t: &Tenant, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
-        records::list(&self.pool, t, query).await
+        records::list(self.pool(), t, query).await
     }
 
     async fn update_record(
@@ -104,7 +112,7 @@ impl Store for SqliteStore {
         t: &Tenant,
         record: &Record,
     ) -> Result<WriteOutcome<Record>, StoreError> {
-        records::update(&self.pool, t, record).await
+        records::update(self.pool(), t, record).await
     }
 
     async fn delete_record(
@@ -114,7 +122,7 @@ impl Store for SqliteStore {
         id: &str,
         expected: Option<i64>,
     ) -> Result<WriteOutcome<u64>, StoreError> {
-        records::delete(&self.pool, t, kind, id, expected).await
+        records::delete(self.pool(), t, kind, id, expected).await
     }
 
     async fn search_records(
@@ -122,21 +130,6 @@ impl Store for SqliteStore {
         t: &Tenant,
         query: &SearchQuery,
     ) -> Result<Vec<Record>, StoreError> {
-        records::search(&self.pool, t, query).await
+        records::search(self.pool(), t, query).await
     }
-}
-
-async fn applied_versions(pool: &SqlitePool) -> Result<Vec<i64>, StoreError> {
-    let exists: Option<(String,)> = sqlx::query_as(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-    )
-    .fetch_optional(pool)
-    .await?;
-    if exists.is_none() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.into_iter().map(|(v,)| v).collect())
 }

@@ -41,39 +41,16 @@ mod scan;
 
 use std::path::Path;
 
-/// Cycles that exist today and are scheduled to go, each as its whole group of modules. Any
-/// other cycle fails, and so does one of these groups growing; when one goes, the check asks
-/// for its entry to go too, so the list only shrinks.
-///
-/// - `store` and `workspace`: the store persists workspace records (`Record`, `Tenant`, `Kind`)
-///   while the workspace service holds a `dyn Store`; which side owns the storage trait is a
-///   step of its own.
-const KNOWN_CYCLES: &[&[&str]] = &[&["store", "workspace"]];
-
-/// The check: `Ok`, or the message to fail with, naming every loop.
-fn check(files: &[(String, String)], known: &[&[&str]]) -> Result<(), String> {
-    let cycles = graph::cycles(files);
-    let loops: Vec<&str> = cycles
-        .iter()
-        .filter(|cycle| !known.iter().any(|group| cycle.group == *group))
-        .flat_map(|cycle| cycle.loops.iter().map(String::as_str))
-        .collect();
-    if !loops.is_empty() {
-        return Err(format!(
-            "module dependencies in src/ must run one way:\n{}",
-            loops.join("\n")
-        ));
+/// The check: `Ok`, or the message to fail with, naming every loop. No cycle is allowed.
+fn check(files: &[(String, String)]) -> Result<(), String> {
+    let loops = loops(files);
+    if loops.is_empty() {
+        return Ok(());
     }
-    match known
-        .iter()
-        .find(|group| !cycles.iter().any(|cycle| cycle.group == **group))
-    {
-        Some(gone) => Err(format!(
-            "the cycle between {} is gone: take it off KNOWN_CYCLES",
-            gone.join(", ")
-        )),
-        None => Ok(()),
-    }
+    Err(format!(
+        "module dependencies in src/ must run one way:\n{}",
+        loops.join("\n")
+    ))
 }
 
 /// Every `.rs` file under `dir`, as (path relative to `root` with `/` separators, source).
@@ -128,15 +105,15 @@ fn no_import_cycle_between_modules_of_src() {
         "the scan should see http using mcp; it saw:\n{}",
         dependencies.join("\n")
     );
-    if let Err(message) = check(&files, KNOWN_CYCLES) {
+    if let Err(message) = check(&files) {
         panic!("{message}");
     }
 }
 
 #[test]
-fn a_known_cycle_passes_until_it_grows_or_goes() {
-    let pair = [
-        ("lib.rs", "mod store;\nmod workspace;\nmod config;\n"),
+fn store_and_workspace_using_each_other_fail_and_a_port_one_way_passes() {
+    let both = [
+        ("lib.rs", "mod store;\nmod workspace;\n"),
         (
             "store.rs",
             "use crate::workspace::Record;\npub trait Store {}\n",
@@ -145,29 +122,25 @@ fn a_known_cycle_passes_until_it_grows_or_goes() {
             "workspace.rs",
             "use crate::store::Store;\npub struct Record;\n",
         ),
-        ("config.rs", "pub struct StoreConfig;\n"),
     ];
-    let known: &[&[&str]] = &[&["store", "workspace"]];
-    assert_eq!(check(&owned(&pair), known), Ok(()));
-
-    let mut grown = pair;
-    grown[1].1 = "use crate::workspace::Record;\nuse crate::config::StoreConfig;\n";
-    grown[3].1 = "pub struct StoreConfig;\nfn f(r: crate::workspace::Record) {}\n";
+    let groups: Vec<Vec<String>> = graph::cycles(&owned(&both))
+        .into_iter()
+        .map(|cycle| cycle.group)
+        .collect();
+    assert_eq!(groups, [["store", "workspace"]]);
     assert_eq!(
-        check(&owned(&grown), known),
+        check(&owned(&both)),
         Err("module dependencies in src/ must run one way:\n\
-             import cycle: config -> workspace -> store -> config \
-             (config.rs:2 uses workspace::Record; workspace.rs:1 uses store::Store; \
-             store.rs:2 uses config::StoreConfig)"
+             import cycle: store -> workspace -> store \
+             (store.rs:1 uses workspace::Record; workspace.rs:1 uses store::Store)"
             .into())
     );
 
-    let mut gone = pair;
-    gone[2].1 = "pub struct Record;\n";
-    assert_eq!(
-        check(&owned(&gone), known),
-        Err("the cycle between store, workspace is gone: take it off KNOWN_CYCLES".into())
-    );
+    let mut port = both;
+    port[1].1 = "use crate::workspace::{Record, RecordStore};\npub struct Sqlite;\n\
+                 impl RecordStore for Sqlite {}\n";
+    port[2].1 = "pub struct Record;\npub trait RecordStore {}\n";
+    assert_eq!(check(&owned(&port)), Ok(()));
 }
 
 #[test]

@@ -9,10 +9,10 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 
 use crate::store::StoreError;
-use crate::workspace::record::{
-    ArchivedFilter, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
+use crate::store::records::{ListDialect, corrupt, key_column, list_query, missed};
+use crate::workspace::port::{
+    After, Kind, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
 };
-use crate::workspace::{Kind, slug};
 
 /// How many times an insert looks for a free slug before giving up.
 const SLUG_ATTEMPTS: u32 = 32;
@@ -33,13 +33,6 @@ const SCOPE_AS_TENANT: &str =
 
 /// Earliest instant PostgreSQL's `timestamptz` holds (4713 BC), in microseconds since the epoch.
 const PG_MIN_MICROS: i64 = -210_866_803_200_000_000;
-
-fn corrupt(id: &str, message: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        id: id.to_owned(),
-        message: message.to_string(),
-    }
-}
 
 fn record(row: &PgRow) -> Result<Record, StoreError> {
     let id: String = row.try_get("id")?;
@@ -172,11 +165,7 @@ pub(super) async fn find(
     kind: Kind,
     key: &str,
 ) -> Result<Option<Record>, StoreError> {
-    let column = if slug::looks_like_slug(key) {
-        "slug"
-    } else {
-        "id"
-    };
+    let column = key_column(key);
     let sql =
         format!("SELECT {COLUMNS} FROM records WHERE org = $1 AND kind = $2 AND {column} = $3");
     let mut tx = begin(pool, as_tenant, t).await?;
@@ -188,14 +177,6 @@ pub(super) async fn find(
         .await?;
     tx.commit().await?;
     row.as_ref().map(record).transpose()
-}
-
-fn sort_column(field: SortField) -> &'static str {
-    match field {
-        SortField::CreatedAt => "created_at",
-        SortField::UpdatedAt => "updated_at",
-        SortField::Title => "title",
-    }
 }
 
 /// Push the cursor's sort value. Cursors come back from clients, so the key may not fit the
@@ -228,55 +209,36 @@ fn push_key(sql: &mut QueryBuilder<'_, Postgres>, field: SortField, key: &SortKe
     }
 }
 
+/// PostgreSQL keeps tags as a text array and times as `timestamptz`; a cursor's key is made to
+/// fit the sort column first (see [`push_key`]).
+impl ListDialect for Postgres {
+    fn push_has_tag<'a>(sql: &mut QueryBuilder<'a, Self>, tag: &'a str) {
+        sql.push(" AND tags @> ARRAY[")
+            .push_bind(tag)
+            .push("]::text[]");
+    }
+
+    fn push_time(sql: &mut QueryBuilder<'_, Self>, at: DateTime<Utc>) {
+        sql.push_bind(at);
+    }
+
+    fn push_after(sql: &mut QueryBuilder<'_, Self>, sort: SortField, after: &After) {
+        push_key(sql, sort, &after.key);
+        sql.push(", ");
+        match (sort, &after.key) {
+            (SortField::Title, SortKey::Micros(_)) => sql.push("''::text"),
+            _ => sql.push_bind(after.id.clone()),
+        };
+    }
+}
+
 pub(super) async fn list(
     pool: &PgPool,
     as_tenant: bool,
     t: &Tenant,
     q: &ListQuery,
 ) -> Result<Vec<Record>, StoreError> {
-    let mut sql: QueryBuilder<'_, Postgres> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM records WHERE org = "));
-    sql.push_bind(t.org())
-        .push(" AND kind = ")
-        .push_bind(q.kind.singular());
-    if let Some(status) = &q.status {
-        sql.push(" AND status = ").push_bind(status);
-    }
-    if let Some(tag) = &q.tag {
-        sql.push(" AND tags @> ARRAY[")
-            .push_bind(tag)
-            .push("]::text[]");
-    }
-    if let Some(parent) = &q.parent_id {
-        sql.push(" AND parent_id = ").push_bind(parent);
-    }
-    match q.archived {
-        ArchivedFilter::Exclude => {
-            sql.push(" AND archived_at IS NULL");
-        }
-        ArchivedFilter::Only => {
-            sql.push(" AND archived_at IS NOT NULL");
-        }
-        ArchivedFilter::Include => {}
-    }
-    if let Some(since) = q.updated_since {
-        sql.push(" AND updated_at >= ").push_bind(since);
-    }
-    let column = sort_column(q.sort);
-    let op = if q.descending { "<" } else { ">" };
-    if let Some(after) = &q.after {
-        sql.push(format!(" AND ({column}, id) {op} ("));
-        push_key(&mut sql, q.sort, &after.key);
-        sql.push(", ");
-        match (q.sort, &after.key) {
-            (SortField::Title, SortKey::Micros(_)) => sql.push("''::text"),
-            _ => sql.push_bind(after.id.clone()),
-        };
-        sql.push(")");
-    }
-    let dir = if q.descending { "DESC" } else { "ASC" };
-    sql.push(format!(" ORDER BY {column} {dir}, id {dir} LIMIT "))
-        .push_bind(i64::from(q.limit));
+    let mut sql = list_query::<Postgres>(COLUMNS, t, q);
     let mut tx = begin(pool, as_tenant, t).await?;
     let rows = sql.build().fetch_all(&mut *tx).await?;
     tx.commit().await?;
@@ -299,13 +261,6 @@ async fn version_of(
             .fetch_optional(&mut **tx)
             .await?;
     Ok(row.map(|(v,)| v))
-}
-
-fn missed<T>(version: Option<i64>) -> WriteOutcome<T> {
-    match version {
-        Some(current) => WriteOutcome::Conflict { current },
-        None => WriteOutcome::NotFound,
-    }
 }
 
 pub(super) async fn update(

@@ -6,10 +6,10 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::store::StoreError;
-use crate::workspace::record::{
-    ArchivedFilter, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
+use crate::store::records::{ListDialect, corrupt, key_column, list_query, missed};
+use crate::workspace::port::{
+    After, Kind, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome, slug,
 };
-use crate::workspace::{Kind, slug};
 
 const COLUMNS: &str = "id, kind, slug, title, status, parent_id, tags, body, fields, version, \
                        created_at, created_by, updated_at, updated_by, archived_at";
@@ -20,13 +20,6 @@ fn micros(at: DateTime<Utc>) -> i64 {
 
 fn from_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
-}
-
-fn corrupt(id: &str, message: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt {
-        id: id.to_owned(),
-        message: message.to_string(),
-    }
 }
 
 fn record(row: &SqliteRow) -> Result<Record, StoreError> {
@@ -126,11 +119,7 @@ pub(super) async fn find(
     kind: Kind,
     key: &str,
 ) -> Result<Option<Record>, StoreError> {
-    let column = if slug::looks_like_slug(key) {
-        "slug"
-    } else {
-        "id"
-    };
+    let column = key_column(key);
     let sql = format!("SELECT {COLUMNS} FROM records WHERE org = ? AND kind = ? AND {column} = ?");
     let row = sqlx::query(&sql)
         .bind(t.org())
@@ -141,11 +130,25 @@ pub(super) async fn find(
     row.as_ref().map(record).transpose()
 }
 
-fn sort_column(field: SortField) -> &'static str {
-    match field {
-        SortField::CreatedAt => "created_at",
-        SortField::UpdatedAt => "updated_at",
-        SortField::Title => "title",
+/// SQLite keeps tags as a JSON array, times as microseconds, and compares a cursor's key as
+/// it comes: a title with text, a time with an integer.
+impl ListDialect for Sqlite {
+    fn push_has_tag<'a>(sql: &mut QueryBuilder<'a, Self>, tag: &'a str) {
+        sql.push(" AND EXISTS (SELECT 1 FROM json_each(records.tags) WHERE json_each.value = ")
+            .push_bind(tag)
+            .push(")");
+    }
+
+    fn push_time(sql: &mut QueryBuilder<'_, Self>, at: DateTime<Utc>) {
+        sql.push_bind(micros(at));
+    }
+
+    fn push_after(sql: &mut QueryBuilder<'_, Self>, _: SortField, after: &After) {
+        match &after.key {
+            SortKey::Micros(us) => sql.push_bind(*us),
+            SortKey::Text(text) => sql.push_bind(text.clone()),
+        };
+        sql.push(", ").push_bind(after.id.clone());
     }
 }
 
@@ -154,48 +157,10 @@ pub(super) async fn list(
     t: &Tenant,
     q: &ListQuery,
 ) -> Result<Vec<Record>, StoreError> {
-    let mut sql: QueryBuilder<'_, Sqlite> =
-        QueryBuilder::new(format!("SELECT {COLUMNS} FROM records WHERE org = "));
-    sql.push_bind(t.org())
-        .push(" AND kind = ")
-        .push_bind(q.kind.singular());
-    if let Some(status) = &q.status {
-        sql.push(" AND status = ").push_bind(status);
-    }
-    if let Some(tag) = &q.tag {
-        sql.push(" AND EXISTS (SELECT 1 FROM json_each(records.tags) WHERE json_each.value = ")
-            .push_bind(tag)
-            .push(")");
-    }
-    if let Some(parent) = &q.parent_id {
-        sql.push(" AND parent_id = ").push_bind(parent);
-    }
-    match q.archived {
-        ArchivedFilter::Exclude => {
-            sql.push(" AND archived_at IS NULL");
-        }
-        ArchivedFilter::Only => {
-            sql.push(" AND archived_at IS NOT NULL");
-        }
-        ArchivedFilter::Include => {}
-    }
-    if let Some(since) = q.updated_since {
-        sql.push(" AND updated_at >= ").push_bind(micros(since));
-    }
-    let column = sort_column(q.sort);
-    let op = if q.descending { "<" } else { ">" };
-    if let Some(after) = &q.after {
-        sql.push(format!(" AND ({column}, id) {op} ("));
-        match &after.key {
-            SortKey::Micros(us) => sql.push_bind(*us),
-            SortKey::Text(text) => sql.push_bind(text.clone()),
-        };
-        sql.push(", ").push_bind(after.id.clone()).push(")");
-    }
-    let dir = if q.descending { "DESC" } else { "ASC" };
-    sql.push(format!(" ORDER BY {column} {dir}, id {dir} LIMIT "))
-        .push_bind(i64::from(q.limit));
-    let rows = sql.build().fetch_all(pool).await?;
+    let rows = list_query::<Sqlite>(COLUMNS, t, q)
+        .build()
+        .fetch_all(pool)
+        .await?;
     rows.iter().map(record).collect()
 }
 
@@ -214,13 +179,6 @@ async fn version_of(
             .fetch_optional(pool)
             .await?;
     Ok(row.map(|(v,)| v))
-}
-
-fn missed<T>(version: Option<i64>) -> WriteOutcome<T> {
-    match version {
-        Some(current) => WriteOutcome::Conflict { current },
-        None => WriteOutcome::NotFound,
-    }
 }
 
 pub(super) async fn update(

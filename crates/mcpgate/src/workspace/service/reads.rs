@@ -1,7 +1,10 @@
-//! The read side of the workspace service: lists (keyset cursors, filters, the size cap),
-//! `search` and `fetch`.
+//! The read side of the workspace service: lists (the request, keyset cursors, filters, the
+//! size cap), `search` and `fetch`.
 
-use super::{ListRequest, Order, Page, Result, WorkspaceError, WorkspaceService};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Result, WorkspaceError, WorkspaceService};
 use crate::workspace::cursor::{self, ListCursor, SearchCursor};
 use crate::workspace::fields::{self, FieldError};
 use crate::workspace::record::{
@@ -12,6 +15,68 @@ use crate::workspace::{Kind, slug, snippet};
 
 /// Messages included in a fetched chat's text.
 const CHAT_TRANSCRIPT_MESSAGES: u32 = 200;
+
+/// What a list call asks for, before it is checked.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListRequest {
+    /// Cursor from a previous page.
+    pub cursor: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+    /// Status filter.
+    pub status: Option<String>,
+    /// Tag filter.
+    pub tag: Option<String>,
+    /// Parent filter (`target_id` / `chat_id`), ID or slug.
+    #[serde(alias = "target_id", alias = "chat_id")]
+    pub parent_id: Option<String>,
+    /// Archive filter.
+    pub archived: Option<ArchivedFilter>,
+    /// Lower bound on `updated_at`.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Sort field.
+    pub sort: Option<SortField>,
+    /// `asc` or `desc`.
+    pub order: Option<Order>,
+}
+
+impl ListRequest {
+    /// The request from tool arguments or query parameters. `updated_since` is checked here so
+    /// a bad time names its field (schemas do not assert formats).
+    pub fn from_arguments(arguments: serde_json::Map<String, Value>) -> Result<Self> {
+        if let Some(since) = arguments.get("updated_since").and_then(Value::as_str)
+            && let Err(e) = since.parse::<DateTime<Utc>>()
+        {
+            let message = format!(
+                "{since:?} is not a date-time ({e}); use RFC 3339, such as 2026-11-01T00:00:00Z"
+            );
+            return Err(FieldError::new("updated_since", message).into());
+        }
+        serde_json::from_value(Value::Object(arguments))
+            .map_err(|e| FieldError::new("", e.to_string()).into())
+    }
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// Ascending.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page {
+    /// The records, rendered.
+    pub items: Vec<Value>,
+    /// Cursor of the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
 
 impl WorkspaceService {
     /// `list_*`.

@@ -1,0 +1,111 @@
+//! What both backends' record queries share: the shape of the list query (one tenant, one kind,
+//! the optional filters, a keyset cursor, an order and a limit), which column a key names, and
+//! what a conditional write that missed means.
+//!
+//! The list query is written once, generic over the sqlx database; each backend says through
+//! [`ListDialect`] how it writes the three things that differ: a tag filter, a time, and a
+//! cursor's sort key. The rest of each backend's SQL differs in more than placeholders (slug
+//! allocation, the delete's child count, full-text search), so it stays with the backend.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
+use super::StoreError;
+use crate::workspace::port::{
+    After, ArchivedFilter, ListQuery, SortField, Tenant, WriteOutcome, slug,
+};
+
+/// How a backend writes the parts of a list query that differ between SQL dialects.
+pub(super) trait ListDialect: Database {
+    /// ` AND` a condition: the record carries `tag`.
+    fn push_has_tag<'a>(sql: &mut QueryBuilder<'a, Self>, tag: &'a str);
+    /// Bind a time as the backend stores it.
+    fn push_time(sql: &mut QueryBuilder<'_, Self>, at: DateTime<Utc>);
+    /// Push `key, id` of the cursor, to compare with `(sort column, id)`.
+    fn push_after(sql: &mut QueryBuilder<'_, Self>, sort: SortField, after: &After);
+}
+
+/// `SELECT {columns} FROM records WHERE …` for `q` within `t`: its filters, the keyset
+/// condition when it has a cursor, its order (ties broken by ID) and its limit.
+pub(super) fn list_query<'a, DB>(
+    columns: &str,
+    t: &'a Tenant,
+    q: &'a ListQuery,
+) -> QueryBuilder<'a, DB>
+where
+    DB: ListDialect,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    let mut sql = QueryBuilder::new(format!("SELECT {columns} FROM records WHERE org = "));
+    sql.push_bind(t.org())
+        .push(" AND kind = ")
+        .push_bind(q.kind.singular());
+    if let Some(status) = &q.status {
+        sql.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(tag) = &q.tag {
+        DB::push_has_tag(&mut sql, tag);
+    }
+    if let Some(parent) = &q.parent_id {
+        sql.push(" AND parent_id = ").push_bind(parent.as_str());
+    }
+    match q.archived {
+        ArchivedFilter::Exclude => {
+            sql.push(" AND archived_at IS NULL");
+        }
+        ArchivedFilter::Only => {
+            sql.push(" AND archived_at IS NOT NULL");
+        }
+        ArchivedFilter::Include => {}
+    }
+    if let Some(since) = q.updated_since {
+        sql.push(" AND updated_at >= ");
+        DB::push_time(&mut sql, since);
+    }
+    let column = sort_column(q.sort);
+    let op = if q.descending { "<" } else { ">" };
+    if let Some(after) = &q.after {
+        sql.push(format!(" AND ({column}, id) {op} ("));
+        DB::push_after(&mut sql, q.sort, after);
+        sql.push(")");
+    }
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    sql.push(format!(" ORDER BY {column} {dir}, id {dir} LIMIT "))
+        .push_bind(i64::from(q.limit));
+    sql
+}
+
+fn sort_column(field: SortField) -> &'static str {
+    match field {
+        SortField::CreatedAt => "created_at",
+        SortField::UpdatedAt => "updated_at",
+        SortField::Title => "title",
+    }
+}
+
+/// The column `key` is looked up in: `slug` or `id`.
+pub(super) fn key_column(key: &str) -> &'static str {
+    if slug::looks_like_slug(key) {
+        "slug"
+    } else {
+        "id"
+    }
+}
+
+/// The outcome of a conditional write that changed nothing, from the record's version read
+/// after it: a conflict if the record is there, else not found.
+pub(super) fn missed<T>(version: Option<i64>) -> WriteOutcome<T> {
+    match version {
+        Some(current) => WriteOutcome::Conflict { current },
+        None => WriteOutcome::NotFound,
+    }
+}
+
+/// A stored row that cannot be read back as a record.
+pub(super) fn corrupt(id: &str, message: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        id: id.to_owned(),
+        message: message.to_string(),
+    }
+}
