@@ -16,5 +16,5 @@ mod sessions;
 
 pub use edge_layer::REQUEST_ID;
 pub use oauth::{METADATA_PATH, ResourceMetadata};
-pub use router::{RouterParts, build_router};
+pub use router::build_router;
 pub use server::{ConnectionLimits, DrainSignals, serve};

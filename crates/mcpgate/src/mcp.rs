@@ -17,6 +17,7 @@ mod task_store;
 
 pub use catalog::{
     Catalog, CatalogError, CatalogSettings, Entry, Granted, Quarantined, Refused, Snapshot,
+    WeakCatalog,
 };
 pub use context::CallContext;
 pub use cursor::Cursor;

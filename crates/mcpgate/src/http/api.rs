@@ -42,36 +42,23 @@ use axum::{Extension, Router};
 
 use crate::edge::Gate;
 use crate::http::edge_layer::peer_ip;
-use crate::mcp::Catalog;
-use crate::workspace::{Kind, WorkspaceService};
-
-/// What the API is built from.
-pub struct ApiParts {
-    /// The workspace service.
-    pub service: Arc<WorkspaceService>,
-    /// Whether writes are accepted (`workspace.write`).
-    pub write: bool,
-    /// Largest accepted request body (`http.max_body_bytes`).
-    pub max_body_bytes: usize,
-    /// Authentication, required scopes and rate limits, as for the MCP endpoint.
-    pub gate: Gate,
-    /// Who may use which operation, decided as for the MCP tool of the same meaning.
-    pub catalog: Catalog,
-}
+use crate::state::AppState;
+use crate::workspace::Kind;
 
 /// `/api/v1/*` and `/openapi.json`. The OpenAPI document is built and serialized here, once.
-pub fn router(parts: ApiParts) -> Router {
-    let shapes = shapes::Shapes::new(parts.service.limits());
-    let document = openapi::document(&shapes, &parts.service.limits().public_url);
+pub fn router(state: &AppState) -> Router {
+    let service = &state.workspace;
+    let shapes = shapes::Shapes::new(service.limits());
+    let document = openapi::document(&shapes, &service.limits().public_url);
     let document = Bytes::from(document.to_string());
     let api = Arc::new(routes::Api::new(
-        parts.service,
-        parts.write,
-        parts.max_body_bytes,
+        Arc::clone(service),
+        state.config.workspace.write,
+        state.config.http.max_body_bytes,
         &shapes,
         routes::ApiAccess {
-            catalog: parts.catalog,
-            challenges: parts.gate.challenges().clone(),
+            catalog: state.catalog.clone(),
+            challenges: state.gate.challenges().clone(),
         },
     ));
 
@@ -100,7 +87,7 @@ pub fn router(parts: ApiParts) -> Router {
         .route("/api/v1/", any(routes::not_found))
         .route("/api/v1/{*rest}", any(routes::not_found))
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(from_fn_with_state(parts.gate, admit))
+        .layer(from_fn_with_state(state.gate.clone(), admit))
         .with_state(api);
 
     v1.route(

@@ -1,27 +1,12 @@
 //! `/healthz` (the process is alive), `/readyz` (ready to serve: store reachable, migrations
 //! applied, not draining) and `/metrics` (Prometheus text).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::store::Store;
-use crate::telemetry::Metrics;
-
-/// What the probes look at.
-#[derive(Clone)]
-pub struct ProbeState {
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// False while starting and once draining.
-    pub ready: Arc<AtomicBool>,
-    /// Metrics registry.
-    pub metrics: Metrics,
-}
+use crate::state::AppState;
 
 /// Alive: answers as long as the process serves HTTP.
 pub async fn healthz() -> Response {
@@ -29,8 +14,8 @@ pub async fn healthz() -> Response {
 }
 
 /// Ready: accepting work, store reachable, migrations applied.
-pub async fn readyz(State(state): State<ProbeState>) -> Response {
-    let accepting = state.ready.load(Ordering::Acquire);
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let accepting = state.lifecycle.is_ready();
     let store = match state.store.is_migrated().await {
         Ok(true) => "ok",
         Ok(false) => "migrations pending",
@@ -54,7 +39,7 @@ pub async fn readyz(State(state): State<ProbeState>) -> Response {
 }
 
 /// Prometheus text exposition.
-pub async fn metrics(State(state): State<ProbeState>) -> Response {
+pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,

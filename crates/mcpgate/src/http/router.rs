@@ -1,7 +1,6 @@
 //! The router and its middleware stack, read top to bottom in the order a request meets it.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use axum::Router;
@@ -9,50 +8,22 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::api::{self, ApiParts};
+use super::api;
 use super::edge_layer::{EdgeState, edge};
 use super::mcp_layer::{McpState, mcp_exchange};
-use super::probes::{ProbeState, healthz, metrics, readyz};
+use super::probes::{healthz, metrics, readyz};
 use super::sessions::{SessionLimits, Sessions};
 use crate::config::HttpConfig;
-use crate::edge::{Gate, OriginPolicy};
+use crate::edge::OriginPolicy;
+use crate::lifecycle::Lifecycle;
 use crate::mcp::Handler;
-use crate::store::Store;
+use crate::state::AppState;
 use crate::telemetry::Metrics;
-use crate::workspace::WorkspaceService;
-
-/// What the router is built from.
-pub struct RouterParts {
-    /// HTTP settings.
-    pub http: HttpConfig,
-    /// The MCP handler.
-    pub handler: Handler,
-    /// Authentication, required scopes and rate limits of the MCP endpoint and the REST API.
-    pub gate: Gate,
-    /// Protected-resource metadata routes (auth `jwt` with authorization servers).
-    pub oauth_metadata: Option<Router>,
-    /// Store, for readiness.
-    pub store: Arc<dyn Store>,
-    /// Readiness flag.
-    pub ready: Arc<AtomicBool>,
-    /// Metrics registry.
-    pub metrics: Metrics,
-    /// Cancelled at shutdown: ends rmcp sessions and streams.
-    pub shutdown: CancellationToken,
-    /// Counts in-flight requests (every route, from the edge on) for graceful drain.
-    pub tracker: tokio_util::task::TaskTracker,
-    /// The workspace service the REST API calls; `None` when the `workspace` module is off
-    /// (then there is no REST API, `/openapi.json` or `/docs` either).
-    pub workspace: Option<Arc<WorkspaceService>>,
-    /// Whether the REST API accepts writes (`workspace.write`).
-    pub workspace_write: bool,
-}
 
 /// Legacy sessions: in memory, bound to their creators, capped, closed when idle.
-fn sessions(http: &HttpConfig, metrics: &Metrics, shutdown: &CancellationToken) -> Arc<Sessions> {
+fn sessions(http: &HttpConfig, metrics: &Metrics, lifecycle: &Lifecycle) -> Arc<Sessions> {
     Arc::new(Sessions::new(
         SessionLimits {
             max_sessions: http.max_sessions,
@@ -61,27 +32,28 @@ fn sessions(http: &HttpConfig, metrics: &Metrics, shutdown: &CancellationToken) 
             sse_retry: Some(http.sse_retry),
         },
         metrics.sessions_live().clone(),
-        shutdown.clone(),
+        lifecycle,
     ))
 }
 
 /// The rmcp Streamable HTTP service over our handler, configured from [`HttpConfig`].
 fn mcp_service(
-    parts: &RouterParts,
+    state: &AppState,
+    handler: &Handler,
     sessions: Arc<Sessions>,
 ) -> StreamableHttpService<Handler, Sessions> {
-    let http = &parts.http;
+    let http = &state.config.http;
     let config = StreamableHttpServerConfig::default()
         .with_sse_keep_alive(Some(http.sse_keep_alive))
         .with_sse_retry(Some(http.sse_retry))
         .with_json_response(http.json_response)
-        .with_cancellation_token(parts.shutdown.child_token())
+        .with_cancellation_token(state.lifecycle.shutdown().child_token())
         .with_max_request_body_bytes(http.max_body_bytes)
         // Host and Origin are checked by our own layer on every route (same lists), so rmcp's
         // copy of the check is switched off rather than kept in two places.
         .disable_allowed_hosts()
         .disable_allowed_origins();
-    let handler = parts.handler.clone();
+    let handler = handler.clone();
     StreamableHttpService::new(move || Ok(handler.for_new_session()), sessions, config)
 }
 
@@ -134,23 +106,20 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// Build the whole router: MCP, the REST API, probes and metrics behind the edge.
-pub fn build_router(parts: RouterParts) -> Router {
-    let probe_state = ProbeState {
-        store: Arc::clone(&parts.store),
-        ready: Arc::clone(&parts.ready),
-        metrics: parts.metrics.clone(),
-    };
-    let http = &parts.http;
+/// Build the whole router over the app's shared handles: MCP (served by `handler`), the REST
+/// API when the `workspace` module is enabled, probes, metrics and the OAuth metadata routes,
+/// all behind the edge.
+pub fn build_router(state: &AppState, handler: &Handler, oauth_metadata: Option<Router>) -> Router {
+    let http = &state.config.http;
     // Origins allowed to call cross-origin are allowed past the Origin check too.
     let mut origins = http.allowed_origins.clone();
     origins.extend(http.cors_origins.iter().cloned());
     let edge_state = EdgeState {
-        metrics: parts.metrics.clone(),
+        metrics: state.metrics.clone(),
         mcp_path: http.mcp_path.as_str().into(),
         policy: OriginPolicy::new(&http.allowed_hosts, &origins),
         max_body_bytes: http.max_body_bytes,
-        query_key: parts.gate.accepts_query_key(),
+        query_key: state.gate.accepts_query_key(),
         permits: Arc::new(tokio::sync::Semaphore::new(http.max_concurrent_requests)),
         readers: Arc::new(tokio::sync::Semaphore::new(http.max_body_readers)),
         pace: super::paced_body::BodyPace {
@@ -169,47 +138,44 @@ pub fn build_router(parts: RouterParts) -> Router {
             })
             .flatten(),
         trusted_proxies: http.trusted_proxies.clone().into(),
-        in_flight: parts.tracker.clone(),
+        in_flight: state.lifecycle.calls().clone(),
     };
-    let sessions = sessions(http, &parts.metrics, &parts.shutdown);
+    let sessions = sessions(http, &state.metrics, &state.lifecycle);
     let mcp_state = McpState {
         sessions: Arc::clone(&sessions),
         session_retry_after: http.session_idle_timeout.min(Duration::from_secs(60)),
-        gate: parts.gate.clone(),
-        max_body_bytes: parts.http.max_body_bytes,
+        gate: state.gate.clone(),
+        max_body_bytes: http.max_body_bytes,
     };
 
-    let api = parts.workspace.as_ref().map(|service| {
-        api::router(ApiParts {
-            service: Arc::clone(service),
-            write: parts.workspace_write,
-            max_body_bytes: parts.http.max_body_bytes,
-            gate: parts.gate.clone(),
-            catalog: parts.handler.catalog().clone(),
-        })
-        .merge(super::docs::docs_router())
-    });
+    let workspace = state
+        .config
+        .modules
+        .enabled
+        .iter()
+        .any(|m| m == "workspace");
+    let api = workspace.then(|| api::router(state).merge(super::docs::docs_router()));
 
     // Only the MCP endpoint and `/api/v1` are authenticated; probes, metrics, `/docs` and
     // `/openapi.json` answer anyone who passes the edge's Host/Origin check (bind the listener
     // accordingly).
     let mcp = Router::new()
-        .fallback_service(mcp_service(&parts, sessions))
+        .fallback_service(mcp_service(state, handler, sessions))
         .layer(from_fn_with_state(mcp_state, mcp_exchange));
 
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(probe_state);
+        .with_state(state.clone());
     if let Some(api) = api {
         router = router.merge(api);
     }
-    if let Some(metadata) = parts.oauth_metadata.clone() {
+    if let Some(metadata) = oauth_metadata {
         router = router.merge(metadata);
     }
-    let mut router = router.nest_service(&parts.http.mcp_path, mcp);
-    if let Some(cors) = cors(&parts.http.cors_origins) {
+    let mut router = router.nest_service(&http.mcp_path, mcp);
+    if let Some(cors) = cors(&http.cors_origins) {
         router = router.layer(cors);
     }
     router

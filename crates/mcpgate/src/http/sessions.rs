@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::edge::{AuthVia, Principal};
+use crate::lifecycle::Lifecycle;
 
 pub use events::BadEventId;
 use events::EventId;
@@ -164,15 +165,22 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// An empty table capped by `limits`, counted in `gauge`. Its sweeper of idle sessions
-    /// runs until `shutdown` (it needs a Tokio runtime; without one nothing expires).
-    pub fn new(limits: SessionLimits, gauge: Gauge, shutdown: CancellationToken) -> Self {
+    /// An empty table capped by `limits`, counted in `gauge`. Its sweeper of idle sessions is
+    /// one of the app's background tasks (it needs a Tokio runtime; without one nothing
+    /// expires).
+    pub fn new(limits: SessionLimits, gauge: Gauge, lifecycle: &Lifecycle) -> Self {
         let table = Arc::new(Mutex::new(Table {
             gauge,
             ..Table::default()
         }));
         if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::spawn(sweep(Arc::downgrade(&table), limits.idle_timeout, shutdown));
+            let (table, idle) = (Arc::downgrade(&table), limits.idle_timeout);
+            lifecycle
+                .tasks()
+                .spawn("legacy session sweeper", move |stop| async move {
+                    sweep(table, idle, stop).await;
+                    Ok(())
+                });
         }
         Self { table, limits }
     }

@@ -15,7 +15,7 @@ mod snapshot;
 mod tests;
 mod uri_template;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use arc_swap::ArcSwap;
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
@@ -94,6 +94,20 @@ pub struct Catalog {
     inner: Arc<Inner>,
 }
 
+/// A catalog handle that does not keep the catalog alive, for a source that reads it (the
+/// `system` module reports the tool count and quarantined sources).
+#[derive(Clone)]
+pub struct WeakCatalog(Weak<Inner>);
+
+impl WeakCatalog {
+    /// The current snapshot (an empty one once the catalog is gone).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.0
+            .upgrade()
+            .map_or_else(Arc::default, |inner| inner.current.load_full())
+    }
+}
+
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Catalog")
@@ -156,6 +170,11 @@ impl Catalog {
                 settings,
             }),
         }
+    }
+
+    /// A handle that does not keep the catalog alive.
+    pub fn downgrade(&self) -> WeakCatalog {
+        WeakCatalog(Arc::downgrade(&self.inner))
     }
 
     /// The current snapshot, to read as long as needed.

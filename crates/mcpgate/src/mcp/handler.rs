@@ -19,8 +19,6 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::context::is_modern;
@@ -28,6 +26,7 @@ use super::{
     BoxFuture, CallContext, Catalog, EventBus, Module, Refused, SessionState, Snapshot, changes,
 };
 use crate::edge::{Decision, Principal};
+use crate::lifecycle::Lifecycle;
 use crate::telemetry::{Metrics, ToolMetrics, ToolOutcome};
 
 /// How the server introduces itself.
@@ -51,8 +50,7 @@ struct Shared {
     default_principal: Principal,
     info: ServerConfig,
     list_ttl: Duration,
-    tracker: TaskTracker,
-    draining: CancellationToken,
+    lifecycle: Lifecycle,
 }
 
 /// The MCP handler. Cheap to clone; [`Handler::for_new_session`] gives each legacy session (and
@@ -77,10 +75,9 @@ pub struct HandlerParts {
     pub identity: ServerIdentity,
     /// How long clients may cache list results.
     pub list_ttl: Duration,
-    /// Tracks in-flight calls for graceful drain.
-    pub tracker: TaskTracker,
-    /// Cancelled when the app starts draining; ends listen streams and change forwarding.
-    pub draining: CancellationToken,
+    /// In-flight calls (the drain waits for them) and the draining signal (listen streams and
+    /// change forwarding end).
+    pub lifecycle: Lifecycle,
 }
 
 impl Handler {
@@ -97,8 +94,7 @@ impl Handler {
                 default_principal: parts.default_principal,
                 info,
                 list_ttl: parts.list_ttl,
-                tracker: parts.tracker,
-                draining: parts.draining,
+                lifecycle: parts.lifecycle,
             }),
             session: Arc::default(),
         }
@@ -188,7 +184,13 @@ impl Handler {
         let cx = self.call_context(principal, context);
         for module in owners {
             if let Some(answer) = ask(module, cx.clone()) {
-                return self.shared.tracker.track_future(answer).await.map(Some);
+                return self
+                    .shared
+                    .lifecycle
+                    .calls()
+                    .track_future(answer)
+                    .await
+                    .map(Some);
             }
         }
         Ok(None)
@@ -324,7 +326,8 @@ impl ServerHandler for Handler {
         let call = (entry.spec.handler)(request, cx);
         let result = self
             .shared
-            .tracker
+            .lifecycle
+            .calls()
             .track_future(call)
             .instrument(span.clone())
             .await;
@@ -559,7 +562,12 @@ impl ServerHandler for Handler {
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         self.shared.metrics.mcp_request("subscriptions/listen");
         self.principal(context.request_context())?;
-        changes::forward_to_listener(&self.shared.events, &context, &self.shared.draining).await
+        changes::forward_to_listener(
+            &self.shared.events,
+            &context,
+            self.shared.lifecycle.draining(),
+        )
+        .await
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -569,9 +577,9 @@ impl ServerHandler for Handler {
             context.peer,
             Arc::downgrade(&self.session),
             self.session.closed(),
-            self.shared.draining.clone(),
+            self.shared.lifecycle.draining().clone(),
         );
-        self.shared.tracker.spawn(forward);
+        self.shared.lifecycle.calls().spawn(forward);
     }
 }
 

@@ -2,7 +2,7 @@
 //! protocol versions, modules, tool count). Both read-only, with output schemas and structured
 //! content.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{CallToolResult, ContentBlock, ProtocolVersion, Tool, ToolAnnotations};
@@ -10,7 +10,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{no_arguments, output_schema};
-use crate::mcp::{Catalog, Module, Quarantined, Snapshot, ToolSpec};
+use crate::config::Transport;
+use crate::mcp::{Module, Quarantined, Snapshot, ToolSpec, WeakCatalog};
+use crate::state::AppState;
 use crate::store::Store;
 
 /// Facts about the running app that `system` reports.
@@ -25,12 +27,31 @@ pub struct AppFacts {
     pub transport: &'static str,
     /// Enabled module names, in order.
     pub modules: Vec<String>,
-    /// The catalog, once it is built (for the tool count and quarantined sources).
-    pub catalog: OnceLock<Catalog>,
+    /// The catalog (for the tool count and quarantined sources).
+    pub catalog: WeakCatalog,
     /// The store, for health probes.
     pub store: Arc<dyn Store>,
     /// How long a store probe result may be reused.
     pub probe_ttl: Duration,
+}
+
+impl AppFacts {
+    /// The facts of the app that `state` belongs to.
+    pub fn of(state: &AppState) -> Self {
+        Self {
+            started: state.started,
+            name: "mcpgate".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            transport: match state.config.transport {
+                Transport::Stdio => "stdio",
+                Transport::Http => "http",
+            },
+            modules: state.config.modules.enabled.clone(),
+            catalog: state.catalog.downgrade(),
+            store: Arc::clone(&state.store),
+            probe_ttl: state.config.store.health_probe_ttl,
+        }
+    }
 }
 
 /// The `health` report.
@@ -127,14 +148,14 @@ struct RenderedHealth {
 
 /// The `system` module.
 pub struct SystemModule {
-    facts: Arc<AppFacts>,
+    facts: AppFacts,
     last_probe: Mutex<Option<Arc<Probe>>>,
     last_health: Mutex<Option<Arc<RenderedHealth>>>,
 }
 
 impl SystemModule {
     /// The module over the app's facts.
-    pub fn new(facts: Arc<AppFacts>) -> Self {
+    pub fn new(facts: AppFacts) -> Self {
         Self {
             facts,
             last_probe: Mutex::new(None),
@@ -212,12 +233,9 @@ impl SystemModule {
         self.report(&probe, &self.snapshot())
     }
 
-    /// The catalog's current snapshot (an empty one before the catalog is built).
+    /// The catalog's current snapshot.
     fn snapshot(&self) -> Arc<Snapshot> {
-        self.facts
-            .catalog
-            .get()
-            .map_or_else(Arc::default, Catalog::snapshot)
+        self.facts.catalog.snapshot()
     }
 
     fn report(&self, probe: &Probe, catalog: &Snapshot) -> HealthReport {

@@ -15,7 +15,7 @@ fn sessions(max_sessions: usize, max_per_principal: usize) -> Sessions {
             sse_retry: None,
         },
         Gauge::default(),
-        CancellationToken::new(),
+        &Lifecycle::new(),
     )
 }
 
