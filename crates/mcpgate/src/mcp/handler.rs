@@ -1,33 +1,33 @@
 //! The one `ServerHandler`: every MCP request from stdio or HTTP lands here. It resolves the
 //! caller, looks the tool up in the catalog (answering "unknown" for tools the caller may not
-//! see), validates arguments, runs the tool under the drain tracker, and records metrics.
+//! see), validates arguments, runs the tool under the drain tracker, and records metrics
+//! ([`call`]); other requests go to the source that owns them ([`routing`]).
 
 #![allow(deprecated)] // Legacy logging and resource subscriptions are still served.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams,
-    CompleteRequestParams, CompleteResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
-    GetTaskParams, GetTaskResult, Implementation, JsonObject, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    PromptsCapability, ReadResourceRequestParams, ReadResourceResponse, Reference,
-    ResourcesCapability, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, TASKS_EXTENSION_ID, Tool, ToolsCapability,
+    CacheScope, CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
+    CompleteResult, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
     UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use tracing::Instrument;
+
+mod call;
+mod routing;
 
 use super::context::is_modern;
-use super::{
-    BoxFuture, CallContext, Catalog, EventBus, Module, Refused, SessionState, Snapshot, changes,
-};
-use crate::edge::{Decision, Principal};
+use super::{CallContext, Catalog, EventBus, SessionState, changes};
+use crate::edge::Principal;
 use crate::lifecycle::Lifecycle;
-use crate::telemetry::{Metrics, ToolMetrics, ToolOutcome};
+use crate::telemetry::{Metrics, ToolMetrics};
+use routing::{completion_owner, server_config, task_owners, unknown_task};
 
 /// How the server introduces itself.
 #[derive(Debug, Clone)]
@@ -168,73 +168,6 @@ impl Handler {
     }
 }
 
-impl Handler {
-    /// Ask the sources `owners` picks from the current snapshot, in order; the first that owns
-    /// the request answers it, tracked for drain. `Ok(None)` when none does.
-    async fn route<T>(
-        &self,
-        method: &'static str,
-        context: RequestContext<RoleServer>,
-        owners: impl FnOnce(&Snapshot) -> Vec<Arc<dyn Module>>,
-        ask: impl Fn(Arc<dyn Module>, CallContext) -> Option<BoxFuture<Result<T, ErrorData>>>,
-    ) -> Result<Option<T>, ErrorData> {
-        self.shared.metrics.mcp_request(method);
-        let principal = self.principal(&context)?;
-        let owners = owners(&self.shared.catalog.snapshot());
-        let cx = self.call_context(principal, context);
-        for module in owners {
-            if let Some(answer) = ask(module, cx.clone()) {
-                return self
-                    .shared
-                    .lifecycle
-                    .calls()
-                    .track_future(answer)
-                    .await
-                    .map(Some);
-            }
-        }
-        Ok(None)
-    }
-}
-
-fn server_config(identity: &ServerIdentity, modules: &[Arc<dyn Module>]) -> ServerConfig {
-    let mut caps = ServerCapabilities::default();
-    let mut tools = ToolsCapability::default();
-    tools.list_changed = Some(true);
-    caps.tools = Some(tools);
-    if modules
-        .iter()
-        .any(|m| !m.resources().is_empty() || !m.resource_templates().is_empty())
-    {
-        let mut resources = ResourcesCapability::default();
-        resources.subscribe = Some(true);
-        resources.list_changed = Some(true);
-        caps.resources = Some(resources);
-    }
-    if modules.iter().any(|m| !m.prompts().is_empty()) {
-        let mut prompts = PromptsCapability::default();
-        prompts.list_changed = Some(true);
-        caps.prompts = Some(prompts);
-    }
-    if modules.iter().any(|m| m.provides_completions()) {
-        caps.completions = Some(Default::default());
-    }
-    if modules.iter().any(|m| m.provides_tasks()) {
-        caps.extensions
-            .get_or_insert_with(Default::default)
-            .insert(TASKS_EXTENSION_ID.to_owned(), JsonObject::new());
-    }
-    caps.logging = Some(Default::default());
-    let mut info = ServerConfig::new(caps).with_server_info(Implementation::new(
-        identity.name.clone(),
-        identity.version.clone(),
-    ));
-    if let Some(text) = &identity.instructions {
-        info = info.with_instructions(text.clone());
-    }
-    info
-}
-
 impl ServerHandler for Handler {
     fn get_info(&self) -> ServerConfig {
         self.shared.info.clone()
@@ -269,85 +202,7 @@ impl ServerHandler for Handler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.shared.metrics.mcp_request("tools/call");
-        let principal = self.principal(&context)?;
-        let name = request.name.to_string();
-        let started = Instant::now();
-        let granted = match self.shared.catalog.authorize(&principal, &name).await {
-            Ok(granted) => granted,
-            Err(Refused::Limited(decision)) => {
-                if let Some(entry) = self.shared.catalog.snapshot().entry(&name) {
-                    entry
-                        .metrics
-                        .record(ToolOutcome::ProtocolError, started.elapsed());
-                }
-                return Err(rate_limited(&name, &decision));
-            }
-            // Unknown, switched off, or withheld from this caller: all look the same, so a
-            // caller learns nothing about tools it may not use.
-            Err(Refused::Unknown | Refused::Disabled | Refused::Denied { .. }) => {
-                self.shared
-                    .unknown_tool
-                    .record(ToolOutcome::ProtocolError, Duration::ZERO);
-                return Err(ErrorData::invalid_params(
-                    format!("Unknown tool: {name}"),
-                    Some(serde_json::json!({ "tool": name })),
-                ));
-            }
-        };
-        let entry = granted.entry();
-        let tool_metrics = &entry.metrics;
-        // Validate in place: the arguments move into a JSON value and back, never copied.
-        let mut request = request;
-        let arguments = serde_json::Value::Object(request.arguments.take().unwrap_or_default());
-        let checked = entry.validate(&arguments);
-        if let serde_json::Value::Object(map) = arguments {
-            request.arguments = Some(map);
-        }
-        if let Err(message) = checked {
-            tool_metrics.record(ToolOutcome::InvalidArguments, started.elapsed());
-            return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
-        }
-        // A stateless HTTP request is served inside its request span, which already carries the
-        // request id; legacy sessions and stdio run in their own task and get a span here.
-        let inside_request_span =
-            is_modern(&context) && context.extensions.get::<http::request::Parts>().is_some();
-        let span = if inside_request_span {
-            tracing::Span::current()
-        } else {
-            tracing::info_span!(
-                "tool_call",
-                tool = %name,
-                request_id = %Self::request_id(&context),
-            )
-        };
-        let subject = Arc::clone(&principal.subject);
-        let cx = self.call_context(principal, context);
-        let call = (entry.spec.handler)(request, cx);
-        let result = self
-            .shared
-            .lifecycle
-            .calls()
-            .track_future(call)
-            .instrument(span.clone())
-            .await;
-        let outcome = match &result {
-            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => ToolOutcome::ToolError,
-            Ok(_) => ToolOutcome::Ok,
-            Err(_) => ToolOutcome::ProtocolError,
-        };
-        let elapsed = started.elapsed();
-        tool_metrics.record(outcome, elapsed);
-        span.in_scope(|| {
-            tracing::debug!(
-                elapsed_ms = elapsed.as_secs_f64() * 1e3,
-                ?outcome,
-                tool = %name,
-                subject = %subject,
-                "tool call finished"
-            );
-        });
-        result
+        self.call(request, context).await
     }
 
     async fn list_resources(
@@ -581,66 +436,4 @@ impl ServerHandler for Handler {
         );
         self.shared.lifecycle.calls().spawn(forward);
     }
-}
-
-/// The sources that may own a task (a task id is private to its creator: each is asked).
-fn task_owners(snapshot: &Snapshot) -> Vec<Arc<dyn Module>> {
-    snapshot
-        .sources
-        .iter()
-        .filter(|s| s.provides_tasks())
-        .cloned()
-        .collect()
-}
-
-/// The source of the prompt or resource template a completion is for.
-fn completion_owner(snapshot: &Snapshot, request: &CompleteRequestParams) -> Vec<Arc<dyn Module>> {
-    let owner = match &request.r#ref {
-        Reference::Prompt(prompt) => snapshot.prompt_owner(&prompt.name),
-        Reference::Resource(resource) => snapshot.template_owner(&resource.uri),
-        _ => None,
-    };
-    owner.cloned().into_iter().collect()
-}
-
-/// The answer for a task id no module owns for this caller (including other callers' tasks).
-fn unknown_task(task_id: &str) -> ErrorData {
-    ErrorData::invalid_params(
-        format!("Unknown task: {task_id}"),
-        Some(serde_json::json!({ "taskId": task_id })),
-    )
-}
-
-/// JSON-RPC error code of a tool call refused by its rate limit (in the implementation range).
-pub const RATE_LIMITED: i32 = -32010;
-
-/// The error of a rate-limited tool call: when to retry, in seconds and milliseconds. A
-/// degraded refusal (the shared limiter could not decide and its failure policy refuses) is an
-/// internal error instead: the caller is not over any rate, the server has an outage.
-fn rate_limited(tool: &str, decision: &Decision) -> ErrorData {
-    let retry = decision
-        .retry_after
-        .unwrap_or(Duration::from_secs(1))
-        .max(Duration::from_millis(1));
-    let (code, message) = if decision.degraded {
-        (
-            rmcp::model::ErrorCode::INTERNAL_ERROR,
-            format!("rate limits cannot be checked right now for tool {tool}; retry in"),
-        )
-    } else {
-        (
-            rmcp::model::ErrorCode(RATE_LIMITED),
-            format!("rate limit exceeded for tool {tool}; retry in"),
-        )
-    };
-    ErrorData::new(
-        code,
-        format!("{message} {} s", retry.as_secs_f64().ceil()),
-        Some(serde_json::json!({
-            "tool": tool,
-            "retryAfterSeconds": retry.as_secs_f64().ceil() as u64,
-            "retryAfterMs": retry.as_millis() as u64,
-            "limit": decision.limit,
-        })),
-    )
 }

@@ -1,0 +1,115 @@
+//! Which source answers a request that is not a tool call (resources, prompts, completions,
+//! tasks), and the capabilities a server with a given set of sources announces.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CompleteRequestParams, Implementation, JsonObject, PromptsCapability, Reference,
+    ResourcesCapability, ServerCapabilities, ServerConfig, TASKS_EXTENSION_ID, ToolsCapability,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer};
+
+use super::{Handler, ServerIdentity};
+use crate::mcp::{BoxFuture, CallContext, Module, Snapshot};
+
+impl Handler {
+    /// Ask the sources `owners` picks from the current snapshot, in order; the first that owns
+    /// the request answers it, tracked for drain. `Ok(None)` when none does.
+    pub(super) async fn route<T>(
+        &self,
+        method: &'static str,
+        context: RequestContext<RoleServer>,
+        owners: impl FnOnce(&Snapshot) -> Vec<Arc<dyn Module>>,
+        ask: impl Fn(Arc<dyn Module>, CallContext) -> Option<BoxFuture<Result<T, ErrorData>>>,
+    ) -> Result<Option<T>, ErrorData> {
+        self.shared.metrics.mcp_request(method);
+        let principal = self.principal(&context)?;
+        let owners = owners(&self.shared.catalog.snapshot());
+        let cx = self.call_context(principal, context);
+        for module in owners {
+            if let Some(answer) = ask(module, cx.clone()) {
+                return self
+                    .shared
+                    .lifecycle
+                    .calls()
+                    .track_future(answer)
+                    .await
+                    .map(Some);
+            }
+        }
+        Ok(None)
+    }
+}
+
+pub(super) fn server_config(
+    identity: &ServerIdentity,
+    modules: &[Arc<dyn Module>],
+) -> ServerConfig {
+    let mut caps = ServerCapabilities::default();
+    let mut tools = ToolsCapability::default();
+    tools.list_changed = Some(true);
+    caps.tools = Some(tools);
+    if modules
+        .iter()
+        .any(|m| !m.resources().is_empty() || !m.resource_templates().is_empty())
+    {
+        let mut resources = ResourcesCapability::default();
+        resources.subscribe = Some(true);
+        resources.list_changed = Some(true);
+        caps.resources = Some(resources);
+    }
+    if modules.iter().any(|m| !m.prompts().is_empty()) {
+        let mut prompts = PromptsCapability::default();
+        prompts.list_changed = Some(true);
+        caps.prompts = Some(prompts);
+    }
+    if modules.iter().any(|m| m.provides_completions()) {
+        caps.completions = Some(Default::default());
+    }
+    if modules.iter().any(|m| m.provides_tasks()) {
+        caps.extensions
+            .get_or_insert_with(Default::default)
+            .insert(TASKS_EXTENSION_ID.to_owned(), JsonObject::new());
+    }
+    caps.logging = Some(Default::default());
+    let mut info = ServerConfig::new(caps).with_server_info(Implementation::new(
+        identity.name.clone(),
+        identity.version.clone(),
+    ));
+    if let Some(text) = &identity.instructions {
+        info = info.with_instructions(text.clone());
+    }
+    info
+}
+
+/// The sources that may own a task (a task id is private to its creator: each is asked).
+pub(super) fn task_owners(snapshot: &Snapshot) -> Vec<Arc<dyn Module>> {
+    snapshot
+        .sources
+        .iter()
+        .filter(|s| s.provides_tasks())
+        .cloned()
+        .collect()
+}
+
+/// The source of the prompt or resource template a completion is for.
+pub(super) fn completion_owner(
+    snapshot: &Snapshot,
+    request: &CompleteRequestParams,
+) -> Vec<Arc<dyn Module>> {
+    let owner = match &request.r#ref {
+        Reference::Prompt(prompt) => snapshot.prompt_owner(&prompt.name),
+        Reference::Resource(resource) => snapshot.template_owner(&resource.uri),
+        _ => None,
+    };
+    owner.cloned().into_iter().collect()
+}
+
+/// The answer for a task id no module owns for this caller (including other callers' tasks).
+pub(super) fn unknown_task(task_id: &str) -> ErrorData {
+    ErrorData::invalid_params(
+        format!("Unknown task: {task_id}"),
+        Some(serde_json::json!({ "taskId": task_id })),
+    )
+}
