@@ -27,7 +27,7 @@ use crate::state::AppState;
 use crate::store;
 use crate::telemetry::Metrics;
 use crate::workspace::WorkspaceService;
-use transports::{HttpIntake, StdioIntake};
+use transports::{HostIntake, HttpIntake, StdioIntake};
 
 /// A built application, ready to serve.
 pub struct App {
@@ -197,7 +197,16 @@ impl App {
                 anyhow::bail!("the HTTP server stopped on its own");
             }
         }
-        self.drain(&mut intake).await
+        self.drain_through(&mut intake).await
+    }
+
+    /// Drain an app whose router a host application serves (see `examples/embed.rs`): not
+    /// ready, listen streams end, calls in flight finish (up to `http.shutdown_grace`), then
+    /// sessions and streams end (so the host's own graceful shutdown is not held open by
+    /// them), background tasks stop and the store closes. Call it when the host starts its
+    /// shutdown; the host's server keeps its connections until their answers are written.
+    pub async fn drain(&self) -> anyhow::Result<()> {
+        self.drain_through(&mut HostIntake).await
     }
 
     /// Serve MCP on stdin/stdout until the client closes stdin or `signal` resolves, then
@@ -212,11 +221,14 @@ impl App {
             () = signal => {}
             () = intake.client_closed() => {}
         }
-        self.drain(&mut intake).await
+        self.drain_through(&mut intake).await
     }
 
     /// The one drain sequence, through the transport's intake; then the store closes.
-    async fn drain(&self, intake: &mut impl crate::lifecycle::Intake) -> anyhow::Result<()> {
+    async fn drain_through(
+        &self,
+        intake: &mut impl crate::lifecycle::Intake,
+    ) -> anyhow::Result<()> {
         let grace = self.state.config.http.shutdown_grace;
         let drained = self.state.lifecycle.drain(intake, grace).await;
         self.state.store.close().await;

@@ -155,3 +155,17 @@ impl Intake for StdioIntake {
         Ok(())
     }
 }
+
+/// A host application's own server: it owns the listener and the connections, so there is
+/// nothing for the app to stop or close.
+pub struct HostIntake;
+
+impl Intake for HostIntake {
+    async fn stop(&mut self) {}
+
+    async fn close(&mut self, _: Instant) {}
+
+    async fn finish(&mut self, _: Instant) -> anyhow::Result<()> {
+        Ok(())
+    }
+}

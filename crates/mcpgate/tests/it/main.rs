@@ -8,6 +8,7 @@ mod catalog;
 mod cli;
 mod docs;
 mod edge;
+mod embed;
 mod http_clients;
 mod legacy;
 mod malformed;
