@@ -36,7 +36,11 @@ struct Order {
 
 /// What the service already does: look up orders.
 fn order(id: u64) -> Order {
-    let status = if id.is_multiple_of(2) { "shipped" } else { "packing" };
+    let status = if id.is_multiple_of(2) {
+        "shipped"
+    } else {
+        "packing"
+    };
     Order { id, status }
 }
 

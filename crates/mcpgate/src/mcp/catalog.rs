@@ -337,6 +337,52 @@ impl Catalog {
         )
     }
 
+    /// The source that serves the resource `uri` to `principal`: one that lists it, or whose
+    /// template matches it, when the policy shows that to the caller.
+    pub fn resource_source(
+        &self,
+        snapshot: &Snapshot,
+        principal: &Principal,
+        uri: &str,
+    ) -> Option<Arc<dyn Module>> {
+        let (source, name) = snapshot.resource_owner(uri)?;
+        self.visible_source(snapshot, principal, source, name)
+    }
+
+    /// The source that serves the prompt `name` to `principal`.
+    pub fn prompt_source(
+        &self,
+        snapshot: &Snapshot,
+        principal: &Principal,
+        name: &str,
+    ) -> Option<Arc<dyn Module>> {
+        let source = snapshot.prompt_owner(name)?;
+        self.visible_source(snapshot, principal, source, name)
+    }
+
+    /// The source that lists the resource template `uri_template`, shown to `principal`.
+    pub fn template_source(
+        &self,
+        snapshot: &Snapshot,
+        principal: &Principal,
+        uri_template: &str,
+    ) -> Option<Arc<dyn Module>> {
+        let source = snapshot.template_owner(uri_template)?;
+        self.visible_source(snapshot, principal, source, uri_template)
+    }
+
+    fn visible_source(
+        &self,
+        snapshot: &Snapshot,
+        principal: &Principal,
+        source: usize,
+        name: &str,
+    ) -> Option<Arc<dyn Module>> {
+        self.may_see(snapshot, principal, source, name)
+            .then(|| snapshot.sources.get(source).cloned())
+            .flatten()
+    }
+
     fn may_see(
         &self,
         snapshot: &Snapshot,

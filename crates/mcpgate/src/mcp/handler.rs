@@ -254,12 +254,9 @@ impl ServerHandler for Handler {
             .route(
                 "resources/read",
                 context,
-                |snapshot| {
-                    snapshot
-                        .resource_owner(&request.uri)
-                        .cloned()
-                        .into_iter()
-                        .collect()
+                |catalog, snapshot, principal| {
+                    let owner = catalog.resource_source(snapshot, principal, &request.uri);
+                    owner.into_iter().collect()
                 },
                 |module, cx| module.read_resource(&request, cx),
             )
@@ -301,12 +298,9 @@ impl ServerHandler for Handler {
             .route(
                 "prompts/get",
                 context,
-                |snapshot| {
-                    snapshot
-                        .prompt_owner(&request.name)
-                        .cloned()
-                        .into_iter()
-                        .collect()
+                |catalog, snapshot, principal| {
+                    let owner = catalog.prompt_source(snapshot, principal, &request.name);
+                    owner.into_iter().collect()
                 },
                 |module, cx| module.get_prompt(&request, cx),
             )
@@ -328,7 +322,9 @@ impl ServerHandler for Handler {
             .route(
                 "completion/complete",
                 context,
-                |snapshot| completion_owner(snapshot, &request),
+                |catalog, snapshot, principal| {
+                    completion_owner(catalog, snapshot, principal, &request)
+                },
                 |module, cx| module.complete(&request, cx),
             )
             .await?;

@@ -129,35 +129,33 @@ impl Snapshot {
         self.tools.is_empty()
     }
 
-    /// The source that lists the resource `uri`, or else the first whose template matches it.
-    pub fn resource_owner(&self, uri: &str) -> Option<&Arc<dyn Module>> {
-        let source = self
-            .resources
+    /// The source that lists the resource `uri`, or else the first whose template matches it;
+    /// with the name the policy knows it by (the URI, or the template).
+    pub(super) fn resource_owner(&self, uri: &str) -> Option<(usize, &str)> {
+        self.resources
             .iter()
             .find(|r| r.item.uri == uri)
-            .map(|l| l.source)
+            .map(|l| (l.source, l.item.uri.as_str()))
             .or_else(|| {
                 self.templates
                     .iter()
                     .find(|t| uri_template::matches(&t.item.uri_template, uri))
-                    .map(|l| l.source)
-            })?;
-        self.sources.get(source)
+                    .map(|l| (l.source, l.item.uri_template.as_str()))
+            })
     }
 
     /// The source that lists the prompt `name`.
-    pub fn prompt_owner(&self, name: &str) -> Option<&Arc<dyn Module>> {
-        let listed = self.prompts.iter().find(|p| p.item.name == name)?;
-        self.sources.get(listed.source)
+    pub(super) fn prompt_owner(&self, name: &str) -> Option<usize> {
+        Some(self.prompts.iter().find(|p| p.item.name == name)?.source)
     }
 
     /// The source that lists the resource template `uri_template`.
-    pub fn template_owner(&self, uri_template: &str) -> Option<&Arc<dyn Module>> {
+    pub(super) fn template_owner(&self, uri_template: &str) -> Option<usize> {
         let listed = self
             .templates
             .iter()
             .find(|t| t.item.uri_template == uri_template)?;
-        self.sources.get(listed.source)
+        Some(listed.source)
     }
 
     /// Whether the tool, resource, template or prompt lists differ from `other`'s.

@@ -379,4 +379,27 @@ fn resource_and_prompt_lists_page_and_are_filtered_by_the_caller() {
         c.prompts_page(&who("admin"), Some("mcpgate.v1.0"))
             .is_none()
     );
+
+    // A withheld prompt is not served either: it has no source for that caller.
+    let snapshot = c.snapshot();
+    assert!(
+        c.prompt_source(&snapshot, &who("viewer"), "secret_plan")
+            .is_none()
+    );
+    assert!(
+        c.prompt_source(&snapshot, &who("admin"), "secret_plan")
+            .is_some()
+    );
+    assert!(
+        c.prompt_source(&snapshot, &who("viewer"), "greet")
+            .is_some()
+    );
+    assert!(
+        c.resource_source(&snapshot, &who("viewer"), "lib://b")
+            .is_some()
+    );
+    assert!(
+        c.resource_source(&snapshot, &who("viewer"), "lib://z")
+            .is_none()
+    );
 }

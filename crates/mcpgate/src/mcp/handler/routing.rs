@@ -11,7 +11,8 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 
 use super::{Handler, ServerIdentity};
-use crate::mcp::{BoxFuture, CallContext, Module, Snapshot};
+use crate::edge::Principal;
+use crate::mcp::{BoxFuture, CallContext, Catalog, Module, Snapshot};
 
 impl Handler {
     /// Ask the sources `owners` picks from the current snapshot, in order; the first that owns
@@ -20,12 +21,13 @@ impl Handler {
         &self,
         method: &'static str,
         context: RequestContext<RoleServer>,
-        owners: impl FnOnce(&Snapshot) -> Vec<Arc<dyn Module>>,
+        owners: impl FnOnce(&Catalog, &Snapshot, &Principal) -> Vec<Arc<dyn Module>>,
         ask: impl Fn(Arc<dyn Module>, CallContext) -> Option<BoxFuture<Result<T, ErrorData>>>,
     ) -> Result<Option<T>, ErrorData> {
         self.shared.metrics.mcp_request(method);
         let principal = self.principal(&context)?;
-        let owners = owners(&self.shared.catalog.snapshot());
+        let catalog = &self.shared.catalog;
+        let owners = owners(catalog, &catalog.snapshot(), &principal);
         let cx = self.call_context(principal, context);
         for module in owners {
             if let Some(answer) = ask(module, cx.clone()) {
@@ -84,7 +86,7 @@ pub(super) fn server_config(
 }
 
 /// The sources that may own a task (a task id is private to its creator: each is asked).
-pub(super) fn task_owners(snapshot: &Snapshot) -> Vec<Arc<dyn Module>> {
+pub(super) fn task_owners(_: &Catalog, snapshot: &Snapshot, _: &Principal) -> Vec<Arc<dyn Module>> {
     snapshot
         .sources
         .iter()
@@ -93,17 +95,22 @@ pub(super) fn task_owners(snapshot: &Snapshot) -> Vec<Arc<dyn Module>> {
         .collect()
 }
 
-/// The source of the prompt or resource template a completion is for.
+/// The source of the prompt or resource template a completion is for, if the caller may see
+/// it.
 pub(super) fn completion_owner(
+    catalog: &Catalog,
     snapshot: &Snapshot,
+    principal: &Principal,
     request: &CompleteRequestParams,
 ) -> Vec<Arc<dyn Module>> {
     let owner = match &request.r#ref {
-        Reference::Prompt(prompt) => snapshot.prompt_owner(&prompt.name),
-        Reference::Resource(resource) => snapshot.template_owner(&resource.uri),
+        Reference::Prompt(prompt) => catalog.prompt_source(snapshot, principal, &prompt.name),
+        Reference::Resource(resource) => {
+            catalog.template_source(snapshot, principal, &resource.uri)
+        }
         _ => None,
     };
-    owner.cloned().into_iter().collect()
+    owner.into_iter().collect()
 }
 
 /// The answer for a task id no module owns for this caller (including other callers' tasks).
