@@ -191,7 +191,7 @@ impl Catalog {
     /// is not added.
     pub fn add_native(&self, module: Arc<dyn Module>) -> Result<(), CatalogError> {
         let name = module.name().to_owned();
-        let problem = self.add(module)?;
+        let problem = self.add(module, "")?;
         match problem {
             Some(problem) => {
                 self.remove_source(&name);
@@ -207,10 +207,25 @@ impl Catalog {
         &self,
         module: Arc<dyn Module>,
     ) -> Result<Option<CatalogError>, CatalogError> {
-        self.add(module)
+        self.add(module, "")
     }
 
-    fn add(&self, module: Arc<dyn Module>) -> Result<Option<CatalogError>, CatalogError> {
+    /// A source added at runtime whose tools are listed as `prefix` + the name the source
+    /// gives them (an upstream's `github__create_issue`); calls reach the source under its own
+    /// name. Disabled tools, rules and limits name the listed tool.
+    pub fn add_source_prefixed(
+        &self,
+        module: Arc<dyn Module>,
+        prefix: &str,
+    ) -> Result<Option<CatalogError>, CatalogError> {
+        self.add(module, prefix)
+    }
+
+    fn add(
+        &self,
+        module: Arc<dyn Module>,
+        prefix: &str,
+    ) -> Result<Option<CatalogError>, CatalogError> {
         let name = module.name().to_owned();
         let inner: Arc<dyn Refresh> = self.inner.clone();
         module.attach(SourceChanges::new(Arc::downgrade(&inner)));
@@ -220,7 +235,11 @@ impl Catalog {
         }
         let rank = writer.next_rank;
         writer.next_rank += 1;
-        writer.sources.push(Ranked { rank, module });
+        writer.sources.push(Ranked {
+            rank,
+            module,
+            prefix: prefix.into(),
+        });
         let problems = self.inner.rebuild(&mut writer);
         Ok(problems
             .into_iter()

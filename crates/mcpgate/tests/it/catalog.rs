@@ -32,10 +32,10 @@ impl Module for Source {
                     unreachable!()
                 };
                 let tool = Tool::new(*name, "added at runtime", Arc::new(schema));
-                let answer = format!("{name} answers");
-                ToolSpec::new(tool, move |_, _| {
-                    let answer = answer.clone();
-                    async move { Ok(CallToolResult::success(vec![ContentBlock::text(answer)]).into()) }
+                // Answers with the name the call reached it under.
+                ToolSpec::new(tool, |request, _| async move {
+                    let answer = format!("{} answers", request.name);
+                    Ok(CallToolResult::success(vec![ContentBlock::text(answer)]).into())
                 })
             })
             .collect()
@@ -105,6 +105,22 @@ async fn runtime_sources_are_offered_quarantined_and_removed() {
         "clash",
         "{info}"
     );
+
+    // A prefixed source: listed under the prefix, called under its own names.
+    let prefixed = catalog.add_source_prefixed(
+        Arc::new(Source {
+            name: "upstream",
+            tools: &["health"],
+        }),
+        "upstream__",
+    );
+    assert!(matches!(prefixed, Ok(None)), "{prefixed:?}");
+    let answer = call(&router, "upstream__health").await;
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "health answers",
+        "{answer}"
+    );
+    assert!(catalog.remove_source("upstream"));
 
     assert!(catalog.remove_source("clash"));
     assert!(catalog.remove_source("extra"));

@@ -30,6 +30,8 @@ pub struct Entry {
     pub source: Arc<str>,
     /// Its call metrics.
     pub metrics: ToolMetrics,
+    /// The name its source gives it (the listed name without the source's prefix).
+    pub offered_as: Arc<str>,
     pub(super) key: Key,
     validator: Arc<jsonschema::Validator>,
 }
@@ -217,6 +219,8 @@ const PROMPT: u8 = 3;
 pub(super) struct Ranked {
     pub rank: u64,
     pub module: Arc<dyn Module>,
+    /// Put before each tool name the source offers (empty: names as offered).
+    pub prefix: Arc<str>,
 }
 
 /// What building needs besides the sources.
@@ -248,7 +252,7 @@ pub(super) fn build(
         let module = &ranked.module;
         let name: Arc<str> = module.name().into();
         snapshot.sources.push(Arc::clone(module));
-        let tools = match checked_tools(module, &name, settings.disabled, &owner) {
+        let tools = match checked_tools(ranked, &name, settings.disabled, &owner) {
             Ok(tools) => tools,
             Err(problem) => {
                 snapshot.quarantined.push(Quarantined {
@@ -259,7 +263,7 @@ pub(super) fn build(
                 continue;
             }
         };
-        for (spec, validator) in tools {
+        for (spec, offered_as, validator) in tools {
             let tool_name = spec.tool.name.to_string();
             let key = (ranked.rank, ordinals.of(TOOL, &tool_name));
             seen.insert((TOOL, tool_name.clone()));
@@ -269,6 +273,7 @@ pub(super) fn build(
                 .insert(tool_name.clone(), snapshot.tools.len());
             snapshot.tools.push(Entry {
                 metrics: settings.metrics.tool(&tool_name),
+                offered_as,
                 spec,
                 source: Arc::clone(&name),
                 key,
@@ -309,16 +314,22 @@ pub(super) fn build(
     (snapshot, problems)
 }
 
-/// A source's tools, checked against what earlier sources registered; all or nothing.
+/// A source's tools under their listed names (with the source's prefix), each with the name
+/// the source gives it, checked against what earlier sources registered; all or nothing.
+#[allow(clippy::type_complexity)]
 fn checked_tools(
-    module: &Arc<dyn Module>,
+    ranked: &Ranked,
     source: &Arc<str>,
     disabled: &[String],
     owner: &HashMap<String, Arc<str>>,
-) -> Result<Vec<(ToolSpec, Arc<jsonschema::Validator>)>, CatalogError> {
+) -> Result<Vec<(ToolSpec, Arc<str>, Arc<jsonschema::Validator>)>, CatalogError> {
     let mut mine = HashSet::new();
     let mut out = Vec::new();
-    for spec in Arc::clone(module).tools() {
+    for mut spec in Arc::clone(&ranked.module).tools() {
+        let offered_as: Arc<str> = spec.tool.name.as_ref().into();
+        if !ranked.prefix.is_empty() {
+            spec.tool.name = format!("{}{offered_as}", ranked.prefix).into();
+        }
         let name = spec.tool.name.to_string();
         if !valid_tool_name(&name) {
             return Err(CatalogError::BadName(name));
@@ -346,7 +357,7 @@ fn checked_tools(
                 name: name.clone(),
                 message: e.to_string(),
             })?;
-        out.push((spec, Arc::new(validator)));
+        out.push((spec, offered_as, Arc::new(validator)));
     }
     Ok(out)
 }

@@ -403,3 +403,31 @@ fn resource_and_prompt_lists_page_and_are_filtered_by_the_caller() {
             .is_none()
     );
 }
+
+#[test]
+fn a_prefixed_source_lists_its_tools_under_the_prefix_and_keeps_its_own_names() {
+    let (c, _) = catalog(10);
+    c.add_native(Changing::new("native", &["search"]))
+        .expect("register");
+    let problem = c
+        .add_source_prefixed(
+            Changing::new("github", &["search", "create_issue"]),
+            "github__",
+        )
+        .expect("added");
+    assert!(problem.is_none(), "a prefix keeps names apart: {problem:?}");
+    let snapshot = c.snapshot();
+    assert_eq!(
+        snapshot.names().collect::<Vec<_>>(),
+        ["search", "github__search", "github__create_issue"]
+    );
+    let entry = snapshot.entry("github__search").expect("listed");
+    assert_eq!(&*entry.offered_as, "search");
+    assert_eq!(&*entry.source, "github");
+
+    // Without a prefix the same offer collides, and is quarantined.
+    let clash = c
+        .add_source(Changing::new("gitlab", &["search"]))
+        .expect("added");
+    assert!(matches!(clash, Some(CatalogError::Duplicate { .. })));
+}

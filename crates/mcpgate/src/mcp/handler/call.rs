@@ -77,6 +77,11 @@ impl Handler {
         };
         let subject = Arc::clone(&principal.subject);
         let cx = self.call_context(principal, context);
+        // The source knows the tool by its own name (a prefixed source's tool is listed as
+        // `prefix` + that name).
+        if *entry.offered_as != *request.name {
+            request.name = entry.offered_as.to_string().into();
+        }
         let call = (entry.spec.handler)(request, cx);
         let result = self
             .shared
