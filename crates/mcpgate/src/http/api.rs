@@ -25,10 +25,13 @@
 //! public, like `/docs` that renders it: it describes the API, not anyone's data.
 
 mod conditional;
+mod extract;
 mod openapi;
+mod params;
 mod problem;
 mod routes;
 mod shapes;
+mod state;
 
 use std::sync::Arc;
 
@@ -51,12 +54,12 @@ pub fn router(state: &AppState) -> Router {
     let shapes = shapes::Shapes::new(service.limits());
     let document = openapi::document(&shapes, &service.limits().public_url);
     let document = Bytes::from(document.to_string());
-    let api = Arc::new(routes::Api::new(
+    let api = Arc::new(state::Api::new(
         Arc::clone(service),
         state.config.workspace.write,
         state.config.http.max_body_bytes,
         &shapes,
-        routes::ApiAccess {
+        state::ApiAccess {
             catalog: state.catalog.clone(),
             challenges: state.gate.challenges().clone(),
         },

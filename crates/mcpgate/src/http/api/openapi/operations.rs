@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::descriptions::{description, tag_description};
 use super::responses::problems;
 use super::{camel, header_ref, parameter_ref, pascal, response_ref, schema_ref};
-use crate::http::api::routes::MERGE_PATCH;
+use crate::http::api::extract::MERGE_PATCH;
 use crate::http::api::shapes::Shapes;
 use crate::modules::workspace::{FETCH_TITLE, SEARCH_TITLE};
 use crate::workspace::{Kind, Op, fields};
