@@ -7,7 +7,13 @@
 //! source tells the catalog it changed through the [`SourceChanges`] it was given. A source
 //! whose offer is bad (a duplicate or malformed name, a schema that does not compile) is
 //! quarantined with the reason; for a native module added at start-up that is an error
-//! instead.
+//! instead. A source may be added with a prefix (the naming hook): its tools are listed,
+//! disabled, authorized and limited under `prefix` + their own name, and called under their
+//! own name.
+//!
+//! Whether a caller may use a tool is decided here, once, for MCP and REST alike
+//! ([`Catalog::authorize`]); which source serves a resource or prompt, likewise
+//! ([`Catalog::resource_source`], [`Catalog::prompt_source`]).
 
 mod decision;
 mod snapshot;
