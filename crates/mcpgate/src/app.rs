@@ -116,10 +116,18 @@ impl App {
                 .add_native(module)
                 .with_context(|| format!("register the tools of module {name}"))?;
         }
+        let prefixes: Vec<&str> = state
+            .config
+            .upstreams
+            .iter()
+            .map(|u| u.prefix.as_str())
+            .collect();
         state
             .catalog
-            .check_disabled()
+            .check_disabled(&prefixes)
             .context("disable tools (modules.disabled_tools)")?;
+        crate::upstream::connect_all(&state.config.upstreams, &state.catalog, &state.lifecycle)
+            .await;
 
         let handler = Handler::new(HandlerParts {
             catalog: state.catalog.clone(),
@@ -233,7 +241,7 @@ impl App {
         let drained = self.state.lifecycle.drain(intake, grace).await;
         self.state.store.close().await;
         for TaskStopped { name, error } in drained? {
-            tracing::warn!(task = name, error, "background task failed or did not stop");
+            tracing::warn!(task = %name, error, "background task failed or did not stop");
         }
         tracing::info!("shutdown complete");
         Ok(())

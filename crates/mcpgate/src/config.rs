@@ -10,6 +10,7 @@ mod limits;
 mod props;
 mod resolve;
 mod source;
+mod upstreams;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -106,6 +107,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Logging settings.
     pub log: LogConfig,
+    /// Upstream MCP servers federated behind this one (`[[upstreams]]`, file only).
+    pub upstreams: Vec<crate::upstream::UpstreamConfig>,
     /// Shared state across replicas (rate limits). Env `MCPGATE_REDIS_URL`. Never printed:
     /// it may hold a password.
     pub redis_url: Option<Secret>,

@@ -15,7 +15,7 @@ mod reject;
 mod repeated;
 
 pub use auth::{AuthConfig, AuthError, AuthMode, Authenticator, StaticToken, take_query_key};
-pub use authz::{Access, Policy, RuleEffect, ToolFacts, ToolRule};
+pub use authz::{Access, Policy, RuleEffect, ToolFacts, ToolRule, glob};
 pub use challenge::Challenges;
 pub use gate::{Admission, Gate, Limits, Refusal};
 pub use jwt::{

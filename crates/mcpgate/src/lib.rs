@@ -16,6 +16,7 @@ pub mod schema;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;
 pub mod workspace;
 
 #[cfg(test)]

@@ -71,6 +71,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         );
     }
     let rate_limit = super::limits::resolve_rate_limits(&mut l);
+    let upstreams = super::upstreams::resolve_upstreams(&mut l);
     let redis_url: Option<String> = l.get("redis.url", "MCPGATE_REDIS_URL");
     if let Some(url) = &redis_url
         && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -130,6 +131,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         auth,
         rate_limit,
         log,
+        upstreams,
         redis_url: redis_url.map(super::Secret),
     })
 }

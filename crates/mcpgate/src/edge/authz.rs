@@ -139,7 +139,7 @@ fn role_access(principal: &Principal, tool: ToolFacts<'_>) -> Access {
 /// Whether `name` matches `pattern`, where `*` matches any run of characters (also none) and
 /// `?` exactly one. Tool names are short, so the classic backtracking walk is enough; a glob
 /// crate would bring path semantics (separators, classes) that tool names do not have.
-pub(super) fn glob(pattern: &str, name: &str) -> bool {
+pub fn glob(pattern: &str, name: &str) -> bool {
     let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
     let (mut pi, mut ni) = (0, 0);
     let mut star: Option<(usize, usize)> = None;

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 struct Running {
-    name: &'static str,
+    name: String,
     stop: CancellationToken,
     handle: JoinHandle<Result<(), String>>,
 }
@@ -28,7 +28,7 @@ pub struct Tasks {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskStopped {
     /// The task's name.
-    pub name: &'static str,
+    pub name: String,
     /// What went wrong.
     pub error: String,
 }
@@ -37,11 +37,13 @@ impl Tasks {
     /// Start a task named `name`. `task` gets the token that is cancelled when it should stop;
     /// it should return soon after. An error it returns, or a panic, is logged with its name
     /// when it happens.
-    pub fn spawn<F, Fut>(&self, name: &'static str, task: F)
+    pub fn spawn<F, Fut>(&self, name: impl Into<String>, task: F)
     where
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
+        let name = name.into();
+        let label = name.clone();
         let stop = CancellationToken::new();
         let work = task(stop.clone());
         let handle = tokio::spawn(async move {
@@ -50,19 +52,19 @@ impl Tasks {
                 Ok(Err(error)) => format!("{error:#}"),
                 Err(panic) => panic_message(&*panic),
             };
-            tracing::error!(task = name, error = %outcome, "background task failed");
+            tracing::error!(task = %label, error = %outcome, "background task failed");
             Err(outcome)
         });
         self.lock().push(Running { name, stop, handle });
     }
 
     /// The names of the tasks still running, oldest first.
-    pub fn names(&self) -> Vec<&'static str> {
+    pub fn names(&self) -> Vec<String> {
         let running = self.lock();
         running
             .iter()
             .filter(|r| !r.handle.is_finished())
-            .map(|r| r.name)
+            .map(|r| r.name.clone())
             .collect()
     }
 
@@ -85,7 +87,7 @@ impl Tasks {
                 Ok(Err(join)) => join.to_string(),
                 Err(_) => {
                     handle.abort();
-                    tracing::warn!(task = name, "background task did not stop in time; aborted");
+                    tracing::warn!(task = %name, "background task did not stop in time; aborted");
                     "did not stop in time".to_owned()
                 }
             };

@@ -93,8 +93,8 @@ async fn failing_tasks_are_reported_by_name() {
     tokio::task::yield_now().await;
 
     let mut failed = lifecycle.tasks().stop_all(Duration::from_millis(200)).await;
-    failed.sort_by_key(|f| f.name);
-    let names: Vec<_> = failed.iter().map(|f| f.name).collect();
+    failed.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<_> = failed.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["fails", "panics", "stuck"], "{failed:?}");
     assert_eq!(failed[0].error, "out of luck");
     assert_eq!(failed[1].error, "panicked: at the stop");

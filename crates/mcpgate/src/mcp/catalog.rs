@@ -271,8 +271,9 @@ impl Catalog {
     }
 
     /// Check that every disabled tool is one some source registers (a typo is a start-up
-    /// error).
-    pub fn check_disabled(&self) -> Result<(), CatalogError> {
+    /// error). Names under one of `upstream_prefixes` are left to their upstream, which may be
+    /// unreachable now.
+    pub fn check_disabled(&self, upstream_prefixes: &[&str]) -> Result<(), CatalogError> {
         let writer = self.inner.writer();
         let mut offered = std::collections::HashSet::new();
         for source in &writer.sources {
@@ -280,13 +281,12 @@ impl Catalog {
                 offered.insert(spec.tool.name.to_string());
             }
         }
-        match self
-            .inner
-            .settings
-            .disabled
-            .iter()
-            .find(|name| !offered.contains(*name))
-        {
+        match self.inner.settings.disabled.iter().find(|name| {
+            !offered.contains(*name)
+                && !upstream_prefixes
+                    .iter()
+                    .any(|p| !p.is_empty() && name.starts_with(p))
+        }) {
             Some(name) => Err(CatalogError::UnknownDisabled(name.clone())),
             None => Ok(()),
         }

@@ -23,5 +23,6 @@ mod shape;
 mod shutdown;
 mod stdio;
 mod store;
+mod upstreams;
 mod wire;
 mod workspace;

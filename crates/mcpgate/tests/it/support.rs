@@ -19,6 +19,9 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_mcpgate")
 }
 
+/// How long a test's app may wait for a database connection (see [`config`]).
+const LOADED_MACHINE_DB_TIMEOUT: &str = "30s";
+
 /// A resolved configuration over a fresh data directory plus `env`.
 pub fn config(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Config {
     let mut map: HashMap<String, String> = env
@@ -27,6 +30,10 @@ pub fn config(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Config {
         .collect();
     map.entry("MCPGATE_DATA_DIR".into())
         .or_insert_with(|| dir.path().display().to_string());
+    // Tests run many apps at once on a small machine: a fresh database may take longer than
+    // the default 5 s to open under that load.
+    map.entry("MCPGATE_DB_ACQUIRE_TIMEOUT".into())
+        .or_insert_with(|| LOADED_MACHINE_DB_TIMEOUT.into());
     resolve(&map, &Overrides::default()).expect("test configuration is valid")
 }
 
@@ -72,6 +79,7 @@ impl Server {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("MCPGATE_DATA_DIR", dir.path())
             .env("MCPGATE_LOG_FORMAT", "json")
+            .env("MCPGATE_DB_ACQUIRE_TIMEOUT", LOADED_MACHINE_DB_TIMEOUT)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

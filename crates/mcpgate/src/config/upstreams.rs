@@ -1,0 +1,184 @@
+//! `[[upstreams]]`: the MCP servers federated behind this one (file only). Each entry is read
+//! into a spec as written (unknown keys refused) and checked by `TryFrom`; names must be
+//! unique. Every problem is reported in the same run as the rest of the configuration.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Layers;
+use crate::edge::is_identifier;
+use crate::upstream::{UpstreamConfig, UpstreamTransport};
+
+/// How long connecting, listing and each call may take when the entry does not say.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One `[[upstreams]]` entry as written.
+///
+/// No `Debug`: `env` may hold secrets.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpstreamSpec {
+    name: Option<String>,
+    transport: Option<String>,
+    command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
+    prefix: Option<String>,
+    timeout: Option<String>,
+    #[serde(default)]
+    tools: ToolsSpec,
+}
+
+/// `[upstreams.tools]`: which of the upstream's tools are exposed.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ToolsSpec {
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
+}
+
+impl TryFrom<UpstreamSpec> for UpstreamConfig {
+    type Error = String;
+
+    fn try_from(spec: UpstreamSpec) -> Result<Self, String> {
+        let Some(name) = spec.name.filter(|n| is_identifier(n)) else {
+            return Err("needs a `name` of 1-128 characters of A-Z a-z 0-9 _ . -".into());
+        };
+        let transport = match spec.transport.as_deref().unwrap_or("stdio") {
+            "stdio" => {
+                let Some(command) = spec.command.filter(|c| !c.trim().is_empty()) else {
+                    return Err(format!("{name}: a stdio upstream needs a `command`"));
+                };
+                UpstreamTransport::Stdio {
+                    command,
+                    args: spec.args,
+                    env: spec.env,
+                    cwd: spec.cwd,
+                }
+            }
+            other => {
+                return Err(format!(
+                    "{name}: transport {other:?} is not supported (expected \"stdio\")"
+                ));
+            }
+        };
+        let prefix = spec.prefix.unwrap_or_else(|| format!("{name}__"));
+        if !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Err(format!(
+                "{name}: `prefix` may hold only A-Z a-z 0-9 _ . - (tool names must stay valid)"
+            ));
+        }
+        let timeout = match spec.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(text) => match humantime::parse_duration(text.trim()) {
+                Ok(d) if !d.is_zero() => d,
+                _ => {
+                    return Err(format!(
+                        "{name}: `timeout` must be a positive duration (\"30s\")"
+                    ));
+                }
+            },
+        };
+        Ok(UpstreamConfig {
+            name,
+            transport,
+            prefix,
+            allow: spec.tools.allow,
+            deny: spec.tools.deny,
+            timeout,
+        })
+    }
+}
+
+/// Every `[[upstreams]]` entry, each name once.
+pub(super) fn resolve_upstreams(l: &mut Layers<'_>) -> Vec<UpstreamConfig> {
+    let upstreams = l.file_entries::<UpstreamSpec, UpstreamConfig>("upstreams");
+    let mut seen = HashSet::new();
+    for upstream in &upstreams {
+        if !seen.insert(upstream.name.clone()) {
+            l.issue(
+                "upstreams",
+                None,
+                format!("the upstream name {:?} is used twice", upstream.name),
+            );
+        }
+    }
+    upstreams
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::{ConfigError, Overrides, resolve};
+
+    fn with_file(text: &str) -> Result<crate::config::Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mcpgate.toml");
+        std::fs::write(&path, text).expect("write");
+        let env = HashMap::from([
+            ("MCPGATE_CONFIG".to_owned(), path.display().to_string()),
+            (
+                "MCPGATE_DATA_DIR".to_owned(),
+                dir.path().display().to_string(),
+            ),
+        ]);
+        resolve(&env, &Overrides::default())
+    }
+
+    #[test]
+    fn an_entry_gets_defaults_and_every_bad_entry_is_named() {
+        let config = with_file(
+            "[[upstreams]]\nname = \"files\"\ncommand = \"files-server\"\nargs = [\"--root\", \"/srv\"]\n\
+             [upstreams.tools]\nallow = [\"read_*\"]\n",
+        )
+        .expect("valid");
+        let files = &config.upstreams[0];
+        assert_eq!(files.prefix, "files__");
+        assert_eq!(files.timeout, super::DEFAULT_TIMEOUT);
+        assert!(files.exposes("read_file") && !files.exposes("write_file"));
+
+        let Err(ConfigError::Invalid(issues)) = with_file(
+            "[[upstreams]]\nname = \"a\"\ncommand = \"x\"\n\n\
+             [[upstreams]]\nname = \"a\"\ncommand = \"y\"\n\n\
+             [[upstreams]]\nname = \"b\"\n\n\
+             [[upstreams]]\nname = \"c\"\ncommand = \"z\"\ntransport = \"carrier-pigeon\"\n\n\
+             [[upstreams]]\nname = \"d\"\ncommand = \"z\"\nsecret = \"hunter2\"\n",
+        ) else {
+            panic!("invalid");
+        };
+        let text: Vec<String> = issues
+            .iter()
+            .map(|i| format!("{}: {}", i.setting, i.message))
+            .collect();
+        let all = text.join("\n");
+        assert!(all.contains("used twice"), "{all}");
+        assert!(
+            all.contains("upstreams[2]") && all.contains("needs a `command`"),
+            "{all}"
+        );
+        assert!(
+            all.contains("upstreams[3]") && all.contains("carrier-pigeon"),
+            "{all}"
+        );
+        assert!(
+            all.contains("upstreams[4]") && all.contains("secret"),
+            "{all}"
+        );
+        assert!(
+            !all.contains("hunter2"),
+            "values are not quoted back: {all}"
+        );
+    }
+}

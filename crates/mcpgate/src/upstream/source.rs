@@ -1,0 +1,164 @@
+//! One upstream as a catalog source: its client session, its exposed tools, its calls.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use rmcp::model::{CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Tool};
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ErrorData, RoleClient, ServiceExt};
+
+use super::{UpstreamConfig, UpstreamTransport};
+use crate::lifecycle::Lifecycle;
+use crate::mcp::{Module, ToolSpec};
+
+/// Variables a child gets from this process besides the ones its entry lists.
+const BASE_ENV: &[&str] = &["PATH", "HOME", "LANG"];
+
+/// An upstream MCP server, connected.
+pub struct UpstreamSource {
+    config: UpstreamConfig,
+    peer: rmcp::Peer<RoleClient>,
+    tools: Mutex<Vec<Tool>>,
+}
+
+impl UpstreamSource {
+    /// Start and initialize the upstream, list its tools, and keep the ones it exposes. The
+    /// session is closed (and a child process stopped) when `lifecycle` stops its tasks.
+    pub async fn connect(
+        config: UpstreamConfig,
+        lifecycle: &Lifecycle,
+    ) -> anyhow::Result<Arc<Self>> {
+        let running = tokio::time::timeout(config.timeout, start(&config.transport))
+            .await
+            .context("the upstream did not finish initializing in time")??;
+        let peer = running.peer().clone();
+        let listed = tokio::time::timeout(config.timeout, peer.list_all_tools())
+            .await
+            .context("the upstream did not list its tools in time")?
+            .context("list the upstream's tools")?;
+        let tools = listed
+            .into_iter()
+            .filter(|t| config.exposes(&t.name))
+            .map(untrusted_annotations)
+            .collect();
+        lifecycle
+            .tasks()
+            .spawn(format!("upstream {}", config.name), move |stop| {
+                close_on(stop, running)
+            });
+        Ok(Arc::new(Self {
+            config,
+            peer,
+            tools: Mutex::new(tools),
+        }))
+    }
+
+    /// How many tools it exposes.
+    pub fn tool_count(&self) -> usize {
+        self.tools.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Call the tool on the upstream, within the timeout. The upstream's protocol errors pass
+    /// through; a transport failure or a timeout is a tool error the caller can read.
+    async fn call(&self, request: CallToolRequestParams) -> Result<CallToolResponse, ErrorData> {
+        let name = &self.config.name;
+        let timeout = self.config.timeout;
+        let failed =
+            |message: String| Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
+        match tokio::time::timeout(timeout, self.peer.call_tool_once(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(ServiceError::McpError(error))) => Err(error),
+            Ok(Err(error)) => {
+                tracing::warn!(upstream = %name, error = %error, "upstream call failed");
+                failed(format!("upstream {name} failed: {error}"))
+            }
+            Err(_) => failed(format!(
+                "upstream {name} did not answer within {} s",
+                timeout.as_secs_f64()
+            )),
+        }
+    }
+}
+
+/// Start the transport and initialize the session.
+async fn start(transport: &UpstreamTransport) -> anyhow::Result<RunningService<RoleClient, ()>> {
+    let UpstreamTransport::Stdio {
+        command,
+        args,
+        env,
+        cwd,
+    } = transport;
+    let mut child = tokio::process::Command::new(command);
+    child.args(args).env_clear();
+    for name in BASE_ENV {
+        if let Ok(value) = std::env::var(name) {
+            child.env(name, value);
+        }
+    }
+    child.envs(env);
+    if let Some(cwd) = cwd {
+        child.current_dir(cwd);
+    }
+    let process = TokioChildProcess::new(child).with_context(|| format!("start {command}"))?;
+    ().serve(process).await.context("initialize the session")
+}
+
+/// An upstream's annotations are its own claims: a tool counts as one that writes (for role
+/// checks) unless configured otherwise.
+fn untrusted_annotations(mut tool: Tool) -> Tool {
+    if let Some(annotations) = tool.annotations.as_mut() {
+        annotations.read_only_hint = None;
+    }
+    tool
+}
+
+/// Close the session once `stop` is cancelled.
+async fn close_on(
+    stop: tokio_util::sync::CancellationToken,
+    running: RunningService<RoleClient, ()>,
+) -> anyhow::Result<()> {
+    stop.cancelled().await;
+    running
+        .cancel()
+        .await
+        .context("close the upstream session")?;
+    Ok(())
+}
+
+impl Module for UpstreamSource {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn tools(self: Arc<Self>) -> Vec<ToolSpec> {
+        let tools = self.tools.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        tools
+            .into_iter()
+            .map(|tool| {
+                let upstream = Arc::clone(&self);
+                ToolSpec::new(tool, move |request, _cx| {
+                    let upstream = Arc::clone(&upstream);
+                    async move { upstream.call(request).await }
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::ToolAnnotations;
+
+    use super::*;
+
+    #[test]
+    fn an_upstream_saying_its_tool_only_reads_is_not_taken_at_its_word() {
+        let tool = Tool::new("wipe", "says it only reads", Arc::new(Default::default()))
+            .with_annotations(ToolAnnotations::new().read_only(true).destructive(false));
+        let tool = untrusted_annotations(tool);
+        let annotations = tool.annotations.expect("kept");
+        assert_eq!(annotations.read_only_hint, None);
+        assert_eq!(annotations.destructive_hint, Some(false));
+    }
+}

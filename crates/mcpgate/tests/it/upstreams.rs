@@ -1,0 +1,146 @@
+//! Upstream MCP servers behind the real binary: a stdio upstream (mcpgate itself, serving only
+//! `system`) federated under its prefix, filtered by its allowlist, called through the gateway,
+//! started with only the environment its entry lists, and stopped with the gateway.
+
+use crate::edge::{call, config_file, tool_names};
+use crate::support::{Server, binary};
+
+/// A planted secret in the gateway's environment that no upstream may see.
+const PLANTED: &str = "planted-upstream-secret-7f3a";
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        // `pid (comm) state ppid ...`; comm may hold spaces, so read after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            children.push(child);
+        }
+    }
+    children
+}
+
+#[tokio::test]
+async fn a_stdio_upstream_is_federated_under_its_prefix_and_allowlist() {
+    let upstream_data = tempfile::tempdir().expect("tempdir");
+    let (_dir, file) = config_file(&format!(
+        r#"
+[[upstreams]]
+name = "inner"
+command = "{binary}"
+args = ["serve", "--transport", "stdio"]
+env = {{ MCPGATE_DATA_DIR = "{data}", MCPGATE_MODULES = "system", MCPGATE_LOG = "warn" }}
+timeout = "20s"
+
+[upstreams.tools]
+allow = ["*"]
+deny = ["server_info"]
+"#,
+        binary = binary(),
+        data = upstream_data.path().display(),
+    ));
+    let server = Server::start(&[
+        ("MCPGATE_CONFIG", &file),
+        ("MCPGATE_PLANTED_SECRET", PLANTED),
+    ])
+    .await;
+
+    let names = tool_names(&server, None).await;
+    assert!(names.contains(&"inner__health".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"health".to_owned()),
+        "natives stay: {names:?}"
+    );
+    assert!(
+        !names.contains(&"inner__server_info".to_owned()),
+        "denied upstream tools are not offered: {names:?}"
+    );
+
+    let (status, body) = call(&server, None, "inner__health").await;
+    assert_eq!(status, 200);
+    let report = &body["result"]["structuredContent"];
+    assert_eq!(report["status"], "ok", "{body}");
+    assert_eq!(report["components"]["store"]["backend"], "sqlite", "{body}");
+    let (_, refused) = call(&server, None, "inner__server_info").await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+
+    // The upstream got only what its entry lists (plus PATH, HOME, LANG): no secret of ours.
+    let gateway = server.child.id().expect("running");
+    let children = children_of(gateway);
+    assert_eq!(
+        children.len(),
+        1,
+        "one child per stdio upstream: {children:?}"
+    );
+    let environ = std::fs::read(format!("/proc/{}/environ", children[0])).expect("environ");
+    let environ = String::from_utf8_lossy(&environ);
+    assert!(environ.contains("MCPGATE_MODULES=system"), "{environ}");
+    assert!(
+        !environ.contains(PLANTED),
+        "the upstream saw the gateway's secret"
+    );
+    assert!(!environ.contains("MCPGATE_CONFIG"), "{environ}");
+
+    // Stopping the gateway stops the upstream.
+    let child = children[0];
+    assert_eq!(server.terminate().await, Some(0));
+    let gone = (0..50).any(|_| {
+        let alive = std::fs::read_to_string(format!("/proc/{child}/stat"))
+            .is_ok_and(|s| !s.contains(") Z "));
+        if alive {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        !alive
+    });
+    assert!(gone, "the upstream process ended with the gateway");
+}
+
+#[tokio::test]
+async fn unreachable_or_silent_upstreams_are_logged_and_the_gateway_serves_without_them() {
+    let (_dir, file) = config_file(
+        r#"
+[[upstreams]]
+name = "gone"
+command = "/nonexistent/mcp-server"
+timeout = "2s"
+
+[upstreams.tools]
+allow = ["*"]
+
+# Starts but never answers `initialize`: given up after its timeout.
+[[upstreams]]
+name = "silent"
+command = "sh"
+args = ["-c", "sleep 60"]
+timeout = "1s"
+
+[upstreams.tools]
+allow = ["*"]
+"#,
+    );
+    let server = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
+    let names = tool_names(&server, None).await;
+    assert!(names.contains(&"health".to_owned()), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("gone__")), "{names:?}");
+    let logs = server.logs().join("\n");
+    for name in ["gone", "silent"] {
+        assert!(
+            logs.lines()
+                .any(|l| l.contains("upstream unreachable") && l.contains(name)),
+            "{name}: {logs}"
+        );
+    }
+    assert_eq!(server.terminate().await, Some(0));
+}
