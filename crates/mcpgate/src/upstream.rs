@@ -6,8 +6,9 @@
 //!
 //! Today: stdio upstreams (a child process per upstream, started with only the environment
 //! the entry lists plus `PATH`, `HOME` and `LANG`, no shell), connected at start-up, with a
-//! per-call timeout, stopped with the app. An upstream that cannot be reached at start-up is
-//! logged and left out.
+//! per-call timeout, stopped with the app. A tool-list change the upstream announces is
+//! listed again and published like a native one. An upstream that cannot be reached at
+//! start-up is logged and left out.
 
 mod source;
 

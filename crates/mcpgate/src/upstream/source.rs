@@ -1,16 +1,16 @@
 //! One upstream as a catalog source: its client session, its exposed tools, its calls.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use anyhow::Context;
 use rmcp::model::{CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Tool};
-use rmcp::service::{RunningService, ServiceError};
+use rmcp::service::{NotificationContext, RunningService, ServiceError};
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ErrorData, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 
 use super::{UpstreamConfig, UpstreamTransport};
 use crate::lifecycle::Lifecycle;
-use crate::mcp::{Module, ToolSpec};
+use crate::mcp::{Module, SourceChanges, ToolSpec};
 
 /// Variables a child gets from this process besides the ones its entry lists.
 const BASE_ENV: &[&str] = &["PATH", "HOME", "LANG"];
@@ -20,6 +20,23 @@ pub struct UpstreamSource {
     config: UpstreamConfig,
     peer: rmcp::Peer<RoleClient>,
     tools: Mutex<Vec<Tool>>,
+    changes: OnceLock<SourceChanges>,
+}
+
+/// What the upstream tells us: a changed tool list is listed again and the catalog rebuilt.
+#[derive(Clone, Default)]
+struct Events {
+    source: Arc<OnceLock<Weak<UpstreamSource>>>,
+}
+
+impl ClientHandler for Events {
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let Some(source) = self.source.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        // Listing again is a request on the same session: not from inside its own loop.
+        tokio::spawn(async move { source.relist().await });
+    }
 }
 
 impl UpstreamSource {
@@ -29,29 +46,43 @@ impl UpstreamSource {
         config: UpstreamConfig,
         lifecycle: &Lifecycle,
     ) -> anyhow::Result<Arc<Self>> {
-        let running = tokio::time::timeout(config.timeout, start(&config.transport))
-            .await
-            .context("the upstream did not finish initializing in time")??;
+        let events = Events::default();
+        let running =
+            tokio::time::timeout(config.timeout, start(&config.transport, events.clone()))
+                .await
+                .context("the upstream did not finish initializing in time")??;
         let peer = running.peer().clone();
-        let listed = tokio::time::timeout(config.timeout, peer.list_all_tools())
-            .await
-            .context("the upstream did not list its tools in time")?
-            .context("list the upstream's tools")?;
-        let tools = listed
-            .into_iter()
-            .filter(|t| config.exposes(&t.name))
-            .map(untrusted_annotations)
-            .collect();
+        let tools = exposed(&config, &peer).await?;
         lifecycle
             .tasks()
             .spawn(format!("upstream {}", config.name), move |stop| {
                 close_on(stop, running)
             });
-        Ok(Arc::new(Self {
+        let source = Arc::new(Self {
             config,
             peer,
             tools: Mutex::new(tools),
-        }))
+            changes: OnceLock::new(),
+        });
+        let _ = events.source.set(Arc::downgrade(&source));
+        Ok(source)
+    }
+
+    /// List the tools again after the upstream said they changed, and tell the catalog.
+    async fn relist(&self) {
+        match exposed(&self.config, &self.peer).await {
+            Ok(tools) => {
+                *self.tools.lock().unwrap_or_else(|e| e.into_inner()) = tools;
+                if let Some(changes) = self.changes.get() {
+                    changes.changed();
+                }
+            }
+            Err(e) => tracing::warn!(
+                upstream = %self.config.name,
+                error = %format!("{e:#}"),
+                "upstream tools could not be listed again; keeping the last list"
+            ),
+        }
     }
 
     /// How many tools it exposes.
@@ -81,8 +112,27 @@ impl UpstreamSource {
     }
 }
 
+/// The upstream's tools that its entry exposes, listed within its timeout.
+async fn exposed(
+    config: &UpstreamConfig,
+    peer: &rmcp::Peer<RoleClient>,
+) -> anyhow::Result<Vec<Tool>> {
+    let listed = tokio::time::timeout(config.timeout, peer.list_all_tools())
+        .await
+        .context("the upstream did not list its tools in time")?
+        .context("list the upstream's tools")?;
+    Ok(listed
+        .into_iter()
+        .filter(|t| config.exposes(&t.name))
+        .map(untrusted_annotations)
+        .collect())
+}
+
 /// Start the transport and initialize the session.
-async fn start(transport: &UpstreamTransport) -> anyhow::Result<RunningService<RoleClient, ()>> {
+async fn start(
+    transport: &UpstreamTransport,
+    events: Events,
+) -> anyhow::Result<RunningService<RoleClient, Events>> {
     let UpstreamTransport::Stdio {
         command,
         args,
@@ -101,7 +151,10 @@ async fn start(transport: &UpstreamTransport) -> anyhow::Result<RunningService<R
         child.current_dir(cwd);
     }
     let process = TokioChildProcess::new(child).with_context(|| format!("start {command}"))?;
-    ().serve(process).await.context("initialize the session")
+    events
+        .serve(process)
+        .await
+        .context("initialize the session")
 }
 
 /// An upstream's annotations are its own claims: a tool counts as one that writes (for role
@@ -116,7 +169,7 @@ fn untrusted_annotations(mut tool: Tool) -> Tool {
 /// Close the session once `stop` is cancelled.
 async fn close_on(
     stop: tokio_util::sync::CancellationToken,
-    running: RunningService<RoleClient, ()>,
+    running: RunningService<RoleClient, Events>,
 ) -> anyhow::Result<()> {
     stop.cancelled().await;
     running
@@ -129,6 +182,10 @@ async fn close_on(
 impl Module for UpstreamSource {
     fn name(&self) -> &str {
         &self.config.name
+    }
+
+    fn attach(&self, changes: SourceChanges) {
+        let _ = self.changes.set(changes);
     }
 
     fn tools(self: Arc<Self>) -> Vec<ToolSpec> {

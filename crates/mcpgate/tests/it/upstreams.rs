@@ -144,3 +144,45 @@ allow = ["*"]
     }
     assert_eq!(server.terminate().await, Some(0));
 }
+
+#[tokio::test]
+async fn a_change_of_the_upstreams_tool_list_reaches_the_gateways_catalog() {
+    let upstream_data = tempfile::tempdir().expect("tempdir");
+    let (_dir, file) = config_file(&format!(
+        r#"
+[[upstreams]]
+name = "inner"
+command = "{binary}"
+args = ["serve", "--transport", "stdio"]
+env = {{ MCPGATE_DATA_DIR = "{data}", MCPGATE_MODULES = "system,conformance", MCPGATE_LOG = "warn" }}
+timeout = "20s"
+
+[upstreams.tools]
+allow = ["test_trigger_tool_change", "test_dynamic_tool"]
+"#,
+        binary = binary(),
+        data = upstream_data.path().display(),
+    ));
+    let server = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
+    let dynamic = "inner__test_dynamic_tool".to_owned();
+    assert!(!tool_names(&server, None).await.contains(&dynamic));
+
+    // The upstream adds a tool and says so; the gateway lists it again and offers it.
+    let (status, body) = call(&server, None, "inner__test_trigger_tool_change").await;
+    assert_eq!(status, 200, "{body}");
+    let mut offered = false;
+    for _ in 0..100 {
+        if tool_names(&server, None).await.contains(&dynamic) {
+            offered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(offered, "the new upstream tool is offered");
+    let (_, answer) = call(&server, None, &dynamic).await;
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "test_dynamic_tool is here",
+        "{answer}"
+    );
+    assert_eq!(server.terminate().await, Some(0));
+}
