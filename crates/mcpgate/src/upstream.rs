@@ -5,7 +5,8 @@
 //! are exposed; with no `allow`, nothing is.
 //!
 //! Today: stdio upstreams (a child process per upstream, started with only the environment
-//! the entry lists plus `PATH`, `HOME` and `LANG`, no shell), connected at start-up, with a
+//! the entry lists plus `PATH`, `HOME` and `LANG`, no shell) and Streamable HTTP upstreams (with
+//! static headers and a bearer token of their own), connected at start-up, with a
 //! per-call timeout, stopped with the app. A tool-list change the upstream announces is
 //! listed again and published like a native one. An upstream that cannot be reached at
 //! start-up is logged and left out.
@@ -37,6 +38,16 @@ pub enum UpstreamTransport {
         /// Its working directory.
         cwd: Option<PathBuf>,
     },
+    /// A Streamable HTTP server.
+    Http {
+        /// Its MCP endpoint.
+        url: String,
+        /// Headers sent with every request (names and values as configured).
+        headers: BTreeMap<String, String>,
+        /// Where the bearer token mcpgate presents comes from (never the caller's own
+        /// credential).
+        bearer: Option<BearerSource>,
+    },
 }
 
 impl std::fmt::Debug for UpstreamTransport {
@@ -55,7 +66,44 @@ impl std::fmt::Debug for UpstreamTransport {
                 .field("env", &env.keys().collect::<Vec<_>>())
                 .field("cwd", cwd)
                 .finish(),
+            Self::Http {
+                url,
+                headers,
+                bearer,
+            } => f
+                .debug_struct("Http")
+                .field("url", url)
+                .field("headers", &headers.keys().collect::<Vec<_>>())
+                .field("bearer", bearer)
+                .finish(),
         }
+    }
+}
+
+/// Where an upstream's bearer token is read, each time a session starts (so a rotated file is
+/// picked up on the next connection).
+#[derive(Debug, Clone)]
+pub enum BearerSource {
+    /// An environment variable of this process.
+    Env(String),
+    /// A file (surrounding whitespace is trimmed).
+    File(PathBuf),
+}
+
+impl BearerSource {
+    /// The token.
+    pub fn read(&self) -> anyhow::Result<String> {
+        use anyhow::Context;
+        let token = match self {
+            Self::Env(name) => {
+                std::env::var(name).with_context(|| format!("environment variable {name}"))?
+            }
+            Self::File(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("token file {}", path.display()))?,
+        };
+        let token = token.trim();
+        anyhow::ensure!(!token.is_empty(), "the bearer token is empty");
+        Ok(token.to_owned())
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::Layers;
 use crate::edge::is_identifier;
-use crate::upstream::{UpstreamConfig, UpstreamTransport};
+use crate::upstream::{BearerSource, UpstreamConfig, UpstreamTransport};
 
 /// How long connecting, listing and each call may take when the entry does not say.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,6 +29,11 @@ pub(super) struct UpstreamSpec {
     #[serde(default)]
     env: BTreeMap<String, String>,
     cwd: Option<PathBuf>,
+    url: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    bearer_token_env: Option<String>,
+    bearer_token_file: Option<PathBuf>,
     prefix: Option<String>,
     timeout: Option<String>,
     #[serde(default)]
@@ -52,7 +57,25 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
         let Some(name) = spec.name.filter(|n| is_identifier(n)) else {
             return Err("needs a `name` of 1-128 characters of A-Z a-z 0-9 _ . -".into());
         };
+        let http_only = spec.url.is_some()
+            || !spec.headers.is_empty()
+            || spec.bearer_token_env.is_some()
+            || spec.bearer_token_file.is_some();
+        let stdio_only = spec.command.is_some()
+            || !spec.args.is_empty()
+            || !spec.env.is_empty()
+            || spec.cwd.is_some();
         let transport = match spec.transport.as_deref().unwrap_or("stdio") {
+            "stdio" if http_only => {
+                return Err(format!(
+                    "{name}: `url`, `headers` and bearer tokens are for transport = \"http\""
+                ));
+            }
+            "http" if stdio_only => {
+                return Err(format!(
+                    "{name}: `command`, `args`, `env` and `cwd` are for transport = \"stdio\""
+                ));
+            }
             "stdio" => {
                 let Some(command) = spec.command.filter(|c| !c.trim().is_empty()) else {
                     return Err(format!("{name}: a stdio upstream needs a `command`"));
@@ -64,9 +87,44 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
                     cwd: spec.cwd,
                 }
             }
+            "http" => {
+                let Some(url) = spec
+                    .url
+                    .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+                else {
+                    return Err(format!(
+                        "{name}: an http upstream needs an http(s):// `url`"
+                    ));
+                };
+                let bearer = match (spec.bearer_token_env, spec.bearer_token_file) {
+                    (Some(_), Some(_)) => {
+                        return Err(format!(
+                            "{name}: `bearer_token_env` and `bearer_token_file` exclude each other"
+                        ));
+                    }
+                    (Some(var), None) => Some(BearerSource::Env(var)),
+                    (None, Some(path)) => Some(BearerSource::File(path)),
+                    (None, None) => None,
+                };
+                if spec
+                    .headers
+                    .keys()
+                    .any(|h| h.eq_ignore_ascii_case("authorization"))
+                {
+                    return Err(format!(
+                        "{name}: set the upstream's token with `bearer_token_env` or \
+                         `bearer_token_file`, not in `headers`"
+                    ));
+                }
+                UpstreamTransport::Http {
+                    url,
+                    headers: spec.headers,
+                    bearer,
+                }
+            }
             other => {
                 return Err(format!(
-                    "{name}: transport {other:?} is not supported (expected \"stdio\")"
+                    "{name}: transport {other:?} is not supported (expected \"stdio\" or \"http\")"
                 ));
             }
         };
@@ -180,5 +238,57 @@ mod tests {
             !all.contains("hunter2"),
             "values are not quoted back: {all}"
         );
+    }
+
+    #[test]
+    fn http_entries_take_a_url_and_a_token_source_and_nothing_of_stdio() {
+        let config = with_file(
+            "[[upstreams]]\nname = \"gh\"\ntransport = \"http\"\nurl = \"https://mcp.example/mcp\"\n\
+             bearer_token_file = \"/run/secrets/gh\"\nheaders = { \"X-Team\" = \"platform\" }\n",
+        )
+        .expect("valid");
+        let text = format!("{:?}", config.upstreams[0].transport);
+        assert!(
+            text.contains("X-Team") && !text.contains("platform"),
+            "{text}"
+        );
+
+        let Err(ConfigError::Invalid(issues)) = with_file(
+            "[[upstreams]]\nname = \"a\"\ntransport = \"http\"\n\n\
+             [[upstreams]]\nname = \"b\"\ntransport = \"http\"\nurl = \"http://x/mcp\"\n\
+             headers = { Authorization = \"Bearer t0ken-in-a-file\" }\n\n\
+             [[upstreams]]\nname = \"c\"\ntransport = \"http\"\nurl = \"http://x/mcp\"\n\
+             bearer_token_env = \"T\"\nbearer_token_file = \"/t\"\n\n\
+             [[upstreams]]\nname = \"d\"\ntransport = \"http\"\nurl = \"http://x/mcp\"\ncommand = \"x\"\n\n\
+             [[upstreams]]\nname = \"e\"\ncommand = \"x\"\nurl = \"http://x/mcp\"\n",
+        ) else {
+            panic!("invalid");
+        };
+        let all: Vec<String> = issues
+            .iter()
+            .map(|i| format!("{}: {}", i.setting, i.message))
+            .collect();
+        let all = all.join("\n");
+        assert!(
+            all.contains("upstreams[0]") && all.contains("needs an http(s)"),
+            "{all}"
+        );
+        assert!(
+            all.contains("upstreams[1]") && all.contains("not in `headers`"),
+            "{all}"
+        );
+        assert!(
+            all.contains("upstreams[2]") && all.contains("exclude each other"),
+            "{all}"
+        );
+        assert!(
+            all.contains("upstreams[3]") && all.contains("are for transport = \"stdio\""),
+            "{all}"
+        );
+        assert!(
+            all.contains("upstreams[4]") && all.contains("are for transport = \"http\""),
+            "{all}"
+        );
+        assert!(!all.contains("t0ken-in-a-file"), "{all}");
     }
 }

@@ -133,12 +133,22 @@ async fn start(
     transport: &UpstreamTransport,
     events: Events,
 ) -> anyhow::Result<RunningService<RoleClient, Events>> {
-    let UpstreamTransport::Stdio {
-        command,
-        args,
-        env,
-        cwd,
-    } = transport;
+    let (command, args, env, cwd) = match transport {
+        UpstreamTransport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => (command, args, env, cwd),
+        UpstreamTransport::Http {
+            url,
+            headers,
+            bearer,
+        } => {
+            let token = bearer.as_ref().map(super::BearerSource::read).transpose()?;
+            return start_http(url, headers, token.as_deref(), events).await;
+        }
+    };
     let mut child = tokio::process::Command::new(command);
     child.args(args).env_clear();
     for name in BASE_ENV {
@@ -155,6 +165,34 @@ async fn start(
         .serve(process)
         .await
         .context("initialize the session")
+}
+
+/// Connect to a Streamable HTTP upstream with its own headers and token.
+async fn start_http(
+    url: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+    bearer: Option<&str>,
+    events: Events,
+) -> anyhow::Result<RunningService<RoleClient, Events>> {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let mut custom = std::collections::HashMap::new();
+    for (name, value) in headers {
+        let name = http::HeaderName::try_from(name.as_str())
+            .with_context(|| format!("header name {name:?}"))?;
+        let value = http::HeaderValue::try_from(value.as_str())
+            .with_context(|| format!("the value of header {name}"))?;
+        custom.insert(name, value);
+    }
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(custom);
+    if let Some(token) = bearer {
+        config = config.auth_header(token);
+    }
+    let transport = StreamableHttpClientTransport::from_config(config);
+    events
+        .serve(transport)
+        .await
+        .with_context(|| format!("initialize the session with {url}"))
 }
 
 /// An upstream's annotations are its own claims: a tool counts as one that writes (for role

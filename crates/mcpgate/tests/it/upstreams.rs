@@ -186,3 +186,69 @@ allow = ["test_trigger_tool_change", "test_dynamic_tool"]
     );
     assert_eq!(server.terminate().await, Some(0));
 }
+
+#[tokio::test]
+async fn an_http_upstream_is_called_with_its_own_token_never_the_callers() {
+    const TOKEN: &str = "upstream-only-token-0123456789abcdef";
+    let inner = Server::start(&[
+        ("MCPGATE_AUTH", "token"),
+        ("MCPGATE_AUTH_TOKEN", TOKEN),
+        ("MCPGATE_MODULES", "system"),
+    ])
+    .await;
+    let (_dir, file) = config_file(&format!(
+        r#"
+[[upstreams]]
+name = "inner"
+transport = "http"
+url = "{url}"
+bearer_token_env = "INNER_TOKEN"
+headers = {{ "X-Team" = "platform" }}
+
+[upstreams.tools]
+allow = ["health"]
+
+[[upstreams]]
+name = "tokenless"
+transport = "http"
+url = "{url}"
+
+[upstreams.tools]
+allow = ["*"]
+"#,
+        url = inner.url(),
+    ));
+    // Callers of the gateway hold a token of their own, which the upstream would refuse.
+    const CALLER: &str = "gateway-caller-token-fedcba9876543210";
+    let gateway = Server::start(&[
+        ("MCPGATE_CONFIG", &file),
+        ("INNER_TOKEN", TOKEN),
+        ("MCPGATE_AUTH", "token"),
+        ("MCPGATE_AUTH_TOKEN", CALLER),
+    ])
+    .await;
+
+    let names = tool_names(&gateway, Some(CALLER)).await;
+    assert!(names.contains(&"inner__health".to_owned()), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("tokenless__")),
+        "an upstream that refuses us is left out: {names:?}"
+    );
+    let (status, body) = call(&gateway, Some(CALLER), "inner__health").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["result"]["structuredContent"]["status"], "ok",
+        "{body}"
+    );
+    let logs = gateway.logs().join("\n");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("upstream unreachable") && l.contains("tokenless")),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains(TOKEN),
+        "the upstream's token is never logged"
+    );
+    assert!(!logs.contains(CALLER), "nor the caller's");
+}
