@@ -122,6 +122,20 @@ pub struct UpstreamConfig {
     pub deny: Vec<String>,
     /// How long connecting, listing and each call may take.
     pub timeout: Duration,
+    /// Which protocol era to speak with it.
+    pub protocol: UpstreamProtocol,
+}
+
+/// The protocol era mcpgate speaks with an upstream, whatever era its own callers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// A session opened with `initialize` (2025-11-25 and older). The default: the upstream's
+    /// tool-list changes are heard on the session.
+    Legacy,
+    /// Stateless 2026-07-28: `server/discover`, then self-contained requests.
+    Modern,
+    /// `server/discover` first, `initialize` when the upstream turns out to be legacy.
+    Auto,
 }
 
 impl UpstreamConfig {
@@ -177,6 +191,7 @@ mod tests {
             allow: allow.iter().map(|s| (*s).to_owned()).collect(),
             deny: deny.iter().map(|s| (*s).to_owned()).collect(),
             timeout: Duration::from_secs(1),
+            protocol: UpstreamProtocol::Legacy,
         }
     }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::Layers;
 use crate::edge::is_identifier;
-use crate::upstream::{BearerSource, UpstreamConfig, UpstreamTransport};
+use crate::upstream::{BearerSource, UpstreamConfig, UpstreamProtocol, UpstreamTransport};
 
 /// How long connecting, listing and each call may take when the entry does not say.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,6 +36,7 @@ pub(super) struct UpstreamSpec {
     bearer_token_file: Option<PathBuf>,
     prefix: Option<String>,
     timeout: Option<String>,
+    protocol: Option<String>,
     #[serde(default)]
     tools: ToolsSpec,
 }
@@ -148,7 +149,18 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
                 }
             },
         };
+        let protocol = match spec.protocol.as_deref().unwrap_or("legacy") {
+            "legacy" => UpstreamProtocol::Legacy,
+            "2026-07-28" => UpstreamProtocol::Modern,
+            "auto" => UpstreamProtocol::Auto,
+            other => {
+                return Err(format!(
+                    "{name}: protocol {other:?} is not one of \"legacy\", \"2026-07-28\", \"auto\""
+                ));
+            }
+        };
         Ok(UpstreamConfig {
+            protocol,
             name,
             transport,
             prefix,
@@ -260,7 +272,8 @@ mod tests {
              [[upstreams]]\nname = \"c\"\ntransport = \"http\"\nurl = \"http://x/mcp\"\n\
              bearer_token_env = \"T\"\nbearer_token_file = \"/t\"\n\n\
              [[upstreams]]\nname = \"d\"\ntransport = \"http\"\nurl = \"http://x/mcp\"\ncommand = \"x\"\n\n\
-             [[upstreams]]\nname = \"e\"\ncommand = \"x\"\nurl = \"http://x/mcp\"\n",
+             [[upstreams]]\nname = \"e\"\ncommand = \"x\"\nurl = \"http://x/mcp\"\n\n\
+             [[upstreams]]\nname = \"f\"\ncommand = \"x\"\nprotocol = \"2099\"\n",
         ) else {
             panic!("invalid");
         };
@@ -287,6 +300,10 @@ mod tests {
         );
         assert!(
             all.contains("upstreams[4]") && all.contains("are for transport = \"http\""),
+            "{all}"
+        );
+        assert!(
+            all.contains("upstreams[5]") && all.contains("\"2099\""),
             "{all}"
         );
         assert!(!all.contains("t0ken-in-a-file"), "{all}");

@@ -3,12 +3,15 @@
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use anyhow::Context;
+use rmcp::model::ProtocolVersion;
 use rmcp::model::{CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Tool};
-use rmcp::service::{NotificationContext, RunningService, ServiceError};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService, ServiceError,
+};
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, ErrorData, RoleClient};
 
-use super::{UpstreamConfig, UpstreamTransport};
+use super::{UpstreamConfig, UpstreamProtocol, UpstreamTransport};
 use crate::lifecycle::Lifecycle;
 use crate::mcp::{Module, SourceChanges, ToolSpec};
 
@@ -47,10 +50,9 @@ impl UpstreamSource {
         lifecycle: &Lifecycle,
     ) -> anyhow::Result<Arc<Self>> {
         let events = Events::default();
-        let running =
-            tokio::time::timeout(config.timeout, start(&config.transport, events.clone()))
-                .await
-                .context("the upstream did not finish initializing in time")??;
+        let running = tokio::time::timeout(config.timeout, start(&config, events.clone()))
+            .await
+            .context("the upstream did not finish initializing in time")??;
         let peer = running.peer().clone();
         let tools = exposed(&config, &peer).await?;
         lifecycle
@@ -130,10 +132,11 @@ async fn exposed(
 
 /// Start the transport and initialize the session.
 async fn start(
-    transport: &UpstreamTransport,
+    config: &UpstreamConfig,
     events: Events,
 ) -> anyhow::Result<RunningService<RoleClient, Events>> {
-    let (command, args, env, cwd) = match transport {
+    let lifecycle = lifecycle(config.protocol);
+    let (command, args, env, cwd) = match &config.transport {
         UpstreamTransport::Stdio {
             command,
             args,
@@ -146,7 +149,7 @@ async fn start(
             bearer,
         } => {
             let token = bearer.as_ref().map(super::BearerSource::read).transpose()?;
-            return start_http(url, headers, token.as_deref(), events).await;
+            return start_http(url, headers, token.as_deref(), events, lifecycle).await;
         }
     };
     let mut child = tokio::process::Command::new(command);
@@ -162,9 +165,24 @@ async fn start(
     }
     let process = TokioChildProcess::new(child).with_context(|| format!("start {command}"))?;
     events
-        .serve(process)
+        .serve_with_lifecycle(process, lifecycle)
         .await
         .context("initialize the session")
+}
+
+/// rmcp's lifecycle for the era configured.
+fn lifecycle(protocol: UpstreamProtocol) -> ClientLifecycleMode {
+    let modern = vec![ProtocolVersion::V_2026_07_28];
+    match protocol {
+        UpstreamProtocol::Legacy => ClientLifecycleMode::Initialize,
+        UpstreamProtocol::Modern => ClientLifecycleMode::Discover {
+            preferred_versions: modern,
+        },
+        UpstreamProtocol::Auto => ClientLifecycleMode::Auto {
+            preferred_versions: modern,
+            legacy_version: None,
+        },
+    }
 }
 
 /// Connect to a Streamable HTTP upstream with its own headers and token.
@@ -173,6 +191,7 @@ async fn start_http(
     headers: &std::collections::BTreeMap<String, String>,
     bearer: Option<&str>,
     events: Events,
+    lifecycle: ClientLifecycleMode,
 ) -> anyhow::Result<RunningService<RoleClient, Events>> {
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -190,7 +209,7 @@ async fn start_http(
     }
     let transport = StreamableHttpClientTransport::from_config(config);
     events
-        .serve(transport)
+        .serve_with_lifecycle(transport, lifecycle)
         .await
         .with_context(|| format!("initialize the session with {url}"))
 }
