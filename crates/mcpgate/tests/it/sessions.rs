@@ -228,13 +228,7 @@ async fn live_sessions_are_capped_in_all_and_per_caller() {
         .expect("delete");
     assert_eq!(end.status(), 204);
     open_session(&server, Caller("dev:dave:acme:editor")).await;
-    let gauge = reqwest::get(server.at("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(gauge.contains("mcpgate_legacy_sessions 5"), "{gauge}");
+    assert_eq!(live_sessions(&server).await, 5);
 }
 
 #[tokio::test]
@@ -286,13 +280,8 @@ async fn initialize_spends_the_callers_rate() {
 }
 
 /// The number of live legacy sessions, from `/metrics`.
-async fn live_sessions(server: &Server) -> u64 {
-    let text = reqwest::get(server.at("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+pub async fn live_sessions(server: &Server) -> u64 {
+    let text = crate::edge::metrics(server).await;
     text.lines()
         .find_map(|l| l.strip_prefix("mcpgate_legacy_sessions "))
         .and_then(|n| n.trim().parse().ok())
