@@ -32,24 +32,33 @@ fn children_of(pid: u32) -> Vec<u32> {
     children
 }
 
-#[tokio::test]
-async fn a_stdio_upstream_is_federated_under_its_prefix_and_allowlist() {
-    let upstream_data = tempfile::tempdir().expect("tempdir");
-    let (_dir, file) = config_file(&format!(
+/// An `[[upstreams]]` entry named `inner`: mcpgate itself over stdio, with `modules` on and
+/// its data in `data`, exposing what `tools` (the body of `[upstreams.tools]`) allows.
+fn inner_mcpgate(data: &tempfile::TempDir, modules: &str, tools: &str) -> String {
+    format!(
         r#"
 [[upstreams]]
 name = "inner"
 command = "{binary}"
 args = ["serve", "--transport", "stdio"]
-env = {{ MCPGATE_DATA_DIR = "{data}", MCPGATE_MODULES = "system", MCPGATE_LOG = "warn" }}
+env = {{ MCPGATE_DATA_DIR = "{data}", MCPGATE_MODULES = "{modules}", MCPGATE_LOG = "warn" }}
 timeout = "20s"
 
 [upstreams.tools]
-allow = ["*"]
-deny = ["server_info"]
+{tools}
 "#,
         binary = binary(),
-        data = upstream_data.path().display(),
+        data = data.path().display(),
+    )
+}
+
+#[tokio::test]
+async fn a_stdio_upstream_is_federated_under_its_prefix_and_allowlist() {
+    let upstream_data = tempfile::tempdir().expect("tempdir");
+    let (_dir, file) = config_file(&inner_mcpgate(
+        &upstream_data,
+        "system",
+        "allow = [\"*\"]\ndeny = [\"server_info\"]",
     ));
     let server = Server::start(&[
         ("MCPGATE_CONFIG", &file),
@@ -148,20 +157,10 @@ allow = ["*"]
 #[tokio::test]
 async fn a_change_of_the_upstreams_tool_list_reaches_the_gateways_catalog() {
     let upstream_data = tempfile::tempdir().expect("tempdir");
-    let (_dir, file) = config_file(&format!(
-        r#"
-[[upstreams]]
-name = "inner"
-command = "{binary}"
-args = ["serve", "--transport", "stdio"]
-env = {{ MCPGATE_DATA_DIR = "{data}", MCPGATE_MODULES = "system,conformance", MCPGATE_LOG = "warn" }}
-timeout = "20s"
-
-[upstreams.tools]
-allow = ["test_trigger_tool_change", "test_dynamic_tool"]
-"#,
-        binary = binary(),
-        data = upstream_data.path().display(),
+    let (_dir, file) = config_file(&inner_mcpgate(
+        &upstream_data,
+        "system,conformance",
+        "allow = [\"test_trigger_tool_change\", \"test_dynamic_tool\"]",
     ));
     let server = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
     let dynamic = "inner__test_dynamic_tool".to_owned();

@@ -280,38 +280,40 @@ pub(super) fn build(
                 validator,
             });
         }
-        let mut list = |kind: u8, id: String| {
-            seen.insert((kind, id.clone()));
-            (ranked.rank, ordinals.of(kind, &id))
+        let mut list = |kind: u8, id: &str| {
+            seen.insert((kind, id.to_owned()));
+            (ranked.rank, ordinals.of(kind, id))
         };
-        for item in module.resources() {
-            let key = list(RESOURCE, item.uri.clone());
-            snapshot.resources.push(Listed {
-                item,
-                source: index,
-                key,
-            });
-        }
-        for item in module.resource_templates() {
-            let key = list(TEMPLATE, item.uri_template.clone());
-            snapshot.templates.push(Listed {
-                item,
-                source: index,
-                key,
-            });
-        }
-        for item in module.prompts() {
-            let key = list(PROMPT, item.name.clone());
-            snapshot.prompts.push(Listed {
-                item,
-                source: index,
-                key,
-            });
-        }
+        listed(&mut snapshot.resources, module.resources(), index, |r| {
+            list(RESOURCE, &r.uri)
+        });
+        listed(
+            &mut snapshot.templates,
+            module.resource_templates(),
+            index,
+            |t| list(TEMPLATE, &t.uri_template),
+        );
+        listed(&mut snapshot.prompts, module.prompts(), index, |p| {
+            list(PROMPT, &p.name)
+        });
     }
     ordinals.keep_only(&seen);
     sort(&mut snapshot);
     (snapshot, problems)
+}
+
+/// Append `items` of the source at `source` to `list`, each with the key `key` gives it.
+fn listed<T>(
+    list: &mut Vec<Listed<T>>,
+    items: Vec<T>,
+    source: usize,
+    mut key: impl FnMut(&T) -> Key,
+) {
+    list.extend(items.into_iter().map(|item| Listed {
+        key: key(&item),
+        item,
+        source,
+    }));
 }
 
 /// A source's tools under their listed names (with the source's prefix), each with the name
