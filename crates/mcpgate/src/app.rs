@@ -26,6 +26,7 @@ use crate::modules::native;
 use crate::state::AppState;
 use crate::store;
 use crate::telemetry::Metrics;
+use crate::upstream::Upstreams;
 use crate::workspace::WorkspaceService;
 use transports::{HostIntake, HttpIntake, StdioIntake};
 
@@ -89,7 +90,9 @@ impl App {
             metrics.clone(),
         );
         let oauth_metadata = metadata.map(|m| m.router());
+        let upstreams = Upstreams::new(&config.upstreams, &metrics);
         let state = AppState {
+            upstreams,
             config: Arc::new(config),
             store,
             workspace,
@@ -126,7 +129,9 @@ impl App {
             .catalog
             .check_disabled(&prefixes)
             .context("disable tools (modules.disabled_tools)")?;
-        crate::upstream::connect_all(&state.config.upstreams, &state.catalog, &state.lifecycle)
+        state
+            .upstreams
+            .start(&state.catalog, &state.lifecycle)
             .await;
 
         let handler = Handler::new(HandlerParts {

@@ -1,5 +1,5 @@
 //! The handles every part of a running app shares: configuration, store, workspace service,
-//! catalog, change events, the edge's gate, metrics and the lifecycle. One cloneable value,
+//! catalog, change events, the edge's gate, metrics, the lifecycle and the upstreams. One cloneable value,
 //! built once by [`crate::App`]; the modules, the HTTP router, the REST API and the probes are
 //! built from it, so a new capability takes the handles it needs from here instead of adding
 //! one more parts struct.
@@ -16,6 +16,7 @@ use crate::lifecycle::Lifecycle;
 use crate::mcp::{Catalog, EventBus};
 use crate::store::Store;
 use crate::telemetry::Metrics;
+use crate::upstream::Upstreams;
 use crate::workspace::WorkspaceService;
 
 /// The shared handles of one app. Cheap to clone.
@@ -37,6 +38,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Readiness, in-flight calls, background tasks and the drain.
     pub lifecycle: Lifecycle,
+    /// The federated upstream MCP servers.
+    pub upstreams: Upstreams,
     /// When the app was built.
     pub started: Instant,
 }

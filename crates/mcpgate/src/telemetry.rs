@@ -13,6 +13,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+mod upstream;
+
+pub use upstream::UpstreamMetrics;
+
 /// Logging settings.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
@@ -143,6 +147,7 @@ struct Families {
     tool_duration: Family<ToolNameLabels, Histogram, fn() -> Histogram>,
     rate_limit: Family<LimitLabels, Counter>,
     auth_refusals: Family<AuthLabels, Counter>,
+    upstream: upstream::UpstreamFamilies,
 }
 
 /// The app's metrics and the registry that renders them.
@@ -167,6 +172,8 @@ impl Default for Metrics {
 impl Metrics {
     /// A fresh registry with every mcpgate metric.
     pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mcpgate");
+        let upstream = upstream::UpstreamFamilies::register(&mut registry);
         let families = Families {
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(latency_histogram),
@@ -177,8 +184,8 @@ impl Metrics {
             tool_duration: Family::new_with_constructor(latency_histogram),
             rate_limit: Family::default(),
             auth_refusals: Family::default(),
+            upstream,
         };
-        let mut registry = Registry::with_prefix("mcpgate");
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -325,6 +332,11 @@ impl Metrics {
             .get_or_create(&ToolNameLabels { tool })
             .clone();
         ToolMetrics { calls, duration }
+    }
+
+    /// The metrics of the upstream `name`.
+    pub fn upstream(&self, name: &str) -> UpstreamMetrics {
+        self.families.upstream.of(name)
     }
 
     /// The Prometheus text exposition of every metric.

@@ -2,14 +2,22 @@
 //! catalog source whose tools are listed under its prefix (`files__read_file`), pass the same
 //! edge, policy and limits as native tools, and are called on the upstream under their own
 //! names. Only tools the entry's `tools.allow` globs name (and its `tools.deny` globs do not)
-//! are exposed; with no `allow`, nothing is.
+//! are exposed; with no `allow`, nothing is. The operator can rename a tool, replace its
+//! description, set its annotations, fix some of its arguments and give it its own timeout.
 //!
-//! Today: stdio upstreams (a child process per upstream, started with only the environment
-//! the entry lists plus `PATH`, `HOME` and `LANG`, no shell) and Streamable HTTP upstreams (with
-//! static headers and a bearer token of their own), connected at start-up, with a
-//! per-call timeout, stopped with the app. A tool-list change the upstream announces is
-//! listed again and published like a native one. An upstream that cannot be reached at
-//! start-up is logged and left out.
+//! Each upstream has a pool of sessions (`pool.rs`; for stdio, one child process per session,
+//! started with only the environment the entry lists plus `PATH`, `HOME` and `LANG`, no shell),
+//! a circuit breaker (`breaker.rs`), a retry policy with a budget (`retry.rs`), and a
+//! supervisor (`source.rs`) that lists it until that works, pings its sessions and probes an
+//! open breaker. An upstream that cannot be reached at start-up is served without tools and
+//! joins when it answers.
+
+mod breaker;
+mod child;
+mod pool;
+mod retry;
+mod session;
+mod tools;
 
 mod source;
 
@@ -18,7 +26,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use breaker::BreakerPolicy;
+pub use retry::RetryPolicy;
 pub use source::UpstreamSource;
+pub use tools::{REQUEST_ID_META, ToolOverride};
 
 use crate::edge::glob;
 use crate::lifecycle::Lifecycle;
@@ -124,6 +135,27 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     /// Which protocol era to speak with it.
     pub protocol: UpstreamProtocol,
+    /// How many sessions it gets (for stdio, child processes).
+    pub pool_size: usize,
+    /// Open every session at start rather than on first use.
+    pub warm: bool,
+    /// When to retry.
+    pub retry: RetryPolicy,
+    /// When to stop calling it for a while.
+    pub breaker: BreakerPolicy,
+    /// How often each session is pinged (zero: never).
+    pub heartbeat_interval: Duration,
+    /// How long a ping may take before its session is replaced.
+    pub heartbeat_timeout: Duration,
+    /// The operator's changes per upstream tool (by the upstream's own name).
+    pub overrides: BTreeMap<String, ToolOverride>,
+    /// Believe the upstream's `readOnlyHint` and `idempotentHint` (for role checks and
+    /// retries).
+    pub trust_annotations: bool,
+    /// An argument that carries the request id to the upstream tool, if any.
+    pub correlation_argument: Option<String>,
+    /// Readiness fails while this upstream is not ready.
+    pub required: bool,
 }
 
 /// The protocol era mcpgate speaks with an upstream, whatever era its own callers use.
@@ -145,40 +177,112 @@ impl UpstreamConfig {
     }
 }
 
-/// Connect to every upstream and add each to `catalog` as a prefixed source, stopped with
-/// `lifecycle`. One that cannot be reached, or whose tools cannot be listed, is logged and left
-/// out: the server starts without it.
-pub async fn connect_all(upstreams: &[UpstreamConfig], catalog: &Catalog, lifecycle: &Lifecycle) {
-    for config in upstreams {
-        let source = match UpstreamSource::connect(config.clone(), lifecycle).await {
-            Ok(source) => source,
-            Err(e) => {
-                tracing::error!(
-                    upstream = %config.name,
-                    error = %format!("{e:#}"),
-                    "upstream unreachable; its tools are not offered"
-                );
-                continue;
-            }
-        };
-        let tools = source.tool_count();
-        match catalog.add_source_prefixed(Arc::clone(&source) as _, &config.prefix) {
-            Ok(None) => tracing::info!(upstream = %config.name, tools, "upstream connected"),
-            Ok(Some(problem)) => tracing::warn!(
-                upstream = %config.name,
-                problem = %problem,
-                "upstream quarantined"
-            ),
-            Err(e) => tracing::error!(upstream = %config.name, error = %e, "upstream not added"),
+/// Where an upstream stands, as `health` and `/readyz` report it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct UpstreamStatus {
+    /// The upstream's name.
+    pub name: String,
+    /// `connecting` (never listed yet), `ready`, `degraded` (the last attempt failed),
+    /// `open_breaker` (calls fail fast, tools hidden) or `quarantined` (its tools collide).
+    pub state: String,
+    /// Whether readiness waits for it.
+    pub required: bool,
+    /// The protocol version its last session opened with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub era: Option<String>,
+    /// Tools it exposes.
+    pub tools: usize,
+    /// Sessions open now.
+    pub sessions: usize,
+    /// Sessions it may have.
+    pub pool_size: usize,
+    /// `closed`, `open` or `half_open`.
+    pub breaker: String,
+    /// The last problem seen, until the next success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Every configured upstream, in configuration order.
+#[derive(Clone, Default)]
+pub struct Upstreams {
+    sources: Arc<[Arc<UpstreamSource>]>,
+}
+
+impl std::fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.sources.iter().map(|s| &s.config().name))
+            .finish()
+    }
+}
+
+impl Upstreams {
+    /// A source per entry, none connected yet.
+    pub fn new(configs: &[UpstreamConfig], metrics: &crate::telemetry::Metrics) -> Self {
+        Self {
+            sources: configs
+                .iter()
+                .map(|c| UpstreamSource::new(c.clone(), metrics.upstream(&c.name)))
+                .collect(),
         }
+    }
+
+    /// Whether there are any.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    /// Connect to every upstream at once (each within its own timeouts), add each to
+    /// `catalog` as a prefixed source and start its supervisor, stopped with `lifecycle`. One
+    /// that cannot be reached yet is logged and added without tools: it joins when it answers.
+    pub async fn start(&self, catalog: &Catalog, lifecycle: &Lifecycle) {
+        let starts = self.sources.iter().map(|source| source.start());
+        let started = futures::future::join_all(starts).await;
+        for (source, started) in self.sources.iter().zip(started) {
+            let name = &source.config().name;
+            match started {
+                Ok(tools) => tracing::info!(upstream = %name, tools, "upstream connected"),
+                Err(e) => tracing::error!(
+                    upstream = %name,
+                    error = %format!("{e:#}"),
+                    "upstream unreachable; its tools are offered once it answers"
+                ),
+            }
+            match catalog.add_source_prefixed(Arc::clone(source) as _, &source.config().prefix) {
+                Ok(None) => {}
+                Ok(Some(problem)) => {
+                    tracing::warn!(upstream = %name, problem = %problem, "upstream quarantined");
+                }
+                Err(e) => {
+                    tracing::error!(upstream = %name, error = %e, "upstream not added");
+                    continue;
+                }
+            }
+            let supervised = Arc::clone(source);
+            lifecycle
+                .tasks()
+                .spawn(format!("upstream {name}"), move |stop| {
+                    supervised.supervise(stop)
+                });
+        }
+    }
+
+    /// Each upstream's status.
+    pub async fn statuses(&self) -> Vec<UpstreamStatus> {
+        let mut statuses = Vec::with_capacity(self.sources.len());
+        for source in self.sources.iter() {
+            statuses.push(source.status().await);
+        }
+        statuses
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn config(allow: &[&str], deny: &[&str]) -> UpstreamConfig {
+    pub(crate) fn config(allow: &[&str], deny: &[&str]) -> UpstreamConfig {
         UpstreamConfig {
             name: "files".into(),
             transport: UpstreamTransport::Stdio {
@@ -192,6 +296,16 @@ mod tests {
             deny: deny.iter().map(|s| (*s).to_owned()).collect(),
             timeout: Duration::from_secs(1),
             protocol: UpstreamProtocol::Legacy,
+            pool_size: 2,
+            warm: false,
+            retry: RetryPolicy::default(),
+            breaker: BreakerPolicy::default(),
+            heartbeat_interval: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(10),
+            overrides: BTreeMap::new(),
+            trust_annotations: false,
+            correlation_argument: None,
+            required: false,
         }
     }
 

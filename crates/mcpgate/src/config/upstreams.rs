@@ -10,10 +10,21 @@ use serde::Deserialize;
 
 use super::Layers;
 use crate::edge::is_identifier;
-use crate::upstream::{BearerSource, UpstreamConfig, UpstreamProtocol, UpstreamTransport};
+use crate::upstream::{
+    BearerSource, BreakerPolicy, RetryPolicy, ToolOverride, UpstreamConfig, UpstreamProtocol,
+    UpstreamTransport,
+};
 
 /// How long connecting, listing and each call may take when the entry does not say.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sessions per upstream when the entry does not say.
+const DEFAULT_POOL_SIZE: usize = 2;
+/// The most sessions an entry may ask for.
+const MAX_POOL_SIZE: usize = 64;
+/// How often sessions are pinged when the entry does not say.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
+/// How long a ping may take when the entry does not say (at most the upstream's timeout).
+const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One `[[upstreams]]` entry as written.
 ///
@@ -37,11 +48,25 @@ pub(super) struct UpstreamSpec {
     prefix: Option<String>,
     timeout: Option<String>,
     protocol: Option<String>,
+    pool_size: Option<usize>,
+    #[serde(default)]
+    warm: bool,
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    trust_annotations: bool,
+    correlation_argument: Option<String>,
+    heartbeat_interval: Option<String>,
+    heartbeat_timeout: Option<String>,
+    #[serde(default)]
+    retry: RetrySpec,
+    #[serde(default)]
+    breaker: BreakerSpec,
     #[serde(default)]
     tools: ToolsSpec,
 }
 
-/// `[upstreams.tools]`: which of the upstream's tools are exposed.
+/// `[upstreams.tools]`: which of the upstream's tools are exposed, and how.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ToolsSpec {
@@ -49,116 +74,147 @@ struct ToolsSpec {
     allow: Vec<String>,
     #[serde(default)]
     deny: Vec<String>,
+    #[serde(default)]
+    overrides: BTreeMap<String, OverrideSpec>,
+}
+
+/// `[upstreams.tools.overrides.NAME]`: the operator's changes to one tool.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OverrideSpec {
+    name: Option<String>,
+    description: Option<String>,
+    read_only: Option<bool>,
+    destructive: Option<bool>,
+    idempotent: Option<bool>,
+    open_world: Option<bool>,
+    #[serde(default)]
+    fixed: serde_json::Map<String, serde_json::Value>,
+    timeout: Option<String>,
+}
+
+/// `[upstreams.retry]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RetrySpec {
+    attempts: Option<u32>,
+    base_delay: Option<String>,
+    max_delay: Option<String>,
+    budget: Option<f64>,
+    min_retries: Option<u32>,
+}
+
+/// `[upstreams.breaker]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BreakerSpec {
+    failures: Option<u32>,
+    error_rate: Option<f64>,
+    min_calls: Option<u32>,
+    window: Option<String>,
+    cooldown: Option<String>,
+    probes: Option<u32>,
+}
+
+/// Problems found in one entry, all of them.
+struct Problems {
+    name: String,
+    found: Vec<String>,
+}
+
+impl Problems {
+    fn add(&mut self, problem: impl std::fmt::Display) {
+        self.found.push(format!("{}: {problem}", self.name));
+    }
+
+    /// `text` as a duration (`zero_ok`: `"0s"` allowed), or `default` when absent.
+    fn duration(
+        &mut self,
+        key: &str,
+        text: Option<&str>,
+        default: Duration,
+        zero_ok: bool,
+    ) -> Duration {
+        let Some(text) = text else {
+            return default;
+        };
+        match humantime::parse_duration(text.trim()) {
+            Ok(d) if zero_ok || !d.is_zero() => d,
+            _ => {
+                self.add(format_args!(
+                    "`{key}` must be a {}duration such as \"30s\"",
+                    if zero_ok { "" } else { "positive " }
+                ));
+                default
+            }
+        }
+    }
 }
 
 impl TryFrom<UpstreamSpec> for UpstreamConfig {
     type Error = String;
 
     fn try_from(spec: UpstreamSpec) -> Result<Self, String> {
-        let Some(name) = spec.name.filter(|n| is_identifier(n)) else {
+        let Some(name) = spec.name.clone().filter(|n| is_identifier(n)) else {
             return Err("needs a `name` of 1-128 characters of A-Z a-z 0-9 _ . -".into());
         };
-        let http_only = spec.url.is_some()
-            || !spec.headers.is_empty()
-            || spec.bearer_token_env.is_some()
-            || spec.bearer_token_file.is_some();
-        let stdio_only = spec.command.is_some()
-            || !spec.args.is_empty()
-            || !spec.env.is_empty()
-            || spec.cwd.is_some();
-        let transport = match spec.transport.as_deref().unwrap_or("stdio") {
-            "stdio" if http_only => {
-                return Err(format!(
-                    "{name}: `url`, `headers` and bearer tokens are for transport = \"http\""
-                ));
-            }
-            "http" if stdio_only => {
-                return Err(format!(
-                    "{name}: `command`, `args`, `env` and `cwd` are for transport = \"stdio\""
-                ));
-            }
-            "stdio" => {
-                let Some(command) = spec.command.filter(|c| !c.trim().is_empty()) else {
-                    return Err(format!("{name}: a stdio upstream needs a `command`"));
-                };
-                UpstreamTransport::Stdio {
-                    command,
-                    args: spec.args,
-                    env: spec.env,
-                    cwd: spec.cwd,
-                }
-            }
-            "http" => {
-                let Some(url) = spec
-                    .url
-                    .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
-                else {
-                    return Err(format!(
-                        "{name}: an http upstream needs an http(s):// `url`"
-                    ));
-                };
-                let bearer = match (spec.bearer_token_env, spec.bearer_token_file) {
-                    (Some(_), Some(_)) => {
-                        return Err(format!(
-                            "{name}: `bearer_token_env` and `bearer_token_file` exclude each other"
-                        ));
-                    }
-                    (Some(var), None) => Some(BearerSource::Env(var)),
-                    (None, Some(path)) => Some(BearerSource::File(path)),
-                    (None, None) => None,
-                };
-                if spec
-                    .headers
-                    .keys()
-                    .any(|h| h.eq_ignore_ascii_case("authorization"))
-                {
-                    return Err(format!(
-                        "{name}: set the upstream's token with `bearer_token_env` or \
-                         `bearer_token_file`, not in `headers`"
-                    ));
-                }
-                UpstreamTransport::Http {
-                    url,
-                    headers: spec.headers,
-                    bearer,
-                }
-            }
-            other => {
-                return Err(format!(
-                    "{name}: transport {other:?} is not supported (expected \"stdio\" or \"http\")"
-                ));
-            }
+        let mut problems = Problems {
+            name: name.clone(),
+            found: Vec::new(),
         };
+        let transport = transport(&name, &spec)?;
         let prefix = spec.prefix.unwrap_or_else(|| format!("{name}__"));
         if !prefix
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
         {
-            return Err(format!(
-                "{name}: `prefix` may hold only A-Z a-z 0-9 _ . - (tool names must stay valid)"
-            ));
+            problems.add("`prefix` may hold only A-Z a-z 0-9 _ . - (tool names must stay valid)");
         }
-        let timeout = match spec.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(text) => match humantime::parse_duration(text.trim()) {
-                Ok(d) if !d.is_zero() => d,
-                _ => {
-                    return Err(format!(
-                        "{name}: `timeout` must be a positive duration (\"30s\")"
-                    ));
-                }
-            },
-        };
+        let timeout = problems.duration("timeout", spec.timeout.as_deref(), DEFAULT_TIMEOUT, false);
         let protocol = match spec.protocol.as_deref().unwrap_or("legacy") {
             "legacy" => UpstreamProtocol::Legacy,
             "2026-07-28" => UpstreamProtocol::Modern,
             "auto" => UpstreamProtocol::Auto,
             other => {
-                return Err(format!(
-                    "{name}: protocol {other:?} is not one of \"legacy\", \"2026-07-28\", \"auto\""
+                problems.add(format_args!(
+                    "protocol {other:?} is not one of \"legacy\", \"2026-07-28\", \"auto\""
                 ));
+                UpstreamProtocol::Legacy
             }
         };
+        let pool_size = spec.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
+        if !(1..=MAX_POOL_SIZE).contains(&pool_size) {
+            problems.add(format_args!("`pool_size` must be 1-{MAX_POOL_SIZE}"));
+        }
+        let heartbeat_interval = problems.duration(
+            "heartbeat_interval",
+            spec.heartbeat_interval.as_deref(),
+            DEFAULT_HEARTBEAT,
+            true,
+        );
+        let heartbeat_timeout = problems.duration(
+            "heartbeat_timeout",
+            spec.heartbeat_timeout.as_deref(),
+            DEFAULT_HEARTBEAT_TIMEOUT.min(timeout),
+            false,
+        );
+        if let Some(key) = &spec.correlation_argument
+            && !is_identifier(key)
+        {
+            problems.add("`correlation_argument` must be 1-128 characters of A-Z a-z 0-9 _ . -");
+        }
+        let retry = retry(&mut problems, &spec.retry);
+        let breaker = breaker(&mut problems, &spec.breaker);
+        let mut overrides = BTreeMap::new();
+        for (tool, over) in spec.tools.overrides {
+            overrides.insert(
+                tool.clone(),
+                tool_override(&mut problems, &tool, over, &spec.correlation_argument),
+            );
+        }
+        if !problems.found.is_empty() {
+            return Err(problems.found.join("; "));
+        }
         Ok(UpstreamConfig {
             protocol,
             name,
@@ -167,7 +223,186 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
             allow: spec.tools.allow,
             deny: spec.tools.deny,
             timeout,
+            pool_size,
+            warm: spec.warm,
+            retry,
+            breaker,
+            heartbeat_interval,
+            heartbeat_timeout,
+            overrides,
+            trust_annotations: spec.trust_annotations,
+            correlation_argument: spec.correlation_argument,
+            required: spec.required,
         })
+    }
+}
+
+/// The transport an entry describes, with the fields of the other transport refused.
+fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, String> {
+    let http_only = spec.url.is_some()
+        || !spec.headers.is_empty()
+        || spec.bearer_token_env.is_some()
+        || spec.bearer_token_file.is_some();
+    let stdio_only = spec.command.is_some()
+        || !spec.args.is_empty()
+        || !spec.env.is_empty()
+        || spec.cwd.is_some();
+    match spec.transport.as_deref().unwrap_or("stdio") {
+        "stdio" if http_only => Err(format!(
+            "{name}: `url`, `headers` and bearer tokens are for transport = \"http\""
+        )),
+        "http" if stdio_only => Err(format!(
+            "{name}: `command`, `args`, `env` and `cwd` are for transport = \"stdio\""
+        )),
+        "stdio" => {
+            let Some(command) = spec.command.clone().filter(|c| !c.trim().is_empty()) else {
+                return Err(format!("{name}: a stdio upstream needs a `command`"));
+            };
+            Ok(UpstreamTransport::Stdio {
+                command,
+                args: spec.args.clone(),
+                env: spec.env.clone(),
+                cwd: spec.cwd.clone(),
+            })
+        }
+        "http" => {
+            let Some(url) = spec
+                .url
+                .clone()
+                .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            else {
+                return Err(format!(
+                    "{name}: an http upstream needs an http(s):// `url`"
+                ));
+            };
+            let bearer = match (&spec.bearer_token_env, &spec.bearer_token_file) {
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "{name}: `bearer_token_env` and `bearer_token_file` exclude each other"
+                    ));
+                }
+                (Some(var), None) => Some(BearerSource::Env(var.clone())),
+                (None, Some(path)) => Some(BearerSource::File(path.clone())),
+                (None, None) => None,
+            };
+            if spec
+                .headers
+                .keys()
+                .any(|h| h.eq_ignore_ascii_case("authorization"))
+            {
+                return Err(format!(
+                    "{name}: set the upstream's token with `bearer_token_env` or \
+                     `bearer_token_file`, not in `headers`"
+                ));
+            }
+            Ok(UpstreamTransport::Http {
+                url,
+                headers: spec.headers.clone(),
+                bearer,
+            })
+        }
+        other => Err(format!(
+            "{name}: transport {other:?} is not supported (expected \"stdio\" or \"http\")"
+        )),
+    }
+}
+
+fn retry(problems: &mut Problems, spec: &RetrySpec) -> RetryPolicy {
+    let default = RetryPolicy::default();
+    let attempts = spec.attempts.unwrap_or(default.attempts);
+    if !(1..=10).contains(&attempts) {
+        problems.add("`retry.attempts` must be 1-10 (1: never retry)");
+    }
+    let budget_ratio = spec.budget.unwrap_or(default.budget_ratio);
+    if !(0.0..=1.0).contains(&budget_ratio) {
+        problems.add("`retry.budget` must be a share of calls between 0 and 1");
+    }
+    RetryPolicy {
+        attempts,
+        base_delay: problems.duration(
+            "retry.base_delay",
+            spec.base_delay.as_deref(),
+            default.base_delay,
+            true,
+        ),
+        max_delay: problems.duration(
+            "retry.max_delay",
+            spec.max_delay.as_deref(),
+            default.max_delay,
+            true,
+        ),
+        budget_ratio,
+        min_retries: spec.min_retries.unwrap_or(default.min_retries),
+    }
+}
+
+fn breaker(problems: &mut Problems, spec: &BreakerSpec) -> BreakerPolicy {
+    let default = BreakerPolicy::default();
+    let error_rate = spec.error_rate.unwrap_or(default.error_rate);
+    if !(error_rate > 0.0 && error_rate <= 1.0) {
+        problems.add("`breaker.error_rate` must be a share of calls above 0 and at most 1");
+    }
+    let probes = spec.probes.unwrap_or(default.probes);
+    if probes == 0 {
+        problems.add("`breaker.probes` must be at least 1");
+    }
+    BreakerPolicy {
+        consecutive_failures: spec.failures.unwrap_or(default.consecutive_failures),
+        error_rate,
+        min_calls: spec.min_calls.unwrap_or(default.min_calls),
+        window: problems.duration(
+            "breaker.window",
+            spec.window.as_deref(),
+            default.window,
+            false,
+        ),
+        cooldown: problems.duration(
+            "breaker.cooldown",
+            spec.cooldown.as_deref(),
+            default.cooldown,
+            false,
+        ),
+        probes,
+    }
+}
+
+fn tool_override(
+    problems: &mut Problems,
+    tool: &str,
+    spec: OverrideSpec,
+    correlation_argument: &Option<String>,
+) -> ToolOverride {
+    if let Some(name) = &spec.name
+        && !is_identifier(name)
+    {
+        problems.add(format_args!(
+            "the new name of tool {tool:?} is not a valid tool name (1-128 of A-Z a-z 0-9 _ . -)"
+        ));
+    }
+    if let Some(key) = correlation_argument
+        && spec.fixed.contains_key(key)
+    {
+        problems.add(format_args!(
+            "tool {tool:?} fixes the argument {key:?} that `correlation_argument` sets"
+        ));
+    }
+    let timeout = spec.timeout.as_deref().map(|t| {
+        problems.duration(
+            &format!("tools.overrides.{tool}.timeout"),
+            Some(t),
+            DEFAULT_TIMEOUT,
+            false,
+        )
+    });
+    ToolOverride {
+        name: spec.name,
+        description: spec.description,
+        read_only: spec.read_only,
+        destructive: spec.destructive,
+        idempotent: spec.idempotent,
+        open_world: spec.open_world,
+        fixed: spec.fixed,
+        timeout,
     }
 }
 
@@ -190,6 +425,7 @@ pub(super) fn resolve_upstreams(l: &mut Layers<'_>) -> Vec<UpstreamConfig> {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+    use std::time::Duration;
 
     use crate::config::{ConfigError, Overrides, resolve};
 
@@ -307,5 +543,90 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("t0ken-in-a-file"), "{all}");
+    }
+
+    #[test]
+    fn pools_retries_breakers_heartbeats_and_overrides_are_read_and_checked() {
+        let config = with_file(
+            "[[upstreams]]\nname = \"fs\"\ncommand = \"fs-server\"\npool_size = 4\nwarm = true\n\
+             required = true\nheartbeat_interval = \"0s\"\ncorrelation_argument = \"case_id\"\n\
+             [upstreams.retry]\nattempts = 2\nbase_delay = \"50ms\"\n\
+             [upstreams.breaker]\nfailures = 3\ncooldown = \"5s\"\n\
+             [upstreams.tools]\nallow = [\"*\"]\n\
+             [upstreams.tools.overrides.read_file]\nname = \"read\"\nread_only = true\n\
+             timeout = \"2s\"\nfixed = { root = \"/srv\" }\n",
+        )
+        .expect("valid");
+        let fs = &config.upstreams[0];
+        assert_eq!(fs.pool_size, 4);
+        assert!(fs.warm && fs.required);
+        assert!(fs.heartbeat_interval.is_zero(), "0s turns heartbeats off");
+        assert_eq!(fs.retry.attempts, 2);
+        assert_eq!(fs.retry.base_delay, Duration::from_millis(50));
+        assert_eq!(fs.breaker.consecutive_failures, 3);
+        assert_eq!(fs.breaker.cooldown, Duration::from_secs(5));
+        let read = &fs.overrides["read_file"];
+        assert_eq!(read.name.as_deref(), Some("read"));
+        assert_eq!(read.read_only, Some(true));
+        assert_eq!(read.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(read.fixed["root"], "/srv");
+
+        let defaults = with_file("[[upstreams]]\nname = \"d\"\ncommand = \"x\"\n").expect("valid");
+        let d = &defaults.upstreams[0];
+        assert_eq!(d.pool_size, super::DEFAULT_POOL_SIZE);
+        assert_eq!(d.heartbeat_interval, super::DEFAULT_HEARTBEAT);
+        assert!(!d.warm && !d.required && !d.trust_annotations);
+
+        let Err(ConfigError::Invalid(issues)) = with_file(
+            "[[upstreams]]\nname = \"bad\"\ncommand = \"x\"\npool_size = 0\n\
+             heartbeat_interval = \"often\"\ncorrelation_argument = \"case id\"\n\
+             [upstreams.retry]\nattempts = 0\nbudget = 3.0\n\
+             [upstreams.breaker]\nerror_rate = 2.0\nprobes = 0\n\
+             [upstreams.tools.overrides.a]\nname = \"not a name\"\ntimeout = \"0s\"\n\
+             [upstreams.tools.overrides.b]\nfixed = { \"case id\" = 1 }\ncolour = \"red\"\n",
+        ) else {
+            panic!("invalid");
+        };
+        let all: Vec<String> = issues
+            .iter()
+            .map(|i| format!("{}: {}", i.setting, i.message))
+            .collect();
+        let all = all.join("\n");
+        assert!(
+            all.contains("colour"),
+            "unknown override keys are refused: {all}"
+        );
+
+        let Err(ConfigError::Invalid(issues)) = with_file(
+            "[[upstreams]]\nname = \"bad\"\ncommand = \"x\"\npool_size = 0\n\
+             heartbeat_interval = \"often\"\ncorrelation_argument = \"case_id\"\n\
+             [upstreams.retry]\nattempts = 0\nbudget = 3.0\n\
+             [upstreams.breaker]\nerror_rate = 2.0\nprobes = 0\n\
+             [upstreams.tools.overrides.a]\nname = \"not a name\"\ntimeout = \"0s\"\n\
+             [upstreams.tools.overrides.b]\nfixed = { case_id = 1 }\n",
+        ) else {
+            panic!("invalid");
+        };
+        let all: Vec<String> = issues
+            .iter()
+            .map(|i| format!("{}: {}", i.setting, i.message))
+            .collect();
+        let all = all.join("\n");
+        for expected in [
+            "`pool_size` must be 1-64",
+            "`heartbeat_interval` must be a duration",
+            "`retry.attempts` must be 1-10",
+            "`retry.budget`",
+            "`breaker.error_rate`",
+            "`breaker.probes`",
+            "new name of tool \"a\"",
+            "tools.overrides.a.timeout",
+            "fixes the argument \"case_id\"",
+        ] {
+            assert!(
+                all.contains(expected),
+                "{expected}: every problem in one run: {all}"
+            );
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! `/healthz` (the process is alive), `/readyz` (ready to serve: store reachable, migrations
-//! applied, not draining) and `/metrics` (Prometheus text).
+//! applied, required upstreams ready, not draining) and `/metrics` (Prometheus text).
 
 use axum::Json;
 use axum::extract::State;
@@ -24,12 +24,24 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             "unreachable"
         }
     };
-    let ready = accepting && store == "ok";
-    let body = serde_json::json!({
+    // Only required upstreams hold readiness; the others are reported.
+    let upstreams = state.upstreams.statuses().await;
+    let upstreams_ready = upstreams
+        .iter()
+        .all(|u| !u.required || matches!(u.state.as_str(), "ready" | "degraded"));
+    let ready = accepting && store == "ok" && upstreams_ready;
+    let mut body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
         "accepting": accepting,
         "store": store,
     });
+    if !upstreams.is_empty() {
+        body["upstreams"] = upstreams
+            .iter()
+            .map(|u| (u.name.clone(), serde_json::Value::from(u.state.clone())))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
     let status = if ready {
         StatusCode::OK
     } else {

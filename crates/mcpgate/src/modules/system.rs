@@ -14,6 +14,7 @@ use crate::config::Transport;
 use crate::mcp::{Module, Quarantined, Snapshot, ToolSpec, WeakCatalog};
 use crate::state::AppState;
 use crate::store::Store;
+use crate::upstream::{UpstreamStatus, Upstreams};
 
 /// Facts about the running app that `system` reports.
 pub struct AppFacts {
@@ -33,6 +34,8 @@ pub struct AppFacts {
     pub store: Arc<dyn Store>,
     /// How long a store probe result may be reused.
     pub probe_ttl: Duration,
+    /// The federated upstreams.
+    pub upstreams: Upstreams,
 }
 
 impl AppFacts {
@@ -50,6 +53,7 @@ impl AppFacts {
             catalog: state.catalog.downgrade(),
             store: Arc::clone(&state.store),
             probe_ttl: state.config.store.health_probe_ttl,
+            upstreams: state.upstreams.clone(),
         }
     }
 }
@@ -68,6 +72,9 @@ pub struct HealthReport {
     /// Tool sources left out of the catalog, and why (then the status is `degraded`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quarantined: Vec<QuarantinedSource>,
+    /// Each federated upstream (any not `ready` makes the status `degraded`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<UpstreamStatus>,
 }
 
 /// A tool source the catalog left out.
@@ -206,7 +213,8 @@ impl SystemModule {
         let rendered = match cached {
             Some(rendered) => rendered,
             None => {
-                let value = match serde_json::to_value(self.report(&probe, &catalog)) {
+                let upstreams = self.facts.upstreams.statuses().await;
+                let value = match serde_json::to_value(self.report(&probe, &catalog, upstreams)) {
                     Ok(value) => value,
                     Err(e) => return encoding_failed(&e),
                 };
@@ -230,7 +238,8 @@ impl SystemModule {
     /// Build the health report.
     pub async fn health(&self) -> HealthReport {
         let probe = self.probe().await;
-        self.report(&probe, &self.snapshot())
+        let upstreams = self.facts.upstreams.statuses().await;
+        self.report(&probe, &self.snapshot(), upstreams)
     }
 
     /// The catalog's current snapshot.
@@ -238,9 +247,19 @@ impl SystemModule {
         self.facts.catalog.snapshot()
     }
 
-    fn report(&self, probe: &Probe, catalog: &Snapshot) -> HealthReport {
+    fn report(
+        &self,
+        probe: &Probe,
+        catalog: &Snapshot,
+        mut upstreams: Vec<UpstreamStatus>,
+    ) -> HealthReport {
         let quarantined: Vec<QuarantinedSource> =
             catalog.quarantined.iter().map(Into::into).collect();
+        for upstream in &mut upstreams {
+            if quarantined.iter().any(|q| q.source == upstream.name) {
+                "quarantined".clone_into(&mut upstream.state);
+            }
+        }
         let store = ComponentStatus {
             status: if probe.error.is_none() { "ok" } else { "down" }.to_owned(),
             backend: self.facts.store.backend().to_owned(),
@@ -248,7 +267,10 @@ impl SystemModule {
             error: probe.error.clone(),
         };
         HealthReport {
-            status: if probe.error.is_none() && quarantined.is_empty() {
+            status: if probe.error.is_none()
+                && quarantined.is_empty()
+                && upstreams.iter().all(|u| u.state == "ready")
+            {
                 "ok"
             } else {
                 "degraded"
@@ -258,6 +280,7 @@ impl SystemModule {
             version: self.facts.version.clone(),
             components: Components { store },
             quarantined,
+            upstreams,
         }
     }
 

@@ -2,7 +2,6 @@
 //! tool module, mcpgate merged beside them, and one SIGTERM that drains both (an open listen
 //! stream does not hold the service's graceful shutdown open).
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,26 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::support::modern_meta;
-
-/// The example's binary, built if this test run did not build it already.
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let debug = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = debug.join("examples").join("embed");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "mcpgate", "--example", "embed"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "the example builds");
-    }
-    path
-}
+use crate::support::{example, modern_meta};
 
 /// A modern JSON-RPC request to the service's `/mcp`.
 fn rpc(base: &str, method: &str, params: Value) -> reqwest::RequestBuilder {
@@ -51,7 +31,7 @@ fn rpc(base: &str, method: &str, params: Value) -> reqwest::RequestBuilder {
 #[tokio::test]
 async fn an_axum_service_embeds_mcpgate_with_its_own_tool_and_drains_with_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(example())
+    let mut child = Command::new(example("embed"))
         .arg("127.0.0.1:0")
         .env("MCPGATE_DATA_DIR", dir.path())
         .env("MCPGATE_LOG", "warn")

@@ -213,6 +213,25 @@ pub const DEFAULT_TOOLS: [&str; 14] = [
     "fetch",
 ];
 
+/// The binary of the example `name`, built if this test run did not build it already.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let debug = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = debug.join("examples").join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "mcpgate", "--example", name])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the example {name} builds");
+    }
+    path
+}
+
 /// The `_meta` a modern (2026-07-28) request carries.
 pub fn modern_meta() -> serde_json::Value {
     serde_json::json!({

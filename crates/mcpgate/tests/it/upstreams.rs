@@ -2,6 +2,8 @@
 //! `system`) federated under its prefix, filtered by its allowlist, called through the gateway,
 //! started with only the environment its entry lists, and stopped with the gateway.
 
+mod faults;
+
 use crate::edge::{call, config_file, tool_names};
 use crate::support::{Server, binary};
 
@@ -9,7 +11,7 @@ use crate::support::{Server, binary};
 const PLANTED: &str = "planted-upstream-secret-7f3a";
 
 /// The processes whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
+pub(crate) fn children_of(pid: u32) -> Vec<u32> {
     let mut children = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Some(child) = entry
@@ -86,34 +88,38 @@ async fn a_stdio_upstream_is_federated_under_its_prefix_and_allowlist() {
     assert_eq!(refused["error"]["code"], -32602, "{refused}");
 
     // The upstream got only what its entry lists (plus PATH, HOME, LANG): no secret of ours.
+    // The listing opened the pool's first session and the call its second: two children.
     let gateway = server.child.id().expect("running");
     let children = children_of(gateway);
     assert_eq!(
         children.len(),
-        1,
-        "one child per stdio upstream: {children:?}"
+        2,
+        "one child per pooled stdio session: {children:?}"
     );
-    let environ = std::fs::read(format!("/proc/{}/environ", children[0])).expect("environ");
-    let environ = String::from_utf8_lossy(&environ);
-    assert!(environ.contains("MCPGATE_MODULES=system"), "{environ}");
-    assert!(
-        !environ.contains(PLANTED),
-        "the upstream saw the gateway's secret"
-    );
-    assert!(!environ.contains("MCPGATE_CONFIG"), "{environ}");
+    for child in &children {
+        let environ = std::fs::read(format!("/proc/{child}/environ")).expect("environ");
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(environ.contains("MCPGATE_MODULES=system"), "{environ}");
+        assert!(
+            !environ.contains(PLANTED),
+            "the upstream saw the gateway's secret"
+        );
+        assert!(!environ.contains("MCPGATE_CONFIG"), "{environ}");
+    }
 
-    // Stopping the gateway stops the upstream.
-    let child = children[0];
+    // Stopping the gateway stops the upstreams.
     assert_eq!(server.terminate().await, Some(0));
-    let gone = (0..50).any(|_| {
-        let alive = std::fs::read_to_string(format!("/proc/{child}/stat"))
-            .is_ok_and(|s| !s.contains(") Z "));
-        if alive {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        !alive
-    });
-    assert!(gone, "the upstream process ended with the gateway");
+    for child in children {
+        let gone = (0..50).any(|_| {
+            let alive = std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .is_ok_and(|s| !s.contains(") Z "));
+            if alive {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            !alive
+        });
+        assert!(gone, "the upstream process ended with the gateway");
+    }
 }
 
 #[tokio::test]
@@ -157,11 +163,14 @@ allow = ["*"]
 #[tokio::test]
 async fn a_change_of_the_upstreams_tool_list_reaches_the_gateways_catalog() {
     let upstream_data = tempfile::tempdir().expect("tempdir");
-    let (_dir, file) = config_file(&inner_mcpgate(
+    // One session: the tool appears on the child that was told to add it.
+    let entry = inner_mcpgate(
         &upstream_data,
         "system,conformance",
         "allow = [\"test_trigger_tool_change\", \"test_dynamic_tool\"]",
-    ));
+    )
+    .replace("[upstreams.tools]", "pool_size = 1\n[upstreams.tools]");
+    let (_dir, file) = config_file(&entry);
     let server = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
     let dynamic = "inner__test_dynamic_tool".to_owned();
     assert!(!tool_names(&server, None).await.contains(&dynamic));
@@ -260,7 +269,7 @@ async fn each_upstream_is_spoken_to_in_its_configured_era() {
         .map(|(name, protocol)| {
             format!(
                 "[[upstreams]]\nname = \"{name}\"\ntransport = \"http\"\nurl = \"{url}\"\n\
-                 protocol = \"{protocol}\"\n[upstreams.tools]\nallow = [\"health\"]\n\n",
+                 protocol = \"{protocol}\"\npool_size = 1\n[upstreams.tools]\nallow = [\"health\"]\n\n",
                 url = inner.url()
             )
         })

@@ -1,0 +1,167 @@
+//! One client session with an upstream: its transport (a child process or Streamable HTTP), the
+//! era negotiated, its peer, and how it is closed.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use rmcp::model::{ClientRequest, PingRequest, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
+use rmcp::{ClientHandler, Peer, RoleClient};
+
+use super::child;
+use super::{BearerSource, UpstreamConfig, UpstreamProtocol, UpstreamTransport};
+
+/// Ids that tell sessions apart (so a stale eviction never closes a replacement).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A connected session.
+pub(super) struct Session<H: ClientHandler + Clone> {
+    /// Unique in this process.
+    pub id: u64,
+    /// Where requests go.
+    pub peer: Peer<RoleClient>,
+    /// What hears the session's notifications.
+    pub handler: H,
+    running: Mutex<Option<RunningService<RoleClient, H>>>,
+    /// A stdio upstream's child.
+    process: Mutex<Option<child::Process>>,
+}
+
+impl<H: ClientHandler + Clone> Session<H> {
+    /// Start the transport and open the session (`initialize`, `server/discover`, or both in
+    /// turn, as configured).
+    pub async fn open(config: &UpstreamConfig, handler: H) -> anyhow::Result<Self> {
+        let lifecycle = lifecycle(config.protocol);
+        // Dropped (the child killed) if opening fails.
+        let mut process = None;
+        let child_slot = &mut process;
+        let running = match &config.transport {
+            UpstreamTransport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                let (process, stdout, stdin) =
+                    child::spawn(&config.name, command, args, env, cwd.as_deref())?;
+                *child_slot = Some(process);
+                handler
+                    .clone()
+                    .serve_with_lifecycle((stdout, stdin), lifecycle)
+                    .await
+                    .context("initialize the session")?
+            }
+            UpstreamTransport::Http {
+                url,
+                headers,
+                bearer,
+            } => {
+                let token = bearer.as_ref().map(BearerSource::read).transpose()?;
+                open_http(url, headers, token.as_deref(), handler.clone(), lifecycle).await?
+            }
+        };
+        Ok(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            peer: running.peer().clone(),
+            handler,
+            running: Mutex::new(Some(running)),
+            process: Mutex::new(process),
+        })
+    }
+
+    /// Whether the session can still carry requests (its transport is open).
+    pub fn is_alive(&self) -> bool {
+        !self.peer.is_transport_closed()
+            && self
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .is_some_and(|r| !r.is_closed())
+    }
+
+    /// The era the session speaks.
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.peer
+            .peer_info()
+            .map(|info| info.protocol_version.clone())
+    }
+
+    /// One `ping` round trip.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        self.peer
+            .send_request(ClientRequest::PingRequest(PingRequest::default()))
+            .await
+            .context("ping")?;
+        Ok(())
+    }
+
+    /// Close the session: a legacy HTTP session is ended with DELETE, a child's stdin is
+    /// closed and the child stopped. Closing twice does nothing.
+    pub async fn close(&self) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(running) = running
+            && let Err(e) = running.cancel().await
+        {
+            tracing::debug!(error = %e, "upstream session ended uncleanly");
+        }
+        let process = self
+            .process
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(process) = process {
+            process.stop().await;
+        }
+    }
+}
+
+/// rmcp's lifecycle for the era configured.
+fn lifecycle(protocol: UpstreamProtocol) -> ClientLifecycleMode {
+    let modern = vec![ProtocolVersion::V_2026_07_28];
+    match protocol {
+        UpstreamProtocol::Legacy => ClientLifecycleMode::Initialize,
+        UpstreamProtocol::Modern => ClientLifecycleMode::Discover {
+            preferred_versions: modern,
+        },
+        UpstreamProtocol::Auto => ClientLifecycleMode::Auto {
+            preferred_versions: modern,
+            legacy_version: None,
+        },
+    }
+}
+
+/// Connect to a Streamable HTTP upstream with its own headers and token.
+async fn open_http<H: ClientHandler>(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    bearer: Option<&str>,
+    handler: H,
+    lifecycle: ClientLifecycleMode,
+) -> anyhow::Result<RunningService<RoleClient, H>> {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let mut custom = std::collections::HashMap::new();
+    for (name, value) in headers {
+        let name = http::HeaderName::try_from(name.as_str())
+            .with_context(|| format!("header name {name:?}"))?;
+        let value = http::HeaderValue::try_from(value.as_str())
+            .with_context(|| format!("the value of header {name}"))?;
+        custom.insert(name, value);
+    }
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(custom);
+    if let Some(token) = bearer {
+        config = config.auth_header(token);
+    }
+    let transport = StreamableHttpClientTransport::from_config(config);
+    handler
+        .serve_with_lifecycle(transport, lifecycle)
+        .await
+        .with_context(|| format!("initialize the session with {url}"))
+}
