@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Summarise the JSON lines of scripts/bench.sh (target/bench/results.jsonl) or of
-scripts/bench.sh workspace (target/bench/workspace.jsonl) as the Markdown tables of
-BENCHMARKS.md: medians over repeats; for load runs, mcpgate's calls/s as a ratio of the rmcp
+"""Summarise the JSON lines of scripts/bench.sh (target/bench/results.jsonl), of
+scripts/bench.sh workspace (target/bench/workspace.jsonl) or of scripts/bench_hop.sh
+(target/bench/hop.jsonl) as the Markdown tables of BENCHMARKS.md: medians over repeats; for load runs, mcpgate's calls/s as a ratio of the rmcp
 floor's; for workspace runs, one line per backend (the run's label) and one per tool."""
 import json
 import statistics
@@ -22,6 +22,31 @@ for r in rows:
 
 def med(items, key):
     return statistics.median(key(i) for i in items)
+
+hop = any(label == "gateway" for (_, _, label) in load)
+if hop:
+    # scripts/bench_hop.sh: the floor direct, and through the gateway federating it.
+    print("| conc. | path | calls/s (median) | ratio | p50 ms | added p50 ms | p99 ms | gateway CPU µs/call | gateway RSS idle → peak KiB | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for c in (1, 16, 64):
+        direct = load.get(("modern", c, "direct"), [])
+        for label in ("direct", "gateway"):
+            runs = load.get(("modern", c, label), [])
+            if not runs:
+                continue
+            cps = med(runs, lambda r: r["calls_per_s"])
+            p50 = med(runs, lambda r: r["latency_ms"]["p50"])
+            errors = sum(sum(r["errors"].values()) for r in runs)
+            ratio = added = cpu = rss = ""
+            if label == "gateway" and direct:
+                ratio = f'{cps / med(direct, lambda r: r["calls_per_s"]):.2f}×'
+                added = f'{p50 - med(direct, lambda r: r["latency_ms"]["p50"]):+.3f}'
+                cpu = f'{med(runs, lambda r: r.get("server_cpu_us_per_call") or 0):.1f}'
+                rss = f'{min(r.get("rss_idle_kib", 0) for r in runs)} → {max(r.get("rss_peak_kib", 0) for r in runs)}'
+            print(f'| {c} | {label} | {cps:,.0f} | {ratio} | {p50:.3f} | {added} | '
+                  f'{med(runs, lambda r: r["latency_ms"]["p99"]):.3f} | {cpu} | {rss} | {errors} |')
+    print()
+    load = {}
 
 if load:
     print("| era | conc. | server | calls/s (median) | ratio | server CPU µs/call | p50 ms | p95 ms | p99 ms | errors | RSS idle → peak KiB |")

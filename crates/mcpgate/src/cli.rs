@@ -26,6 +26,16 @@ enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Upstream MCP server commands.
+    #[command(subcommand)]
+    Upstreams(UpstreamsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UpstreamsCommand {
+    /// Connect to each configured upstream once: its protocol, its tools and the names they
+    /// are exposed under, or what is wrong. Exits 1 when a required upstream fails.
+    Check(ConfigArg),
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,7 +78,9 @@ pub fn run() -> i32 {
             listen: a.listen.clone(),
             allow_unauthenticated: a.allow_unauthenticated,
         },
-        Command::Migrate(a) | Command::Config(ConfigCommand::Check(a)) => Overrides {
+        Command::Migrate(a)
+        | Command::Config(ConfigCommand::Check(a))
+        | Command::Upstreams(UpstreamsCommand::Check(a)) => Overrides {
             config_file: a.config.clone(),
             ..Default::default()
         },
@@ -118,6 +130,15 @@ pub fn run() -> i32 {
             Command::Serve(_) => serve(config).await,
             Command::Migrate(_) => migrate(config).await,
             Command::Config(_) => Ok(()),
+            Command::Upstreams(UpstreamsCommand::Check(_)) => {
+                let (report, ok) = crate::upstream::check(&config.upstreams).await;
+                print!("{report}");
+                if ok {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("a required upstream failed its check"))
+                }
+            }
         }
     });
     match result {

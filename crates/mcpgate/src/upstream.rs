@@ -13,6 +13,7 @@
 //! joins when it answers.
 
 mod breaker;
+mod check;
 mod child;
 mod pool;
 mod retry;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use breaker::BreakerPolicy;
+pub use check::check;
 pub use retry::RetryPolicy;
 pub use source::UpstreamSource;
 pub use tools::{REQUEST_ID_META, ToolOverride};

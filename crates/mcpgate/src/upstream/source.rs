@@ -154,6 +154,17 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// What `inspect` found.
+#[derive(Debug)]
+pub struct Inspection {
+    /// The protocol version the session opened with.
+    pub era: Option<String>,
+    /// Every tool the upstream lists, by its own name.
+    pub listed: Vec<String>,
+    /// The exposed ones: the upstream's name and the name callers see.
+    pub exposed: Vec<(String, String)>,
+}
+
 /// How one attempt at a call ended.
 enum Attempt {
     /// The upstream answered (a result, possibly `isError`).
@@ -250,6 +261,37 @@ impl UpstreamSource {
             }
         };
         Ok(self.keep(listed))
+    }
+
+    /// Connect once, list everything the upstream offers, and say what would be exposed under
+    /// which name; then close. For `mcpgate upstreams check`.
+    pub async fn inspect(&self) -> anyhow::Result<Inspection> {
+        let inspected = async {
+            let session = self.pool.acquire().await?;
+            let era = session.protocol_version().map(|v| v.to_string());
+            let listed = tokio::time::timeout(self.config.timeout, session.peer.list_all_tools())
+                .await
+                .map_err(|_| anyhow::anyhow!("the upstream did not list its tools in time"))?
+                .map_err(|e| anyhow::Error::from(e).context("list the upstream's tools"))?;
+            let names: Vec<String> = listed.iter().map(|t| t.name.to_string()).collect();
+            let exposed = expose(&self.config, listed)
+                .into_iter()
+                .map(|t| {
+                    (
+                        t.upstream_name,
+                        format!("{}{}", self.config.prefix, t.tool.name),
+                    )
+                })
+                .collect();
+            anyhow::Ok(Inspection {
+                era,
+                listed: names,
+                exposed,
+            })
+        }
+        .await;
+        self.pool.close_all().await;
+        inspected
     }
 
     /// List the tools again through `peer` after the upstream said they changed there, and

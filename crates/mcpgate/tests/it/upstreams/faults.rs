@@ -607,3 +607,47 @@ async fn an_optional_upstream_that_is_down_does_not_hold_readiness() {
     );
     assert_eq!(server.terminate().await, Some(0));
 }
+
+#[tokio::test]
+async fn upstreams_check_reports_each_upstream_and_fails_for_a_required_one() {
+    let fx = Fixture::new();
+    let entries = format!(
+        "{}\n[[upstreams]]\nname = \"gone\"\ncommand = \"/nonexistent/server\"\n{{required}}\n\
+         [upstreams.tools]\nallow = [\"*\"]\n",
+        fx.entry(
+            "[upstreams.tools]\nallow = [\"*\"]\ndeny = [\"crash\", \"garbage\"]\n\
+             [upstreams.tools.overrides.echo_args]\nname = \"args\""
+        )
+    );
+    let run = |text: String| async move {
+        let (_dir, file) = config_file(&text);
+        let data = tempfile::tempdir().expect("tempdir");
+        tokio::process::Command::new(crate::support::binary())
+            .args(["upstreams", "check", "--config", &file])
+            .env("MCPGATE_DATA_DIR", data.path())
+            .output()
+            .await
+            .expect("runs")
+    };
+    let optional = run(entries.replace("{required}", "")).await;
+    let out = String::from_utf8_lossy(&optional.stdout);
+    assert_eq!(optional.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("fx (stdio: ") && out.contains("ok, protocol 2025-11-25"),
+        "{out}"
+    );
+    assert!(out.contains("echo_args -> fx__args"), "{out}");
+    assert!(out.contains("not exposed: crash, garbage"), "{out}");
+    assert!(
+        out.contains("gone (stdio: /nonexistent/server): FAILED"),
+        "{out}"
+    );
+
+    let required = run(entries.replace("{required}", "required = true")).await;
+    let out = String::from_utf8_lossy(&required.stdout);
+    assert_eq!(required.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("gone (stdio: /nonexistent/server, required): FAILED"),
+        "{out}"
+    );
+}

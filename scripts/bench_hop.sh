@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The gateway's hop cost: rmcp-floor called directly, and the same floor federated behind
+# mcpgate (whole edge on: dev-token auth, Host/Origin checks, request ids, metrics, JSON logs,
+# rate limits, the catalog's argument validation), interleaved and repeated at concurrency
+# 1/16/64 in the modern era; the gateway's CPU per call and RSS from /proc.
+# Usage: scripts/bench_hop.sh [seconds-per-run] [repeats]   (results: target/bench/hop.jsonl)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-4}"
+reps="${2:-3}"
+out=target/bench
+mkdir -p "$out"
+: >"$out/hop.jsonl"
+
+cargo build --release --locked -p mcpgate -p mcpgate-bench >/dev/null 2>&1
+bench=target/release/mcpgate-bench
+
+data=$(mktemp -d)
+cat >"$data/gateway.toml" <<TOML
+[[upstreams]]
+name = "floor"
+transport = "http"
+url = "http://127.0.0.1:8090/mcp"
+protocol = "2026-07-28"
+pool_size = 2
+timeout = "10s"
+
+[upstreams.tools]
+allow = ["health"]
+TOML
+target/release/rmcp-floor --listen 127.0.0.1:8090 2>/dev/null &
+floor=$!
+for _ in $(seq 1 100); do
+  if curl -s -o /dev/null "http://127.0.0.1:8090/mcp"; then break; fi
+  sleep 0.1
+done
+MCPGATE_DATA_DIR="$data" MCPGATE_CONFIG="$data/gateway.toml" MCPGATE_AUTH=dev \
+  MCPGATE_LISTEN=127.0.0.1:8080 MCPGATE_LOG_FORMAT=json \
+  target/release/mcpgate serve 2>"$out/gateway.log" &
+gate=$!
+trap 'kill $gate $floor 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 1 100); do
+  if curl -s -o /dev/null "http://127.0.0.1:8080/mcp"; then break; fi
+  sleep 0.1
+done
+sleep 0.5
+
+token="dev:bench:acme:viewer"
+for c in 1 16 64; do
+  for rep in $(seq 1 "$reps"); do
+    "$bench" --url http://127.0.0.1:8090/mcp --era modern --concurrency "$c" --duration "$secs" \
+      --label direct --server-pid "$floor" >>"$out/hop.jsonl"
+    "$bench" --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \
+      --tool floor__health --label gateway --token "$token" --server-pid "$gate" >>"$out/hop.jsonl"
+  done
+  echo "done: c=$c" >&2
+done
+python3 scripts/bench_summary.py "$out/hop.jsonl"
