@@ -24,6 +24,7 @@ url = "http://127.0.0.1:8090/mcp"
 protocol = "2026-07-28"
 pool_size = 2
 timeout = "10s"
+trust_annotations = true   # the floor's health says it only reads: viewers may call it
 
 [upstreams.tools]
 allow = ["health"]

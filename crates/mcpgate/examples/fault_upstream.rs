@@ -11,7 +11,12 @@
 //! - `garbage`: writes a line that is not JSON-RPC to stdout, then never answers;
 //! - `fail`: an internal error; `write`: an internal error while the control file says `down`;
 //! - `flaky`: an internal error while the control file says `down`;
-//! - `mutate`: changes `echo`'s description, adds a tool `extra`, and announces the change.
+//! - `mutate`: changes `echo`'s description, adds a tool `extra`, and announces the change;
+//! - `show_app`: an MCP Apps tool (`_meta.ui.resourceUri`) whose result links a resource.
+//!
+//! Resources: `ui://widget/app.html` (an MCP Apps UI), `fixture://notes/readme`, `secret://key`
+//! (never to be exposed), and the template `fixture://items/{id}`. Prompts: `greet {name}` and
+//! `internal`.
 //!
 //! Every call received is appended to the file `FIXTURE_RECEIPTS` names (`tool pid` per line,
 //! and `cancelled hang pid` when a hang is cancelled), so tests count what reached it. The file
@@ -23,9 +28,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
+    ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -43,7 +51,9 @@ fn receipt(line: &str) {
             .append(true)
             .open(path)
             .expect("receipts file");
-        writeln!(file, "{line} {}", std::process::id()).expect("write receipt");
+        // One write per line, so concurrent children never interleave within a line.
+        let line = format!("{line} {}\n", std::process::id());
+        file.write_all(line.as_bytes()).expect("write receipt");
     }
 }
 
@@ -103,6 +113,15 @@ impl Fixture {
                 json!({}),
             ),
             tool("mutate", "Change the tool list.", json!({})),
+            {
+                let mut app = tool("show_app", "Show the app.", json!({}));
+                let Value::Object(meta) = json!({"ui": {"resourceUri": "ui://widget/app.html"}})
+                else {
+                    unreachable!()
+                };
+                app.meta = Some(rmcp::model::MetaObject(meta));
+                app
+            },
         ];
         if mutated {
             tools.push(tool("extra", "Added by mutate.", json!({})));
@@ -117,6 +136,8 @@ impl ServerHandler for Fixture {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
+                .enable_resources()
+                .enable_prompts()
                 .build(),
         )
     }
@@ -127,6 +148,85 @@ impl ServerHandler for Fixture {
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(self.tools()))
+    }
+
+    async fn list_resources(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(vec![
+            Resource::new("ui://widget/app.html", "app"),
+            Resource::new("fixture://notes/readme", "readme"),
+            Resource::new("secret://key", "key"),
+        ]))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new("fixture://items/{id}", "item"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        receipt(&format!("read {}", request.uri));
+        let text = match request.uri.as_str() {
+            "ui://widget/app.html" => "<html>app</html>".to_owned(),
+            "fixture://notes/readme" => "read me".to_owned(),
+            "secret://key" => "s3cret".to_owned(),
+            uri => match uri.strip_prefix("fixture://items/") {
+                Some(id) => format!("item {id}"),
+                None => {
+                    return Err(ErrorData::resource_not_found(
+                        format!("no resource {uri}"),
+                        None,
+                    ));
+                }
+            },
+        };
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri)]).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(vec![
+            Prompt::new(
+                "greet",
+                Some("Greet someone."),
+                Some(vec![PromptArgument::new("name").with_required(true)]),
+            ),
+            Prompt::new("internal", Some("Not for callers."), None),
+        ]))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let name = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("nobody")
+            .to_owned();
+        Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+            Role::User,
+            format!("Hello, {name}."),
+        )])
+        .into())
     }
 
     async fn call_tool(
@@ -178,6 +278,14 @@ impl ServerHandler for Fixture {
             "fail" => Err(ErrorData::internal_error("injected failure", None)),
             "flaky" | "write" if down() => Err(ErrorData::internal_error("injected: down", None)),
             "flaky" | "write" => text(json!({"ok": true})),
+            "show_app" => {
+                let mut result = CallToolResult::success(vec![
+                    ContentBlock::text("the app"),
+                    ContentBlock::resource_link(Resource::new("fixture://notes/readme", "readme")),
+                ]);
+                result.structured_content = None;
+                Ok(result.into())
+            }
             "mutate" => {
                 self.mutated.store(true, Ordering::Relaxed);
                 let _ = cx.peer.notify_tool_list_changed().await;

@@ -16,6 +16,7 @@ mod breaker;
 mod check;
 mod child;
 mod pool;
+mod resources;
 mod retry;
 mod session;
 mod tools;
@@ -129,10 +130,12 @@ pub struct UpstreamConfig {
     pub transport: UpstreamTransport,
     /// Put before each of its tool names (default `<name>__`).
     pub prefix: String,
-    /// Globs of tool names (the upstream's own) to expose.
-    pub allow: Vec<String>,
-    /// Globs of tool names never to expose, whatever `allow` says.
-    pub deny: Vec<String>,
+    /// Which of its tools (by the upstream's own names) are exposed.
+    pub tools: Allowlist,
+    /// Which of its resources and resource templates (by the upstream's own URIs) are exposed.
+    pub resources: Allowlist,
+    /// Which of its prompts (by the upstream's own names) are exposed.
+    pub prompts: Allowlist,
     /// How long connecting, listing and each call may take.
     pub timeout: Duration,
     /// Which protocol era to speak with it.
@@ -163,19 +166,43 @@ pub struct UpstreamConfig {
 /// The protocol era mcpgate speaks with an upstream, whatever era its own callers use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamProtocol {
-    /// A session opened with `initialize` (2025-11-25 and older). The default: the upstream's
-    /// tool-list changes are heard on the session.
+    /// A session opened with `initialize` (2025-11-25 and older); the upstream's list changes
+    /// are heard on the session.
     Legacy,
-    /// Stateless 2026-07-28: `server/discover`, then self-contained requests.
+    /// Stateless 2026-07-28: `server/discover`, then self-contained requests; list changes are
+    /// followed through a `subscriptions/listen` stream.
     Modern,
-    /// `server/discover` first, `initialize` when the upstream turns out to be legacy.
+    /// `server/discover` first, `initialize` when the upstream turns out to be legacy. The
+    /// default.
     Auto,
+}
+
+/// Globs of what to expose and what never to: nothing is exposed until `allow` names it, and
+/// `deny` wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allowlist {
+    /// Globs of names to expose.
+    pub allow: Vec<String>,
+    /// Globs of names never to expose, whatever `allow` says.
+    pub deny: Vec<String>,
+}
+
+impl Allowlist {
+    /// Whether `name` is exposed.
+    pub fn permits(&self, name: &str) -> bool {
+        self.allow.iter().any(|p| glob(p, name)) && !self.deny.iter().any(|p| glob(p, name))
+    }
+
+    /// Whether nothing can be exposed.
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty()
+    }
 }
 
 impl UpstreamConfig {
     /// Whether the upstream's tool `name` is exposed.
     pub fn exposes(&self, name: &str) -> bool {
-        self.allow.iter().any(|p| glob(p, name)) && !self.deny.iter().any(|p| glob(p, name))
+        self.tools.permits(name)
     }
 }
 
@@ -294,8 +321,12 @@ pub(crate) mod tests {
                 cwd: None,
             },
             prefix: "files__".into(),
-            allow: allow.iter().map(|s| (*s).to_owned()).collect(),
-            deny: deny.iter().map(|s| (*s).to_owned()).collect(),
+            tools: Allowlist {
+                allow: allow.iter().map(|s| (*s).to_owned()).collect(),
+                deny: deny.iter().map(|s| (*s).to_owned()).collect(),
+            },
+            resources: Allowlist::default(),
+            prompts: Allowlist::default(),
             timeout: Duration::from_secs(1),
             protocol: UpstreamProtocol::Legacy,
             pool_size: 2,

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::Layers;
 use crate::edge::is_identifier;
 use crate::upstream::{
-    BearerSource, BreakerPolicy, RetryPolicy, ToolOverride, UpstreamConfig, UpstreamProtocol,
-    UpstreamTransport,
+    Allowlist, BearerSource, BreakerPolicy, RetryPolicy, ToolOverride, UpstreamConfig,
+    UpstreamProtocol, UpstreamTransport,
 };
 
 /// How long connecting, listing and each call may take when the entry does not say.
@@ -64,6 +64,29 @@ pub(super) struct UpstreamSpec {
     breaker: BreakerSpec,
     #[serde(default)]
     tools: ToolsSpec,
+    #[serde(default)]
+    resources: AllowSpec,
+    #[serde(default)]
+    prompts: AllowSpec,
+}
+
+/// `[upstreams.resources]` and `[upstreams.prompts]`: which are exposed.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AllowSpec {
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
+}
+
+impl From<AllowSpec> for Allowlist {
+    fn from(spec: AllowSpec) -> Self {
+        Self {
+            allow: spec.allow,
+            deny: spec.deny,
+        }
+    }
 }
 
 /// `[upstreams.tools]`: which of the upstream's tools are exposed, and how.
@@ -171,7 +194,7 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
             problems.add("`prefix` may hold only A-Z a-z 0-9 _ . - (tool names must stay valid)");
         }
         let timeout = problems.duration("timeout", spec.timeout.as_deref(), DEFAULT_TIMEOUT, false);
-        let protocol = match spec.protocol.as_deref().unwrap_or("legacy") {
+        let protocol = match spec.protocol.as_deref().unwrap_or("auto") {
             "legacy" => UpstreamProtocol::Legacy,
             "2026-07-28" => UpstreamProtocol::Modern,
             "auto" => UpstreamProtocol::Auto,
@@ -220,8 +243,12 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
             name,
             transport,
             prefix,
-            allow: spec.tools.allow,
-            deny: spec.tools.deny,
+            tools: Allowlist {
+                allow: spec.tools.allow,
+                deny: spec.tools.deny,
+            },
+            resources: spec.resources.into(),
+            prompts: spec.prompts.into(),
             timeout,
             pool_size,
             warm: spec.warm,

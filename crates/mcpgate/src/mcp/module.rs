@@ -105,6 +105,18 @@ pub trait Module: Send + Sync + 'static {
     /// change (never from inside one of these listing methods).
     fn attach(&self, changes: SourceChanges) {}
 
+    /// Whether the module offers (or may come to offer) resources or templates: the server
+    /// then advertises the resources capability.
+    fn offers_resources(&self) -> bool {
+        !self.resources().is_empty() || !self.resource_templates().is_empty()
+    }
+
+    /// Whether the module offers (or may come to offer) prompts: the server then advertises
+    /// the prompts capability.
+    fn offers_prompts(&self) -> bool {
+        !self.prompts().is_empty()
+    }
+
     /// Concrete resources.
     fn resources(&self) -> Vec<Resource> {
         Vec::new()

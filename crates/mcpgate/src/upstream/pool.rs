@@ -31,12 +31,14 @@ pub(super) enum AcquireError {
     #[error("could not connect: {0:#}")]
     Connect(anyhow::Error),
     /// Connecting failed recently; the slot waits before trying again.
-    #[error("reconnecting in {} ms after {failures} failed attempts", retry_after.as_millis())]
+    #[error("{last} (reconnecting in {} ms after {failures} failed attempts)", retry_after.as_millis())]
     BackingOff {
         /// Failed attempts in a row.
         failures: u32,
         /// When it tries again.
         retry_after: Duration,
+        /// Why the last attempt failed.
+        last: String,
     },
 }
 
@@ -55,6 +57,7 @@ struct Slot<H: ClientHandler + Clone> {
     session: Option<Arc<Session<H>>>,
     failures: u32,
     retry_at: Option<Instant>,
+    last_error: String,
 }
 
 impl<H: ClientHandler + Clone> Pool<H> {
@@ -67,6 +70,7 @@ impl<H: ClientHandler + Clone> Pool<H> {
                     session: None,
                     failures: 0,
                     retry_at: None,
+                    last_error: String::new(),
                 })
             })
             .collect();
@@ -100,6 +104,7 @@ impl<H: ClientHandler + Clone> Pool<H> {
             return Err(AcquireError::BackingOff {
                 failures: slot.failures,
                 retry_after: at - now,
+                last: slot.last_error.clone(),
             });
         }
         let opened = tokio::time::timeout(
@@ -124,6 +129,7 @@ impl<H: ClientHandler + Clone> Pool<H> {
             Err(e) => {
                 slot.failures = slot.failures.saturating_add(1);
                 slot.retry_at = Some(Instant::now() + RECONNECT.backoff(slot.failures));
+                slot.last_error = format!("could not connect: {e:#}");
                 Err(AcquireError::Connect(e))
             }
         }

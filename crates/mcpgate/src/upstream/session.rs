@@ -89,13 +89,17 @@ impl<H: ClientHandler + Clone> Session<H> {
             .map(|info| info.protocol_version.clone())
     }
 
-    /// One `ping` round trip.
+    /// One `ping` round trip. Any JSON-RPC answer proves the upstream is there: a 2026-07-28
+    /// server may answer `ping` with "method not found".
     pub async fn ping(&self) -> anyhow::Result<()> {
-        self.peer
+        match self
+            .peer
             .send_request(ClientRequest::PingRequest(PingRequest::default()))
             .await
-            .context("ping")?;
-        Ok(())
+        {
+            Ok(_) | Err(rmcp::service::ServiceError::McpError(_)) => Ok(()),
+            Err(e) => Err(anyhow::Error::from(e).context("ping")),
+        }
     }
 
     /// Close the session: a legacy HTTP session is ended with DELETE, a child's stdin is

@@ -161,7 +161,18 @@ allow = ["*"]
 }
 
 #[tokio::test]
-async fn a_change_of_the_upstreams_tool_list_reaches_the_gateways_catalog() {
+async fn a_change_of_a_legacy_upstreams_tool_list_reaches_the_gateways_catalog() {
+    a_tool_list_change_is_followed("legacy").await;
+}
+
+/// A stateless upstream has no session to announce changes on: the gateway holds a
+/// `subscriptions/listen` stream open to it.
+#[tokio::test]
+async fn a_change_of_a_stateless_upstreams_tool_list_reaches_the_gateways_catalog() {
+    a_tool_list_change_is_followed("2026-07-28").await;
+}
+
+async fn a_tool_list_change_is_followed(protocol: &str) {
     let upstream_data = tempfile::tempdir().expect("tempdir");
     // One session: the tool appears on the child that was told to add it.
     let entry = inner_mcpgate(
@@ -169,7 +180,10 @@ async fn a_change_of_the_upstreams_tool_list_reaches_the_gateways_catalog() {
         "system,conformance",
         "allow = [\"test_trigger_tool_change\", \"test_dynamic_tool\"]",
     )
-    .replace("[upstreams.tools]", "pool_size = 1\n[upstreams.tools]");
+    .replace(
+        "[upstreams.tools]",
+        &format!("pool_size = 1\nprotocol = \"{protocol}\"\n[upstreams.tools]"),
+    );
     let (_dir, file) = config_file(&entry);
     let server = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
     let dynamic = "inner__test_dynamic_tool".to_owned();

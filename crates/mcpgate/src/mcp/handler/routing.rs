@@ -52,16 +52,13 @@ pub(super) fn server_config(
     let mut tools = ToolsCapability::default();
     tools.list_changed = Some(true);
     caps.tools = Some(tools);
-    if modules
-        .iter()
-        .any(|m| !m.resources().is_empty() || !m.resource_templates().is_empty())
-    {
+    if modules.iter().any(|m| m.offers_resources()) {
         let mut resources = ResourcesCapability::default();
         resources.subscribe = Some(true);
         resources.list_changed = Some(true);
         caps.resources = Some(resources);
     }
-    if modules.iter().any(|m| !m.prompts().is_empty()) {
+    if modules.iter().any(|m| m.offers_prompts()) {
         let mut prompts = PromptsCapability::default();
         prompts.list_changed = Some(true);
         caps.prompts = Some(prompts);

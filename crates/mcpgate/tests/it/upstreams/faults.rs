@@ -466,11 +466,11 @@ async fn overrides_rename_trim_and_fix_and_the_request_id_travels_upstream() {
         seen["meta"]["progressToken"], "caller-token",
         "the upstream gets a token of the gateway's: {answer}"
     );
-    assert!(
-        seen["meta"]
-            .get("io.modelcontextprotocol/protocolVersion")
-            .is_none(),
-        "the caller's era fields stay here: {answer}"
+    // The caller's own client details stay here (the upstream sees the gateway's, when its
+    // era wants any).
+    assert_ne!(
+        seen["meta"]["io.modelcontextprotocol/clientInfo"]["name"], "test",
+        "{answer}"
     );
     assert_eq!(server.terminate().await, Some(0));
 }
@@ -633,8 +633,8 @@ async fn upstreams_check_reports_each_upstream_and_fails_for_a_required_one() {
     let out = String::from_utf8_lossy(&optional.stdout);
     assert_eq!(optional.status.code(), Some(0), "{out}");
     assert!(
-        out.contains("fx (stdio: ") && out.contains("ok, protocol 2025-11-25"),
-        "{out}"
+        out.contains("fx (stdio: ") && out.contains("ok, protocol 2026-07-28"),
+        "the default `auto` finds the fixture's 2026-07-28: {out}"
     );
     assert!(out.contains("echo_args -> fx__args"), "{out}");
     assert!(out.contains("not exposed: crash, garbage"), "{out}");
@@ -650,4 +650,116 @@ async fn upstreams_check_reports_each_upstream_and_fails_for_a_required_one() {
         out.contains("gone (stdio: /nonexistent/server, required): FAILED"),
         "{out}"
     );
+}
+
+/// One modern request with `params`; the JSON answer.
+async fn request(server: &Server, method: &str, params: Value) -> Value {
+    crate::edge::rpc(server, None, method, params)
+        .await
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test]
+async fn resources_templates_and_prompts_are_federated_namespaced_and_route_back() {
+    let fx = Fixture::new();
+    let (server, _dir) = gateway(&fx.entry(
+        "[upstreams.tools]\nallow = [\"show_app\"]\n\
+         [upstreams.resources]\nallow = [\"ui://*\", \"fixture://*\"]\n\
+         [upstreams.prompts]\nallow = [\"greet\"]",
+    ))
+    .await;
+    let listed = request(&server, "resources/list", json!({})).await;
+    let uris: Vec<&str> = listed["result"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["uri"].as_str())
+        .collect();
+    assert!(uris.contains(&"ui://fx/widget/app.html"), "{uris:?}");
+    assert!(uris.contains(&"fixture://fx/notes/readme"), "{uris:?}");
+    assert!(
+        !uris.iter().any(|u| u.starts_with("secret:")),
+        "not allowed: {uris:?}"
+    );
+
+    // A UI resource reads back through the gateway, still a ui:// URI.
+    let read = request(
+        &server,
+        "resources/read",
+        json!({"uri": "ui://fx/widget/app.html"}),
+    )
+    .await;
+    let contents = &read["result"]["contents"][0];
+    assert_eq!(contents["text"], "<html>app</html>", "{read}");
+    assert_eq!(contents["uri"], "ui://fx/widget/app.html", "{read}");
+
+    // A template of the upstream's, namespaced, and a read through it.
+    let templates = request(&server, "resources/templates/list", json!({})).await;
+    assert!(
+        templates["result"]["resourceTemplates"]
+            .as_array()
+            .expect("templates")
+            .iter()
+            .any(|t| t["uriTemplate"] == "fixture://fx/items/{id}"),
+        "{templates}"
+    );
+    let item = request(
+        &server,
+        "resources/read",
+        json!({"uri": "fixture://fx/items/42"}),
+    )
+    .await;
+    assert_eq!(item["result"]["contents"][0]["text"], "item 42", "{item}");
+
+    // What is not allowed cannot be read, even by its namespaced URI.
+    let secret = request(&server, "resources/read", json!({"uri": "secret:fx/key"})).await;
+    assert!(secret.get("error").is_some(), "{secret}");
+    assert_eq!(fx.received("read secret://key"), 0);
+
+    // The app tool points at its UI through the gateway, and its links route back too.
+    let tools = request(&server, "tools/list", json!({})).await;
+    let app = tools["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .find(|t| t["name"] == "fx__show_app")
+        .expect("offered")
+        .clone();
+    assert_eq!(
+        app["_meta"]["ui"]["resourceUri"], "ui://fx/widget/app.html",
+        "{app}"
+    );
+    let shown = call(&server, "fx__show_app", json!({})).await;
+    assert_eq!(
+        shown["result"]["content"][1]["uri"], "fixture://fx/notes/readme",
+        "{shown}"
+    );
+
+    // Prompts under the prefix; one not allowed is neither listed nor served.
+    let prompts = request(&server, "prompts/list", json!({})).await;
+    let names: Vec<&str> = prompts["result"]["prompts"]
+        .as_array()
+        .expect("prompts")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"fx__greet") && !names.contains(&"fx__internal"),
+        "{names:?}"
+    );
+    let greeting = request(
+        &server,
+        "prompts/get",
+        json!({"name": "fx__greet", "arguments": {"name": "Ada"}}),
+    )
+    .await;
+    assert_eq!(
+        greeting["result"]["messages"][0]["content"]["text"], "Hello, Ada.",
+        "{greeting}"
+    );
+    let internal = request(&server, "prompts/get", json!({"name": "fx__internal"})).await;
+    assert!(internal.get("error").is_some(), "{internal}");
+    assert_eq!(server.terminate().await, Some(0));
 }

@@ -1,0 +1,312 @@
+//! Requests forwarded to an upstream: each through the breaker, on a pooled session, within
+//! its timeout, retried where that is safe, and counted. Tool calls answer what went wrong on
+//! the way as `isError` results naming the upstream; reads and prompts as JSON-RPC errors.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmcp::ErrorData;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
+    ContentBlock, ErrorCode, GetPromptRequestParams, GetPromptResponse, ReadResourceRequestParams,
+    ReadResourceResponse, ServerResult,
+};
+use rmcp::service::{PeerRequestOptions, ServiceError};
+
+use super::UpstreamSource;
+use super::events::{CancelOnDrop, Events};
+use crate::mcp::CallContext;
+use crate::upstream::breaker::Rejected;
+use crate::upstream::pool::AcquireError;
+use crate::upstream::resources::{rewrite_read, rewrite_tool_result};
+use crate::upstream::session::Session;
+use crate::upstream::tools::Exposed;
+
+/// How a request ended.
+pub(super) enum Attempt<T> {
+    /// The upstream answered.
+    Answered(T),
+    /// The upstream refused the request (a protocol error other than an internal one).
+    Refused(ErrorData),
+    /// The upstream failed with an internal error.
+    Failed(ErrorData),
+    /// No session could be had: nothing was sent.
+    NotConnected(AcquireError),
+    /// The session broke after the request may have been sent.
+    Broken(ServiceError),
+    /// The upstream did not answer within the limit.
+    TimedOut(Duration),
+    /// The breaker is open: nothing was sent.
+    Open(Rejected),
+}
+
+impl<T> Attempt<T> {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::Answered(_) => "ok",
+            Self::Refused(_) => "refused",
+            Self::Failed(_) => "upstream_error",
+            Self::NotConnected(_) => "unavailable",
+            Self::Broken(_) => "transport_error",
+            Self::TimedOut(_) => "timeout",
+            Self::Open(_) => "breaker_open",
+        }
+    }
+
+    /// What went wrong, for the caller; `None` when the upstream answered or refused.
+    fn failure(&self, upstream: &str) -> Option<String> {
+        Some(match self {
+            Self::Answered(_) | Self::Refused(_) | Self::Failed(_) => return None,
+            Self::NotConnected(e) => format!("upstream {upstream} is unavailable: {e}"),
+            Self::Broken(e) => format!("upstream {upstream} failed: {e}"),
+            Self::TimedOut(limit) => format!(
+                "upstream {upstream} did not answer within {} s",
+                limit.as_secs_f64()
+            ),
+            Self::Open(rejected) => format!(
+                "upstream {upstream} is unavailable: its circuit breaker is open (next try in \
+                 {} s)",
+                rejected.retry_after.as_secs().max(1)
+            ),
+        })
+    }
+}
+
+impl UpstreamSource {
+    /// Run `op` on a pooled session: through the breaker, within `timeout`, cancelled when
+    /// the caller goes away, retried (after a jittered backoff, within the budget) when no
+    /// session could be had or — if `retry_safe` — when the upstream failed or the session
+    /// broke. Counted in the upstream's metrics.
+    pub(super) async fn run<T, F, Fut>(
+        &self,
+        cx: &CallContext,
+        timeout: Duration,
+        retry_safe: bool,
+        op: F,
+    ) -> Attempt<T>
+    where
+        F: Fn(Arc<Session<Events>>) -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
+        let started = Instant::now();
+        self.budget.deposit();
+        let _in_flight = self.metrics.in_flight();
+        let mut retry = 0;
+        let attempt = loop {
+            if let Err(rejected) = self.pass() {
+                break Attempt::Open(rejected);
+            }
+            let attempt = match self.pool.acquire().await {
+                Err(e) => Attempt::NotConnected(e),
+                Ok(session) => {
+                    let answer = tokio::select! {
+                        answer = tokio::time::timeout(timeout, op(Arc::clone(&session))) => answer,
+                        () = cx.request.ct.cancelled() => Ok(Err(ServiceError::Cancelled {
+                            reason: Some("the caller cancelled".into()),
+                        })),
+                    };
+                    match answer {
+                        Err(_) => Attempt::TimedOut(timeout),
+                        Ok(Ok(answer)) => Attempt::Answered(answer),
+                        Ok(Err(ServiceError::McpError(error)))
+                            if error.code == ErrorCode::INTERNAL_ERROR =>
+                        {
+                            Attempt::Failed(error)
+                        }
+                        Ok(Err(ServiceError::McpError(error))) => Attempt::Refused(error),
+                        Ok(Err(error)) => {
+                            if !session.is_alive()
+                                || matches!(
+                                    error,
+                                    ServiceError::TransportClosed | ServiceError::TransportSend(_)
+                                )
+                            {
+                                self.evict(&session, "transport").await;
+                            }
+                            Attempt::Broken(error)
+                        }
+                    }
+                }
+            };
+            self.settle(&attempt);
+            let retryable = match &attempt {
+                Attempt::NotConnected(_) => true,
+                Attempt::Broken(ServiceError::Cancelled { .. }) => false,
+                Attempt::Broken(_) | Attempt::Failed(_) => retry_safe,
+                _ => false,
+            };
+            if retryable
+                && retry + 1 < self.config.retry.attempts
+                && !cx.request.ct.is_cancelled()
+                && self.budget.withdraw()
+            {
+                retry += 1;
+                self.metrics.retry();
+                tokio::time::sleep(self.config.retry.backoff(retry)).await;
+                continue;
+            }
+            break attempt;
+        };
+        self.metrics.call(attempt.outcome(), started.elapsed());
+        attempt
+    }
+
+    /// Call `tool` for the caller. The upstream's protocol errors pass through; what went wrong
+    /// on the way is a tool error naming the upstream.
+    pub(super) async fn call(
+        &self,
+        tool: &Exposed,
+        request: CallToolRequestParams,
+        cx: CallContext,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let request_id = request_id(&cx);
+        let upstream = tool.upstream_request(
+            &request,
+            &request_id,
+            self.config.correlation_argument.as_deref(),
+        );
+        let wants_progress = cx.request.meta.get_progress_token().is_some();
+        let attempt = self
+            .run(&cx, tool.timeout, tool.retry_safe, |session| {
+                let request = upstream.clone();
+                let cx = &cx;
+                async move {
+                    let handle = session
+                        .peer
+                        .send_request_with_option(
+                            ClientRequest::CallToolRequest(CallToolRequest::new(request)),
+                            PeerRequestOptions::no_options(),
+                        )
+                        .await?;
+                    let _route = wants_progress.then(|| {
+                        session
+                            .handler
+                            .progress
+                            .route(handle.progress_token.clone(), cx)
+                    });
+                    let mut cancel = CancelOnDrop {
+                        peer: session.peer.clone(),
+                        id: Some(handle.id.clone()),
+                    };
+                    let answer = handle.await_response().await;
+                    cancel.id = None;
+                    match answer? {
+                        ServerResult::CallToolResult(result) => {
+                            Ok(CallToolResponse::Complete(result))
+                        }
+                        ServerResult::InputRequiredResult(result) => {
+                            Ok(CallToolResponse::InputRequired(result))
+                        }
+                        ServerResult::CreateTaskResult(result) => {
+                            Ok(CallToolResponse::Task(result))
+                        }
+                        _ => Err(ServiceError::UnexpectedResponse),
+                    }
+                }
+            })
+            .await;
+        let name = &self.config.name;
+        if let Some(message) = attempt.failure(name) {
+            tracing::warn!(upstream = %name, request_id, tool = %tool.upstream_name, outcome = attempt.outcome(), "upstream call failed");
+            return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
+        }
+        match attempt {
+            Attempt::Answered(CallToolResponse::Complete(mut result)) => {
+                if self.has_resources() {
+                    rewrite_tool_result(name, &mut result);
+                }
+                Ok(CallToolResponse::Complete(result))
+            }
+            Attempt::Answered(other) => Ok(other),
+            Attempt::Refused(error) | Attempt::Failed(error) => Err(error),
+            _ => unreachable!("failures answered above"),
+        }
+    }
+
+    /// Read the upstream's resource `uri` (its own URI) for the caller.
+    pub(super) async fn read(
+        &self,
+        uri: String,
+        cx: CallContext,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let attempt = self
+            .run(&cx, self.config.timeout, true, |session| {
+                let params = ReadResourceRequestParams::new(uri.clone());
+                async move { session.peer.read_resource_once(params).await }
+            })
+            .await;
+        match self.answer(attempt)? {
+            ReadResourceResponse::Complete(mut result) => {
+                rewrite_read(&self.config.name, &mut result);
+                Ok(ReadResourceResponse::Complete(result))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Get the upstream's prompt `name` (its own name) for the caller.
+    pub(super) async fn prompt(
+        &self,
+        name: String,
+        mut params: GetPromptRequestParams,
+        cx: CallContext,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        params.name = name;
+        params.meta = None;
+        let attempt = self
+            .run(&cx, self.config.timeout, true, |session| {
+                let params = params.clone();
+                async move { session.peer.get_prompt_once(params).await }
+            })
+            .await;
+        self.answer(attempt)
+    }
+
+    /// A read's or prompt's answer: the upstream's, or a JSON-RPC error naming what went
+    /// wrong on the way.
+    fn answer<T>(&self, attempt: Attempt<T>) -> Result<T, ErrorData> {
+        if let Some(message) = attempt.failure(&self.config.name) {
+            return Err(ErrorData::internal_error(message, None));
+        }
+        match attempt {
+            Attempt::Answered(answer) => Ok(answer),
+            Attempt::Refused(error) | Attempt::Failed(error) => Err(error),
+            _ => unreachable!("failures answered above"),
+        }
+    }
+
+    /// Tell the breaker how an attempt went. Timeouts (a limit mcpgate chose), a caller who
+    /// cancelled and waiting out a reconnect backoff are not the upstream's failures.
+    pub(super) fn settle<T>(&self, attempt: &Attempt<T>) {
+        let ok = match attempt {
+            Attempt::Answered(_) | Attempt::Refused(_) => Some(true),
+            Attempt::Failed(_) | Attempt::NotConnected(AcquireError::Connect(_)) => Some(false),
+            Attempt::Broken(ServiceError::Cancelled { .. }) => None,
+            Attempt::Broken(_) => Some(false),
+            Attempt::TimedOut(_)
+            | Attempt::NotConnected(AcquireError::BackingOff { .. })
+            | Attempt::Open(_) => None,
+        };
+        match attempt {
+            Attempt::Answered(_) | Attempt::Refused(_) => self.clear_problem(),
+            Attempt::Failed(e) => self.set_problem(e.message.to_string()),
+            Attempt::NotConnected(e) => self.set_problem(e.to_string()),
+            Attempt::Broken(e) => self.set_problem(e.to_string()),
+            Attempt::TimedOut(_) | Attempt::Open(_) => {}
+        }
+        if !matches!(attempt, Attempt::Open(_)) {
+            self.record(ok);
+        }
+    }
+}
+
+/// The request id the edge gave this call's HTTP request, or a new one (stdio).
+fn request_id(cx: &CallContext) -> String {
+    cx.request
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get(crate::http::REQUEST_ID))
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
