@@ -49,6 +49,8 @@ pub(super) type MakeHandler<H> = Box<dyn Fn() -> H + Send + Sync>;
 pub(super) struct Pool<H: ClientHandler + Clone> {
     config: UpstreamConfig,
     make_handler: MakeHandler<H>,
+    /// Shared by the slots of an HTTP upstream, so connections are reused across sessions.
+    http: reqwest::Client,
     slots: Vec<Mutex<Slot<H>>>,
     next: AtomicUsize,
 }
@@ -77,6 +79,7 @@ impl<H: ClientHandler + Clone> Pool<H> {
         Self {
             config,
             make_handler,
+            http: super::session::http_client(),
             slots,
             next: AtomicUsize::new(0),
         }
@@ -109,7 +112,7 @@ impl<H: ClientHandler + Clone> Pool<H> {
         }
         let opened = tokio::time::timeout(
             self.config.timeout,
-            Session::open(&self.config, (self.make_handler)()),
+            Session::open(&self.config, (self.make_handler)(), &self.http),
         )
         .await
         .unwrap_or_else(|_| {

@@ -32,7 +32,11 @@ pub(super) struct Session<H: ClientHandler + Clone> {
 impl<H: ClientHandler + Clone> Session<H> {
     /// Start the transport and open the session (`initialize`, `server/discover`, or both in
     /// turn, as configured).
-    pub async fn open(config: &UpstreamConfig, handler: H) -> anyhow::Result<Self> {
+    pub async fn open(
+        config: &UpstreamConfig,
+        handler: H,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<Self> {
         let lifecycle = lifecycle(config.protocol);
         // Dropped (the child killed) if opening fails.
         let mut process = None;
@@ -59,7 +63,16 @@ impl<H: ClientHandler + Clone> Session<H> {
                 bearer,
             } => {
                 let token = bearer.as_ref().map(BearerSource::read).transpose()?;
-                open_http(url, headers, token.as_deref(), handler.clone(), lifecycle).await?
+                let client = http.clone();
+                open_http(
+                    url,
+                    headers,
+                    token.as_deref(),
+                    handler.clone(),
+                    lifecycle,
+                    client,
+                )
+                .await?
             }
         };
         Ok(Self {
@@ -126,6 +139,19 @@ impl<H: ClientHandler + Clone> Session<H> {
     }
 }
 
+/// The HTTP client of one upstream's sessions: connections are kept and reused (rmcp's default
+/// client opens one per request, which costs a TCP handshake and a TIME-WAIT socket per call;
+/// rmcp drains each response stream so a connection can be reused), no redirect is followed (a
+/// redirect could carry the upstream's token elsewhere), and small writes go out at once.
+pub(super) fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .pool_idle_timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap_or_default()
+}
+
 /// rmcp's lifecycle for the era configured.
 fn lifecycle(protocol: UpstreamProtocol) -> ClientLifecycleMode {
     let modern = vec![ProtocolVersion::V_2026_07_28];
@@ -148,6 +174,7 @@ async fn open_http<H: ClientHandler>(
     bearer: Option<&str>,
     handler: H,
     lifecycle: ClientLifecycleMode,
+    client: reqwest::Client,
 ) -> anyhow::Result<RunningService<RoleClient, H>> {
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -163,7 +190,7 @@ async fn open_http<H: ClientHandler>(
     if let Some(token) = bearer {
         config = config.auth_header(token);
     }
-    let transport = StreamableHttpClientTransport::from_config(config);
+    let transport = StreamableHttpClientTransport::with_client(client, config);
     handler
         .serve_with_lifecycle(transport, lifecycle)
         .await

@@ -104,6 +104,16 @@ impl Clients {
         None
     }
 
+    /// The Python of the venv the SDK is installed in.
+    pub(crate) fn python(&self) -> &Path {
+        &self.python
+    }
+
+    /// The folder of the client scripts (`python/`, `ts/` with its `node_modules`).
+    pub(crate) fn scripts(&self) -> &Path {
+        &self.scripts
+    }
+
     /// The command that runs the client script `name` (`sdk_client`, `auth_walk`) of `sdk`.
     pub(crate) fn command(&self, sdk: Sdk, name: &str) -> Command {
         let (program, script) = match sdk {

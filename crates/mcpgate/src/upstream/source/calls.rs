@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmcp::ErrorData;
+use rmcp::model::ResultType;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
     ContentBlock, ErrorCode, GetPromptRequestParams, GetPromptResponse, ReadResourceRequestParams,
@@ -213,6 +214,9 @@ impl UpstreamSource {
         }
         match attempt {
             Attempt::Answered(CallToolResponse::Complete(mut result)) => {
+                // A legacy upstream's result carries no `resultType`; the caller may be modern
+                // (rmcp leaves it out again for legacy callers).
+                result.result_type.get_or_insert(ResultType::COMPLETE);
                 if self.has_resources() {
                     rewrite_tool_result(name, &mut result);
                 }
@@ -238,6 +242,7 @@ impl UpstreamSource {
             .await;
         match self.answer(attempt)? {
             ReadResourceResponse::Complete(mut result) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
                 rewrite_read(&self.config.name, &mut result);
                 Ok(ReadResourceResponse::Complete(result))
             }
@@ -260,7 +265,13 @@ impl UpstreamSource {
                 async move { session.peer.get_prompt_once(params).await }
             })
             .await;
-        self.answer(attempt)
+        match self.answer(attempt)? {
+            GetPromptResponse::Complete(mut result) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(GetPromptResponse::Complete(result))
+            }
+            other => Ok(other),
+        }
     }
 
     /// A read's or prompt's answer: the upstream's, or a JSON-RPC error naming what went

@@ -16,6 +16,10 @@ protocol, pinned (no fallback to `initialize`) and confirmed with a `server/disc
 realistic session: create a task, comment on it, find it with `search`, read it with `fetch`,
 complete it with `process_task`, archive it, and check each answer.
 
+`--scenario calls` (HTTP only) lists the tools and makes each `--call` (a JSON object with `tool`,
+`arguments` and the `expect`ed text in the answer): how tests drive tools of upstreams federated
+behind the gateway.
+
 `--scenario unknown-tool` (HTTP only) runs just the bad-input check: the SDK must raise a JSON-RPC
 error for an unknown tool that names the tool, and the error on the wire must carry the id of the
 request that caused it.
@@ -381,6 +385,23 @@ async def run_workspace_walk(client: Client, era: str) -> dict[str, Any]:
     }
 
 
+async def run_calls(client: Client, era: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """List the tools, then make each call and check its text holds what is expected."""
+    await connect_era(client, era)
+    tools, _ = await list_all_tools(client)
+    names = [t.name for t in tools]
+    answers = []
+    for call in calls:
+        tool = call["tool"]
+        check(tool in names, f"tool {tool} missing from tools/list: {names}")
+        result = await client.call_tool(tool, call.get("arguments", {}), read_timeout_seconds=REQUEST_TIMEOUT_SECONDS)
+        text = "".join(c.text for c in result.content if isinstance(c, types.TextContent))
+        check(not result.is_error, f"{tool} failed: {text}")
+        check(call["expect"] in text, f"{tool}: {call['expect']!r} not in {text!r}")
+        answers.append({"tool": tool, "text": text[:200]})
+    return {"protocol_version": client.protocol_version, "tool_count": len(names), "calls": answers}
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     mode = "legacy" if args.era == "legacy" else MODERN_VERSION
     expected_version = LEGACY_VERSION if args.era == "legacy" else MODERN_VERSION
@@ -417,6 +438,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 summary.update(await run_unknown_tool(client, args.era, recorder))
             elif args.scenario == "workspace-walk":
                 summary.update(await run_workspace_walk(client, args.era))
+            elif args.scenario == "calls":
+                summary.update(await run_calls(client, args.era, [json.loads(c) for c in args.call]))
             else:
                 summary.update(await run_standard(client, args.era, expected_version))
         summary["http"] = http_facts(recorder)
@@ -432,7 +455,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="extra env for the spawned server"
     )
-    parser.add_argument("--scenario", choices=["standard", "unknown-tool", "workspace-walk"], default="standard")
+    parser.add_argument(
+        "--scenario", choices=["standard", "unknown-tool", "workspace-walk", "calls"], default="standard"
+    )
+    parser.add_argument(
+        "--call",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='with --scenario calls: {"tool": ..., "arguments": {...}, "expect": "text in the answer"}',
+    )
     args = parser.parse_args(argv)
     if args.transport == "http" and not args.url:
         parser.error("--transport http needs --url")
