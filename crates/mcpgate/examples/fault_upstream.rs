@@ -12,6 +12,7 @@
 //! - `fail`: an internal error; `write`: an internal error while the control file says `down`;
 //! - `flaky`: an internal error while the control file says `down`;
 //! - `mutate`: changes `echo`'s description, adds a tool `extra`, and announces the change;
+//! - `remember {value}` / `recall`: state kept by this process (one session, over stdio);
 //! - `show_app`: an MCP Apps tool (`_meta.ui.resourceUri`) whose result links a resource.
 //!
 //! Resources: `ui://widget/app.html` (an MCP Apps UI), `fixture://notes/readme`, `secret://key`
@@ -43,6 +44,9 @@ use serde_json::{Value, json};
 struct Fixture {
     mutated: Arc<AtomicBool>,
 }
+
+/// What `remember` stored: the state of this process (a session, over stdio).
+static MEMORY: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 
 fn receipt(line: &str) {
     if let Ok(path) = std::env::var("FIXTURE_RECEIPTS") {
@@ -113,6 +117,12 @@ impl Fixture {
                 json!({}),
             ),
             tool("mutate", "Change the tool list.", json!({})),
+            tool(
+                "remember",
+                "Remember a value in this session.",
+                json!({"value": {"type": "string"}}),
+            ),
+            tool("recall", "What this session remembers.", json!({})),
             {
                 let mut app = tool("show_app", "Show the app.", json!({}));
                 let Value::Object(meta) = json!({"ui": {"resourceUri": "ui://widget/app.html"}})
@@ -286,6 +296,12 @@ impl ServerHandler for Fixture {
                 result.structured_content = None;
                 Ok(result.into())
             }
+            "remember" => {
+                let value = arguments["value"].as_str().unwrap_or_default().to_owned();
+                *MEMORY.lock().expect("memory") = value;
+                text(json!({"remembered": true}))
+            }
+            "recall" => text(json!({"value": *MEMORY.lock().expect("memory")})),
             "mutate" => {
                 self.mutated.store(true, Ordering::Relaxed);
                 let _ = cx.peer.notify_tool_list_changed().await;

@@ -28,4 +28,8 @@ pub use ratelimit::{
     RATELIMIT_RESET, RateLimitConfig, RateLimitSetupError, RateLimiter, ToolQuota,
 };
 pub use reject::reject;
+
+/// The request id header: accepted from the caller or assigned at the edge, echoed, logged,
+/// and carried to upstreams.
+pub const REQUEST_ID: &str = "x-request-id";
 pub use repeated::{RepeatedHeader, single_mcp_headers};

@@ -161,6 +161,21 @@ pub struct UpstreamConfig {
     pub correlation_argument: Option<String>,
     /// Readiness fails while this upstream is not ready.
     pub required: bool,
+    /// Whether callers share sessions, or each gets its own.
+    pub isolation: Isolation,
+    /// Under per-caller isolation: how many callers' session sets are kept at most.
+    pub max_principals: usize,
+    /// Under per-caller isolation: how long a caller's unused sessions are kept.
+    pub principal_idle: Duration,
+}
+
+/// Whether callers share an upstream's sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// One pool for every caller (a stateless upstream, or one whose state is shared anyway).
+    Shared,
+    /// Each caller gets a set of sessions of its own (a stateful upstream).
+    PerPrincipal,
 }
 
 /// The protocol era mcpgate speaks with an upstream, whatever era its own callers use.
@@ -339,6 +354,9 @@ pub(crate) mod tests {
             trust_annotations: false,
             correlation_argument: None,
             required: false,
+            isolation: Isolation::Shared,
+            max_principals: 64,
+            principal_idle: Duration::from_secs(300),
         }
     }
 

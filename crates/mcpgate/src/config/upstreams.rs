@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::Layers;
 use crate::edge::is_identifier;
 use crate::upstream::{
-    Allowlist, BearerSource, BreakerPolicy, RetryPolicy, ToolOverride, UpstreamConfig,
+    Allowlist, BearerSource, BreakerPolicy, Isolation, RetryPolicy, ToolOverride, UpstreamConfig,
     UpstreamProtocol, UpstreamTransport,
 };
 
@@ -21,6 +21,12 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_POOL_SIZE: usize = 2;
 /// The most sessions an entry may ask for.
 const MAX_POOL_SIZE: usize = 64;
+/// Callers' session sets kept at most under per-caller isolation, by default …
+const DEFAULT_MAX_PRINCIPALS: usize = 64;
+/// … and at most.
+const MAX_PRINCIPALS: usize = 10_000;
+/// How long a caller's unused sessions are kept, by default.
+const DEFAULT_PRINCIPAL_IDLE: Duration = Duration::from_secs(300);
 /// How often sessions are pinged when the entry does not say.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
 /// How long a ping may take when the entry does not say (at most the upstream's timeout).
@@ -56,6 +62,9 @@ pub(super) struct UpstreamSpec {
     #[serde(default)]
     trust_annotations: bool,
     correlation_argument: Option<String>,
+    isolation: Option<String>,
+    max_principals: Option<usize>,
+    principal_idle: Option<String>,
     heartbeat_interval: Option<String>,
     heartbeat_timeout: Option<String>,
     #[serde(default)]
@@ -226,6 +235,26 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
         {
             problems.add("`correlation_argument` must be 1-128 characters of A-Z a-z 0-9 _ . -");
         }
+        let isolation = match spec.isolation.as_deref().unwrap_or("shared") {
+            "shared" => Isolation::Shared,
+            "per_principal" => Isolation::PerPrincipal,
+            other => {
+                problems.add(format_args!(
+                    "isolation {other:?} is not one of \"shared\", \"per_principal\""
+                ));
+                Isolation::Shared
+            }
+        };
+        let max_principals = spec.max_principals.unwrap_or(DEFAULT_MAX_PRINCIPALS);
+        if !(1..=MAX_PRINCIPALS).contains(&max_principals) {
+            problems.add(format_args!("`max_principals` must be 1-{MAX_PRINCIPALS}"));
+        }
+        let principal_idle = problems.duration(
+            "principal_idle",
+            spec.principal_idle.as_deref(),
+            DEFAULT_PRINCIPAL_IDLE,
+            false,
+        );
         let retry = retry(&mut problems, &spec.retry);
         let breaker = breaker(&mut problems, &spec.breaker);
         let mut overrides = BTreeMap::new();
@@ -260,6 +289,9 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
             trust_annotations: spec.trust_annotations,
             correlation_argument: spec.correlation_argument,
             required: spec.required,
+            isolation,
+            max_principals,
+            principal_idle,
         })
     }
 }

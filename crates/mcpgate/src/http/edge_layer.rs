@@ -34,8 +34,7 @@ use super::paced_body::{BodyPace, BodyRefusal, PacedBody, WorkSlot, refusal};
 use crate::edge::{OriginPolicy, reject, single_mcp_headers, take_query_key};
 use crate::telemetry::Metrics;
 
-/// The request id header.
-pub const REQUEST_ID: &str = "x-request-id";
+pub use crate::edge::REQUEST_ID;
 
 /// What the edge needs.
 #[derive(Clone)]

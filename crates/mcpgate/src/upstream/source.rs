@@ -5,9 +5,10 @@
 mod calls;
 mod events;
 mod listen;
+mod principals;
 mod supervise;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use rmcp::model::{
@@ -33,7 +34,12 @@ use crate::telemetry::UpstreamMetrics;
 /// An upstream MCP server.
 pub struct UpstreamSource {
     config: UpstreamConfig,
-    pool: Pool<Events>,
+    /// The shared sessions (listing, probes, and calls unless isolated per caller).
+    pool: Arc<Pool<Events>>,
+    /// Callers' own sessions, under `isolation = "per_principal"`.
+    principals: principals::Principals,
+    /// Itself, to give new sessions a handler that reports back.
+    weak: Weak<Self>,
     /// What it exposes; `None` until it was first listed.
     offer: Mutex<Option<Arc<Offer>>>,
     changes: OnceLock<SourceChanges>,
@@ -71,14 +77,10 @@ pub struct Inspection {
 impl UpstreamSource {
     /// The source for `config`, not yet connected.
     pub fn new(config: UpstreamConfig, metrics: UpstreamMetrics) -> Arc<Self> {
-        Arc::new_cyclic(|weak| Self {
-            pool: Pool::new(config.clone(), {
-                let source = weak.clone();
-                Box::new(move || Events {
-                    source: source.clone(),
-                    progress: Arc::default(),
-                })
-            }),
+        Arc::new_cyclic(|weak: &Weak<Self>| Self {
+            pool: Arc::new(Pool::new(config.clone(), handlers(weak.clone()))),
+            principals: principals::Principals::default(),
+            weak: weak.clone(),
             breaker: Mutex::new(Breaker::new(config.breaker, Instant::now())),
             budget: RetryBudget::new(&config.retry),
             config,
@@ -89,6 +91,11 @@ impl UpstreamSource {
             problem: Mutex::new(None),
             era: Mutex::new(None),
         })
+    }
+
+    /// Handlers for new sessions.
+    fn make_handler(&self) -> super::pool::MakeHandler<Events> {
+        handlers(self.weak.clone())
     }
 
     /// Its configuration.
@@ -123,7 +130,7 @@ impl UpstreamSource {
                     && e.downcast_ref::<ServiceError>()
                         .is_some_and(|e| !matches!(e, ServiceError::McpError(_)))
                 {
-                    self.evict(&session, "transport").await;
+                    self.evict(&self.pool, &session, "transport").await;
                 }
                 listed
             };
@@ -290,10 +297,15 @@ impl UpstreamSource {
         }
     }
 
-    async fn evict(&self, session: &Arc<Session<Events>>, reason: &'static str) {
+    async fn evict(
+        &self,
+        pool: &Pool<Events>,
+        session: &Arc<Session<Events>>,
+        reason: &'static str,
+    ) {
         self.metrics.eviction(reason);
         tracing::warn!(upstream = %self.config.name, session = session.id, reason, "upstream session evicted");
-        self.pool.evict(session).await;
+        pool.evict(session).await;
     }
 
     /// Where it stands, for health reports.
@@ -303,13 +315,15 @@ impl UpstreamSource {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .state(Instant::now());
-        let sessions = self
-            .pool
-            .sessions()
-            .await
-            .iter()
-            .filter(|s| s.is_alive())
-            .count();
+        let mut sessions = 0;
+        for pool in self.pools() {
+            sessions += pool
+                .sessions()
+                .await
+                .iter()
+                .filter(|s| s.is_alive())
+                .count();
+        }
         let listed = self.is_listed();
         let problem = self
             .problem
@@ -337,6 +351,14 @@ impl UpstreamSource {
             error: problem,
         }
     }
+}
+
+/// A factory of handlers that report to the source behind `source`.
+fn handlers(source: Weak<UpstreamSource>) -> super::pool::MakeHandler<Events> {
+    Box::new(move || Events {
+        source: source.clone(),
+        progress: Arc::default(),
+    })
 }
 
 impl Module for UpstreamSource {

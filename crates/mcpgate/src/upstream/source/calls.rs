@@ -93,12 +93,13 @@ impl UpstreamSource {
         let started = Instant::now();
         self.budget.deposit();
         let _in_flight = self.metrics.in_flight();
+        let pool = self.pool_for(cx);
         let mut retry = 0;
         let attempt = loop {
             if let Err(rejected) = self.pass() {
                 break Attempt::Open(rejected);
             }
-            let attempt = match self.pool.acquire().await {
+            let attempt = match pool.acquire().await {
                 Err(e) => Attempt::NotConnected(e),
                 Ok(session) => {
                     let answer = tokio::select! {
@@ -123,7 +124,7 @@ impl UpstreamSource {
                                     ServiceError::TransportClosed | ServiceError::TransportSend(_)
                                 )
                             {
-                                self.evict(&session, "transport").await;
+                                self.evict(&pool, &session, "transport").await;
                             }
                             Attempt::Broken(error)
                         }
@@ -317,7 +318,7 @@ fn request_id(cx: &CallContext) -> String {
     cx.request
         .extensions
         .get::<http::request::Parts>()
-        .and_then(|parts| parts.headers.get(crate::http::REQUEST_ID))
+        .and_then(|parts| parts.headers.get(crate::edge::REQUEST_ID))
         .and_then(|v| v.to_str().ok())
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }

@@ -111,6 +111,7 @@ impl UpstreamSource {
             }
         }
         let _ = follower.await;
+        self.close_principals().await;
         self.pool.close_all().await;
         Ok(())
     }
@@ -134,33 +135,40 @@ impl UpstreamSource {
         self.record(Some(ok));
     }
 
-    /// Ping every session; evict the ones that fail or are slow.
+    /// Ping every session (shared, and callers' own); evict the ones that fail or are slow.
+    /// Close callers' session sets that have been idle too long.
     async fn heartbeat(&self) {
+        self.close_idle_principals().await;
         let timeout = self.config.heartbeat_timeout;
-        let sessions = self.pool.sessions().await;
-        let pings = sessions.iter().map(|session| async move {
-            let failed = if session.is_alive() {
-                match tokio::time::timeout(timeout, session.ping()).await {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(format!("a heartbeat ping failed: {e:#}")),
-                    Err(_) => Some(format!(
-                        "a heartbeat ping took longer than {} s",
-                        timeout.as_secs_f64()
-                    )),
+        let mut open = 0;
+        for pool in self.pools() {
+            let sessions = pool.sessions().await;
+            open += sessions.len();
+            let pings = sessions.iter().map(|session| async move {
+                let failed = if session.is_alive() {
+                    match tokio::time::timeout(timeout, session.ping()).await {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(format!("a heartbeat ping failed: {e:#}")),
+                        Err(_) => Some(format!(
+                            "a heartbeat ping took longer than {} s",
+                            timeout.as_secs_f64()
+                        )),
+                    }
+                } else {
+                    Some("the session's transport closed".to_owned())
+                };
+                (session, failed)
+            });
+            for (session, failed) in futures::future::join_all(pings).await {
+                if let Some(problem) = failed {
+                    tracing::warn!(upstream = %self.config.name, session = session.id, problem, "upstream heartbeat failed");
+                    self.set_problem(problem);
+                    self.evict(&pool, session, "heartbeat").await;
+                    self.record(Some(false));
+                    open -= 1;
                 }
-            } else {
-                Some("the session's transport closed".to_owned())
-            };
-            (session, failed)
-        });
-        for (session, failed) in futures::future::join_all(pings).await {
-            if let Some(problem) = failed {
-                tracing::warn!(upstream = %self.config.name, session = session.id, problem, "upstream heartbeat failed");
-                self.set_problem(problem);
-                self.evict(session, "heartbeat").await;
-                self.record(Some(false));
             }
         }
-        self.metrics.sessions(self.pool.sessions().await.len());
+        self.metrics.sessions(open);
     }
 }

@@ -763,3 +763,94 @@ async fn resources_templates_and_prompts_are_federated_namespaced_and_route_back
     assert!(internal.get("error").is_some(), "{internal}");
     assert_eq!(server.terminate().await, Some(0));
 }
+
+/// Call `tool` as the dev-token caller `user` (an admin of `acme`: upstream tools count as
+/// write tools); the structured answer.
+async fn call_as(server: &Server, user: &str, tool: &str, arguments: Value) -> Value {
+    let token = format!("dev:{user}:acme:admin");
+    let response = reqwest::Client::new()
+        .post(server.at("/mcp"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": tool, "arguments": arguments, "_meta": modern_meta()}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("request");
+    let answer: Value = response.json().await.expect("json");
+    assert!(
+        answer.get("error").is_none() && answer["result"]["isError"] != true,
+        "{answer}"
+    );
+    answer["result"]["structuredContent"].clone()
+}
+
+#[tokio::test]
+async fn per_principal_isolation_keeps_each_callers_upstream_state_apart_and_bounded() {
+    let fx = Fixture::new();
+    let entry = |isolation: &str| {
+        fx.entry(&format!(
+            "pool_size = 1\nisolation = \"{isolation}\"\nmax_principals = 2\n\
+             [upstreams.tools]\nallow = [\"remember\", \"recall\", \"pid\"]"
+        ))
+    };
+    let start = |text: String| async move {
+        let (dir, file) = config_file(&text);
+        let server = Server::start(&[("MCPGATE_CONFIG", &file), ("MCPGATE_AUTH", "dev")]).await;
+        (server, dir)
+    };
+
+    // Shared: one session, so one caller's state shows through to another.
+    let (shared, _dir) = start(entry("shared")).await;
+    call_as(
+        &shared,
+        "alice",
+        "fx__remember",
+        json!({"value": "alice's secret"}),
+    )
+    .await;
+    let seen = call_as(&shared, "bob", "fx__recall", json!({})).await;
+    assert_eq!(
+        seen["value"], "alice's secret",
+        "the contrast: shared state"
+    );
+    assert_eq!(shared.terminate().await, Some(0));
+
+    // Per principal: each caller has sessions of its own.
+    let (server, _dir) = start(entry("per_principal")).await;
+    call_as(
+        &server,
+        "alice",
+        "fx__remember",
+        json!({"value": "alice's secret"}),
+    )
+    .await;
+    let bob = call_as(&server, "bob", "fx__recall", json!({})).await;
+    assert_eq!(bob["value"], "", "bob never sees alice's state");
+    let alice = call_as(&server, "alice", "fx__recall", json!({})).await;
+    assert_eq!(alice["value"], "alice's secret", "alice keeps hers");
+    let alice_pid = call_as(&server, "alice", "fx__pid", json!({})).await["pid"].clone();
+    let bob_pid = call_as(&server, "bob", "fx__pid", json!({})).await["pid"].clone();
+    assert_ne!(alice_pid, bob_pid, "separate children");
+
+    // Bounded: a third caller makes room by closing the least recently used set (alice's).
+    call_as(&server, "bob", "fx__recall", json!({})).await;
+    call_as(&server, "carol", "fx__recall", json!({})).await;
+    let gateway_pid = server.child.id().expect("running");
+    eventually("the least recently used set is closed", async || {
+        !children_of(gateway_pid)
+            .iter()
+            .any(|c| json!(c) == alice_pid)
+    })
+    .await;
+    let alice = call_as(&server, "alice", "fx__recall", json!({})).await;
+    assert_eq!(alice["value"], "", "alice starts over in a new session");
+    assert_eq!(server.terminate().await, Some(0));
+}
