@@ -21,7 +21,8 @@
 //!
 //! Every call received is appended to the file `FIXTURE_RECEIPTS` names (`tool pid` per line,
 //! and `cancelled hang pid` when a hang is cancelled), so tests count what reached it. The file
-//! `FIXTURE_CONTROL` names is read on each call.
+//! `FIXTURE_CONTROL` names is read on each call (`down`: `flaky` and `write` fail; `mutated`:
+//! every process lists the mutated tools).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -61,11 +62,17 @@ fn receipt(line: &str) {
     }
 }
 
-fn down() -> bool {
+/// The control word (the file `FIXTURE_CONTROL` names), trimmed.
+fn control() -> String {
     std::env::var("FIXTURE_CONTROL")
         .ok()
         .and_then(|p| std::fs::read_to_string(p).ok())
-        .is_some_and(|c| c.trim() == "down")
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn down() -> bool {
+    control() == "down"
 }
 
 fn tool(name: &str, description: &str, properties: Value) -> Tool {
@@ -83,7 +90,8 @@ fn text(value: Value) -> Result<CallToolResponse, ErrorData> {
 
 impl Fixture {
     fn tools(&self) -> Vec<Tool> {
-        let mutated = self.mutated.load(Ordering::Relaxed);
+        // Mutated by the `mutate` tool, or for every process while the control word says so.
+        let mutated = self.mutated.load(Ordering::Relaxed) || control() == "mutated";
         let mut tools = vec![
             tool(
                 "echo",

@@ -90,7 +90,7 @@ impl App {
             metrics.clone(),
         );
         let oauth_metadata = metadata.map(|m| m.router());
-        let upstreams = Upstreams::new(&config.upstreams, &metrics);
+        let upstreams = Upstreams::new(&config.upstreams, &metrics, Arc::clone(&store) as _);
         let state = AppState {
             upstreams,
             config: Arc::new(config),

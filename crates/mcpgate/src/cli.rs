@@ -1,6 +1,7 @@
 //! The command line (the public contract): `serve`, `migrate`, `config check`, `--version`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -36,6 +37,18 @@ enum UpstreamsCommand {
     /// Connect to each configured upstream once: its protocol, its tools and the names they
     /// are exposed under, or what is wrong. Exits 1 when a required upstream fails.
     Check(ConfigArg),
+    /// Accept the current tool definitions of the upstream NAME as its pins (after a change
+    /// that `pinning = "block"` held back, or a `warn`).
+    Approve(ApproveArgs),
+}
+
+#[derive(Debug, Args)]
+struct ApproveArgs {
+    /// The upstream's name.
+    name: String,
+    /// TOML configuration file (env MCPGATE_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +94,10 @@ pub fn run() -> i32 {
         Command::Migrate(a)
         | Command::Config(ConfigCommand::Check(a))
         | Command::Upstreams(UpstreamsCommand::Check(a)) => Overrides {
+            config_file: a.config.clone(),
+            ..Default::default()
+        },
+        Command::Upstreams(UpstreamsCommand::Approve(a)) => Overrides {
             config_file: a.config.clone(),
             ..Default::default()
         },
@@ -130,6 +147,7 @@ pub fn run() -> i32 {
             Command::Serve(_) => serve(config).await,
             Command::Migrate(_) => migrate(config).await,
             Command::Config(_) => Ok(()),
+            Command::Upstreams(UpstreamsCommand::Approve(a)) => approve(config, &a.name).await,
             Command::Upstreams(UpstreamsCommand::Check(_)) => {
                 let (report, ok) = crate::upstream::check(&config.upstreams).await;
                 print!("{report}");
@@ -190,6 +208,15 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             app.serve_http(listener, shutdown_signal()).await
         }
     }
+}
+
+async fn approve(config: Config, name: &str) -> anyhow::Result<()> {
+    let store = store::open(&config.store).await?;
+    store.migrate().await?;
+    let report = crate::upstream::approve(&config.upstreams, name, Arc::clone(&store) as _).await;
+    store.close().await;
+    print!("{}", report?);
+    Ok(())
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@
 //! the shape of the list query with the other rules every record query follows (`records`).
 //! Each backend keeps its own SQL where the dialects differ, and its own transactions.
 
+mod pins;
 mod pool;
 mod postgres;
 mod records;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use crate::workspace::port::RecordStore;
 
 pub use crate::workspace::port::StoreError;
+pub use pins::PinStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -50,10 +52,10 @@ pub struct StoreConfig {
     pub health_probe_ttl: Duration,
 }
 
-/// A database the app runs on: the workspace's records (the port the workspace defines), and
-/// what the app does with the database itself.
+/// A database the app runs on: the workspace's records (the port the workspace defines), the
+/// gateway's tool pins, and what the app does with the database itself.
 #[async_trait::async_trait]
-pub trait Store: RecordStore {
+pub trait Store: RecordStore + PinStore {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Apply pending migrations; returns how many were applied.

@@ -15,6 +15,7 @@
 mod breaker;
 mod check;
 mod child;
+mod pins;
 mod pool;
 mod resources;
 mod retry;
@@ -29,7 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use breaker::BreakerPolicy;
-pub use check::check;
+pub use check::{approve, check};
+pub use pins::Pinning;
 pub use retry::RetryPolicy;
 pub use source::UpstreamSource;
 pub use tools::{REQUEST_ID_META, ToolOverride};
@@ -167,6 +169,8 @@ pub struct UpstreamConfig {
     pub max_principals: usize,
     /// Under per-caller isolation: how long a caller's unused sessions are kept.
     pub principal_idle: Duration,
+    /// What a changed tool definition leads to.
+    pub pinning: Pinning,
 }
 
 /// Whether callers share an upstream's sessions.
@@ -245,6 +249,10 @@ pub struct UpstreamStatus {
     /// The last problem seen, until the next success.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Tools whose definition changed since it was pinned (hidden under `pinning = "block"`
+    /// until approved).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed_tools: Vec<String>,
 }
 
 /// Every configured upstream, in configuration order.
@@ -262,12 +270,22 @@ impl std::fmt::Debug for Upstreams {
 }
 
 impl Upstreams {
-    /// A source per entry, none connected yet.
-    pub fn new(configs: &[UpstreamConfig], metrics: &crate::telemetry::Metrics) -> Self {
+    /// A source per entry, none connected yet; tool pins kept in `pins`.
+    pub fn new(
+        configs: &[UpstreamConfig],
+        metrics: &crate::telemetry::Metrics,
+        pins: Arc<dyn crate::store::PinStore>,
+    ) -> Self {
         Self {
             sources: configs
                 .iter()
-                .map(|c| UpstreamSource::new(c.clone(), metrics.upstream(&c.name)))
+                .map(|c| {
+                    UpstreamSource::new(
+                        c.clone(),
+                        metrics.upstream(&c.name),
+                        Some(Arc::clone(&pins)),
+                    )
+                })
                 .collect(),
         }
     }
@@ -357,6 +375,7 @@ pub(crate) mod tests {
             isolation: Isolation::Shared,
             max_principals: 64,
             principal_idle: Duration::from_secs(300),
+            pinning: Pinning::Warn,
         }
     }
 

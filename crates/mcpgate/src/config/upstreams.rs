@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::Layers;
 use crate::edge::is_identifier;
 use crate::upstream::{
-    Allowlist, BearerSource, BreakerPolicy, Isolation, RetryPolicy, ToolOverride, UpstreamConfig,
-    UpstreamProtocol, UpstreamTransport,
+    Allowlist, BearerSource, BreakerPolicy, Isolation, Pinning, RetryPolicy, ToolOverride,
+    UpstreamConfig, UpstreamProtocol, UpstreamTransport,
 };
 
 /// How long connecting, listing and each call may take when the entry does not say.
@@ -63,6 +63,7 @@ pub(super) struct UpstreamSpec {
     trust_annotations: bool,
     correlation_argument: Option<String>,
     isolation: Option<String>,
+    pinning: Option<String>,
     max_principals: Option<usize>,
     principal_idle: Option<String>,
     heartbeat_interval: Option<String>,
@@ -245,6 +246,17 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
                 Isolation::Shared
             }
         };
+        let pinning = match spec.pinning.as_deref().unwrap_or("warn") {
+            "warn" => Pinning::Warn,
+            "block" => Pinning::Block,
+            "off" => Pinning::Off,
+            other => {
+                problems.add(format_args!(
+                    "pinning {other:?} is not one of \"warn\", \"block\", \"off\""
+                ));
+                Pinning::Warn
+            }
+        };
         let max_principals = spec.max_principals.unwrap_or(DEFAULT_MAX_PRINCIPALS);
         if !(1..=MAX_PRINCIPALS).contains(&max_principals) {
             problems.add(format_args!("`max_principals` must be 1-{MAX_PRINCIPALS}"));
@@ -292,6 +304,7 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
             isolation,
             max_principals,
             principal_idle,
+            pinning,
         })
     }
 }

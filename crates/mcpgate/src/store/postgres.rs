@@ -75,6 +75,25 @@ impl PostgresStore {
 }
 
 #[async_trait::async_trait]
+impl super::PinStore for PostgresStore {
+    async fn tool_pins(
+        &self,
+        upstream: &str,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        super::pins::postgres_pins(self.db.pool(), upstream).await
+    }
+
+    async fn pin_tools(
+        &self,
+        upstream: &str,
+        digests: &[(String, String)],
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        super::pins::postgres_pin(self.db.pool(), upstream, digests, replace).await
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"

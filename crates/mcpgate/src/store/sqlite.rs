@@ -66,6 +66,25 @@ impl SqliteStore {
 }
 
 #[async_trait::async_trait]
+impl super::PinStore for SqliteStore {
+    async fn tool_pins(
+        &self,
+        upstream: &str,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        super::pins::sqlite_pins(self.db.pool(), upstream).await
+    }
+
+    async fn pin_tools(
+        &self,
+        upstream: &str,
+        digests: &[(String, String)],
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        super::pins::sqlite_pin(self.db.pool(), upstream, digests, replace).await
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"

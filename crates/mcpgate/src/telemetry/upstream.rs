@@ -33,6 +33,7 @@ pub(super) struct UpstreamFamilies {
     evictions: Family<UpstreamKindLabels, Counter>,
     sessions: Family<UpstreamLabels, Gauge>,
     in_flight: Family<UpstreamLabels, Gauge>,
+    changes: Family<UpstreamKindLabels, Counter>,
 }
 
 impl UpstreamFamilies {
@@ -45,6 +46,7 @@ impl UpstreamFamilies {
             evictions: Family::default(),
             sessions: Family::default(),
             in_flight: Family::default(),
+            changes: Family::default(),
         };
         registry.register(
             "upstream_calls",
@@ -82,6 +84,12 @@ impl UpstreamFamilies {
             "Calls in flight per upstream",
             families.in_flight.clone(),
         );
+        registry.register(
+            "upstream_tool_definition_changes",
+            "Upstream tool definitions found changed since pinned, by upstream and policy \
+             (warn, block)",
+            families.changes.clone(),
+        );
         families
     }
 
@@ -99,6 +107,7 @@ impl UpstreamFamilies {
             evictions: self.evictions.clone(),
             sessions: self.sessions.get_or_create(&labels).clone(),
             in_flight: self.in_flight.get_or_create(&labels).clone(),
+            changes: self.changes.clone(),
         }
     }
 }
@@ -114,6 +123,7 @@ pub struct UpstreamMetrics {
     evictions: Family<UpstreamKindLabels, Counter>,
     sessions: Gauge,
     in_flight: Gauge,
+    changes: Family<UpstreamKindLabels, Counter>,
 }
 
 impl std::fmt::Debug for UpstreamMetrics {
@@ -163,6 +173,12 @@ impl UpstreamMetrics {
     /// Set the number of open sessions.
     pub fn sessions(&self, open: usize) {
         self.sessions.set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// Count a tool definition found changed (`blocked`: hidden until approved).
+    pub fn tool_changed(&self, blocked: bool) {
+        let kind = if blocked { "block" } else { "warn" };
+        self.changes.get_or_create(&self.kind(kind)).inc();
     }
 
     /// Count a call in flight while the guard lives.

@@ -1,18 +1,22 @@
 //! `mcpgate upstreams check`: connect to every configured upstream once and report its era,
 //! its tools and the names they are exposed under, or what is wrong. Fails (exit 1) when an
-//! upstream marked `required` cannot be inspected.
+//! upstream marked `required` cannot be inspected. `mcpgate upstreams approve NAME`: accept
+//! the current definitions of an upstream's tools as its pins.
 
 use std::fmt::Write as _;
 
+use std::sync::Arc;
+
 use super::source::UpstreamSource;
 use super::{UpstreamConfig, UpstreamTransport};
+use crate::store::PinStore;
 use crate::telemetry::Metrics;
 
 /// The report, and whether every required upstream answered.
 pub async fn check(configs: &[UpstreamConfig]) -> (String, bool) {
     let metrics = Metrics::new();
     let inspections = configs.iter().map(|config| {
-        let source = UpstreamSource::new(config.clone(), metrics.upstream(&config.name));
+        let source = UpstreamSource::new(config.clone(), metrics.upstream(&config.name), None);
         async move { source.inspect().await }
     });
     let results = futures::future::join_all(inspections).await;
@@ -65,4 +69,26 @@ pub async fn check(configs: &[UpstreamConfig]) -> (String, bool) {
         }
     }
     (out, ok)
+}
+
+/// Pin the current definitions of the allowed tools of the upstream `name` (replacing what was
+/// pinned); returns a report of what changed.
+pub async fn approve(
+    configs: &[UpstreamConfig],
+    name: &str,
+    pins: Arc<dyn PinStore>,
+) -> anyhow::Result<String> {
+    let config = configs
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| anyhow::anyhow!("no upstream named {name:?} is configured"))?;
+    let source = UpstreamSource::new(config.clone(), Metrics::new().upstream(name), None);
+    let (approved, changed) = source.approve(pins.as_ref()).await?;
+    let mut out = format!("{name}: {approved} tool definition(s) pinned\n");
+    if changed.is_empty() {
+        out.push_str("  none had changed\n");
+    } else {
+        let _ = writeln!(out, "  changed, now approved: {}", changed.join(", "));
+    }
+    Ok(out)
 }

@@ -13,13 +13,14 @@ use std::time::Instant;
 
 use rmcp::model::{
     GetPromptRequestParams, GetPromptResponse, Prompt, ReadResourceRequestParams,
-    ReadResourceResponse, Resource, ResourceTemplate,
+    ReadResourceResponse, Resource, ResourceTemplate, Tool,
 };
 use rmcp::service::ServiceError;
 use rmcp::{ErrorData, RoleClient};
 
 use self::events::Events;
 use super::breaker::{Breaker, BreakerState};
+use super::pins::Pinning;
 use super::pool::Pool;
 use super::resources::{
     expose_prompts, expose_resources, expose_templates, rewrite_tool_meta, upstream_uri,
@@ -29,6 +30,7 @@ use super::session::Session;
 use super::tools::{Exposed, expose};
 use super::{UpstreamConfig, UpstreamStatus};
 use crate::mcp::{BoxFuture, CallContext, Module, SourceChanges, ToolSpec};
+use crate::store::PinStore;
 use crate::telemetry::UpstreamMetrics;
 
 /// An upstream MCP server.
@@ -52,6 +54,10 @@ pub struct UpstreamSource {
     problem: Mutex<Option<String>>,
     /// The era its last session opened with.
     era: Mutex<Option<String>>,
+    /// Where tool pins are kept (`None`: pinning is not checked, e.g. `upstreams check`).
+    pins: Option<Arc<dyn PinStore>>,
+    /// Tools whose definition changed since pinned, as of the last listing.
+    changed_tools: Mutex<Vec<String>>,
 }
 
 /// What an upstream exposes, as exposed (filtered, renamed, namespaced).
@@ -76,7 +82,11 @@ pub struct Inspection {
 
 impl UpstreamSource {
     /// The source for `config`, not yet connected.
-    pub fn new(config: UpstreamConfig, metrics: UpstreamMetrics) -> Arc<Self> {
+    pub fn new(
+        config: UpstreamConfig,
+        metrics: UpstreamMetrics,
+        pins: Option<Arc<dyn PinStore>>,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<Self>| Self {
             pool: Arc::new(Pool::new(config.clone(), handlers(weak.clone()))),
             principals: principals::Principals::default(),
@@ -90,6 +100,8 @@ impl UpstreamSource {
             wake: tokio::sync::Notify::new(),
             problem: Mutex::new(None),
             era: Mutex::new(None),
+            pins,
+            changed_tools: Mutex::new(Vec::new()),
         })
     }
 
@@ -164,6 +176,7 @@ impl UpstreamSource {
         let tools = tokio::time::timeout(timeout, peer.list_all_tools())
             .await
             .map_err(within("tools"))??;
+        let tools = self.pinned(tools).await?;
         let mut offer = Offer {
             tools: expose(&self.config, tools)
                 .into_iter()
@@ -196,6 +209,54 @@ impl UpstreamSource {
         Ok(count)
     }
 
+    /// Compare the allowed tools of a listing with their pins (pinning the new ones), note
+    /// and count the changed ones, and leave them out under `pinning = "block"`.
+    async fn pinned(&self, tools: Vec<Tool>) -> anyhow::Result<Vec<Tool>> {
+        let Some(store) = self
+            .pins
+            .as_ref()
+            .filter(|_| self.config.pinning != Pinning::Off)
+        else {
+            return Ok(tools);
+        };
+        let allowed: Vec<Tool> = tools
+            .into_iter()
+            .filter(|t| self.config.exposes(&t.name))
+            .collect();
+        let changed = super::pins::compare(store.as_ref(), &self.config.name, &allowed).await?;
+        let known: Vec<String> = self
+            .changed_tools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for tool in changed.iter().filter(|t| !known.contains(t)) {
+            self.metrics
+                .tool_changed(self.config.pinning == Pinning::Block);
+            tracing::warn!(
+                upstream = %self.config.name,
+                tool = %tool,
+                policy = if self.config.pinning == Pinning::Block { "block" } else { "warn" },
+                "upstream tool definition changed since it was pinned; approve it with `mcpgate upstreams approve`"
+            );
+        }
+        *self.changed_tools.lock().unwrap_or_else(|e| e.into_inner()) = changed.clone();
+        if self.config.pinning == Pinning::Block {
+            return Ok(allowed
+                .into_iter()
+                .filter(|t| !changed.iter().any(|c| c == t.name.as_ref()))
+                .collect());
+        }
+        Ok(allowed)
+    }
+
+    /// Tools whose definition changed since pinned.
+    pub(super) fn changed_tools(&self) -> Vec<String> {
+        self.changed_tools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Connect once, list everything the upstream offers, and say what would be exposed under
     /// which name; then close. For `mcpgate upstreams check`.
     pub async fn inspect(&self) -> anyhow::Result<Inspection> {
@@ -225,6 +286,34 @@ impl UpstreamSource {
         .await;
         self.pool.close_all().await;
         inspected
+    }
+
+    /// Pin the current definitions of its allowed tools, replacing the old pins; returns how
+    /// many were pinned and which had changed. Then close.
+    pub async fn approve(&self, store: &dyn PinStore) -> anyhow::Result<(usize, Vec<String>)> {
+        let approved = async {
+            let session = self.pool.acquire().await?;
+            let listed = tokio::time::timeout(self.config.timeout, session.peer.list_all_tools())
+                .await
+                .map_err(|_| anyhow::anyhow!("the upstream did not list its tools in time"))?
+                .map_err(|e| anyhow::Error::from(e).context("list the upstream's tools"))?;
+            let before = store.tool_pins(&self.config.name).await?;
+            let digests: Vec<(String, String)> = listed
+                .iter()
+                .filter(|t| self.config.exposes(&t.name))
+                .map(|t| (t.name.to_string(), super::pins::digest(t)))
+                .collect();
+            let changed = digests
+                .iter()
+                .filter(|(tool, digest)| before.get(tool).is_some_and(|d| d != digest))
+                .map(|(tool, _)| tool.clone())
+                .collect();
+            store.pin_tools(&self.config.name, &digests, true).await?;
+            anyhow::Ok((digests.len(), changed))
+        }
+        .await;
+        self.pool.close_all().await;
+        approved
     }
 
     /// List again through `peer` after the upstream said its offer changed there, and tell
@@ -349,6 +438,7 @@ impl UpstreamSource {
             pool_size: self.pool.size(),
             breaker: breaker.as_str().to_owned(),
             error: problem,
+            changed_tools: self.changed_tools(),
         }
     }
 }

@@ -49,8 +49,8 @@ async fn sqlite_store_is_migrated_before_it_is_ready() {
     );
     assert_eq!(
         store.migrate().await.expect("migrate"),
-        2,
-        "instance and workspace"
+        3,
+        "instance, workspace and tool pins"
     );
     assert!(store.is_migrated().await.expect("check"));
     assert_eq!(store.migrate().await.expect("migrate again"), 0);
@@ -80,6 +80,54 @@ async fn postgres_store_migrates_and_serves() {
     assert!(again.is_migrated().await.expect("check"));
     assert_eq!(again.migrate().await.expect("idempotent"), 0);
     again.close().await;
+}
+
+/// Pins are kept per upstream: first sight never overwrites, an approval does.
+async fn tool_pins_round_trip(store: &dyn Store) {
+    let pin = |tool: &str, digest: &str| (tool.to_owned(), digest.to_owned());
+    store
+        .pin_tools("files", &[pin("read", "d1"), pin("write", "d2")], false)
+        .await
+        .expect("pin");
+    store
+        .pin_tools("files", &[pin("read", "changed")], false)
+        .await
+        .expect("first sight only");
+    store
+        .pin_tools("other", &[pin("read", "o1")], false)
+        .await
+        .expect("pin");
+    let pins = store.tool_pins("files").await.expect("pins");
+    assert_eq!(pins.len(), 2);
+    assert_eq!(pins["read"], "d1", "a first-sight pin never overwrites");
+    store
+        .pin_tools("files", &[pin("read", "approved")], true)
+        .await
+        .expect("approve");
+    assert_eq!(
+        store.tool_pins("files").await.expect("pins")["read"],
+        "approved"
+    );
+    assert_eq!(store.tool_pins("other").await.expect("pins")["read"], "o1");
+    assert!(store.tool_pins("none").await.expect("pins").is_empty());
+}
+
+#[tokio::test]
+async fn tool_pins_are_kept_on_both_backends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = store::open(&config(&dir, &[]).store).await.expect("open");
+    sqlite.migrate().await.expect("migrate");
+    tool_pins_round_trip(sqlite.as_ref()).await;
+    sqlite.close().await;
+
+    let Some(db) = postgres_database().await else {
+        return;
+    };
+    let cfg = config(&dir, &[("MCPGATE_DATABASE_URL", &db.url)]);
+    let postgres = store::open(&cfg.store).await.expect("open");
+    postgres.migrate().await.expect("migrate");
+    tool_pins_round_trip(postgres.as_ref()).await;
+    postgres.close().await;
 }
 
 #[tokio::test]

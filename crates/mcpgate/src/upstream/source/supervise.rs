@@ -139,6 +139,10 @@ impl UpstreamSource {
     /// Close callers' session sets that have been idle too long.
     async fn heartbeat(&self) {
         self.close_idle_principals().await;
+        // A changed definition an operator may have approved since: list again to find out.
+        if !self.changed_tools().is_empty() && self.list().await.is_ok() {
+            self.announce();
+        }
         let timeout = self.config.heartbeat_timeout;
         let mut open = 0;
         for pool in self.pools() {

@@ -854,3 +854,86 @@ async fn per_principal_isolation_keeps_each_callers_upstream_state_apart_and_bou
     assert_eq!(alice["value"], "", "alice starts over in a new session");
     assert_eq!(server.terminate().await, Some(0));
 }
+
+#[tokio::test]
+async fn a_changed_tool_definition_is_held_back_until_approved_or_served_with_a_warning() {
+    let fx = Fixture::new();
+    let db = fx.dir.path().join("gateway.db");
+    let database_url = format!("sqlite://{}", db.display());
+    let text = format!(
+        "{}\n{}",
+        fx.entry(
+            "pinning = \"block\"\nheartbeat_interval = \"300ms\"\n\
+             [upstreams.tools]\nallow = [\"echo\", \"mutate\"]"
+        ),
+        fx.entry("pinning = \"warn\"\n[upstreams.tools]\nallow = [\"echo\", \"mutate\"]")
+            .replacen("name = \"fx\"", "name = \"fxw\"", 1)
+    );
+    let (_dir, file) = config_file(&text);
+    let server = Server::start(&[
+        ("MCPGATE_CONFIG", &file),
+        ("MCPGATE_DATABASE_URL", &database_url),
+    ])
+    .await;
+    assert!(
+        tool_names(&server, None)
+            .await
+            .contains(&"fx__echo".to_owned())
+    );
+
+    // The upstream rewords `echo` (a rug pull) and says its list changed.
+    fx.control("mutated");
+    call(&server, "fx__mutate", json!({})).await;
+    call(&server, "fxw__mutate", json!({})).await;
+    eventually("the changed tool is held back", async || {
+        !tool_names(&server, None)
+            .await
+            .contains(&"fx__echo".to_owned())
+    })
+    .await;
+    let names = tool_names(&server, None).await;
+    assert!(
+        names.contains(&"fxw__echo".to_owned()),
+        "warn serves it: {names:?}"
+    );
+    let refused = call(&server, "fx__echo", json!({"nonce": "x"})).await;
+    assert!(refused.get("error").is_some(), "{refused}");
+    let health = call(&server, "health", json!({})).await;
+    let upstreams = &health["result"]["structuredContent"]["upstreams"];
+    assert_eq!(upstreams[0]["changed_tools"], json!(["echo"]), "{health}");
+    assert_eq!(upstreams[1]["changed_tools"], json!(["echo"]), "{health}");
+    let text = metrics(&server).await;
+    for (upstream, kind) in [("fx", "block"), ("fxw", "warn")] {
+        assert!(
+            text.contains(&format!(
+                "mcpgate_upstream_tool_definition_changes_total{{upstream=\"{upstream}\",kind=\"{kind}\"}} 1"
+            )),
+            "{upstream}: {text}"
+        );
+    }
+
+    // An operator approves the new definition; the gateway serves it again.
+    let data = tempfile::tempdir().expect("tempdir");
+    let approved = tokio::process::Command::new(crate::support::binary())
+        .args(["upstreams", "approve", "fx", "--config", &file])
+        .env("MCPGATE_DATA_DIR", data.path())
+        .env("MCPGATE_DATABASE_URL", &database_url)
+        .output()
+        .await
+        .expect("runs");
+    let out = String::from_utf8_lossy(&approved.stdout);
+    assert_eq!(approved.status.code(), Some(0), "{out}");
+    assert!(out.contains("changed, now approved: echo"), "{out}");
+    eventually("the approved tool is back", async || {
+        tool_names(&server, None)
+            .await
+            .contains(&"fx__echo".to_owned())
+    })
+    .await;
+    let echoed = call(&server, "fx__echo", json!({"nonce": "back"})).await;
+    assert_eq!(
+        echoed["result"]["structuredContent"]["nonce"], "back",
+        "{echoed}"
+    );
+    assert_eq!(server.terminate().await, Some(0));
+}
