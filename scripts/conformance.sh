@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run the official MCP conformance suite (pinned in conformance/package.json, with the Node 22
 # runtime it needs installed from npm into conformance/node_modules) against `mcpgate serve`
-# with the conformance fixtures, once per protocol era. Fails on any unexpected failure.
+# with the conformance fixtures, once per protocol era; then the suite's client scenarios against
+# the gateway's upstream client (`mcpgate upstreams probe`), once per era. Fails on any
+# unexpected failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,6 +40,18 @@ for era in 2025-11-25 2026-07-28; do
     status=1
   fi
   grep -E 'FAILURE|Total:|passed|failed' "$work/out-$era.txt" | tail -n 40
+done
+
+# The gateway's upstream client, alone, against the suite's client scenarios.
+for era in 2025-11-25 2026-07-28; do
+  echo "--- client requirements $era (the upstream client)"
+  args=(client --command "$bin upstreams probe" --requirements "$era" -o "$work/client-$era"
+    --expected-failures "conformance/expected-client-failures-$era.yml")
+  if ! MCPGATE_LOG=warn MCPGATE_DATA_DIR="$work/probe" "$node22" "$suite" "${args[@]}" \
+    >"$work/client-out-$era.txt" 2>&1; then
+    status=1
+  fi
+  grep -E '^(✓|✗) |Total:' "$work/client-out-$era.txt" | grep -v '^✗ auth/' | tail -n 20
 done
 if [ "$status" -ne 0 ]; then
   echo "conformance: unexpected failures (full output above; server log follows)" >&2

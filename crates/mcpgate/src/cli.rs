@@ -40,6 +40,15 @@ enum UpstreamsCommand {
     /// Accept the current tool definitions of the upstream NAME as its pins (after a change
     /// that `pinning = "block"` held back, or a `warn`).
     Approve(ApproveArgs),
+    /// Run the upstream client alone against one Streamable HTTP server, as the official
+    /// conformance suite's client scenarios drive a client (`MCP_CONFORMANCE_*`).
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProbeArgs {
+    /// The server's MCP endpoint.
+    url: String,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +110,7 @@ pub fn run() -> i32 {
             config_file: a.config.clone(),
             ..Default::default()
         },
+        Command::Upstreams(UpstreamsCommand::Probe(_)) => Overrides::default(),
     };
     let config = match config::resolve(&ProcessEnv, &overrides) {
         Ok(c) => c,
@@ -148,6 +158,10 @@ pub fn run() -> i32 {
             Command::Migrate(_) => migrate(config).await,
             Command::Config(_) => Ok(()),
             Command::Upstreams(UpstreamsCommand::Approve(a)) => approve(config, &a.name).await,
+            Command::Upstreams(UpstreamsCommand::Probe(a)) => {
+                print!("{}", crate::upstream::probe(&a.url).await?);
+                Ok(())
+            }
             Command::Upstreams(UpstreamsCommand::Check(_)) => {
                 let (report, ok) = crate::upstream::check(&config.upstreams).await;
                 print!("{report}");

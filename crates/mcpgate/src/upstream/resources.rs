@@ -14,6 +14,28 @@ use serde_json::Value;
 
 use super::UpstreamConfig;
 
+/// The namespace of `config`'s URIs: its name, or none for a prefix-less upstream (whose
+/// URIs, like its tool and prompt names, are offered as the upstream gives them).
+pub fn namespace(config: &UpstreamConfig) -> Option<&str> {
+    (!config.prefix.is_empty()).then_some(config.name.as_str())
+}
+
+/// `uri` as offered: in `namespace`, or unchanged without one.
+pub fn offered(namespace: Option<&str>, uri: &str) -> Option<String> {
+    match namespace {
+        Some(namespace) => namespaced(namespace, uri),
+        None => Some(uri.to_owned()),
+    }
+}
+
+/// The upstream's own URI for an offered one.
+pub fn own(namespace: Option<&str>, uri: &str) -> Option<String> {
+    match namespace {
+        Some(namespace) => upstream_uri(namespace, uri),
+        None => Some(uri.to_owned()),
+    }
+}
+
 /// `uri` with `namespace` as its first component after the scheme; `None` for a URI without a
 /// scheme (it could not be routed back).
 pub fn namespaced(namespace: &str, uri: &str) -> Option<String> {
@@ -48,7 +70,7 @@ pub fn expose_resources(config: &UpstreamConfig, listed: Vec<Resource>) -> Vec<R
         .into_iter()
         .filter(|r| config.resources.permits(&r.uri))
         .filter_map(|mut r| {
-            r.uri = namespaced(&config.name, &r.uri)?;
+            r.uri = offered(namespace(config), &r.uri)?;
             Some(r)
         })
         .collect()
@@ -63,7 +85,7 @@ pub fn expose_templates(
         .into_iter()
         .filter(|t| config.resources.permits(&t.uri_template))
         .filter_map(|mut t| {
-            t.uri_template = namespaced(&config.name, &t.uri_template)?;
+            t.uri_template = offered(namespace(config), &t.uri_template)?;
             Some(t)
         })
         .collect()
@@ -161,5 +183,26 @@ mod tests {
         assert_eq!(namespaced("files", "1bad://x"), None);
         assert_eq!(upstream_uri("files", "ui://other/app.html"), None);
         assert_eq!(upstream_uri("files", "ui://filesystem/app.html"), None);
+    }
+
+    #[test]
+    fn a_prefix_less_upstream_offers_its_uris_unchanged() {
+        let mut config = crate::upstream::tests::config(&["*"], &[]);
+        config.resources.allow = vec!["*".into()];
+        let listed = vec![Resource::new("test://static-text", "text")];
+        assert_eq!(
+            expose_resources(&config, listed.clone())[0].uri,
+            "test://files/static-text"
+        );
+        config.prefix = String::new();
+        assert_eq!(namespace(&config), None);
+        assert_eq!(
+            expose_resources(&config, listed)[0].uri,
+            "test://static-text"
+        );
+        assert_eq!(
+            own(None, "test://static-text").as_deref(),
+            Some("test://static-text")
+        );
     }
 }

@@ -153,7 +153,7 @@ pub(super) fn http_client() -> reqwest::Client {
 }
 
 /// rmcp's lifecycle for the era configured.
-fn lifecycle(protocol: UpstreamProtocol) -> ClientLifecycleMode {
+pub(super) fn lifecycle(protocol: UpstreamProtocol) -> ClientLifecycleMode {
     let modern = vec![ProtocolVersion::V_2026_07_28];
     match protocol {
         UpstreamProtocol::Legacy => ClientLifecycleMode::Initialize,
@@ -168,7 +168,7 @@ fn lifecycle(protocol: UpstreamProtocol) -> ClientLifecycleMode {
 }
 
 /// Connect to a Streamable HTTP upstream with its own headers and token.
-async fn open_http<H: ClientHandler>(
+pub(super) async fn open_http<H: ClientHandler>(
     url: &str,
     headers: &BTreeMap<String, String>,
     bearer: Option<&str>,

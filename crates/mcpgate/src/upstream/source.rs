@@ -23,7 +23,7 @@ use super::breaker::{Breaker, BreakerState};
 use super::pins::Pinning;
 use super::pool::Pool;
 use super::resources::{
-    expose_prompts, expose_resources, expose_templates, rewrite_tool_meta, upstream_uri,
+    expose_prompts, expose_resources, expose_templates, namespace, own, rewrite_tool_meta,
 };
 use super::retry::RetryBudget;
 use super::session::Session;
@@ -181,7 +181,9 @@ impl UpstreamSource {
             tools: expose(&self.config, tools)
                 .into_iter()
                 .map(|mut t| {
-                    rewrite_tool_meta(&self.config.name, &mut t.tool);
+                    if let Some(namespace) = namespace(&self.config) {
+                        rewrite_tool_meta(namespace, &mut t.tool);
+                    }
                     Arc::new(t)
                 })
                 .collect(),
@@ -358,10 +360,12 @@ impl UpstreamSource {
         closed.then(|| self.offer()).flatten()
     }
 
-    /// Whether it exposes resources (so URIs in its answers are namespaced).
+    /// Whether URIs in its answers are namespaced: it exposes resources under its name.
     fn has_resources(&self) -> bool {
-        self.offer()
-            .is_some_and(|o| !o.resources.is_empty() || !o.templates.is_empty())
+        namespace(&self.config).is_some()
+            && self
+                .offer()
+                .is_some_and(|o| !o.resources.is_empty() || !o.templates.is_empty())
     }
 
     /// How many tools it exposes now.
@@ -504,7 +508,7 @@ impl Module for UpstreamSource {
         params: &ReadResourceRequestParams,
         cx: CallContext,
     ) -> Option<BoxFuture<Result<ReadResourceResponse, ErrorData>>> {
-        let uri = upstream_uri(&self.config.name, &params.uri)?;
+        let uri = own(namespace(&self.config), &params.uri)?;
         Some(Box::pin(async move { self.read(uri, cx).await }))
     }
 

@@ -244,7 +244,9 @@ impl UpstreamSource {
         match self.answer(attempt)? {
             ReadResourceResponse::Complete(mut result) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
-                rewrite_read(&self.config.name, &mut result);
+                if let Some(namespace) = crate::upstream::resources::namespace(&self.config) {
+                    rewrite_read(namespace, &mut result);
+                }
                 Ok(ReadResourceResponse::Complete(result))
             }
             other => Ok(other),

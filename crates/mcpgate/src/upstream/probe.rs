@@ -1,0 +1,165 @@
+//! `mcpgate upstreams probe URL`: the gateway's upstream client, run on its own against one
+//! Streamable HTTP server the way the official conformance suite's client scenarios drive a
+//! client (the scenario, protocol version and context come from `MCP_CONFORMANCE_*`). It
+//! connects in the era asked for, lists the tools, and calls them — the calls the context
+//! names, or each listed tool with arguments made from its schema — answering elicitation with
+//! the requested defaults and driving `input_required` rounds, as the gateway's client would.
+
+use std::collections::BTreeMap;
+
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult,
+    ElicitationAction, Implementation, ProtocolVersion, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ClientHandler, ErrorData, RoleClient};
+use serde_json::{Map, Value, json};
+
+use super::UpstreamProtocol;
+use super::session::{http_client, lifecycle, open_http};
+
+/// The client side of the probe: declares elicitation and answers it with the defaults of the
+/// requested schema.
+#[derive(Clone)]
+struct Probe;
+
+impl ClientHandler for Probe {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_elicitation().build(),
+            Implementation::new("mcpgate-upstream-client", env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let ElicitRequestParams::FormElicitationParams {
+            requested_schema, ..
+        } = request
+        else {
+            return Ok(ElicitResult::new(ElicitationAction::Decline));
+        };
+        let schema = serde_json::to_value(requested_schema).unwrap_or(Value::Null);
+        let mut content = Map::new();
+        if let Some(properties) = schema["properties"].as_object() {
+            for (name, property) in properties {
+                if let Some(default) = property.get("default") {
+                    content.insert(name.clone(), default.clone());
+                }
+            }
+        }
+        Ok(ElicitResult::new(ElicitationAction::Accept).with_content(Value::Object(content)))
+    }
+}
+
+/// Run the probe against `url`; a report of what was called.
+pub async fn probe(url: &str) -> anyhow::Result<String> {
+    let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
+    let version = std::env::var("MCP_CONFORMANCE_PROTOCOL_VERSION")
+        .unwrap_or_else(|_| "2025-11-25".to_owned());
+    let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
+        .ok()
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .unwrap_or(Value::Null);
+    let protocol = if version.as_str() >= ProtocolVersion::V_2026_07_28.as_str() {
+        UpstreamProtocol::Modern
+    } else {
+        UpstreamProtocol::Legacy
+    };
+    let running = open_http(
+        url,
+        &BTreeMap::new(),
+        None,
+        Probe,
+        lifecycle(protocol),
+        http_client(),
+    )
+    .await?;
+    let tools = running.peer().list_all_tools().await?;
+    let mut report = format!("{} tool(s) listed\n", tools.len());
+    let calls: Vec<(String, Value)> = match context["toolCalls"].as_array() {
+        Some(calls) => calls
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or_default().to_owned(),
+                    c["arguments"].clone(),
+                )
+            })
+            .collect(),
+        None => planned_calls(&scenario, &tools),
+    };
+    for (name, arguments) in calls {
+        let mut params = CallToolRequestParams::new(name.clone());
+        params.arguments = arguments.as_object().cloned();
+        match running.call_tool(params).await {
+            Ok(result) => {
+                report.push_str(&format!(
+                    "{name}: {}\n",
+                    if result.is_error == Some(true) {
+                        "tool error"
+                    } else {
+                        "ok"
+                    }
+                ));
+            }
+            Err(e) => report.push_str(&format!("{name}: failed: {e}\n")),
+        }
+    }
+    let _ = running.cancel().await;
+    Ok(report)
+}
+
+/// The calls a scenario without a context gets: none where listing is the behaviour under
+/// test, the schema round trip where the scenario asks for it, otherwise each tool once.
+fn planned_calls(scenario: &str, tools: &[Tool]) -> Vec<(String, Value)> {
+    match scenario {
+        "initialize" | "request-metadata" | "json-schema-ref-no-deref" => Vec::new(),
+        "json-schema-2020-12-preservation" => {
+            // Echo the other tool's input schema, verbatim, through the tool that takes one.
+            let echo = tools.iter().find(|t| {
+                t.input_schema
+                    .get("properties")
+                    .and_then(|p| p.get("schema"))
+                    .is_some()
+            });
+            let focal = tools.iter().find(|t| Some(*t) != echo);
+            match (echo, focal) {
+                (Some(echo), Some(focal)) => vec![(
+                    echo.name.to_string(),
+                    json!({"schema": Value::Object((*focal.input_schema).clone())}),
+                )],
+                _ => Vec::new(),
+            }
+        }
+        _ => tools
+            .iter()
+            .map(|t| (t.name.to_string(), arguments_for(t)))
+            .collect(),
+    }
+}
+
+/// Arguments that fit a tool's input schema: a plain value of each property's type.
+fn arguments_for(tool: &Tool) -> Value {
+    let mut arguments = Map::new();
+    if let Some(Value::Object(properties)) = tool.input_schema.get("properties") {
+        for (name, property) in properties {
+            let value = match property.get("type").and_then(Value::as_str) {
+                Some("number") => json!(2.5),
+                Some("integer") => json!(3),
+                Some("boolean") => json!(true),
+                Some("array") => json!([]),
+                Some("object") => json!({}),
+                _ => property
+                    .get("default")
+                    .cloned()
+                    .unwrap_or_else(|| json!("test")),
+            };
+            arguments.insert(name.clone(), value);
+        }
+    }
+    Value::Object(arguments)
+}
