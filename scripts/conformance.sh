@@ -21,7 +21,12 @@ work=$(mktemp -d)
 MCPGATE_DATA_DIR="$work/data" MCPGATE_MODULES=system,conformance MCPGATE_LOG=warn \
   MCPGATE_LISTEN="127.0.0.1:$port" "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
-cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }
+gateways=()
+cleanup() {
+  kill "$server" "${gateways[@]}" 2>/dev/null || true
+  wait "$server" "${gateways[@]}" 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 for _ in $(seq 1 100); do
@@ -40,6 +45,61 @@ for era in 2025-11-25 2026-07-28; do
     status=1
   fi
   grep -E 'FAILURE|Total:|passed|failed' "$work/out-$era.txt" | tail -n 40
+done
+
+# The same server suite through the gateway: mcpgate federating the server above prefix-less,
+# once over Streamable HTTP and once as a stdio child (its own instance). The expected failures,
+# each with its reason, are what the gateway cannot relay yet.
+gateway_port=$((port + 1))
+for transport in http stdio; do
+  if [ "$transport" = http ]; then
+    upstream="transport = \"http\"
+url = \"http://127.0.0.1:$port/mcp\""
+  else
+    upstream="command = \"$bin\"
+args = [\"serve\", \"--transport\", \"stdio\"]
+env = { MCPGATE_DATA_DIR = \"$work/inner-stdio\", MCPGATE_MODULES = \"system,conformance\", MCPGATE_LOG = \"warn\" }
+pool_size = 1"
+  fi
+  cat >"$work/gateway-$transport.toml" <<TOML
+[[upstreams]]
+name = "inner"
+$upstream
+prefix = ""
+
+[upstreams.tools]
+allow = ["*"]
+deny = ["health", "server_info"]   # the gateway's own system tools keep these names
+
+[upstreams.resources]
+allow = ["*"]
+
+[upstreams.prompts]
+allow = ["*"]
+TOML
+  MCPGATE_DATA_DIR="$work/gateway-$transport" MCPGATE_CONFIG="$work/gateway-$transport.toml" \
+    MCPGATE_LOG=warn MCPGATE_LISTEN="127.0.0.1:$gateway_port" "$bin" serve \
+    >"$work/gateway-$transport.log" 2>&1 &
+  gateway=$!
+  gateways+=("$gateway")
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$gateway_port/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  for era in 2025-11-25 2026-07-28; do
+    echo "--- requirements $era through the gateway ($transport upstream)"
+    if ! "$node22" "$suite" server --url "http://localhost:$gateway_port/mcp" --requirements "$era" \
+      -o "$work/gateway-results-$transport-$era" \
+      --expected-failures "conformance/expected-gateway-failures-$era.yml" \
+      >"$work/gateway-out-$transport-$era.txt" 2>&1; then
+      status=1
+      tail -n 30 "$work/gateway-$transport.log" >&2
+    fi
+    grep -E '^✗ |Total:' "$work/gateway-out-$transport-$era.txt" | tail -n 20
+  done
+  kill "$gateway" 2>/dev/null || true
+  wait "$gateway" 2>/dev/null || true
+  gateway_port=$((gateway_port + 1))
 done
 
 # The gateway's upstream client, alone, against the suite's client scenarios. The verdict is

@@ -509,7 +509,8 @@ impl Module for UpstreamSource {
         cx: CallContext,
     ) -> Option<BoxFuture<Result<ReadResourceResponse, ErrorData>>> {
         let uri = own(namespace(&self.config), &params.uri)?;
-        Some(Box::pin(async move { self.read(uri, cx).await }))
+        let asked = params.clone();
+        Some(Box::pin(async move { self.read(uri, &asked, cx).await }))
     }
 
     fn prompts(&self) -> Vec<Prompt> {

@@ -138,9 +138,10 @@ fn without_fixed(schema: &Map<String, Value>, fixed: &Map<String, Value>) -> Map
 impl Exposed {
     /// The upstream's request for the caller's `request`: the upstream's tool name, a new
     /// argument map (the caller's, with the fixed arguments set over it and the correlation
-    /// argument added), and a fresh `_meta` holding only the request id and the caller's trace
+    /// argument added), a fresh `_meta` holding only the request id and the caller's trace
     /// context — nothing else of the caller's `_meta` (its progress token, its era's fields)
-    /// reaches the upstream.
+    /// reaches the upstream — and, on a retried `input_required` round, the caller's answers
+    /// with the upstream's request state.
     pub fn upstream_request(
         &self,
         request: &CallToolRequestParams,
@@ -169,6 +170,10 @@ impl Exposed {
         let mut upstream = CallToolRequestParams::new(self.upstream_name.clone());
         upstream.arguments = Some(arguments);
         upstream.meta = Some(meta);
+        // A caller answering the upstream's `input_required` round: the answers and the
+        // upstream's own request state go back to it (the upstream checks its state).
+        upstream.input_responses = request.input_responses.clone();
+        upstream.request_state = request.request_state.clone();
         upstream
     }
 }
@@ -284,7 +289,13 @@ mod tests {
         meta.insert("traceparent".into(), json!("00-abc-def-01"));
         request.meta = Some(meta);
 
+        request.request_state = Some("upstream-state".into());
         let upstream = exposed[0].upstream_request(&request, "req-1", Some("case_id"));
+        assert_eq!(
+            upstream.request_state.as_deref(),
+            Some("upstream-state"),
+            "a retried input_required round carries the upstream's state back"
+        );
         assert_eq!(upstream.name, "read_file");
         let arguments = Value::Object(upstream.arguments.expect("set"));
         assert_eq!(

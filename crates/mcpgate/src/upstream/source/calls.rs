@@ -169,16 +169,21 @@ impl UpstreamSource {
             self.config.correlation_argument.as_deref(),
         );
         let wants_progress = cx.request.meta.get_progress_token().is_some();
+        let capabilities = caller_capabilities(&cx);
         let attempt = self
             .run(&cx, tool.timeout, tool.retry_safe, |session| {
                 let request = upstream.clone();
+                let options = match capabilities.clone() {
+                    Some(meta) => PeerRequestOptions::no_options().with_meta(meta),
+                    None => PeerRequestOptions::no_options(),
+                };
                 let cx = &cx;
                 async move {
                     let handle = session
                         .peer
                         .send_request_with_option(
                             ClientRequest::CallToolRequest(CallToolRequest::new(request)),
-                            PeerRequestOptions::no_options(),
+                            options,
                         )
                         .await?;
                     let _route = wants_progress.then(|| {
@@ -233,12 +238,30 @@ impl UpstreamSource {
     pub(super) async fn read(
         &self,
         uri: String,
+        asked: &ReadResourceRequestParams,
         cx: CallContext,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let mut params = ReadResourceRequestParams::new(uri);
+        params.input_responses = asked.input_responses.clone();
+        params.request_state = asked.request_state.clone();
+        let capabilities = caller_capabilities(&cx);
         let attempt = self
             .run(&cx, self.config.timeout, true, |session| {
-                let params = ReadResourceRequestParams::new(uri.clone());
-                async move { session.peer.read_resource_once(params).await }
+                let request = ClientRequest::ReadResourceRequest(
+                    rmcp::model::ReadResourceRequest::new(params.clone()),
+                );
+                let capabilities = capabilities.clone();
+                async move {
+                    match send(&session, request, capabilities).await? {
+                        ServerResult::ReadResourceResult(r) => {
+                            Ok(ReadResourceResponse::Complete(r))
+                        }
+                        ServerResult::InputRequiredResult(r) => {
+                            Ok(ReadResourceResponse::InputRequired(r))
+                        }
+                        _ => Err(ServiceError::UnexpectedResponse),
+                    }
+                }
             })
             .await;
         match self.answer(attempt)? {
@@ -262,10 +285,22 @@ impl UpstreamSource {
     ) -> Result<GetPromptResponse, ErrorData> {
         params.name = name;
         params.meta = None;
+        let capabilities = caller_capabilities(&cx);
         let attempt = self
             .run(&cx, self.config.timeout, true, |session| {
-                let params = params.clone();
-                async move { session.peer.get_prompt_once(params).await }
+                let request = ClientRequest::GetPromptRequest(rmcp::model::GetPromptRequest::new(
+                    params.clone(),
+                ));
+                let capabilities = capabilities.clone();
+                async move {
+                    match send(&session, request, capabilities).await? {
+                        ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
+                        ServerResult::InputRequiredResult(r) => {
+                            Ok(GetPromptResponse::InputRequired(r))
+                        }
+                        _ => Err(ServiceError::UnexpectedResponse),
+                    }
+                }
             })
             .await;
         match self.answer(attempt)? {
@@ -313,6 +348,49 @@ impl UpstreamSource {
             self.record(ok);
         }
     }
+}
+
+/// Send `request` on `session` with the caller's relayed capabilities; cancelled upstream if
+/// the caller stops waiting.
+async fn send(
+    session: &Session<Events>,
+    request: ClientRequest,
+    capabilities: Option<rmcp::model::RequestMetaObject>,
+) -> Result<ServerResult, ServiceError> {
+    let options = match capabilities {
+        Some(meta) => PeerRequestOptions::no_options().with_meta(meta),
+        None => PeerRequestOptions::no_options(),
+    };
+    let handle = session
+        .peer
+        .send_request_with_option(request, options)
+        .await?;
+    let mut cancel = CancelOnDrop {
+        peer: session.peer.clone(),
+        id: Some(handle.id.clone()),
+    };
+    let answer = handle.await_response().await;
+    cancel.id = None;
+    answer
+}
+
+/// `_meta` of a stateless caller's request that matters upstream: which of the server→client
+/// requests (elicitation, sampling, roots) the caller can answer, so a 2026-07-28 upstream may
+/// ask for them in `input_required` rounds that pass through to the caller. A legacy caller
+/// (or one without those capabilities) declares none: the upstream does not ask.
+fn caller_capabilities(cx: &CallContext) -> Option<rmcp::model::RequestMetaObject> {
+    const KEY: &str = "io.modelcontextprotocol/clientCapabilities";
+    let Some(serde_json::Value::Object(theirs)) = cx.request.meta.get(KEY) else {
+        return None;
+    };
+    let relayed: serde_json::Map<String, serde_json::Value> = theirs
+        .iter()
+        .filter(|(name, _)| matches!(name.as_str(), "elicitation" | "sampling" | "roots"))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let mut meta = rmcp::model::RequestMetaObject::new();
+    meta.insert(KEY.to_owned(), serde_json::Value::Object(relayed));
+    Some(meta)
 }
 
 /// The request id the edge gave this call's HTTP request, or a new one (stdio).
