@@ -186,7 +186,7 @@ impl UpstreamSource {
                             options,
                         )
                         .await?;
-                    let _route = wants_progress.then(|| {
+                    let route = wants_progress.then(|| {
                         session
                             .handler
                             .progress
@@ -198,6 +198,9 @@ impl UpstreamSource {
                     };
                     let answer = handle.await_response().await;
                     cancel.id = None;
+                    if let Some(route) = route {
+                        route.finish().await;
+                    }
                     match answer? {
                         ServerResult::CallToolResult(result) => {
                             Ok(CallToolResponse::Complete(result))

@@ -56,10 +56,17 @@ impl ClientHandler for Events {
 /// sharing a session never see each other's progress.
 #[derive(Default)]
 pub(super) struct ProgressRoutes {
-    routes: Mutex<HashMap<ProgressToken, CallContext>>,
+    routes: Mutex<HashMap<ProgressToken, Arc<Caller>>>,
 }
 
-/// Removes a call's route when the call ends.
+/// The caller a token leads to, and the progress being passed on to it right now.
+struct Caller {
+    cx: CallContext,
+    sending: std::sync::atomic::AtomicUsize,
+    sent: tokio::sync::Notify,
+}
+
+/// A call's route, removed when the call ends (see [`Route::finish`]).
 pub(super) struct Route {
     routes: Arc<ProgressRoutes>,
     token: ProgressToken,
@@ -75,13 +82,53 @@ impl Drop for Route {
     }
 }
 
+impl Route {
+    /// End the route before the call's answer goes to the caller, so no progress follows the
+    /// answer: rmcp hands each notification to a task of its own, so one received before the
+    /// answer may still be on its way. Those already on their way are let through (a few
+    /// scheduler turns, then their sends are awaited, briefly); any later one is dropped, as
+    /// progress after the answer means nothing to the caller.
+    pub(super) async fn finish(self) {
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+        let caller = self
+            .routes
+            .routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.token);
+        if let Some(caller) = caller {
+            let drained = async {
+                while caller.sending.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                    let sent = caller.sent.notified();
+                    tokio::pin!(sent);
+                    sent.as_mut().enable();
+                    if caller.sending.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                        break;
+                    }
+                    sent.await;
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), drained).await;
+        }
+    }
+}
+
 impl ProgressRoutes {
-    /// Send the progress under `token` to `caller` until the route is dropped.
+    /// Send the progress under `token` to `caller` until the route ends.
     pub(super) fn route(self: &Arc<Self>, token: ProgressToken, caller: &CallContext) -> Route {
         self.routes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(token.clone(), caller.clone());
+            .insert(
+                token.clone(),
+                Arc::new(Caller {
+                    cx: caller.clone(),
+                    sending: Default::default(),
+                    sent: tokio::sync::Notify::new(),
+                }),
+            );
         Route {
             routes: Arc::clone(self),
             token,
@@ -91,19 +138,25 @@ impl ProgressRoutes {
     /// Pass a progress notification on to the caller whose request it belongs to. The route is
     /// recorded right after the request is handed to rmcp, so a notification that outran it
     /// (an upstream faster than that one step) looks again after letting other tasks run; one
-    /// that belongs to nobody is dropped.
+    /// that belongs to nobody (or to a call already answered) is dropped.
     async fn forward(&self, params: ProgressNotificationParam) {
+        use std::sync::atomic::Ordering;
         for _ in 0..64 {
-            let caller = self
-                .routes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&params.progress_token)
-                .cloned();
+            let caller = {
+                let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+                let caller = routes.get(&params.progress_token).cloned();
+                if let Some(caller) = &caller {
+                    caller.sending.fetch_add(1, Ordering::AcqRel);
+                }
+                caller
+            };
             if let Some(caller) = caller {
                 caller
+                    .cx
                     .progress(params.progress, params.total, params.message)
                     .await;
+                caller.sending.fetch_sub(1, Ordering::AcqRel);
+                caller.sent.notify_waiters();
                 return;
             }
             tokio::task::yield_now().await;
