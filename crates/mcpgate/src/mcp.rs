@@ -26,6 +26,7 @@ pub use handler::{Handler, HandlerParts, ServerIdentity};
 pub use module::{BoxFuture, Module, SourceChanges, ToolHandler, ToolSpec};
 /// Seals the `requestState` of multi-round requests; each module that drives [`rounds`] owns one.
 pub use request_state::StateSealer;
+pub(crate) use request_state::canonical as canonical_json;
 pub use session::SessionState;
 /// Tasks bound to their creator, for modules whose tools answer with a task.
 pub use task_store::TaskStore;

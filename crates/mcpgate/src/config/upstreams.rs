@@ -184,6 +184,26 @@ impl Problems {
     }
 }
 
+impl Problems {
+    /// The value `text` names among `choices` (the first when absent); an unknown one is a
+    /// problem naming every choice.
+    fn choice<T: Copy>(&mut self, key: &str, text: Option<&str>, choices: &[(&str, T)]) -> T {
+        let default = choices[0].1;
+        let Some(text) = text else {
+            return default;
+        };
+        if let Some((_, value)) = choices.iter().find(|(name, _)| *name == text) {
+            return *value;
+        }
+        let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+        self.add(format_args!(
+            "{key} {text:?} is not one of {}",
+            names.join(", ")
+        ));
+        default
+    }
+}
+
 impl TryFrom<UpstreamSpec> for UpstreamConfig {
     type Error = String;
 
@@ -204,17 +224,15 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
             problems.add("`prefix` may hold only A-Z a-z 0-9 _ . - (tool names must stay valid)");
         }
         let timeout = problems.duration("timeout", spec.timeout.as_deref(), DEFAULT_TIMEOUT, false);
-        let protocol = match spec.protocol.as_deref().unwrap_or("auto") {
-            "legacy" => UpstreamProtocol::Legacy,
-            "2026-07-28" => UpstreamProtocol::Modern,
-            "auto" => UpstreamProtocol::Auto,
-            other => {
-                problems.add(format_args!(
-                    "protocol {other:?} is not one of \"legacy\", \"2026-07-28\", \"auto\""
-                ));
-                UpstreamProtocol::Legacy
-            }
-        };
+        let protocol = problems.choice(
+            "protocol",
+            spec.protocol.as_deref(),
+            &[
+                ("auto", UpstreamProtocol::Auto),
+                ("legacy", UpstreamProtocol::Legacy),
+                ("2026-07-28", UpstreamProtocol::Modern),
+            ],
+        );
         let pool_size = spec.pool_size.unwrap_or(DEFAULT_POOL_SIZE);
         if !(1..=MAX_POOL_SIZE).contains(&pool_size) {
             problems.add(format_args!("`pool_size` must be 1-{MAX_POOL_SIZE}"));
@@ -236,27 +254,23 @@ impl TryFrom<UpstreamSpec> for UpstreamConfig {
         {
             problems.add("`correlation_argument` must be 1-128 characters of A-Z a-z 0-9 _ . -");
         }
-        let isolation = match spec.isolation.as_deref().unwrap_or("shared") {
-            "shared" => Isolation::Shared,
-            "per_principal" => Isolation::PerPrincipal,
-            other => {
-                problems.add(format_args!(
-                    "isolation {other:?} is not one of \"shared\", \"per_principal\""
-                ));
-                Isolation::Shared
-            }
-        };
-        let pinning = match spec.pinning.as_deref().unwrap_or("warn") {
-            "warn" => Pinning::Warn,
-            "block" => Pinning::Block,
-            "off" => Pinning::Off,
-            other => {
-                problems.add(format_args!(
-                    "pinning {other:?} is not one of \"warn\", \"block\", \"off\""
-                ));
-                Pinning::Warn
-            }
-        };
+        let isolation = problems.choice(
+            "isolation",
+            spec.isolation.as_deref(),
+            &[
+                ("shared", Isolation::Shared),
+                ("per_principal", Isolation::PerPrincipal),
+            ],
+        );
+        let pinning = problems.choice(
+            "pinning",
+            spec.pinning.as_deref(),
+            &[
+                ("warn", Pinning::Warn),
+                ("block", Pinning::Block),
+                ("off", Pinning::Off),
+            ],
+        );
         let max_principals = spec.max_principals.unwrap_or(DEFAULT_MAX_PRINCIPALS);
         if !(1..=MAX_PRINCIPALS).contains(&max_principals) {
             problems.add(format_args!("`max_principals` must be 1-{MAX_PRINCIPALS}"));

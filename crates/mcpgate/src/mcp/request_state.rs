@@ -96,8 +96,9 @@ impl Binding {
     }
 }
 
-/// Write `value` as JSON with object keys in sorted order.
-fn canonical(value: &Value, out: &mut String) {
+/// Write `value` as JSON with object keys in sorted order (what is signed here, and what
+/// upstream tool pins digest).
+pub(crate) fn canonical(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => canonical_object(map, out),
         Value::Array(items) => {

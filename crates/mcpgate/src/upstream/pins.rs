@@ -26,40 +26,9 @@ pub enum Pinning {
 pub fn digest(tool: &Tool) -> String {
     let value = serde_json::to_value(tool).unwrap_or(Value::Null);
     let mut canonical = String::new();
-    write_sorted(&value, &mut canonical);
+    crate::mcp::canonical_json(&value, &mut canonical);
     let hash = Sha256::digest(canonical.as_bytes());
     hash.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `value` as JSON with every object's keys in order, whatever order it was built in.
-fn write_sorted(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_sorted(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_sorted(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 /// The tools (by the upstream's own name) whose definition differs from the pinned one. Tools

@@ -213,6 +213,15 @@ pub const DEFAULT_TOOLS: [&str; 14] = [
     "fetch",
 ];
 
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 /// The binary of the example `name`, built if this test run did not build it already.
 pub fn example(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::children_of;
 use crate::edge::{config_file, metrics, tool_names};
-use crate::support::{Server, example, modern_meta};
+use crate::support::{Server, example, free_port, modern_meta};
 
 /// A test's fault upstream: where it writes receipts and reads its control word.
 struct Fixture {
@@ -517,15 +517,6 @@ async fn heartbeats_replace_a_dead_session_and_shutdown_leaves_no_children() {
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
-/// A free loopback port (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// The fixture over HTTP at `port`, stopped when dropped.

@@ -10,16 +10,7 @@ use serde_json::json;
 
 use crate::edge::config_file;
 use crate::sdk_clients::{Clients, Sdk};
-use crate::support::Server;
-
-/// A free loopback port (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use crate::support::{Server, free_port};
 
 /// Wait until something accepts connections on `port`.
 async fn listening(port: u16) {
