@@ -3,7 +3,10 @@
 //!
 //! - `echo {nonce}`: answers with the nonce and this process's id, after three progress
 //!   notifications that carry the nonce (when the caller asked for progress);
-//! - `echo_args`: answers with the arguments and `_meta` it received;
+//! - `echo_args`: answers with the arguments, `_meta` and request headers it received (its
+//!   `region` argument is also an `Mcp-Param-Region` header in the 2026-07-28 era);
+//! - `log`: sends log messages at `debug`, `info` and `error` (as far as the request's log
+//!   level asks, in the 2026-07-28 era), then answers;
 //! - `pid`: this process's id (it claims to be read-only);
 //! - `slow {ms}`: answers after `ms` milliseconds;
 //! - `hang`: never answers (and notes a cancellation when one arrives);
@@ -24,6 +27,8 @@
 //! `FIXTURE_CONTROL` names is read on each call (`down`: `flaky` and `write` fail; `mutated`:
 //! every process lists the mutated tools).
 
+#![allow(deprecated)] // Logging is deprecated in 2026-07-28; the gateway still relays it.
+
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +42,7 @@ use rmcp::model::{
     ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
     ServerConfig, Tool, ToolAnnotations,
 };
+use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
@@ -104,9 +110,11 @@ impl Fixture {
             ),
             tool(
                 "echo_args",
-                "Echo arguments and _meta.",
-                json!({"path": {"type": "string"}, "root": {"type": "string"}}),
+                "Echo arguments, _meta and headers.",
+                json!({"path": {"type": "string"}, "root": {"type": "string"},
+                       "region": {"type": "string", "x-mcp-header": "Region"}}),
             ),
+            tool("log", "Send log messages, then answer.", json!({})),
             tool("pid", "This process's id.", json!({}))
                 .with_annotations(ToolAnnotations::new().read_only(true)),
             tool(
@@ -156,6 +164,7 @@ impl ServerHandler for Fixture {
                 .enable_tool_list_changed()
                 .enable_resources()
                 .enable_prompts()
+                .enable_logging()
                 .build(),
         )
     }
@@ -269,10 +278,55 @@ impl ServerHandler for Fixture {
                 }
                 text(json!({"nonce": nonce, "pid": std::process::id()}))
             }
-            "echo_args" => text(json!({
-                "arguments": arguments,
-                "meta": serde_json::to_value(&cx.meta).unwrap_or_default(),
-            })),
+            "echo_args" => {
+                let headers: serde_json::Map<String, Value> = cx
+                    .extensions
+                    .get::<http::request::Parts>()
+                    .map(|parts| {
+                        parts
+                            .headers
+                            .iter()
+                            .filter(|(name, _)| {
+                                name.as_str() == "x-request-id"
+                                    || name.as_str().starts_with("mcp-")
+                                    || name.as_str() == "authorization"
+                            })
+                            .map(|(name, value)| {
+                                (name.to_string(), json!(value.to_str().unwrap_or_default()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                text(json!({
+                    "arguments": arguments,
+                    "meta": serde_json::to_value(&cx.meta).unwrap_or_default(),
+                    "headers": headers,
+                }))
+            }
+            "log" => {
+                // A modern request says how much it wants; a legacy session gets everything.
+                let wanted = match cx.meta.protocol_version() {
+                    Some(_) => cx.meta.log_level(),
+                    None => Some(LoggingLevel::Debug),
+                };
+                let rank = |level: LoggingLevel| match level {
+                    LoggingLevel::Debug => 0,
+                    LoggingLevel::Info => 1,
+                    _ => 2,
+                };
+                for (level, word) in [
+                    (LoggingLevel::Debug, "debug detail"),
+                    (LoggingLevel::Info, "info note"),
+                    (LoggingLevel::Error, "error report"),
+                ] {
+                    if wanted.is_some_and(|min| rank(level) >= rank(min)) {
+                        let param = LoggingMessageNotificationParam::new(level, json!(word))
+                            .with_logger("fixture");
+                        let _ = cx.peer.notify_logging_message(param).await;
+                    }
+                }
+                text(json!({"logged": true}))
+            }
             "pid" => text(json!({"pid": std::process::id()})),
             "slow" => {
                 let ms = arguments["ms"].as_u64().unwrap_or(100);

@@ -15,6 +15,8 @@
 mod breaker;
 mod check;
 mod child;
+mod correlate;
+mod direct;
 mod pins;
 mod pool;
 mod probe;

@@ -24,6 +24,9 @@ pub(super) struct Session<H: ClientHandler + Clone> {
     pub peer: Peer<RoleClient>,
     /// What hears the session's notifications.
     pub handler: H,
+    /// Calls, reads and prompts of a stateless (2026-07-28) HTTP upstream go straight over
+    /// HTTP rather than through the client service.
+    pub direct: Option<super::direct::Direct>,
     running: Mutex<Option<RunningService<RoleClient, H>>>,
     /// A stdio upstream's child.
     process: Mutex<Option<child::Process>>,
@@ -41,6 +44,7 @@ impl<H: ClientHandler + Clone> Session<H> {
         // Dropped (the child killed) if opening fails.
         let mut process = None;
         let child_slot = &mut process;
+        let mut direct = None;
         let running = match &config.transport {
             UpstreamTransport::Stdio {
                 command,
@@ -63,22 +67,36 @@ impl<H: ClientHandler + Clone> Session<H> {
                 bearer,
             } => {
                 let token = bearer.as_ref().map(BearerSource::read).transpose()?;
-                let client = http.clone();
-                open_http(
+                let running = open_http(
                     url,
                     headers,
                     token.as_deref(),
                     handler.clone(),
                     lifecycle,
-                    client,
+                    http.clone(),
                 )
-                .await?
+                .await?;
+                let version = running
+                    .peer()
+                    .peer_info()
+                    .map(|i| i.protocol_version.clone());
+                if super::direct::Direct::applies(version.as_ref()) {
+                    direct = Some(super::direct::Direct::new(
+                        http.clone(),
+                        url,
+                        headers,
+                        token.as_deref(),
+                        &handler.get_info(),
+                    )?);
+                }
+                running
             }
         };
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             peer: running.peer().clone(),
             handler,
+            direct,
             running: Mutex::new(Some(running)),
             process: Mutex::new(process),
         })
@@ -190,7 +208,8 @@ pub(super) async fn open_http<H: ClientHandler>(
     if let Some(token) = bearer {
         config = config.auth_header(token);
     }
-    let transport = StreamableHttpClientTransport::with_client(client, config);
+    let transport =
+        StreamableHttpClientTransport::with_client(super::correlate::Correlated(client), config);
     handler
         .serve_with_lifecycle(transport, lifecycle)
         .await

@@ -53,6 +53,9 @@ pub struct Exposed {
     /// Whether a failed call may be sent again (read-only or idempotent, by the operator's
     /// word, or the upstream's where trusted).
     pub retry_safe: bool,
+    /// The `x-mcp-header` annotations of the upstream's schema (property path, header name):
+    /// a modern upstream is sent those arguments as `Mcp-Param-*` headers too.
+    pub param_headers: Vec<(Vec<String>, String)>,
 }
 
 /// The tools of `listed` that `config` exposes, as exposed. Two tools that would be exposed
@@ -83,6 +86,7 @@ pub fn expose(config: &UpstreamConfig, listed: Vec<Tool>) -> Vec<Exposed> {
 
 fn exposed_tool(config: &UpstreamConfig, mut tool: Tool) -> Exposed {
     let upstream_name = tool.name.to_string();
+    let param_headers = super::direct::annotated_headers(&tool.input_schema);
     let plain = ToolOverride::default();
     let over = config.overrides.get(&upstream_name).unwrap_or(&plain);
     if let Some(name) = &over.name {
@@ -114,6 +118,7 @@ fn exposed_tool(config: &UpstreamConfig, mut tool: Tool) -> Exposed {
         fixed: over.fixed.clone(),
         timeout: over.timeout.unwrap_or(config.timeout),
         retry_safe,
+        param_headers,
     }
 }
 

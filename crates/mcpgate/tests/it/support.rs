@@ -250,6 +250,42 @@ pub fn modern_meta() -> serde_json::Value {
     })
 }
 
+/// A modern request `body` (`method`, about `name`) posted to `server`'s endpoint with the
+/// era's headers.
+pub async fn modern_post(
+    server: &Server,
+    method: &str,
+    name: Option<&str>,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(server.at("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = name {
+        request = request.header("mcp-name", name);
+    }
+    request
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request")
+}
+
+/// The JSON-RPC messages of a response body: one JSON message, or the data of each SSE event.
+pub fn messages(text: &str) -> Vec<serde_json::Value> {
+    if text.trim_start().starts_with('{') {
+        return vec![serde_json::from_str(text).expect("json")];
+    }
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_json::from_str(d.trim()).expect("json event"))
+        .collect()
+}
+
 /// A modern `tools/call` JSON-RPC body.
 pub fn modern_call(id: u64, tool: &str, arguments: serde_json::Value) -> String {
     serde_json::json!({

@@ -3,6 +3,7 @@
 //! started with only the environment its entry lists, and stopped with the gateway.
 
 mod faults;
+mod modern_http;
 mod real;
 
 use crate::edge::{call, config_file, tool_names};

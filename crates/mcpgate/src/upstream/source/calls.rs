@@ -19,6 +19,7 @@ use super::UpstreamSource;
 use super::events::{CancelOnDrop, Events};
 use crate::mcp::CallContext;
 use crate::upstream::breaker::Rejected;
+use crate::upstream::direct::{Kind, Outgoing, decode, kind, param_headers};
 use crate::upstream::pool::AcquireError;
 use crate::upstream::resources::{rewrite_read, rewrite_tool_result};
 use crate::upstream::session::Session;
@@ -173,12 +174,35 @@ impl UpstreamSource {
         let attempt = self
             .run(&cx, tool.timeout, tool.retry_safe, |session| {
                 let request = upstream.clone();
+                let capabilities = capabilities.clone();
                 let options = match capabilities.clone() {
                     Some(meta) => PeerRequestOptions::no_options().with_meta(meta),
                     None => PeerRequestOptions::no_options(),
                 };
                 let cx = &cx;
+                let request_id = &request_id;
                 async move {
+                    if let Some(direct) = &session.direct {
+                        let out = Outgoing {
+                            method: "tools/call",
+                            request_id,
+                            capabilities: capabilities.as_ref(),
+                            param_headers: param_headers(
+                                &tool.param_headers,
+                                request.arguments.as_ref(),
+                            ),
+                        };
+                        let raw = direct.request(out, request, cx).await?;
+                        return Ok(match kind(&raw) {
+                            Kind::Complete => {
+                                CallToolResponse::Complete(decode(&raw, "tool result")?)
+                            }
+                            Kind::InputRequired => {
+                                CallToolResponse::InputRequired(decode(&raw, "input request")?)
+                            }
+                            Kind::Task => CallToolResponse::Task(decode(&raw, "task")?),
+                        });
+                    }
                     let handle = session
                         .peer
                         .send_request_with_option(
@@ -248,13 +272,26 @@ impl UpstreamSource {
         params.input_responses = asked.input_responses.clone();
         params.request_state = asked.request_state.clone();
         let capabilities = caller_capabilities(&cx);
+        let request_id = request_id(&cx);
         let attempt = self
             .run(&cx, self.config.timeout, true, |session| {
-                let request = ClientRequest::ReadResourceRequest(
-                    rmcp::model::ReadResourceRequest::new(params.clone()),
-                );
+                let params = params.clone();
                 let capabilities = capabilities.clone();
+                let (cx, request_id) = (&cx, &request_id);
                 async move {
+                    if let Some(direct) = &session.direct {
+                        let out = Outgoing::new("resources/read", request_id, &capabilities);
+                        let raw = direct.request(out, params, cx).await?;
+                        return Ok(match kind(&raw) {
+                            Kind::InputRequired => {
+                                ReadResourceResponse::InputRequired(decode(&raw, "input request")?)
+                            }
+                            _ => ReadResourceResponse::Complete(decode(&raw, "resource")?),
+                        });
+                    }
+                    let request = ClientRequest::ReadResourceRequest(
+                        rmcp::model::ReadResourceRequest::new(params),
+                    );
                     match send(&session, request, capabilities).await? {
                         ServerResult::ReadResourceResult(r) => {
                             Ok(ReadResourceResponse::Complete(r))
@@ -289,13 +326,25 @@ impl UpstreamSource {
         params.name = name;
         params.meta = None;
         let capabilities = caller_capabilities(&cx);
+        let request_id = request_id(&cx);
         let attempt = self
             .run(&cx, self.config.timeout, true, |session| {
-                let request = ClientRequest::GetPromptRequest(rmcp::model::GetPromptRequest::new(
-                    params.clone(),
-                ));
+                let params = params.clone();
                 let capabilities = capabilities.clone();
+                let (cx, request_id) = (&cx, &request_id);
                 async move {
+                    if let Some(direct) = &session.direct {
+                        let out = Outgoing::new("prompts/get", request_id, &capabilities);
+                        let raw = direct.request(out, params, cx).await?;
+                        return Ok(match kind(&raw) {
+                            Kind::InputRequired => {
+                                GetPromptResponse::InputRequired(decode(&raw, "input request")?)
+                            }
+                            _ => GetPromptResponse::Complete(decode(&raw, "prompt")?),
+                        });
+                    }
+                    let request =
+                        ClientRequest::GetPromptRequest(rmcp::model::GetPromptRequest::new(params));
                     match send(&session, request, capabilities).await? {
                         ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
                         ServerResult::InputRequiredResult(r) => {

@@ -15,18 +15,18 @@ use crate::edge::{config_file, metrics, tool_names};
 use crate::support::{Server, example, free_port, modern_meta};
 
 /// A test's fault upstream: where it writes receipts and reads its control word.
-struct Fixture {
+pub(super) struct Fixture {
     dir: tempfile::TempDir,
 }
 
 impl Fixture {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
 
-    fn receipts_path(&self) -> PathBuf {
+    pub(super) fn receipts_path(&self) -> PathBuf {
         self.dir.path().join("receipts")
     }
 
@@ -40,7 +40,7 @@ impl Fixture {
     }
 
     /// Every receipt line so far (`tool pid`).
-    fn receipts(&self) -> Vec<String> {
+    pub(super) fn receipts(&self) -> Vec<String> {
         std::fs::read_to_string(self.receipts_path())
             .unwrap_or_default()
             .lines()
@@ -49,7 +49,7 @@ impl Fixture {
     }
 
     /// How many calls of `tool` reached the upstream.
-    fn received(&self, tool: &str) -> usize {
+    pub(super) fn received(&self, tool: &str) -> usize {
         self.receipts()
             .iter()
             .filter(|l| l.rsplit_once(' ').is_some_and(|(t, _)| t == tool))
@@ -82,7 +82,7 @@ fn fixture_binary() -> PathBuf {
 /// Call `tool` with `arguments` as a modern client, optionally asking for progress under
 /// `token` and with a request id; the final JSON-RPC message and every notification that came
 /// before it on the same response.
-async fn call_streamed(
+pub(super) async fn call_streamed(
     server: &Server,
     tool: &str,
     arguments: Value,
@@ -110,34 +110,25 @@ async fn call_streamed(
         .send()
         .await
         .expect("request");
-    let text = response.text().await.expect("body");
-    let messages: Vec<Value> = if text.trim_start().starts_with('{') {
-        vec![serde_json::from_str(&text).expect("json")]
-    } else {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .filter(|d| !d.trim().is_empty())
-            .map(|d| serde_json::from_str(d.trim()).expect("json event"))
-            .collect()
-    };
+    let messages = crate::support::messages(&response.text().await.expect("body"));
     let (last, before) = messages.split_last().expect("an answer");
     (last.clone(), before.to_vec())
 }
 
 /// Call `tool` with `arguments`; the final message.
-async fn call(server: &Server, tool: &str, arguments: Value) -> Value {
+pub(super) async fn call(server: &Server, tool: &str, arguments: Value) -> Value {
     call_streamed(server, tool, arguments, None, None).await.0
 }
 
 /// The text of a tool result's first content block.
-fn text(answer: &Value) -> &str {
+pub(super) fn text(answer: &Value) -> &str {
     answer["result"]["content"][0]["text"]
         .as_str()
         .unwrap_or_default()
 }
 
 /// Wait (up to 15 s) until `check` holds.
-async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
+pub(super) async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
     for _ in 0..150 {
         if check().await {
             return;
@@ -148,7 +139,7 @@ async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
 }
 
 /// The gateway started with `config`.
-async fn gateway(config: &str) -> (Server, tempfile::TempDir) {
+pub(super) async fn gateway(config: &str) -> (Server, tempfile::TempDir) {
     let (dir, file) = config_file(config);
     let server = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
     (server, dir)
@@ -520,7 +511,7 @@ fn alive(pid: u32) -> bool {
 }
 
 /// The fixture over HTTP at `port`, stopped when dropped.
-fn http_fixture(port: u16, fx: &Fixture) -> tokio::process::Child {
+pub(super) fn http_fixture(port: u16, fx: &Fixture) -> tokio::process::Child {
     tokio::process::Command::new(fixture_binary())
         .args(["--http", &format!("127.0.0.1:{port}")])
         .env("FIXTURE_RECEIPTS", fx.receipts_path())
@@ -644,7 +635,7 @@ async fn upstreams_check_reports_each_upstream_and_fails_for_a_required_one() {
 }
 
 /// One modern request with `params`; the JSON answer.
-async fn request(server: &Server, method: &str, params: Value) -> Value {
+pub(super) async fn request(server: &Server, method: &str, params: Value) -> Value {
     crate::edge::rpc(server, None, method, params)
         .await
         .json()
