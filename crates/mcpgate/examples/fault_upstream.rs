@@ -5,6 +5,10 @@
 //!   notifications that carry the nonce (when the caller asked for progress);
 //! - `echo_args`: answers with the arguments, `_meta` and request headers it received (its
 //!   `region` argument is also an `Mcp-Param-Region` header in the 2026-07-28 era);
+//! - `ask`: asks the client (a legacy session) for an answer by elicitation, and answers
+//!   with what it said, or with the error it got;
+//! - `confirm`: in the 2026-07-28 era, answers `input_required` with an elicitation (and a
+//!   request state), then, asked again with the answer, answers with it and the state;
 //! - `log`: sends log messages at `debug`, `info` and `error` (as far as the request's log
 //!   level asks, in the 2026-07-28 era), then answers;
 //! - `pid`: this process's id (it claims to be read-only);
@@ -42,7 +46,10 @@ use rmcp::model::{
     ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
     ServerConfig, Tool, ToolAnnotations,
 };
-use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
+use rmcp::model::{
+    ElicitRequest, ElicitRequestParams, ElicitationSchema, InputRequest, InputRequiredResult,
+    LoggingLevel, LoggingMessageNotificationParam,
+};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
@@ -115,6 +122,12 @@ impl Fixture {
                        "region": {"type": "string", "x-mcp-header": "Region"}}),
             ),
             tool("log", "Send log messages, then answer.", json!({})),
+            tool("ask", "Ask the client by elicitation.", json!({})),
+            tool(
+                "confirm",
+                "Ask for confirmation in an input_required round.",
+                json!({}),
+            ),
             tool("pid", "This process's id.", json!({}))
                 .with_annotations(ToolAnnotations::new().read_only(true)),
             tool(
@@ -302,6 +315,52 @@ impl ServerHandler for Fixture {
                     "meta": serde_json::to_value(&cx.meta).unwrap_or_default(),
                     "headers": headers,
                 }))
+            }
+            "ask" => {
+                let Ok(schema) = serde_json::from_value::<ElicitationSchema>(json!({
+                    "type": "object",
+                    "properties": {"answer": {"type": "string"}},
+                    "required": ["answer"]
+                })) else {
+                    return Err(ErrorData::internal_error("schema", None));
+                };
+                let asked = cx
+                    .peer
+                    .create_elicitation(ElicitRequestParams::FormElicitationParams {
+                        meta: None,
+                        message: "Proceed?".to_owned(),
+                        requested_schema: schema,
+                    })
+                    .await;
+                match asked {
+                    Ok(answer) => text(json!({"action": answer.action, "content": answer.content})),
+                    Err(e) => text(json!({"error": e.to_string()})),
+                }
+            }
+            "confirm" => {
+                if let Some(responses) = &request.input_responses {
+                    return text(json!({
+                        "answer": responses.get("ok"),
+                        "state": request.request_state,
+                    }));
+                }
+                let Ok(schema) = serde_json::from_value::<ElicitationSchema>(json!({
+                    "type": "object",
+                    "properties": {"answer": {"type": "string"}},
+                })) else {
+                    return Err(ErrorData::internal_error("schema", None));
+                };
+                let ask = InputRequest::Elicitation(ElicitRequest::new(
+                    ElicitRequestParams::FormElicitationParams {
+                        meta: None,
+                        message: "Confirm?".to_owned(),
+                        requested_schema: schema,
+                    },
+                ));
+                Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
+                    Some([("ok".to_owned(), ask)].into_iter().collect()),
+                    Some("fixture-state".to_owned()),
+                )))
             }
             "log" => {
                 // A modern request says how much it wants; a legacy session gets everything.

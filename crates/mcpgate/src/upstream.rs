@@ -10,7 +10,9 @@
 //! a circuit breaker (`breaker.rs`), a retry policy with a budget (`retry.rs`), and a
 //! supervisor (`source.rs`) that lists it until that works, pings its sessions and probes an
 //! open breaker. An upstream that cannot be reached at start-up is served without tools and
-//! joins when it answers.
+//! joins when it answers. A 2026-07-28 upstream over HTTP is called straight over HTTP, one
+//! POST per request (`direct.rs`); other sessions go through rmcp's client, whose HTTP
+//! requests carry the gateway's request id (`correlate.rs`).
 
 mod breaker;
 mod check;

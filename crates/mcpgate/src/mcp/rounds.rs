@@ -225,6 +225,18 @@ where
     }
 }
 
+/// Put `requests` (one `input_required` round of someone else's, such as an upstream's) to a
+/// legacy caller as peer requests on its session; its answers, keyed as asked. Requests it has
+/// no capability for are refused with `-32021` before anything is sent.
+pub async fn answer_in_session(
+    cx: &CallContext,
+    requests: InputRequests,
+) -> Result<InputResponses, ErrorData> {
+    let capabilities = cx.request.client_capabilities().unwrap_or_default();
+    require_capabilities(&requests, &capabilities)?;
+    peer::answer(cx, requests).await
+}
+
 /// Refuse requests the client has no capability for, naming every missing capability.
 fn require_capabilities(
     requests: &InputRequests,

@@ -42,9 +42,8 @@ pub(super) struct Direct {
     url: reqwest::Url,
     /// The operator's headers for this upstream, its credential, and the era's fixed ones.
     headers: HeaderMap,
-    /// The gateway's `clientInfo` and `clientCapabilities`, serialised once.
+    /// The gateway's `clientInfo`, serialised once.
     client_info: Value,
-    capabilities: Value,
     next_id: AtomicU64,
 }
 
@@ -88,8 +87,8 @@ pub(super) struct Outgoing<'a> {
     pub method: &'static str,
     /// The gateway's request id (`X-Request-Id`).
     pub request_id: &'a str,
-    /// The caller's relayed client capabilities (`None`: the gateway's own).
-    pub capabilities: Option<&'a RequestMetaObject>,
+    /// The `_meta` relayed for the caller (its capabilities and log level).
+    pub capabilities: &'a RequestMetaObject,
     /// `Mcp-Param-*` headers of a tool call.
     pub param_headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -99,12 +98,12 @@ impl<'a> Outgoing<'a> {
     pub fn new(
         method: &'static str,
         request_id: &'a str,
-        capabilities: &'a Option<RequestMetaObject>,
+        capabilities: &'a RequestMetaObject,
     ) -> Self {
         Self {
             method,
             request_id,
-            capabilities: capabilities.as_ref(),
+            capabilities,
             param_headers: Vec::new(),
         }
     }
@@ -168,7 +167,6 @@ impl Direct {
             url,
             headers: map,
             client_info: serde_json::to_value(&info.client_info)?,
-            capabilities: serde_json::to_value(&info.capabilities)?,
             next_id: AtomicU64::new(1),
         })
     }
@@ -192,7 +190,6 @@ impl Direct {
         self.stamp(
             params.meta_mut().get_or_insert_default(),
             &out,
-            cx,
             id,
             wants_progress,
         );
@@ -244,14 +241,13 @@ impl Direct {
         }
     }
 
-    /// The era's `_meta` for request `id`: protocol version, client details, the caller's
-    /// relayed capabilities over the gateway's, the caller's log level, and a progress token
-    /// of the gateway's when the caller asked for progress.
+    /// The era's `_meta` for request `id`: protocol version, client details, what is relayed
+    /// for the caller (its capabilities and log level), and a progress token of the gateway's
+    /// when the caller asked for progress.
     fn stamp(
         &self,
         meta: &mut RequestMetaObject,
         out: &Outgoing<'_>,
-        cx: &CallContext,
         id: u64,
         wants_progress: bool,
     ) {
@@ -263,16 +259,7 @@ impl Direct {
             "io.modelcontextprotocol/clientInfo".to_owned(),
             self.client_info.clone(),
         );
-        meta.insert(
-            "io.modelcontextprotocol/clientCapabilities".to_owned(),
-            self.capabilities.clone(),
-        );
-        if let Some(relayed) = out.capabilities {
-            meta.extend(relayed.clone());
-        }
-        if let Some(level) = cx.wanted_log_level() {
-            meta.set_log_level(level);
-        }
+        meta.extend(out.capabilities.clone());
         if wants_progress {
             meta.insert("progressToken".to_owned(), Value::from(id));
         }

@@ -1,11 +1,14 @@
 //! One upstream as a catalog source: its pool of sessions and what it exposes (tools,
 //! resources, resource templates, prompts). Calls and reads are in `calls.rs`, what sessions
-//! hear in `events.rs`, the breaker's transitions and the supervisor in `supervise.rs`.
+//! hear in `events.rs`, what an upstream asks or logs during a call in `questions.rs`, the
+//! breaker's transitions and the supervisor in `supervise.rs`.
 
 mod calls;
+mod deliveries;
 mod events;
 mod listen;
 mod principals;
+mod questions;
 mod supervise;
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -452,6 +455,7 @@ fn handlers(source: Weak<UpstreamSource>) -> super::pool::MakeHandler<Events> {
     Box::new(move || Events {
         source: source.clone(),
         progress: Arc::default(),
+        callers: Arc::default(),
     })
 }
 

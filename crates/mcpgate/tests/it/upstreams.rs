@@ -4,6 +4,7 @@
 
 mod faults;
 mod modern_http;
+mod questions;
 mod real;
 
 use crate::edge::{call, config_file, tool_names};

@@ -4,7 +4,7 @@
 #![allow(deprecated)] // Sampling and roots are deprecated in 2026-07-28 but still served.
 
 use rmcp::ErrorData;
-use rmcp::model::{ClientCapabilities, InputRequest, InputResponses, ServerRequest};
+use rmcp::model::{ClientCapabilities, InputRequest, InputRequests, InputResponses, ServerRequest};
 use serde_json::Value;
 
 use super::{Exchange, Outcome, Step, require_capabilities};
@@ -32,18 +32,26 @@ where
             Step::Ask { requests, state } => (requests, state),
         };
         require_capabilities(&requests, &exchange.capabilities)?;
-        let mut responses = InputResponses::new();
-        for (key, request) in requests {
-            let answer = ask(cx, request).await?;
-            responses.insert(key, answer);
-        }
-        exchange.responses = responses;
+        exchange.responses = answer(cx, requests).await?;
         exchange.state = state;
     }
     Err(ErrorData::internal_error(
         format!("the request did not finish within {MAX_ROUNDS} rounds of client input"),
         None,
     ))
+}
+
+/// Ask the caller each of `requests` in turn; the answers, keyed as asked.
+pub(super) async fn answer(
+    cx: &CallContext,
+    requests: InputRequests,
+) -> Result<InputResponses, ErrorData> {
+    let mut responses = InputResponses::new();
+    for (key, request) in requests {
+        let answer = ask(cx, request).await?;
+        responses.insert(key, answer);
+    }
+    Ok(responses)
 }
 
 /// Send one question to the caller as a peer request and wait for its answer, unless the

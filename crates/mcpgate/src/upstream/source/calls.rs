@@ -156,29 +156,48 @@ impl UpstreamSource {
     }
 
     /// Call `tool` for the caller. The upstream's protocol errors pass through; what went wrong
-    /// on the way is a tool error naming the upstream.
+    /// on the way is a tool error naming the upstream. The `input_required` rounds of a
+    /// 2026-07-28 upstream pass through to a stateless caller; a legacy caller is asked on its
+    /// session, and the call goes upstream again with its answers.
     pub(super) async fn call(
         &self,
         tool: &Exposed,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         cx: CallContext,
     ) -> Result<CallToolResponse, ErrorData> {
-        let request_id = request_id(&cx);
+        for _ in 0..ROUNDS {
+            match self.call_once(tool, &request, &cx).await? {
+                CallToolResponse::InputRequired(round) if !cx.is_modern() => {
+                    let (responses, state) = answer_round(&cx, round).await?;
+                    request.input_responses = Some(responses);
+                    request.request_state = state;
+                }
+                other => return Ok(other),
+            }
+        }
+        Err(too_many_rounds())
+    }
+
+    /// One call of `tool` for the caller (see [`Self::call`]).
+    async fn call_once(
+        &self,
+        tool: &Exposed,
+        request: &CallToolRequestParams,
+        cx: &CallContext,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let request_id = request_id(cx);
         let upstream = tool.upstream_request(
-            &request,
+            request,
             &request_id,
             self.config.correlation_argument.as_deref(),
         );
         let wants_progress = cx.request.meta.get_progress_token().is_some();
-        let capabilities = caller_capabilities(&cx);
+        let capabilities = caller_capabilities(cx);
         let attempt = self
-            .run(&cx, tool.timeout, tool.retry_safe, |session| {
+            .run(cx, tool.timeout, tool.retry_safe, |session| {
                 let request = upstream.clone();
                 let capabilities = capabilities.clone();
-                let options = match capabilities.clone() {
-                    Some(meta) => PeerRequestOptions::no_options().with_meta(meta),
-                    None => PeerRequestOptions::no_options(),
-                };
+                let options = PeerRequestOptions::no_options().with_meta(capabilities.clone());
                 let cx = &cx;
                 let request_id = &request_id;
                 async move {
@@ -186,7 +205,7 @@ impl UpstreamSource {
                         let out = Outgoing {
                             method: "tools/call",
                             request_id,
-                            capabilities: capabilities.as_ref(),
+                            capabilities: &capabilities,
                             param_headers: param_headers(
                                 &tool.param_headers,
                                 request.arguments.as_ref(),
@@ -216,12 +235,14 @@ impl UpstreamSource {
                             .progress
                             .route(handle.progress_token.clone(), cx)
                     });
+                    let calling = session.handler.callers.enter(handle.id.clone(), cx);
                     let mut cancel = CancelOnDrop {
                         peer: session.peer.clone(),
                         id: Some(handle.id.clone()),
                     };
                     let answer = handle.await_response().await;
                     cancel.id = None;
+                    calling.finish().await;
                     if let Some(route) = route {
                         route.finish().await;
                     }
@@ -261,20 +282,41 @@ impl UpstreamSource {
         }
     }
 
-    /// Read the upstream's resource `uri` (its own URI) for the caller.
+    /// Read the upstream's resource `uri` (its own URI) for the caller, a legacy caller
+    /// answering the upstream's rounds on its session (see [`Self::call`]).
     pub(super) async fn read(
         &self,
         uri: String,
         asked: &ReadResourceRequestParams,
         cx: CallContext,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let mut asked = asked.clone();
+        for _ in 0..ROUNDS {
+            match self.read_once(uri.clone(), &asked, &cx).await? {
+                ReadResourceResponse::InputRequired(round) if !cx.is_modern() => {
+                    let (responses, state) = answer_round(&cx, round).await?;
+                    asked.input_responses = Some(responses);
+                    asked.request_state = state;
+                }
+                other => return Ok(other),
+            }
+        }
+        Err(too_many_rounds())
+    }
+
+    async fn read_once(
+        &self,
+        uri: String,
+        asked: &ReadResourceRequestParams,
+        cx: &CallContext,
+    ) -> Result<ReadResourceResponse, ErrorData> {
         let mut params = ReadResourceRequestParams::new(uri);
         params.input_responses = asked.input_responses.clone();
         params.request_state = asked.request_state.clone();
-        let capabilities = caller_capabilities(&cx);
-        let request_id = request_id(&cx);
+        let capabilities = caller_capabilities(cx);
+        let request_id = request_id(cx);
         let attempt = self
-            .run(&cx, self.config.timeout, true, |session| {
+            .run(cx, self.config.timeout, true, |session| {
                 let params = params.clone();
                 let capabilities = capabilities.clone();
                 let (cx, request_id) = (&cx, &request_id);
@@ -292,7 +334,7 @@ impl UpstreamSource {
                     let request = ClientRequest::ReadResourceRequest(
                         rmcp::model::ReadResourceRequest::new(params),
                     );
-                    match send(&session, request, capabilities).await? {
+                    match send(&session, request, capabilities, cx).await? {
                         ServerResult::ReadResourceResult(r) => {
                             Ok(ReadResourceResponse::Complete(r))
                         }
@@ -316,19 +358,39 @@ impl UpstreamSource {
         }
     }
 
-    /// Get the upstream's prompt `name` (its own name) for the caller.
+    /// Get the upstream's prompt `name` (its own name) for the caller, a legacy caller
+    /// answering the upstream's rounds on its session (see [`Self::call`]).
     pub(super) async fn prompt(
         &self,
         name: String,
         mut params: GetPromptRequestParams,
         cx: CallContext,
     ) -> Result<GetPromptResponse, ErrorData> {
+        for _ in 0..ROUNDS {
+            match self.prompt_once(name.clone(), params.clone(), &cx).await? {
+                GetPromptResponse::InputRequired(round) if !cx.is_modern() => {
+                    let (responses, state) = answer_round(&cx, round).await?;
+                    params.input_responses = Some(responses);
+                    params.request_state = state;
+                }
+                other => return Ok(other),
+            }
+        }
+        Err(too_many_rounds())
+    }
+
+    async fn prompt_once(
+        &self,
+        name: String,
+        mut params: GetPromptRequestParams,
+        cx: &CallContext,
+    ) -> Result<GetPromptResponse, ErrorData> {
         params.name = name;
         params.meta = None;
-        let capabilities = caller_capabilities(&cx);
-        let request_id = request_id(&cx);
+        let capabilities = caller_capabilities(cx);
+        let request_id = request_id(cx);
         let attempt = self
-            .run(&cx, self.config.timeout, true, |session| {
+            .run(cx, self.config.timeout, true, |session| {
                 let params = params.clone();
                 let capabilities = capabilities.clone();
                 let (cx, request_id) = (&cx, &request_id);
@@ -345,7 +407,7 @@ impl UpstreamSource {
                     }
                     let request =
                         ClientRequest::GetPromptRequest(rmcp::model::GetPromptRequest::new(params));
-                    match send(&session, request, capabilities).await? {
+                    match send(&session, request, capabilities, cx).await? {
                         ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
                         ServerResult::InputRequiredResult(r) => {
                             Ok(GetPromptResponse::InputRequired(r))
@@ -402,47 +464,68 @@ impl UpstreamSource {
     }
 }
 
+/// How many `input_required` rounds of an upstream a legacy caller is asked through before
+/// the request fails.
+const ROUNDS: usize = 10;
+
+/// Put one `input_required` round of the upstream's to a legacy caller on its session: its
+/// answers, and the upstream's request state to send back with them.
+async fn answer_round(
+    cx: &CallContext,
+    round: rmcp::model::InputRequiredResult,
+) -> Result<(rmcp::model::InputResponses, Option<String>), ErrorData> {
+    let requests = round.input_requests.unwrap_or_default();
+    let responses = crate::mcp::rounds::answer_in_session(cx, requests).await?;
+    Ok((responses, round.request_state))
+}
+
+fn too_many_rounds() -> ErrorData {
+    ErrorData::internal_error(
+        format!("the upstream still asked for input after {ROUNDS} rounds"),
+        None,
+    )
+}
+
 /// Send `request` on `session` with the caller's relayed capabilities; cancelled upstream if
 /// the caller stops waiting.
 async fn send(
     session: &Session<Events>,
     request: ClientRequest,
-    capabilities: Option<rmcp::model::RequestMetaObject>,
+    capabilities: rmcp::model::RequestMetaObject,
+    cx: &CallContext,
 ) -> Result<ServerResult, ServiceError> {
-    let options = match capabilities {
-        Some(meta) => PeerRequestOptions::no_options().with_meta(meta),
-        None => PeerRequestOptions::no_options(),
-    };
+    let options = PeerRequestOptions::no_options().with_meta(capabilities);
     let handle = session
         .peer
         .send_request_with_option(request, options)
         .await?;
+    let calling = session.handler.callers.enter(handle.id.clone(), cx);
     let mut cancel = CancelOnDrop {
         peer: session.peer.clone(),
         id: Some(handle.id.clone()),
     };
     let answer = handle.await_response().await;
     cancel.id = None;
+    calling.finish().await;
     answer
 }
 
-/// `_meta` of a stateless caller's request that matters upstream: which of the server→client
-/// requests (elicitation, sampling, roots) the caller can answer, so a 2026-07-28 upstream may
-/// ask for them in `input_required` rounds that pass through to the caller. A legacy caller
-/// (or one without those capabilities) declares none: the upstream does not ask.
-fn caller_capabilities(cx: &CallContext) -> Option<rmcp::model::RequestMetaObject> {
-    const KEY: &str = "io.modelcontextprotocol/clientCapabilities";
-    let Some(serde_json::Value::Object(theirs)) = cx.request.meta.get(KEY) else {
-        return None;
-    };
-    let relayed: serde_json::Map<String, serde_json::Value> = theirs
-        .iter()
-        .filter(|(name, _)| matches!(name.as_str(), "elicitation" | "sampling" | "roots"))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
+/// `_meta` for a request upstream on behalf of the caller: which of the server→client
+/// requests (elicitation, sampling, roots) it can answer — a 2026-07-28 upstream may ask for
+/// those in `input_required` rounds, which pass through to a stateless caller and are put to a
+/// legacy caller on its session — and the log level it wants messages at.
+fn caller_capabilities(cx: &CallContext) -> rmcp::model::RequestMetaObject {
+    let declared = cx.request.client_capabilities().unwrap_or_default();
+    let mut relayed = rmcp::model::ClientCapabilities::default();
+    relayed.elicitation = declared.elicitation;
+    relayed.sampling = declared.sampling;
+    relayed.roots = declared.roots;
     let mut meta = rmcp::model::RequestMetaObject::new();
-    meta.insert(KEY.to_owned(), serde_json::Value::Object(relayed));
-    Some(meta)
+    meta.set_client_capabilities(relayed);
+    if let Some(level) = cx.wanted_log_level() {
+        meta.set_log_level(level);
+    }
+    meta
 }
 
 /// The request id the edge gave this call's HTTP request, or a new one (stdio).

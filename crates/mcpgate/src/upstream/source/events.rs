@@ -1,6 +1,9 @@
 //! What one upstream session hears: list changes (listed again through that session) and
 //! progress (sent to exactly the caller whose request it belongs to); and the guard that
-//! cancels an upstream request whose caller stopped waiting.
+//! cancels an upstream request whose caller stopped waiting. What the upstream asks or logs
+//! during a call goes through [`Callers`].
+
+#![allow(deprecated)] // Sampling, roots and logging are deprecated in 2026-07-28 but relayed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -8,10 +11,16 @@ use std::sync::{Arc, Mutex, Weak};
 use rmcp::model::{
     CancelledNotificationParam, ProgressNotificationParam, ProgressToken, RequestId,
 };
-use rmcp::service::NotificationContext;
-use rmcp::{ClientHandler, RoleClient};
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
+    ElicitRequestParams, ElicitResult, ListRootsResult, LoggingMessageNotificationParam,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ClientHandler, ErrorData, RoleClient};
 
 use super::UpstreamSource;
+use super::deliveries::Deliveries;
+use super::questions::Callers;
 use crate::mcp::CallContext;
 
 /// What one upstream session tells us: a changed tool list is listed again, and progress of a
@@ -20,9 +29,54 @@ use crate::mcp::CallContext;
 pub(super) struct Events {
     pub(super) source: Weak<UpstreamSource>,
     pub(super) progress: Arc<ProgressRoutes>,
+    /// The calls in flight, for what the upstream asks or says during them.
+    pub(super) callers: Arc<Callers>,
 }
 
 impl ClientHandler for Events {
+    /// The gateway can relay elicitation, sampling and roots requests to callers that
+    /// declared them (see [`Callers`]).
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::default();
+        info.capabilities = ClientCapabilities::builder()
+            .enable_elicitation()
+            .enable_sampling()
+            .enable_roots()
+            .build();
+        info
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        cx: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        self.callers.elicit(params, &cx).await
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        cx: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        self.callers.sample(params, &cx).await
+    }
+
+    async fn list_roots(
+        &self,
+        cx: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        self.callers.roots(&cx).await
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.callers.log(params).await;
+    }
+
     async fn on_tool_list_changed(&self, cx: NotificationContext<RoleClient>) {
         let Some(source) = self.source.upgrade() else {
             return;
@@ -62,8 +116,7 @@ pub(super) struct ProgressRoutes {
 /// The caller a token leads to, and the progress being passed on to it right now.
 struct Caller {
     cx: CallContext,
-    sending: std::sync::atomic::AtomicUsize,
-    sent: tokio::sync::Notify,
+    deliveries: Deliveries,
 }
 
 /// A call's route, removed when the call ends (see [`Route::finish`]).
@@ -89,9 +142,7 @@ impl Route {
     /// scheduler turns, then their sends are awaited, briefly); any later one is dropped, as
     /// progress after the answer means nothing to the caller.
     pub(super) async fn finish(self) {
-        for _ in 0..8 {
-            tokio::task::yield_now().await;
-        }
+        Deliveries::let_through().await;
         let caller = self
             .routes
             .routes
@@ -99,18 +150,7 @@ impl Route {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.token);
         if let Some(caller) = caller {
-            let drained = async {
-                while caller.sending.load(std::sync::atomic::Ordering::Acquire) > 0 {
-                    let sent = caller.sent.notified();
-                    tokio::pin!(sent);
-                    sent.as_mut().enable();
-                    if caller.sending.load(std::sync::atomic::Ordering::Acquire) == 0 {
-                        break;
-                    }
-                    sent.await;
-                }
-            };
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), drained).await;
+            caller.deliveries.settle().await;
         }
     }
 }
@@ -125,8 +165,7 @@ impl ProgressRoutes {
                 token.clone(),
                 Arc::new(Caller {
                     cx: caller.clone(),
-                    sending: Default::default(),
-                    sent: tokio::sync::Notify::new(),
+                    deliveries: Deliveries::default(),
                 }),
             );
         Route {
@@ -140,13 +179,12 @@ impl ProgressRoutes {
     /// (an upstream faster than that one step) looks again after letting other tasks run; one
     /// that belongs to nobody (or to a call already answered) is dropped.
     async fn forward(&self, params: ProgressNotificationParam) {
-        use std::sync::atomic::Ordering;
         for _ in 0..64 {
             let caller = {
                 let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
                 let caller = routes.get(&params.progress_token).cloned();
                 if let Some(caller) = &caller {
-                    caller.sending.fetch_add(1, Ordering::AcqRel);
+                    caller.deliveries.start();
                 }
                 caller
             };
@@ -155,8 +193,7 @@ impl ProgressRoutes {
                     .cx
                     .progress(params.progress, params.total, params.message)
                     .await;
-                caller.sending.fetch_sub(1, Ordering::AcqRel);
-                caller.sent.notify_waiters();
+                caller.deliveries.done();
                 return;
             }
             tokio::task::yield_now().await;

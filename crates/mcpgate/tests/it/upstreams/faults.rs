@@ -58,7 +58,7 @@ impl Fixture {
 
     /// An `[[upstreams]]` entry `fx` running the fixture over stdio, with `extra` lines
     /// (settings, then tables) after the basics.
-    fn entry(&self, extra: &str) -> String {
+    pub(super) fn entry(&self, extra: &str) -> String {
         format!(
             r#"
 [[upstreams]]

@@ -21,7 +21,7 @@ async fn modern_upstream(fx: &Fixture, extra: &str) -> (tokio::process::Child, S
 }
 
 /// The fixture over HTTP, spoken to in `protocol`'s era.
-async fn http_upstream(
+pub(super) async fn http_upstream(
     fx: &Fixture,
     protocol: &str,
     extra: &str,
@@ -123,7 +123,11 @@ async fn a_hung_call_to_a_modern_http_upstream_times_out_and_is_cancelled_by_clo
 
 /// Call `tool` as a modern client asking for log messages at `level` (none when `None`); the
 /// notifications before the answer, and the answer.
-async fn call_logged(server: &Server, tool: &str, level: Option<&str>) -> (Vec<Value>, Value) {
+pub(super) async fn call_logged(
+    server: &Server,
+    tool: &str,
+    level: Option<&str>,
+) -> (Vec<Value>, Value) {
     let mut meta = modern_meta();
     if let Some(level) = level {
         meta["io.modelcontextprotocol/logLevel"] = json!(level);
@@ -136,7 +140,7 @@ async fn call_logged(server: &Server, tool: &str, level: Option<&str>) -> (Vec<V
     (before.to_vec(), answer.clone())
 }
 
-fn logged(notes: &[Value]) -> Vec<(String, String)> {
+pub(super) fn logged(notes: &[Value]) -> Vec<(String, String)> {
     notes
         .iter()
         .filter(|n| n["method"] == "notifications/message")
