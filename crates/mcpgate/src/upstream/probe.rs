@@ -78,6 +78,13 @@ pub async fn probe(url: &str) -> anyhow::Result<String> {
         http_client(),
     )
     .await?;
+    if protocol == UpstreamProtocol::Legacy {
+        // A legacy server may put its requests (an elicitation during a call) on the session's
+        // standalone stream, which rmcp opens in the background once the session is up; a
+        // server that sends before that stream is there loses the request. Give it a moment
+        // (a gateway's sessions open long before their first call).
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     let tools = running.peer().list_all_tools().await?;
     let mut report = format!("{} tool(s) listed\n", tools.len());
     let calls: Vec<(String, Value)> = match context["toolCalls"].as_array() {
