@@ -13,7 +13,7 @@ mod secrets;
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, modern_meta};
+use crate::support::{Server, modern_meta, modern_request};
 
 /// One modern (stateless) JSON-RPC request to the MCP endpoint, with an optional bearer token.
 pub async fn rpc(
@@ -24,19 +24,11 @@ pub async fn rpc(
 ) -> reqwest::Response {
     let mut params = params;
     params["_meta"] = modern_meta();
-    let mut request = reqwest::Client::new()
-        .post(server.at("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if let Some(name) = params
+    let name = params
         .get("name")
         .or_else(|| params.get("uri"))
-        .and_then(Value::as_str)
-    {
-        request = request.header("mcp-name", name);
-    }
+        .and_then(Value::as_str);
+    let mut request = modern_request(server, method, name);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }

@@ -250,6 +250,25 @@ pub fn modern_meta() -> serde_json::Value {
     })
 }
 
+/// A POST of a modern request (`method`, about `name`) to `server`'s endpoint, with the
+/// era's headers; the body and any other headers are the caller's to add.
+pub fn modern_request(
+    server: &Server,
+    method: &str,
+    name: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let request = reqwest::Client::new()
+        .post(server.at("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    match name {
+        Some(name) => request.header("mcp-name", name),
+        None => request,
+    }
+}
+
 /// A modern request `body` (`method`, about `name`) posted to `server`'s endpoint with the
 /// era's headers.
 pub async fn modern_post(
@@ -258,16 +277,7 @@ pub async fn modern_post(
     name: Option<&str>,
     body: &serde_json::Value,
 ) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .post(server.at("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if let Some(name) = name {
-        request = request.header("mcp-name", name);
-    }
-    request
+    modern_request(server, method, name)
         .body(body.to_string())
         .send()
         .await

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmcp::ErrorData;
-use rmcp::model::ResultType;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
     ContentBlock, ErrorCode, GetPromptRequestParams, GetPromptResponse, ReadResourceRequestParams,
     ReadResourceResponse, ServerResult,
 };
+use rmcp::model::{InputRequiredResult, InputResponses, ResultType};
 use rmcp::service::{PeerRequestOptions, ServiceError};
 
 use super::UpstreamSource;
@@ -166,13 +166,9 @@ impl UpstreamSource {
         cx: CallContext,
     ) -> Result<CallToolResponse, ErrorData> {
         for _ in 0..ROUNDS {
-            match self.call_once(tool, &request, &cx).await? {
-                CallToolResponse::InputRequired(round) if !cx.is_modern() => {
-                    let (responses, state) = answer_round(&cx, round).await?;
-                    request.input_responses = Some(responses);
-                    request.request_state = state;
-                }
-                other => return Ok(other),
+            let answer = self.call_once(tool, &request, &cx).await?;
+            if let Some(answer) = settle_round(&cx, answer, &mut request).await? {
+                return Ok(answer);
             }
         }
         Err(too_many_rounds())
@@ -290,15 +286,13 @@ impl UpstreamSource {
         asked: &ReadResourceRequestParams,
         cx: CallContext,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let mut asked = asked.clone();
+        let mut params = ReadResourceRequestParams::new(uri);
+        params.input_responses = asked.input_responses.clone();
+        params.request_state = asked.request_state.clone();
         for _ in 0..ROUNDS {
-            match self.read_once(uri.clone(), &asked, &cx).await? {
-                ReadResourceResponse::InputRequired(round) if !cx.is_modern() => {
-                    let (responses, state) = answer_round(&cx, round).await?;
-                    asked.input_responses = Some(responses);
-                    asked.request_state = state;
-                }
-                other => return Ok(other),
+            let answer = self.read_once(&params, &cx).await?;
+            if let Some(answer) = settle_round(&cx, answer, &mut params).await? {
+                return Ok(answer);
             }
         }
         Err(too_many_rounds())
@@ -306,13 +300,9 @@ impl UpstreamSource {
 
     async fn read_once(
         &self,
-        uri: String,
-        asked: &ReadResourceRequestParams,
+        params: &ReadResourceRequestParams,
         cx: &CallContext,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let mut params = ReadResourceRequestParams::new(uri);
-        params.input_responses = asked.input_responses.clone();
-        params.request_state = asked.request_state.clone();
         let capabilities = caller_capabilities(cx);
         let request_id = request_id(cx);
         let attempt = self
@@ -366,14 +356,12 @@ impl UpstreamSource {
         mut params: GetPromptRequestParams,
         cx: CallContext,
     ) -> Result<GetPromptResponse, ErrorData> {
+        params.name = name;
+        params.meta = None;
         for _ in 0..ROUNDS {
-            match self.prompt_once(name.clone(), params.clone(), &cx).await? {
-                GetPromptResponse::InputRequired(round) if !cx.is_modern() => {
-                    let (responses, state) = answer_round(&cx, round).await?;
-                    params.input_responses = Some(responses);
-                    params.request_state = state;
-                }
-                other => return Ok(other),
+            let answer = self.prompt_once(&params, &cx).await?;
+            if let Some(answer) = settle_round(&cx, answer, &mut params).await? {
+                return Ok(answer);
             }
         }
         Err(too_many_rounds())
@@ -381,12 +369,9 @@ impl UpstreamSource {
 
     async fn prompt_once(
         &self,
-        name: String,
-        mut params: GetPromptRequestParams,
+        params: &GetPromptRequestParams,
         cx: &CallContext,
     ) -> Result<GetPromptResponse, ErrorData> {
-        params.name = name;
-        params.meta = None;
         let capabilities = caller_capabilities(cx);
         let request_id = request_id(cx);
         let attempt = self
@@ -468,15 +453,62 @@ impl UpstreamSource {
 /// the request fails.
 const ROUNDS: usize = 10;
 
-/// Put one `input_required` round of the upstream's to a legacy caller on its session: its
-/// answers, and the upstream's request state to send back with them.
-async fn answer_round(
+/// A request whose upstream may answer `input_required`: it can be sent again with answers.
+trait Answerable {
+    fn answer_with(&mut self, responses: InputResponses, state: Option<String>);
+}
+
+/// An upstream's answer that may be an `input_required` round.
+trait MaybeRound: Sized {
+    /// The round, or the answer itself when it is none.
+    fn into_round(self) -> Result<InputRequiredResult, Self>;
+}
+
+macro_rules! rounds_of {
+    ($($params:ty => $response:ident),* $(,)?) => {$(
+        impl Answerable for $params {
+            fn answer_with(&mut self, responses: InputResponses, state: Option<String>) {
+                self.input_responses = Some(responses);
+                self.request_state = state;
+            }
+        }
+        impl MaybeRound for $response {
+            fn into_round(self) -> Result<InputRequiredResult, Self> {
+                match self {
+                    $response::InputRequired(round) => Ok(round),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+rounds_of! {
+    CallToolRequestParams => CallToolResponse,
+    ReadResourceRequestParams => ReadResourceResponse,
+    GetPromptRequestParams => GetPromptResponse,
+}
+
+/// What to do with an upstream's `answer` to `params`: a stateless caller gets it as it is,
+/// `input_required` rounds included (it retries them itself), and so does a legacy caller when
+/// it is no round (`Some`). A round is put to a legacy caller on its session and its answers
+/// are set on `params`, with the upstream's request state, to be sent again (`None`).
+async fn settle_round<P: Answerable, R: MaybeRound>(
     cx: &CallContext,
-    round: rmcp::model::InputRequiredResult,
-) -> Result<(rmcp::model::InputResponses, Option<String>), ErrorData> {
+    answer: R,
+    params: &mut P,
+) -> Result<Option<R>, ErrorData> {
+    if cx.is_modern() {
+        return Ok(Some(answer));
+    }
+    let round = match answer.into_round() {
+        Ok(round) => round,
+        Err(answer) => return Ok(Some(answer)),
+    };
     let requests = round.input_requests.unwrap_or_default();
     let responses = crate::mcp::rounds::answer_in_session(cx, requests).await?;
-    Ok((responses, round.request_state))
+    params.answer_with(responses, round.request_state);
+    Ok(None)
 }
 
 fn too_many_rounds() -> ErrorData {

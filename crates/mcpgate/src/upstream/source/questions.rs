@@ -93,12 +93,17 @@ impl Callers {
         }
     }
 
-    /// The one call in flight, if there is exactly one.
-    fn only(&self) -> Option<CallContext> {
+    /// The one call in flight, if there is exactly one; with `deliver`, a delivery to it
+    /// starts (under the lock, so the call cannot finish without waiting for it).
+    fn only(&self, deliver: bool) -> Option<CallContext> {
         let calls = self.lock();
-        (calls.len() == 1)
+        let only = (calls.len() == 1)
             .then(|| calls.values().next().cloned())
-            .flatten()
+            .flatten();
+        if deliver && only.is_some() {
+            self.deliveries.start();
+        }
+        only
     }
 
     /// The caller a question from the upstream belongs to.
@@ -118,24 +123,14 @@ impl Callers {
                  stream",
                 None,
             )),
-            None => self.only().ok_or_else(unknown),
+            None => self.only(false).ok_or_else(unknown),
         }
     }
 
     /// Pass a log message on to the caller of the one call in flight, at the level it asked
     /// for; dropped when that is not one caller.
     pub async fn log(&self, message: LoggingMessageNotificationParam) {
-        let caller = {
-            let calls = self.lock();
-            let only = (calls.len() == 1)
-                .then(|| calls.values().next().cloned())
-                .flatten();
-            if only.is_some() {
-                self.deliveries.start();
-            }
-            only
-        };
-        let Some(caller) = caller else {
+        let Some(caller) = self.only(true) else {
             tracing::debug!("an upstream log message could not be tied to one call; dropped");
             return;
         };

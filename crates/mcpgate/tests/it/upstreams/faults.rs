@@ -93,13 +93,7 @@ pub(super) async fn call_streamed(
     if let Some(token) = progress {
         meta["progressToken"] = json!(token);
     }
-    let mut request = reqwest::Client::new()
-        .post(server.at("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool);
+    let mut request = crate::support::modern_request(server, "tools/call", Some(tool));
     if let Some(id) = request_id {
         request = request.header("x-request-id", id);
     }

@@ -245,13 +245,7 @@ async fn a_modern_http_upstream_gets_the_request_id_header_and_the_eras_headers(
     let body = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
         "params": {"name": "fx__args", "arguments": {"region": "eu west", "path": "a"},
                    "_meta": modern_meta()}});
-    let response = reqwest::Client::new()
-        .post(server.at("/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "fx__args")
+    let response = crate::support::modern_request(&server, "tools/call", Some("fx__args"))
         .header("mcp-param-region", "eu west")
         .header("x-request-id", "req-direct-1")
         .header("authorization", "Bearer callers-own-secret")
