@@ -142,3 +142,50 @@ async fn a_modern_upstreams_input_round_is_put_to_a_legacy_caller_on_its_session
     assert_eq!(round["result"]["resultType"], "input_required", "{round}");
     assert_eq!(server.terminate().await, Some(0));
 }
+
+#[tokio::test]
+async fn a_stdio_upstreams_question_with_two_calls_in_flight_is_refused_not_guessed() {
+    let fx = Fixture::new();
+    let (server, _dir) = gateway(
+        &fx.entry("protocol = \"legacy\"\npool_size = 1\n[upstreams.tools]\nallow = [\"*\"]"),
+    )
+    .await;
+    // Another caller's call is in flight on the one session: over stdio nothing ties the
+    // question to either call, so neither caller is asked.
+    let other = call(&server, "fx__slow", json!({"ms": 1500}));
+    let asking = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let caller = Caller("asker");
+        let session = open_session(&server, caller).await;
+        let text = legacy(&server, caller, reqwest::Method::POST, Some(&session))
+            .body(
+                json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                    "params": {"name": "fx__ask", "arguments": {}}})
+                .to_string(),
+            )
+            .send()
+            .await
+            .expect("call")
+            .text()
+            .await
+            .expect("body");
+        crate::support::messages(&text)
+    };
+    let (other, asked) = tokio::join!(other, asking);
+    assert_eq!(
+        other["result"]["structuredContent"]["slept_ms"], 1500,
+        "{other}"
+    );
+    assert!(
+        asked.iter().all(|m| m["method"] != "elicitation/create"),
+        "no caller is asked: {asked:?}"
+    );
+    let answer = asked.last().expect("an answer");
+    assert!(
+        answer["result"]["structuredContent"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot tell which of its callers")),
+        "the upstream hears why: {answer}"
+    );
+    assert_eq!(server.terminate().await, Some(0));
+}
