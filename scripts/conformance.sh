@@ -48,8 +48,8 @@ for era in 2025-11-25 2026-07-28; do
 done
 
 # The same server suite through the gateway: mcpgate federating the server above prefix-less,
-# once over Streamable HTTP and once as a stdio child (its own instance). The expected failures,
-# each with its reason, are what the gateway cannot relay yet.
+# once over Streamable HTTP and once as a stdio child (its own instance). An expected-failures
+# file (none today), each entry with its reason, would list what the gateway cannot relay yet.
 gateway_port=$((port + 1))
 for transport in http stdio; do
   if [ "$transport" = http ]; then

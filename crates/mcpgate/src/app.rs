@@ -15,7 +15,7 @@ use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ConfigIssue};
 use crate::edge::{AuthMode, Authenticator, Challenges, Gate, Limits, Policy, RateLimiter};
 use crate::http::{ResourceMetadata, build_router};
 use crate::lifecycle::{Lifecycle, TaskStopped};
@@ -118,6 +118,28 @@ impl App {
                 .catalog
                 .add_native(module)
                 .with_context(|| format!("register the tools of module {name}"))?;
+        }
+        let natives = state.catalog.registered_tools();
+        let clashes: Vec<ConfigIssue> = state
+            .config
+            .upstreams
+            .iter()
+            .flat_map(|u| {
+                u.named_tools()
+                    .into_iter()
+                    .filter(|tool| natives.contains(tool))
+                    .map(|tool| ConfigIssue {
+                        setting: "upstreams".to_owned(),
+                        message: format!(
+                            "{}: the tool name {tool:?} is already taken by a native module's \
+                             tool (give the upstream a `prefix`, rename the tool, or deny it)",
+                            u.name
+                        ),
+                    })
+            })
+            .collect();
+        if !clashes.is_empty() {
+            return Err(ConfigError::Invalid(clashes).into());
         }
         let prefixes: Vec<&str> = state
             .config

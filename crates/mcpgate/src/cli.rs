@@ -175,6 +175,13 @@ pub fn run() -> i32 {
     });
     match result {
         Ok(()) => 0,
+        // What only shows once the modules are built (a tool name taken twice) is still bad
+        // configuration.
+        Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
+            tracing::error!(error = format!("{e:#}"), "mcpgate failed");
+            eprintln!("mcpgate: {e:#}");
+            EXIT_CONFIG
+        }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "mcpgate failed");
             eprintln!("mcpgate: {e:#}");

@@ -29,4 +29,4 @@ pub use request_state::StateSealer;
 pub(crate) use request_state::canonical as canonical_json;
 pub use session::SessionState;
 /// Tasks bound to their creator, for modules whose tools answer with a task.
-pub use task_store::TaskStore;
+pub use task_store::{TaskStore, unknown_task};

@@ -229,6 +229,35 @@ impl UpstreamConfig {
     pub fn exposes(&self, name: &str) -> bool {
         self.tools.permits(name)
     }
+
+    /// The names callers would see for the tools this entry names outright: each `allow`
+    /// entry without glob characters, and each override with a new `name` for a tool it
+    /// allows, with the prefix. What globs let through is known only once the upstream lists
+    /// its tools; these are known at load, so a collision among them is a configuration error.
+    pub fn named_tools(&self) -> Vec<String> {
+        let literal = |p: &String| !p.contains(['*', '?', '[']);
+        let mut named: Vec<String> = self
+            .tools
+            .allow
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|p| literal(p) && self.exposes(p))
+            .map(|p| {
+                let renamed = self.overrides.get(p).and_then(|o| o.name.as_ref());
+                format!("{}{}", self.prefix, renamed.unwrap_or(p))
+            })
+            .collect();
+        for (tool, rule) in &self.overrides {
+            if let Some(name) = &rule.name
+                && !self.tools.allow.contains(tool)
+                && self.exposes(tool)
+            {
+                named.push(format!("{}{name}", self.prefix));
+            }
+        }
+        named
+    }
 }
 
 /// Where an upstream stands, as `health` and `/readyz` report it.

@@ -2,7 +2,7 @@
 //! into a spec as written (unknown keys refused) and checked by `TryFrom`; names must be
 //! unique. Every problem is reported in the same run as the rest of the configuration.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -505,6 +505,28 @@ pub(super) fn resolve_upstreams(l: &mut Layers<'_>) -> Vec<UpstreamConfig> {
             );
         }
     }
+    let mut offered: HashMap<String, &str> = HashMap::new();
+    for upstream in &upstreams {
+        for tool in upstream.named_tools() {
+            match offered.insert(tool.clone(), &upstream.name) {
+                Some(other) if other == upstream.name => l.issue(
+                    "upstreams",
+                    None,
+                    format!("{other}: two of its tools would be offered as {tool:?}"),
+                ),
+                Some(other) => l.issue(
+                    "upstreams",
+                    None,
+                    format!(
+                        "the tool name {tool:?} would be offered by both {other} and {} (give \
+                         one a `prefix` or rename the tool)",
+                        upstream.name
+                    ),
+                ),
+                None => {}
+            }
+        }
+    }
     upstreams
 }
 
@@ -572,6 +594,45 @@ mod tests {
             !all.contains("hunter2"),
             "values are not quoted back: {all}"
         );
+    }
+
+    #[test]
+    fn tools_named_outright_may_not_collide_across_or_within_entries() {
+        let entry = |name: &str, extra: &str| {
+            format!("[[upstreams]]\nname = \"{name}\"\ncommand = \"srv\"\n{extra}\n")
+        };
+        let clash = with_file(&format!(
+            "{}{}{}",
+            entry("a", "prefix = \"\"\n[upstreams.tools]\nallow = [\"search\", \"read_*\"]"),
+            entry("b", "prefix = \"\"\n[upstreams.tools]\nallow = [\"*\"]\n[upstreams.tools.overrides.find]\nname = \"search\""),
+            entry(
+                "c",
+                "prefix = \"x_\"\n[upstreams.tools]\nallow = [\"one\", \"two\"]\n[upstreams.tools.overrides.two]\nname = \"one\""
+            ),
+        ))
+        .expect_err("collisions");
+        let all = clash.to_string();
+        assert!(
+            all.contains("\"search\" would be offered by both a and b"),
+            "{all}"
+        );
+        assert!(
+            all.contains("c: two of its tools would be offered as \"x_one\""),
+            "{all}"
+        );
+
+        // Globs decide only once the upstreams list their tools (a runtime quarantine), a
+        // denied name is not offered, and prefixes keep the same names apart.
+        with_file(&format!(
+            "{}{}{}",
+            entry("a", "prefix = \"\"\n[upstreams.tools]\nallow = [\"*\"]"),
+            entry(
+                "b",
+                "prefix = \"\"\n[upstreams.tools]\nallow = [\"search\", \"*\"]\ndeny = [\"search\"]"
+            ),
+            entry("c", "[upstreams.tools]\nallow = [\"search\", \"search\"]"),
+        ))
+        .expect("no certain collision");
     }
 
     #[test]

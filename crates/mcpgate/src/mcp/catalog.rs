@@ -274,13 +274,7 @@ impl Catalog {
     /// error). Names under one of `upstream_prefixes` are left to their upstream, which may be
     /// unreachable now.
     pub fn check_disabled(&self, upstream_prefixes: &[&str]) -> Result<(), CatalogError> {
-        let writer = self.inner.writer();
-        let mut offered = std::collections::HashSet::new();
-        for source in &writer.sources {
-            for spec in Arc::clone(&source.module).tools() {
-                offered.insert(spec.tool.name.to_string());
-            }
-        }
+        let offered = self.registered_tools();
         match self.inner.settings.disabled.iter().find(|name| {
             !offered.contains(*name)
                 && !upstream_prefixes
@@ -290,6 +284,18 @@ impl Catalog {
             Some(name) => Err(CatalogError::UnknownDisabled(name.clone())),
             None => Ok(()),
         }
+    }
+
+    /// The names of the tools the registered sources offer now.
+    pub fn registered_tools(&self) -> std::collections::HashSet<String> {
+        let writer = self.inner.writer();
+        let mut offered = std::collections::HashSet::new();
+        for source in &writer.sources {
+            for spec in Arc::clone(&source.module).tools() {
+                offered.insert(spec.tool.name.to_string());
+            }
+        }
+        offered
     }
 
     /// Whether `principal` may use `entry`.

@@ -23,11 +23,11 @@ mod call;
 mod routing;
 
 use super::context::is_modern;
-use super::{CallContext, Catalog, EventBus, SessionState, changes};
+use super::{CallContext, Catalog, EventBus, SessionState, changes, unknown_task};
 use crate::edge::Principal;
 use crate::lifecycle::Lifecycle;
 use crate::telemetry::{Metrics, ToolMetrics};
-use routing::{completion_owner, server_config, task_owners, unknown_task};
+use routing::{completion_owner, server_config, task_owners};
 
 /// How the server introduces itself.
 #[derive(Debug, Clone)]

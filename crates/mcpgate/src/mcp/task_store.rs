@@ -106,6 +106,14 @@ impl TaskStore {
     }
 }
 
+/// The answer for a task id no source owns for this caller (including other callers' tasks).
+pub fn unknown_task(task_id: &str) -> ErrorData {
+    ErrorData::invalid_params(
+        format!("Unknown task: {task_id}"),
+        Some(serde_json::json!({ "taskId": task_id })),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use rmcp::model::{CallToolResult, DetailedTask, TaskPayload, TaskStatus};

@@ -19,8 +19,9 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::ErrorData;
 use rmcp::model::{
-    CallToolRequestParams, GetPromptRequestParams, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, RequestMetaObject,
+    CallToolRequestParams, CancelTaskParams, GetPromptRequestParams, GetTaskParams,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion,
+    ReadResourceRequestParams, RequestMetaObject, UpdateTaskParams,
 };
 use rmcp::service::ServiceError;
 use rmcp::transport::DynamicTransportError;
@@ -80,6 +81,22 @@ impl Params for GetPromptRequestParams {
         &self.name
     }
 }
+
+/// The task methods of the tasks extension: each is about one task, named by its id.
+macro_rules! task_params {
+    ($($params:ty),*) => {$(
+        impl Params for $params {
+            fn meta_mut(&mut self) -> &mut Option<RequestMetaObject> {
+                &mut self.meta
+            }
+            fn subject(&self) -> &str {
+                &self.task_id
+            }
+        }
+    )*};
+}
+
+task_params!(GetTaskParams, UpdateTaskParams, CancelTaskParams);
 
 /// What a request carries besides its params.
 pub(super) struct Outgoing<'a> {

@@ -152,6 +152,18 @@ impl<H: ClientHandler + Clone> Pool<H> {
         tokio::spawn(async move { session.close().await });
     }
 
+    /// The live session `id`, if it is still in its slot.
+    pub async fn session(&self, id: u64) -> Option<Arc<Session<H>>> {
+        for slot in &self.slots {
+            if let Some(session) = &slot.lock().await.session
+                && session.id == id
+            {
+                return session.is_alive().then(|| Arc::clone(session));
+            }
+        }
+        None
+    }
+
     /// The sessions open now.
     pub async fn sessions(&self) -> Vec<Arc<Session<H>>> {
         let mut open = Vec::new();

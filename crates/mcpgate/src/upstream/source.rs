@@ -10,13 +10,15 @@ mod listen;
 mod principals;
 mod questions;
 mod supervise;
+mod tasks;
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
 use rmcp::model::{
-    GetPromptRequestParams, GetPromptResponse, Prompt, ReadResourceRequestParams,
-    ReadResourceResponse, Resource, ResourceTemplate, Tool,
+    CancelTaskParams, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+    Prompt, ReadResourceRequestParams, ReadResourceResponse, Resource, ResourceTemplate, Tool,
+    UpdateTaskParams,
 };
 use rmcp::service::ServiceError;
 use rmcp::{ErrorData, RoleClient};
@@ -31,7 +33,7 @@ use super::resources::{
 use super::retry::RetryBudget;
 use super::session::Session;
 use super::tools::{Exposed, expose};
-use super::{UpstreamConfig, UpstreamStatus};
+use super::{UpstreamConfig, UpstreamProtocol, UpstreamStatus};
 use crate::mcp::{BoxFuture, CallContext, Module, SourceChanges, ToolSpec};
 use crate::store::PinStore;
 use crate::telemetry::UpstreamMetrics;
@@ -61,6 +63,8 @@ pub struct UpstreamSource {
     pins: Option<Arc<dyn PinStore>>,
     /// Tools whose definition changed since pinned, as of the last listing.
     changed_tools: Mutex<Vec<String>>,
+    /// Tasks it created for callers, under the gateway's ids.
+    tasks: tasks::Tasks,
 }
 
 /// What an upstream exposes, as exposed (filtered, renamed, namespaced).
@@ -105,6 +109,7 @@ impl UpstreamSource {
             era: Mutex::new(None),
             pins,
             changed_tools: Mutex::new(Vec::new()),
+            tasks: tasks::Tasks::default(),
         })
     }
 
@@ -538,5 +543,35 @@ impl Module for UpstreamSource {
         let name = name.to_owned();
         let params = params.clone();
         Some(Box::pin(async move { self.prompt(name, params, cx).await }))
+    }
+
+    /// A 2026-07-28 upstream may answer calls with tasks (relayed in `tasks.rs`); one pinned
+    /// to the legacy era never does here.
+    fn provides_tasks(&self) -> bool {
+        self.config.protocol != UpstreamProtocol::Legacy
+    }
+
+    fn get_task(
+        self: Arc<Self>,
+        params: &GetTaskParams,
+        cx: CallContext,
+    ) -> Option<BoxFuture<Result<GetTaskResult, ErrorData>>> {
+        self.get_relayed_task(params, cx)
+    }
+
+    fn update_task(
+        self: Arc<Self>,
+        params: &UpdateTaskParams,
+        cx: CallContext,
+    ) -> Option<BoxFuture<Result<(), ErrorData>>> {
+        self.ack_relayed_task(params, cx)
+    }
+
+    fn cancel_task(
+        self: Arc<Self>,
+        params: &CancelTaskParams,
+        cx: CallContext,
+    ) -> Option<BoxFuture<Result<(), ErrorData>>> {
+        self.ack_relayed_task(params, cx)
     }
 }

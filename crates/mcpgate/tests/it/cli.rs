@@ -187,3 +187,57 @@ fn migrate_applies_once_and_version_prints() {
         format!("mcpgate {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// A prefix-less upstream that names a native tool outright would shadow it (or be shadowed):
+/// `serve` refuses the configuration before connecting anything, with every clash named, and
+/// so does `config check` for clashes between upstreams.
+#[tokio::test]
+async fn tool_names_taken_twice_are_bad_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mcpgate.toml");
+    let entry = |name: &str, tools: &str| {
+        format!(
+            "[[upstreams]]\nname = \"{name}\"\ncommand = \"/nonexistent/server\"\nprefix = \"\"\n\
+             [upstreams.tools]\n{tools}\n"
+        )
+    };
+    std::fs::write(&file, entry("shadow", "allow = [\"health\", \"echo_*\"]")).expect("write");
+    let config = file.display().to_string();
+    let mut serve = tokio::process::Command::new(binary());
+    serve
+        .args(["serve", "--transport", "http", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("MCPGATE_DATA_DIR", dir.path())
+        .env("MCPGATE_CONFIG", &config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), serve.output())
+        .await
+        .expect("refuses at once instead of serving")
+        .expect("run mcpgate");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("shadow: the tool name \"health\" is already taken"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &file,
+        format!(
+            "{}{}",
+            entry("one", "allow = [\"search\"]"),
+            entry("two", "allow = [\"search\"]")
+        ),
+    )
+    .expect("write");
+    let out = run(&["config", "check"], &[("MCPGATE_CONFIG", &config)], &dir);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("\"search\" would be offered by both one and two"),
+        "{stderr}"
+    );
+}

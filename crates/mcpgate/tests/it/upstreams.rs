@@ -6,6 +6,7 @@ mod faults;
 mod modern_http;
 mod questions;
 mod real;
+mod tasks;
 
 use crate::edge::{call, config_file, tool_names};
 use crate::support::{Server, binary};
@@ -304,4 +305,38 @@ async fn each_upstream_is_spoken_to_in_its_configured_era() {
     // Only the legacy upstream holds a session on the upstream; the modern one and the probe
     // (which found a 2026-07-28 server) send self-contained requests.
     assert_eq!(crate::sessions::live_sessions(&inner).await, 1);
+}
+
+/// A prefix-less upstream whose glob lets through a name a native tool has: known only once
+/// it lists its tools, so the gateway serves on and quarantines the upstream (all its tools,
+/// not just the clashing one), and `health` names the clash.
+#[tokio::test]
+async fn a_prefixless_upstream_clashing_at_runtime_is_quarantined() {
+    let upstream_data = tempfile::tempdir().expect("tempdir");
+    let entry = inner_mcpgate(&upstream_data, "system", "allow = [\"*\"]")
+        .replace("timeout = \"20s\"", "timeout = \"20s\"\nprefix = \"\"");
+    let (_dir, file) = config_file(&entry);
+    let server = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
+    let mut report = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, health) = call(&server, None, "health").await;
+        report = health["result"]["structuredContent"].clone();
+        if report["quarantined"][0]["source"] == "inner" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(report["quarantined"][0]["source"], "inner", "{report}");
+    assert!(
+        report["quarantined"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("health")),
+        "{report}"
+    );
+    assert_eq!(report["status"], "degraded", "{report}");
+    // The native tools still answer as themselves.
+    assert_eq!(
+        report["components"]["store"]["backend"], "sqlite",
+        "{report}"
+    );
 }

@@ -109,11 +109,3 @@ pub(super) fn completion_owner(
     };
     owner.into_iter().collect()
 }
-
-/// The answer for a task id no module owns for this caller (including other callers' tasks).
-pub(super) fn unknown_task(task_id: &str) -> ErrorData {
-    ErrorData::invalid_params(
-        format!("Unknown task: {task_id}"),
-        Some(serde_json::json!({ "taskId": task_id })),
-    )
-}

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rmcp::ErrorData;
@@ -12,7 +13,9 @@ use rmcp::model::{
     ContentBlock, ErrorCode, GetPromptRequestParams, GetPromptResponse, ReadResourceRequestParams,
     ReadResourceResponse, ServerResult,
 };
-use rmcp::model::{InputRequiredResult, InputResponses, ResultType};
+use rmcp::model::{
+    InputRequiredResult, InputResponses, JsonObject, ResultType, TASKS_EXTENSION_ID,
+};
 use rmcp::service::{PeerRequestOptions, ServiceError};
 
 use super::UpstreamSource;
@@ -91,6 +94,23 @@ impl UpstreamSource {
         F: Fn(Arc<Session<Events>>) -> Fut,
         Fut: Future<Output = Result<T, ServiceError>>,
     {
+        self.run_on(cx, None, timeout, retry_safe, op).await
+    }
+
+    /// [`Self::run`] on the session `pinned` when given (what a task started on a session-bound
+    /// upstream needs: only that session knows it), or on the next pooled one.
+    pub(super) async fn run_on<T, F, Fut>(
+        &self,
+        cx: &CallContext,
+        pinned: Option<u64>,
+        timeout: Duration,
+        retry_safe: bool,
+        op: F,
+    ) -> Attempt<T>
+    where
+        F: Fn(Arc<Session<Events>>) -> Fut,
+        Fut: Future<Output = Result<T, ServiceError>>,
+    {
         let started = Instant::now();
         self.budget.deposit();
         let _in_flight = self.metrics.in_flight();
@@ -100,7 +120,14 @@ impl UpstreamSource {
             if let Err(rejected) = self.pass() {
                 break Attempt::Open(rejected);
             }
-            let attempt = match pool.acquire().await {
+            let acquired = match pinned {
+                None => pool.acquire().await,
+                Some(id) => match pool.session(id).await {
+                    Some(session) => Ok(session),
+                    None => break Attempt::Refused(session_gone()),
+                },
+            };
+            let attempt = match acquired {
                 Err(e) => Attempt::NotConnected(e),
                 Ok(session) => {
                     let answer = tokio::select! {
@@ -189,6 +216,7 @@ impl UpstreamSource {
         );
         let wants_progress = cx.request.meta.get_progress_token().is_some();
         let capabilities = caller_capabilities(cx);
+        let answered_on = AtomicU64::new(0);
         let attempt = self
             .run(cx, tool.timeout, tool.retry_safe, |session| {
                 let request = upstream.clone();
@@ -196,6 +224,14 @@ impl UpstreamSource {
                 let options = PeerRequestOptions::no_options().with_meta(capabilities.clone());
                 let cx = &cx;
                 let request_id = &request_id;
+                // A task lives where it was made: on a stateless HTTP upstream any request
+                // reaches it, otherwise (a stdio child, say) only this session knows it.
+                let pin = if session.direct.is_some() {
+                    0
+                } else {
+                    session.id
+                };
+                answered_on.store(pin, Ordering::Relaxed);
                 async move {
                     if let Some(direct) = &session.direct {
                         let out = Outgoing {
@@ -271,6 +307,11 @@ impl UpstreamSource {
                     rewrite_tool_result(name, &mut result);
                 }
                 Ok(CallToolResponse::Complete(result))
+            }
+            Attempt::Answered(CallToolResponse::Task(mut created)) => {
+                let pinned = Some(answered_on.into_inner()).filter(|&id| id != 0);
+                self.tasks.adopt(&mut created, &cx.principal, pinned);
+                Ok(CallToolResponse::Task(created))
             }
             Attempt::Answered(other) => Ok(other),
             Attempt::Refused(error) | Attempt::Failed(error) => Err(error),
@@ -413,7 +454,7 @@ impl UpstreamSource {
 
     /// A read's or prompt's answer: the upstream's, or a JSON-RPC error naming what went
     /// wrong on the way.
-    fn answer<T>(&self, attempt: Attempt<T>) -> Result<T, ErrorData> {
+    pub(super) fn answer<T>(&self, attempt: Attempt<T>) -> Result<T, ErrorData> {
         if let Some(message) = attempt.failure(&self.config.name) {
             return Err(ErrorData::internal_error(message, None));
         }
@@ -511,6 +552,14 @@ async fn settle_round<P: Answerable, R: MaybeRound>(
     Ok(None)
 }
 
+/// Why a pinned session could not be had: it is gone (a stdio child that ended, say), and
+/// what only it knew (a task) with it.
+pub(super) const SESSION_GONE: &str = "the upstream session that held it has ended";
+
+fn session_gone() -> ErrorData {
+    ErrorData::invalid_params(SESSION_GONE, None)
+}
+
 fn too_many_rounds() -> ErrorData {
     ErrorData::internal_error(
         format!("the upstream still asked for input after {ROUNDS} rounds"),
@@ -520,7 +569,7 @@ fn too_many_rounds() -> ErrorData {
 
 /// Send `request` on `session` with the caller's relayed capabilities; cancelled upstream if
 /// the caller stops waiting.
-async fn send(
+pub(super) async fn send(
     session: &Session<Events>,
     request: ClientRequest,
     capabilities: rmcp::model::RequestMetaObject,
@@ -545,13 +594,23 @@ async fn send(
 /// `_meta` for a request upstream on behalf of the caller: which of the server→client
 /// requests (elicitation, sampling, roots) it can answer — a 2026-07-28 upstream may ask for
 /// those in `input_required` rounds, which pass through to a stateless caller and are put to a
-/// legacy caller on its session — and the log level it wants messages at.
-fn caller_capabilities(cx: &CallContext) -> rmcp::model::RequestMetaObject {
+/// legacy caller on its session — whether it follows tasks (a stateless caller that declared
+/// the extension: the upstream's tasks are relayed, see `tasks.rs`), and the log level it
+/// wants messages at.
+pub(super) fn caller_capabilities(cx: &CallContext) -> rmcp::model::RequestMetaObject {
     let declared = cx.request.client_capabilities().unwrap_or_default();
     let mut relayed = rmcp::model::ClientCapabilities::default();
+    let follows_tasks = cx.is_modern() && declared.supports_tasks();
     relayed.elicitation = declared.elicitation;
     relayed.sampling = declared.sampling;
     relayed.roots = declared.roots;
+    if follows_tasks {
+        relayed.extensions = Some(
+            [(TASKS_EXTENSION_ID.to_owned(), JsonObject::new())]
+                .into_iter()
+                .collect(),
+        );
+    }
     let mut meta = rmcp::model::RequestMetaObject::new();
     meta.set_client_capabilities(relayed);
     if let Some(level) = cx.wanted_log_level() {
@@ -561,7 +620,7 @@ fn caller_capabilities(cx: &CallContext) -> rmcp::model::RequestMetaObject {
 }
 
 /// The request id the edge gave this call's HTTP request, or a new one (stdio).
-fn request_id(cx: &CallContext) -> String {
+pub(super) fn request_id(cx: &CallContext) -> String {
     cx.request
         .extensions
         .get::<http::request::Parts>()

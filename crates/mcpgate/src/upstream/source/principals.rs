@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::UpstreamSource;
 use super::events::Events;
+use crate::edge::Principal;
 use crate::mcp::CallContext;
 use crate::upstream::Isolation;
 use crate::upstream::pool::Pool;
@@ -24,20 +25,25 @@ struct Set {
     last_used: Instant,
 }
 
+/// Who a caller is, as one key: how it authenticated, who vouched for it, its tenant and its
+/// name. Two callers share it only if they are the same caller.
+pub(super) fn identity(p: &Principal) -> String {
+    format!(
+        "{:?}\u{0}{}\u{0}{}\u{0}{}",
+        p.via,
+        p.issuer.as_deref().unwrap_or_default(),
+        p.org,
+        p.subject
+    )
+}
+
 impl UpstreamSource {
     /// The sessions `cx`'s call goes through: the shared pool, or the caller's own set.
     pub(super) fn pool_for(&self, cx: &CallContext) -> Arc<Pool<Events>> {
         if self.config.isolation == Isolation::Shared {
             return Arc::clone(&self.pool);
         }
-        let p = &cx.principal;
-        let key = format!(
-            "{:?}\u{0}{}\u{0}{}\u{0}{}",
-            p.via,
-            p.issuer.as_deref().unwrap_or_default(),
-            p.org,
-            p.subject
-        );
+        let key = identity(&cx.principal);
         let now = Instant::now();
         let mut sets = self
             .principals
