@@ -149,7 +149,7 @@ impl App {
             .collect();
         state
             .catalog
-            .check_disabled(&prefixes)
+            .check_disabled(&natives, &prefixes)
             .context("disable tools (modules.disabled_tools)")?;
         state
             .upstreams

@@ -270,11 +270,14 @@ impl Catalog {
         self.inner.refresh();
     }
 
-    /// Check that every disabled tool is one some source registers (a typo is a start-up
-    /// error). Names under one of `upstream_prefixes` are left to their upstream, which may be
-    /// unreachable now.
-    pub fn check_disabled(&self, upstream_prefixes: &[&str]) -> Result<(), CatalogError> {
-        let offered = self.registered_tools();
+    /// Check that every disabled tool is one of `offered` (what [`Self::registered_tools`]
+    /// gave; a typo is a start-up error). Names under one of `upstream_prefixes` are left to
+    /// their upstream, which may be unreachable now.
+    pub fn check_disabled(
+        &self,
+        offered: &std::collections::HashSet<String>,
+        upstream_prefixes: &[&str],
+    ) -> Result<(), CatalogError> {
         match self.inner.settings.disabled.iter().find(|name| {
             !offered.contains(*name)
                 && !upstream_prefixes

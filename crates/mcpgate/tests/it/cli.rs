@@ -21,6 +21,28 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Run `mcpgate serve` on `listen` with `env`, expecting it to refuse at once with exit 64;
+/// what it wrote to stderr.
+async fn serve_refused(listen: &str, env: &[(&str, &str)], dir: &tempfile::TempDir) -> String {
+    let mut serve = tokio::process::Command::new(binary());
+    serve
+        .args(["serve", "--transport", "http", "--listen", listen])
+        .env_clear()
+        .env("MCPGATE_DATA_DIR", dir.path())
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), serve.output())
+        .await
+        .expect("refuses at once instead of serving")
+        .expect("run mcpgate");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    stderr
+}
+
 #[test]
 fn bad_configuration_exits_64_naming_every_bad_setting() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -108,22 +130,7 @@ fn unauthenticated_public_listen_needs_explicit_consent() {
 #[tokio::test]
 async fn dev_auth_is_refused_off_loopback() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut serve = tokio::process::Command::new(binary());
-    serve
-        .args(["serve", "--transport", "http", "--listen", "0.0.0.0:0"])
-        .env_clear()
-        .env("MCPGATE_DATA_DIR", dir.path())
-        .env("MCPGATE_AUTH", "dev")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(std::time::Duration::from_secs(30), serve.output())
-        .await
-        .expect("refuses at once instead of serving")
-        .expect("run mcpgate");
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    let stderr = serve_refused("0.0.0.0:0", &[("MCPGATE_AUTH", "dev")], &dir).await;
     assert!(
         stderr.contains("refusing to serve 0.0.0.0:0 without authentication")
             && stderr.contains("auth `dev` tokens are unsigned")
@@ -203,22 +210,7 @@ async fn tool_names_taken_twice_are_bad_configuration() {
     };
     std::fs::write(&file, entry("shadow", "allow = [\"health\", \"echo_*\"]")).expect("write");
     let config = file.display().to_string();
-    let mut serve = tokio::process::Command::new(binary());
-    serve
-        .args(["serve", "--transport", "http", "--listen", "127.0.0.1:0"])
-        .env_clear()
-        .env("MCPGATE_DATA_DIR", dir.path())
-        .env("MCPGATE_CONFIG", &config)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(std::time::Duration::from_secs(30), serve.output())
-        .await
-        .expect("refuses at once instead of serving")
-        .expect("run mcpgate");
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    let stderr = serve_refused("127.0.0.1:0", &[("MCPGATE_CONFIG", &config)], &dir).await;
     assert!(
         stderr.contains("shadow: the tool name \"health\" is already taken"),
         "{stderr}"

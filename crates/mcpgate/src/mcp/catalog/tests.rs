@@ -178,7 +178,8 @@ fn disabled_tools_must_exist_and_are_left_out() {
     });
     c.add_native(Changing::new("m", &["a", "b"]))
         .expect("register");
-    c.check_disabled(&[]).expect("b exists");
+    c.check_disabled(&c.registered_tools(), &[])
+        .expect("b exists");
     assert_eq!(c.snapshot().names().collect::<Vec<_>>(), ["a"]);
     let typo = Catalog::new(CatalogSettings {
         page_size: 10,
@@ -191,7 +192,7 @@ fn disabled_tools_must_exist_and_are_left_out() {
     typo.add_native(Changing::new("m", &["a"]))
         .expect("register");
     assert!(matches!(
-        typo.check_disabled(&[]),
+        typo.check_disabled(&typo.registered_tools(), &[]),
         Err(CatalogError::UnknownDisabled(_))
     ));
 }

@@ -54,6 +54,12 @@ async fn rpc(server: &Server, token: &str, method: &str, mut params: Value, task
         .unwrap_or_else(|| panic!("no answer in {text}"))
 }
 
+/// Alice calls `tool` with `arguments` (declaring the tasks extension when `tasks`).
+async fn call(server: &Server, tool: &str, arguments: Value, tasks: bool) -> Value {
+    let params = json!({"name": tool, "arguments": arguments});
+    rpc(server, ALICE, "tools/call", params, tasks).await
+}
+
 async fn get(server: &Server, token: &str, task: &str) -> Value {
     rpc(server, token, "tasks/get", json!({"taskId": task}), true).await
 }
@@ -83,11 +89,10 @@ async fn gateway(entry: &str) -> (Server, tempfile::TempDir) {
 /// its ids are not ours.
 async fn relays_tasks(gateway: &Server, upstream: Option<&Server>) {
     // A caller without the extension gets the result itself.
-    let sync = rpc(
+    let sync = call(
         gateway,
-        ALICE,
-        "tools/call",
-        json!({"name": "inner__slow_compute", "arguments": {"seconds": 0, "label": "sync"}}),
+        "inner__slow_compute",
+        json!({"seconds": 0, "label": "sync"}),
         false,
     )
     .await;
@@ -95,11 +100,10 @@ async fn relays_tasks(gateway: &Server, upstream: Option<&Server>) {
     assert!(sync["result"].get("taskId").is_none(), "{sync}");
 
     // With it, a task, under an id of the gateway's.
-    let created = rpc(
+    let created = call(
         gateway,
-        ALICE,
-        "tools/call",
-        json!({"name": "inner__slow_compute", "arguments": {"seconds": 60, "label": "long"}}),
+        "inner__slow_compute",
+        json!({"seconds": 60, "label": "long"}),
         true,
     )
     .await;
@@ -167,11 +171,10 @@ async fn relays_tasks(gateway: &Server, upstream: Option<&Server>) {
     assert_eq!(again["result"]["resultType"], "complete", "{again}");
 
     // A task that asks: its question shows on tasks/get, the answer goes in by tasks/update.
-    let created = rpc(
+    let created = call(
         gateway,
-        ALICE,
-        "tools/call",
-        json!({"name": "inner__confirm_delete", "arguments": {"filename": "plans.txt"}}),
+        "inner__confirm_delete",
+        json!({"filename": "plans.txt"}),
         true,
     )
     .await;
@@ -241,11 +244,10 @@ async fn a_stdio_upstreams_tasks_are_relayed_to_their_caller_only() {
 
     // A stdio child that ends takes its tasks with it: asking after one is a clear answer,
     // not a hang, and a call goes to a fresh child.
-    let created = rpc(
+    let created = call(
         &gateway,
-        ALICE,
-        "tools/call",
-        json!({"name": "inner__slow_compute", "arguments": {"seconds": 60, "label": "lost"}}),
+        "inner__slow_compute",
+        json!({"seconds": 60, "label": "lost"}),
         true,
     )
     .await;
@@ -276,11 +278,10 @@ async fn a_stdio_upstreams_tasks_are_relayed_to_their_caller_only() {
             .is_some_and(|m| m.contains(&task) && m.contains("has ended")),
         "{answer}"
     );
-    let fresh = rpc(
+    let fresh = call(
         &gateway,
-        ALICE,
-        "tools/call",
-        json!({"name": "inner__slow_compute", "arguments": {"seconds": 0}}),
+        "inner__slow_compute",
+        json!({"seconds": 0}),
         false,
     )
     .await;
