@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The gateway's hop cost: rmcp-floor called directly, and the same floor federated behind
 # mcpgate (whole edge on: dev-token auth, Host/Origin checks, request ids, metrics, JSON logs,
-# rate limits, the catalog's argument validation), interleaved and repeated at concurrency
-# 1/16/64 in the modern era; the gateway's CPU per call and RSS from /proc.
+# rate limits, the catalog's argument validation), and the gateway's own `health` (its edge
+# without the hop), interleaved and repeated at concurrency 1/16/64 in the modern era; each
+# server's CPU per call and the gateway's memory (anonymous and file-mapped) from /proc.
 # Usage: scripts/bench_hop.sh [seconds-per-run] [repeats]   (results: target/bench/hop.jsonl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,8 @@ for c in 1 16 64; do
       --label direct --server-pid "$floor" >>"$out/hop.jsonl"
     "$bench" --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \
       --tool floor__health --label gateway --token "$token" --server-pid "$gate" >>"$out/hop.jsonl"
+    "$bench" --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \
+      --tool health --label native --token "$token" --server-pid "$gate" >>"$out/hop.jsonl"
   done
   echo "done: c=$c" >&2
 done

@@ -1,34 +1,43 @@
 #!/usr/bin/env bash
 # Instructions executed per request, counted by callgrind: deterministic where calls/s and CPU
 # time are not (a shared machine moves them by ±15%). mcpgate (whole edge on, dev-token auth)
-# and rmcp-floor, one client, 2,000 `tools/call health` after 200 unmeasured ones, per era.
+# and rmcp-floor, one client, 2,000 `tools/call health` after 200 unmeasured ones, per era;
+# and the gateway hop: mcpgate federating a floor (not counted) as an HTTP upstream, called as
+# `floor__health` (modern era). MCPGATE_BIN names another mcpgate binary to count (A/B).
 # Usage: scripts/bench_instructions.sh   (needs valgrind; prints one line per server and era)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p mcpgate -p mcpgate-bench >/dev/null 2>&1
 root=$(pwd)
 bench="$root/target/release/mcpgate-bench"
+mcpgate="${MCPGATE_BIN:-$root/target/release/mcpgate}"
 work=$(mktemp -d)
-trap 'pkill -9 -f "callgrind-out-file=$work" 2>/dev/null || true; rm -rf "$work"' EXIT
+upstream=""
+trap 'pkill -9 -f "callgrind-out-file=$work" 2>/dev/null || true; [ -z "$upstream" ] || kill "$upstream" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 count() { # server era
-  local server=$1 era=$2 url token=() out="$work/$1-$2.out"
+  local server=$1 era=$2 url token=() tool=() out="$work/$1-$2.out"
   if [ "$server" = floor ]; then
     valgrind --tool=callgrind --callgrind-out-file="$out" \
       "$root/target/release/rmcp-floor" --listen 127.0.0.1:8190 2>/dev/null &
     url=http://127.0.0.1:8190/mcp
   else
-    MCPGATE_DATA_DIR="$work/data" MCPGATE_AUTH=dev MCPGATE_LISTEN=127.0.0.1:8180 \
-      valgrind --tool=callgrind --callgrind-out-file="$out" \
-      "$root/target/release/mcpgate" serve 2>/dev/null &
+    local config=()
+    if [ "$server" = gateway ]; then
+      config=(MCPGATE_CONFIG="$work/gateway.toml")
+      tool=(--tool floor__health)
+    fi
+    env "${config[@]}" MCPGATE_DATA_DIR="$work/data-$server" MCPGATE_AUTH=dev \
+      MCPGATE_LISTEN=127.0.0.1:8180 valgrind --tool=callgrind --callgrind-out-file="$out" \
+      "$mcpgate" serve 2>/dev/null &
     url=http://127.0.0.1:8180/mcp
     token=(--token dev:bench:acme:viewer)
   fi
   local pid=$!
   for _ in $(seq 1 100); do curl -s -o /dev/null "$url" && break; sleep 0.2; done
-  "$bench" --url "$url" --era "$era" --concurrency 1 --requests 200 --warmup 0 "${token[@]}" >/dev/null 2>&1
+  "$bench" --url "$url" --era "$era" --concurrency 1 --requests 200 --warmup 0 "${token[@]}" "${tool[@]}" >/dev/null 2>&1
   callgrind_control -z "$pid" >/dev/null 2>&1
-  "$bench" --url "$url" --era "$era" --concurrency 1 --requests 2000 --warmup 0 "${token[@]}" >/dev/null 2>&1
+  "$bench" --url "$url" --era "$era" --concurrency 1 --requests 2000 --warmup 0 "${token[@]}" "${tool[@]}" >/dev/null 2>&1
   callgrind_control -d "$pid" >/dev/null 2>&1
   sleep 1
   kill -9 "$pid" 2>/dev/null || true
@@ -39,7 +48,22 @@ count() { # server era
   echo "{\"server\":\"$server\",\"era\":\"$era\",\"instructions_per_request\":$((total / 2000))}"
 }
 
+# The upstream the gateway federates: a floor of its own, run natively (not counted).
+"$root/target/release/rmcp-floor" --listen 127.0.0.1:8191 2>/dev/null &
+upstream=$!
+cat >"$work/gateway.toml" <<TOML
+[[upstreams]]
+name = "floor"
+transport = "http"
+url = "http://127.0.0.1:8191/mcp"
+protocol = "2026-07-28"
+trust_annotations = true
+[upstreams.tools]
+allow = ["health"]
+TOML
+
 for era in modern legacy; do
   count floor "$era"
   count mcpgate "$era"
 done
+count gateway modern

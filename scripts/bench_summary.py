@@ -25,26 +25,31 @@ def med(items, key):
 
 hop = any(label == "gateway" for (_, _, label) in load)
 if hop:
-    # scripts/bench_hop.sh: the floor direct, and through the gateway federating it.
-    print("| conc. | path | calls/s (median) | ratio | p50 ms | added p50 ms | p99 ms | gateway CPU µs/call | gateway RSS idle → peak KiB | errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    # scripts/bench_hop.sh: the floor direct, through the gateway federating it, and the
+    # gateway's own `health` (what its edge costs without the hop). CPU per call is each
+    # server's own: the floor's for direct, the gateway's for the other two.
+    print("| conc. | path | calls/s (median) | ratio | p50 ms | added p50 ms | p99 ms | server CPU µs/call | CPU vs floor | anon KiB idle → peak | file-mapped KiB peak | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for c in (1, 16, 64):
         direct = load.get(("modern", c, "direct"), [])
-        for label in ("direct", "gateway"):
+        for label in ("direct", "gateway", "native"):
             runs = load.get(("modern", c, label), [])
             if not runs:
                 continue
             cps = med(runs, lambda r: r["calls_per_s"])
             p50 = med(runs, lambda r: r["latency_ms"]["p50"])
             errors = sum(sum(r["errors"].values()) for r in runs)
-            ratio = added = cpu = rss = ""
-            if label == "gateway" and direct:
+            cpu = med(runs, lambda r: r.get("server_cpu_us_per_call") or 0)
+            ratio = added = vs = anon = file = ""
+            if label != "direct" and direct:
                 ratio = f'{cps / med(direct, lambda r: r["calls_per_s"]):.2f}×'
                 added = f'{p50 - med(direct, lambda r: r["latency_ms"]["p50"]):+.3f}'
-                cpu = f'{med(runs, lambda r: r.get("server_cpu_us_per_call") or 0):.1f}'
-                rss = f'{min(r.get("rss_idle_kib", 0) for r in runs)} → {max(r.get("rss_peak_kib", 0) for r in runs)}'
+                floor_cpu = med(direct, lambda r: r.get("server_cpu_us_per_call") or 0)
+                vs = f'{cpu / floor_cpu:.2f}×' if floor_cpu else ""
+                anon = f'{min(r.get("rss_anon_idle_kib", 0) for r in runs)} → {max(r.get("rss_anon_peak_kib", 0) for r in runs)}'
+                file = f'{max(r.get("rss_file_peak_kib", 0) for r in runs)}'
             print(f'| {c} | {label} | {cps:,.0f} | {ratio} | {p50:.3f} | {added} | '
-                  f'{med(runs, lambda r: r["latency_ms"]["p99"]):.3f} | {cpu} | {rss} | {errors} |')
+                  f'{med(runs, lambda r: r["latency_ms"]["p99"]):.3f} | {cpu:.1f} | {vs} | {anon} | {file} | {errors} |')
     print()
     load = {}
 

@@ -17,8 +17,8 @@ use hdrhistogram::Histogram;
 
 use crate::client::{Target, VirtualClient};
 use crate::reply::CallError;
-use crate::report::{LatencySummary, LoadReport};
-use crate::rss::{ServerWatch, cpu_us_per_call, read_rss_kib};
+use crate::report::{LatencySummary, LoadReport, ServerMemory};
+use crate::rss::{ServerWatch, cpu_us_per_call, read_memory};
 use crate::scenario::{Draws, Scenario};
 
 /// Longest latency the histograms hold exactly: 60 s, in microseconds.
@@ -103,7 +103,7 @@ pub(crate) type SeenKinds = Arc<Mutex<HashSet<String>>>;
 /// Runs the load and returns the report.
 pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
     let rss_idle = match config.server_pid {
-        Some(pid) => Some(read_rss_kib(pid).context("sample server memory (--server-pid)")?),
+        Some(pid) => Some(read_memory(pid).context("sample server memory (--server-pid)")?),
         None => None,
     };
     let target = Arc::new(config.target.clone());
@@ -143,7 +143,12 @@ pub async fn run(config: LoadConfig) -> anyhow::Result<LoadReport> {
         tallies.push(task.await.context("join a virtual client")?);
     }
     let (rss_peak, server_cpu_s) = watch.finish().await?;
-    let mut report = summarise(&config, warmup_end, tallies, rss_idle, rss_peak);
+    let mut report = summarise(
+        &config,
+        warmup_end,
+        tallies,
+        ServerMemory::new(rss_idle, rss_peak),
+    );
     report.server_cpu_us_per_call =
         server_cpu_s.map(|cpu| cpu_us_per_call(cpu, report.latency_ms_count));
     Ok(report)
@@ -237,8 +242,7 @@ fn summarise(
     config: &LoadConfig,
     warmup_end: Instant,
     tallies: Vec<Tally>,
-    rss_idle_kib: Option<u64>,
-    rss_peak_kib: Option<u64>,
+    memory: ServerMemory,
 ) -> LoadReport {
     let mut latencies = Histogram::<u64>::new_with_bounds(1, MAX_TRACKED_MICROS, 3)
         .expect("1..60s at 3 significant figures is a valid histogram");
@@ -280,8 +284,7 @@ fn summarise(
         errors,
         calls_per_s,
         latency_ms: LatencySummary::from_micros(&latencies),
-        rss_idle_kib,
-        rss_peak_kib,
+        memory,
         server_cpu_us_per_call: None,
         latency_ms_count: succeeded,
     }

@@ -33,12 +33,9 @@ pub struct LoadReport {
     pub calls_per_s: f64,
     /// Latency of successful calls.
     pub latency_ms: LatencySummary,
-    /// Server resident set size before the run, when `--server-pid` was given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rss_idle_kib: Option<u64>,
-    /// Largest server resident set size seen during the run, when `--server-pid` was given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rss_peak_kib: Option<u64>,
+    /// The server's resident memory, when `--server-pid` was given.
+    #[serde(flatten)]
+    pub memory: ServerMemory,
     /// Server CPU time (user + system) per successful call in the measured window, in
     /// microseconds, when `--server-pid` was given. Steadier than calls/s on a shared machine.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,13 +148,10 @@ pub struct WorkspaceReport {
     pub writes: OpStats,
     /// Each tool.
     pub tools: BTreeMap<String, OpStats>,
-    /// Server resident set size after seeding, before the load, when `--server-pid` was
-    /// given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rss_idle_kib: Option<u64>,
-    /// Largest server resident set size during the load, when `--server-pid` was given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rss_peak_kib: Option<u64>,
+    /// The server's resident memory (idle: after seeding, before the load), when
+    /// `--server-pid` was given.
+    #[serde(flatten)]
+    pub memory: ServerMemory,
     /// Server CPU time per answered call in the measured window, in microseconds, when
     /// `--server-pid` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -301,5 +295,40 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4, 1, 3, 2]), Some(3));
         assert_eq!(median::<u64>(&[]), None);
+    }
+}
+
+/// A server's resident memory over a run, in KiB: idle before the first call and the peak
+/// during it, in all and its two parts (see [`crate::rss::Memory`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerMemory {
+    /// All of it (`VmRSS`) before the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_idle_kib: Option<u64>,
+    /// The largest `VmRSS` seen during the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_peak_kib: Option<u64>,
+    /// The anonymous part before the run (what the server allocated; the rest is its
+    /// executable's pages as mapped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_anon_idle_kib: Option<u64>,
+    /// The largest anonymous part seen during the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_anon_peak_kib: Option<u64>,
+    /// The largest file-backed part seen during the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_file_peak_kib: Option<u64>,
+}
+
+impl ServerMemory {
+    /// From the idle reading and the sampled peaks.
+    pub fn new(idle: Option<crate::rss::Memory>, peak: Option<crate::rss::Memory>) -> Self {
+        Self {
+            rss_idle_kib: idle.map(|m| m.rss),
+            rss_peak_kib: peak.map(|m| m.rss),
+            rss_anon_idle_kib: idle.map(|m| m.anon),
+            rss_anon_peak_kib: peak.map(|m| m.anon),
+            rss_file_peak_kib: peak.map(|m| m.file),
+        }
     }
 }

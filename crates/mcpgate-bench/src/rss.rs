@@ -1,8 +1,10 @@
 //! Server memory from `/proc/<pid>/status` (Linux only).
 //!
-//! Resident set size is read from the `VmRSS` line, which the kernel reports in KiB. A
-//! sampler polls it during a load run so the report can show the peak next to the idle
-//! figure taken before the first request.
+//! Resident set size is read from the `VmRSS` line, which the kernel reports in KiB, with its
+//! two parts: `RssAnon` (the heap, stacks: memory the process made) and `RssFile` (pages of
+//! the executable and other mapped files, shared with the page cache). A sampler polls them
+//! during a load run so the report can show the peaks next to the idle figures taken before
+//! the first request.
 
 use std::time::Duration;
 
@@ -21,11 +23,53 @@ pub fn read_rss_kib(pid: u32) -> anyhow::Result<u64> {
 }
 
 fn parse_vm_rss(status: &str) -> Option<u64> {
+    status_kib(status, "VmRSS:")
+}
+
+/// The value in KiB of the `/proc/<pid>/status` line starting with `key`.
+fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(key))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
+}
+
+/// A process's resident memory, in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// All of it (`VmRSS`).
+    pub rss: u64,
+    /// Anonymous memory (`RssAnon`): what the process allocated.
+    pub anon: u64,
+    /// File-backed pages (`RssFile`): the executable's code and data as mapped.
+    pub file: u64,
+}
+
+impl Memory {
+    /// Each part's larger value (peaks of the parts need not coincide).
+    fn max(self, other: Self) -> Self {
+        Self {
+            rss: self.rss.max(other.rss),
+            anon: self.anon.max(other.anon),
+            file: self.file.max(other.file),
+        }
+    }
+}
+
+/// The current resident memory of process `pid`.
+pub fn read_memory(pid: u32) -> anyhow::Result<Memory> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    parse_memory(&status).with_context(|| format!("no VmRSS, RssAnon or RssFile line in {path}"))
+}
+
+fn parse_memory(status: &str) -> Option<Memory> {
+    Some(Memory {
+        rss: status_kib(status, "VmRSS:")?,
+        anon: status_kib(status, "RssAnon:")?,
+        file: status_kib(status, "RssFile:")?,
+    })
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux x86_64).
@@ -49,16 +93,16 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// A background task that tracks the largest `VmRSS` of a process.
+/// A background task that tracks the largest resident memory of a process.
 #[derive(Debug)]
 pub struct RssSampler {
     stop: oneshot::Sender<()>,
-    task: JoinHandle<u64>,
+    task: JoinHandle<Memory>,
 }
 
 impl RssSampler {
-    /// Starts sampling `pid`, counting `floor` KiB as already seen.
-    pub fn start(pid: u32, floor: u64) -> Self {
+    /// Starts sampling `pid`, counting `floor` as already seen.
+    pub fn start(pid: u32, floor: Memory) -> Self {
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut peak = floor;
@@ -69,20 +113,20 @@ impl RssSampler {
                     _ = &mut stopped => break,
                 }
                 // The process may exit mid-run; keep the peak seen so far.
-                if let Ok(kib) = read_rss_kib(pid) {
-                    peak = peak.max(kib);
+                if let Ok(now) = read_memory(pid) {
+                    peak = peak.max(now);
                 }
             }
-            if let Ok(kib) = read_rss_kib(pid) {
-                peak = peak.max(kib);
+            if let Ok(now) = read_memory(pid) {
+                peak = peak.max(now);
             }
             peak
         });
         Self { stop, task }
     }
 
-    /// Stops sampling and returns the peak in KiB.
-    pub async fn finish(self) -> anyhow::Result<u64> {
+    /// Stops sampling and returns the peaks.
+    pub async fn finish(self) -> anyhow::Result<Memory> {
         // The task may already have ended; it still holds the peak.
         let _ = self.stop.send(());
         self.task.await.context("join the RSS sampler task")
@@ -101,7 +145,7 @@ impl ServerWatch {
     /// Start watching `pid` (nothing to watch when `None`); the window opens at `window_start`.
     pub fn start(
         pid: Option<u32>,
-        rss_idle: Option<u64>,
+        rss_idle: Option<Memory>,
         window_start: std::time::Instant,
     ) -> Self {
         let sampler = pid
@@ -120,8 +164,8 @@ impl ServerWatch {
         }
     }
 
-    /// The RSS peak (KiB) and the server CPU seconds spent in the window.
-    pub async fn finish(self) -> anyhow::Result<(Option<u64>, Option<f64>)> {
+    /// The memory peaks and the server CPU seconds spent in the window.
+    pub async fn finish(self) -> anyhow::Result<(Option<Memory>, Option<f64>)> {
         let rss_peak = match self.sampler {
             Some(sampler) => Some(sampler.finish().await?),
             None => None,
@@ -158,6 +202,20 @@ mod tests {
         let status = "Name:\tfloor\nVmPeak:\t  20000 kB\nVmRSS:\t   10236 kB\nThreads:\t3\n";
         assert_eq!(parse_vm_rss(status), Some(10236));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn parses_memory_and_its_parts() {
+        let status = "VmRSS:\t   10236 kB\nRssAnon:\t    4000 kB\nRssFile:\t    6236 kB\n";
+        assert_eq!(
+            parse_memory(status),
+            Some(Memory {
+                rss: 10236,
+                anon: 4000,
+                file: 6236
+            })
+        );
+        assert_eq!(parse_memory("VmRSS:\t 1 kB\n"), None);
     }
 
     #[test]

@@ -36,8 +36,8 @@ use serde_json::json;
 
 use crate::client::{Target, VirtualClient};
 use crate::loadgen::{Schedule, SeenKinds, describe_window};
-use crate::report::{SeedSummary, WorkspaceReport};
-use crate::rss::{ServerWatch, cpu_us_per_call, read_rss_kib};
+use crate::report::{SeedSummary, ServerMemory, WorkspaceReport};
+use crate::rss::{ServerWatch, cpu_us_per_call, read_memory};
 use crate::scenario::{Draws, Scenario, ToolCall};
 
 pub use mix::Op;
@@ -139,7 +139,7 @@ pub async fn run(config: WorkspaceConfig) -> anyhow::Result<WorkspaceReport> {
     };
 
     let rss_idle = match config.server_pid {
-        Some(pid) => Some(read_rss_kib(pid).context("sample server memory (--server-pid)")?),
+        Some(pid) => Some(read_memory(pid).context("sample server memory (--server-pid)")?),
         None => None,
     };
     let weights = mix(config.write_percent);
@@ -186,8 +186,7 @@ pub async fn run(config: WorkspaceConfig) -> anyhow::Result<WorkspaceReport> {
     let (rss_peak, server_cpu_s) = watch.finish().await?;
 
     let (mut report, answered) = summarise(&config, &weights, seeded, warmup_end, tallies);
-    report.rss_idle_kib = rss_idle;
-    report.rss_peak_kib = rss_peak;
+    report.memory = ServerMemory::new(rss_idle, rss_peak);
     report.server_cpu_us_per_call = server_cpu_s.map(|cpu| cpu_us_per_call(cpu, answered));
     Ok(report)
 }

@@ -65,7 +65,10 @@ async fn every_call_succeeds_in_both_eras_and_both_reply_forms() {
         assert!(report.calls_per_s > 0.0, "{case}");
         assert!(report.latency_ms.p50 > 0.0, "{case}");
         assert!(report.latency_ms.p50 <= report.latency_ms.p99, "{case}");
-        assert!(report.rss_peak_kib >= report.rss_idle_kib, "{case}");
+        assert!(
+            report.memory.rss_peak_kib >= report.memory.rss_idle_kib,
+            "{case}"
+        );
         shutdown.cancel();
     }
 }

@@ -2,7 +2,8 @@
 
 /// mimalloc instead of the system allocator: a server allocates small, short-lived buffers per
 /// request on many threads, where glibc's arenas contend (measured in BENCHMARKS.md). The
-/// library leaves the allocator to whoever embeds it.
+/// library leaves the allocator to whoever embeds it. Arenas are committed as they are used,
+/// not in full when reserved (the define in `.cargo/config.toml`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

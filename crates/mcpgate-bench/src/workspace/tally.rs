@@ -171,8 +171,7 @@ pub(super) fn summarise(
         reads: reads.stats(None, window),
         writes: writes.stats(None, window),
         tools: tool_stats,
-        rss_idle_kib: None,
-        rss_peak_kib: None,
+        memory: Default::default(),
         server_cpu_us_per_call: None,
     };
     (report, total.latencies.len())

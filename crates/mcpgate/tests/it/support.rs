@@ -122,12 +122,22 @@ impl Server {
     }
 
     /// Send SIGTERM and wait for the exit code.
-    pub async fn terminate(mut self) -> Option<i32> {
+    pub async fn terminate(self) -> Option<i32> {
+        self.sigterm();
+        self.exited().await
+    }
+
+    /// Send SIGTERM, without waiting.
+    pub fn sigterm(&self) {
         let pid = self.child.id().expect("running");
         std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()
             .expect("kill runs");
+    }
+
+    /// Wait (up to 30 s) for the exit code.
+    pub async fn exited(mut self) -> Option<i32> {
         let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
             .expect("exits in time")

@@ -3,14 +3,16 @@
 //! answers and progress, a timeout closes the request and so cancels it upstream, log messages
 //! reach the caller of that call at the level it asked for (modern and legacy callers), the
 //! request id travels as `X-Request-Id` (to a legacy HTTP upstream's session too), the era's
-//! `Mcp-*` headers are right (the upstream's own checks accept them), and an upstream that
-//! goes away is a clear error, not a hang.
+//! `Mcp-*` headers are right (the upstream's own checks accept them), an upstream that goes
+//! away is a clear error, not a hang, and SIGTERM lets a forwarded call finish but cancels a
+//! hung one at the grace.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::faults::{Fixture, call, call_streamed, eventually, gateway, http_fixture, text};
+use crate::edge::config_file;
 use crate::legacy::{Caller, legacy, open_session, read_until};
 use crate::support::{Server, free_port, modern_meta};
 
@@ -119,6 +121,63 @@ async fn a_hung_call_to_a_modern_http_upstream_times_out_and_is_cancelled_by_clo
     let again = call(&server, "fx__echo", json!({"nonce": "after"})).await;
     assert_eq!(again["result"]["structuredContent"]["nonce"], "after");
     assert_eq!(server.terminate().await, Some(0));
+}
+
+#[tokio::test]
+async fn on_sigterm_a_forwarded_call_finishes_and_a_hung_one_is_cancelled_at_the_grace() {
+    let fx = Fixture::new();
+    let (_upstream, entry) = modern_upstream(&fx, "[upstreams.tools]\nallow = [\"*\"]").await;
+    let (_dir, file) = config_file(&entry);
+    let server =
+        Server::start(&[("MCPGATE_CONFIG", &file), ("MCPGATE_SHUTDOWN_GRACE", "2s")]).await;
+    // A hung call must not hold the drain past its grace, nor end without an answer to its
+    // caller or a closed connection: it may not hang the caller.
+    let hung = {
+        let request = crate::support::modern_request(&server, "tools/call", Some("fx__hang")).body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                    "params": {"name": "fx__hang", "arguments": {}, "_meta": modern_meta()}})
+            .to_string(),
+        );
+        tokio::spawn(async move {
+            match request.send().await {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        })
+    };
+    let slow = call(&server, "fx__slow", json!({"ms": 1000}));
+    let signal = async {
+        eventually("both calls reach the upstream", async || {
+            fx.received("hang") == 1 && fx.received("slow") == 1
+        })
+        .await;
+        server.sigterm();
+    };
+    let (slow, ()) = tokio::join!(slow, signal);
+    let signalled = std::time::Instant::now();
+    assert_eq!(
+        slow["result"]["structuredContent"]["slept_ms"], 1000,
+        "the call in flight at the signal finished: {slow}"
+    );
+    eventually(
+        "the hung call is cancelled upstream at the grace",
+        async || fx.received("cancelled hang") == 1,
+    )
+    .await;
+    let hung = tokio::time::timeout(Duration::from_secs(10), hung)
+        .await
+        .expect("the hung caller is let go")
+        .expect("task");
+    assert!(
+        !hung.contains("\"result\""),
+        "the hung call got no result: {hung}"
+    );
+    assert_eq!(server.exited().await, Some(0));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(8),
+        "the drain ended at its grace: {:?}",
+        signalled.elapsed()
+    );
 }
 
 /// Call `tool` as a modern client asking for log messages at `level` (none when `None`); the
