@@ -50,7 +50,7 @@ pub(super) struct Pool<H: ClientHandler + Clone> {
     config: UpstreamConfig,
     make_handler: MakeHandler<H>,
     /// Shared by the slots of an HTTP upstream, so connections are reused across sessions.
-    http: reqwest::Client,
+    http: super::session::HttpClients,
     slots: Vec<Mutex<Slot<H>>>,
     next: AtomicUsize,
 }
@@ -79,7 +79,7 @@ impl<H: ClientHandler + Clone> Pool<H> {
         Self {
             config,
             make_handler,
-            http: super::session::http_client(),
+            http: super::session::HttpClients::new(),
             slots,
             next: AtomicUsize::new(0),
         }
@@ -110,9 +110,15 @@ impl<H: ClientHandler + Clone> Pool<H> {
                 last: slot.last_error.clone(),
             });
         }
+        // Boxed: opening a session is a large future, and every call's future would otherwise
+        // carry its size (and copy it) though few calls open a session.
         let opened = tokio::time::timeout(
             self.config.timeout,
-            Session::open(&self.config, (self.make_handler)(), &self.http),
+            Box::pin(Session::open(
+                &self.config,
+                (self.make_handler)(),
+                &self.http,
+            )),
         )
         .await
         .unwrap_or_else(|_| {

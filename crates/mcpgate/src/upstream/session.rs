@@ -38,7 +38,7 @@ impl<H: ClientHandler + Clone> Session<H> {
     pub async fn open(
         config: &UpstreamConfig,
         handler: H,
-        http: &reqwest::Client,
+        http: &HttpClients,
     ) -> anyhow::Result<Self> {
         let lifecycle = lifecycle(config.protocol);
         // Dropped (the child killed) if opening fails.
@@ -73,7 +73,7 @@ impl<H: ClientHandler + Clone> Session<H> {
                     token.as_deref(),
                     handler.clone(),
                     lifecycle,
-                    http.clone(),
+                    http.rmcp.clone(),
                 )
                 .await?;
                 let version = running
@@ -82,7 +82,7 @@ impl<H: ClientHandler + Clone> Session<H> {
                     .map(|i| i.protocol_version.clone());
                 if super::direct::Direct::applies(version.as_ref()) {
                     direct = Some(super::direct::Direct::new(
-                        http.clone(),
+                        http.direct.clone(),
                         url,
                         headers,
                         token.as_deref(),
@@ -153,6 +153,23 @@ impl<H: ClientHandler + Clone> Session<H> {
             .take();
         if let Some(process) = process {
             process.stop().await;
+        }
+    }
+}
+
+/// An HTTP upstream's clients, shared by its sessions so connections are reused across them:
+/// reqwest under rmcp's client sessions, hyper-util's for the direct path.
+#[derive(Clone)]
+pub(super) struct HttpClients {
+    pub rmcp: reqwest::Client,
+    pub direct: super::direct::HttpClient,
+}
+
+impl HttpClients {
+    pub fn new() -> Self {
+        Self {
+            rmcp: http_client(),
+            direct: super::direct::http_client(),
         }
     }
 }

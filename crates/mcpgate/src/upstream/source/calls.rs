@@ -244,6 +244,16 @@ impl UpstreamSource {
                             ),
                         };
                         let raw = direct.request(out, request, cx).await?;
+                        // Most answers are complete results: read as one first (one parse),
+                        // by their kind otherwise.
+                        if let Ok(result) = serde_json::from_str::<CallToolResult>(raw.get())
+                            && result
+                                .result_type
+                                .as_ref()
+                                .is_none_or(|t| *t == ResultType::COMPLETE)
+                        {
+                            return Ok(CallToolResponse::Complete(result));
+                        }
                         return Ok(match kind(&raw) {
                             Kind::Complete => {
                                 CallToolResponse::Complete(decode(&raw, "tool result")?)
@@ -547,7 +557,9 @@ async fn settle_round<P: Answerable, R: MaybeRound>(
         Err(answer) => return Ok(Some(answer)),
     };
     let requests = round.input_requests.unwrap_or_default();
-    let responses = crate::mcp::rounds::answer_in_session(cx, requests).await?;
+    // Boxed, like the rest of what only a legacy caller's rounds need, so a call's future
+    // stays small.
+    let responses = Box::pin(crate::mcp::rounds::answer_in_session(cx, requests)).await?;
     params.answer_with(responses, round.request_state);
     Ok(None)
 }
