@@ -177,9 +177,6 @@ impl Direct {
         let url: http::Uri = url
             .parse()
             .with_context(|| format!("upstream url {url:?}"))?;
-        if url.scheme() != Some(&http::uri::Scheme::HTTP) {
-            anyhow::bail!("upstream url {url}: only http:// upstreams are served directly");
-        }
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             map.insert(
@@ -215,9 +212,13 @@ impl Direct {
         })
     }
 
-    /// Whether a session that negotiated `version` over HTTP can use the direct path.
-    pub fn applies(version: Option<&ProtocolVersion>) -> bool {
-        version.is_some_and(|v| *v == ProtocolVersion::V_2026_07_28)
+    /// Whether a session with `url` that negotiated `version` can use the direct path: a
+    /// plain-HTTP 2026-07-28 upstream (the direct client speaks no TLS; any other stays on
+    /// rmcp's client).
+    pub fn applies(url: &str, version: Option<&ProtocolVersion>) -> bool {
+        url.get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+            && version.is_some_and(|v| *v == ProtocolVersion::V_2026_07_28)
     }
 
     /// Send `params` as `out.method` for the caller `cx`; the result, once the upstream
@@ -706,6 +707,17 @@ mod tests {
             7,
         );
         assert!(matches!(error, Some(Err(ServiceError::McpError(e))) if e.message == "no"));
+    }
+
+    #[test]
+    fn only_plain_http_modern_upstreams_take_the_direct_path() {
+        let modern = ProtocolVersion::V_2026_07_28;
+        assert!(Direct::applies("http://127.0.0.1:1/mcp", Some(&modern)));
+        assert!(Direct::applies("HTTP://example.test/mcp", Some(&modern)));
+        assert!(!Direct::applies("https://example.test/mcp", Some(&modern)));
+        let legacy = ProtocolVersion::V_2025_06_18;
+        assert!(!Direct::applies("http://127.0.0.1:1/mcp", Some(&legacy)));
+        assert!(!Direct::applies("http://127.0.0.1:1/mcp", None));
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl<H: ClientHandler + Clone> Session<H> {
                     .peer()
                     .peer_info()
                     .map(|i| i.protocol_version.clone());
-                if super::direct::Direct::applies(version.as_ref()) {
+                if super::direct::Direct::applies(url, version.as_ref()) {
                     direct = Some(super::direct::Direct::new(
                         http.direct.clone(),
                         url,
