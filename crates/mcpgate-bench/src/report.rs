@@ -272,32 +272,6 @@ pub fn print_line<T: Serialize>(report: &T) -> anyhow::Result<()> {
     stdout.flush().context("flush stdout")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn latency_is_reported_in_milliseconds() {
-        let mut histogram =
-            Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
-        for micros in 1..=1000 {
-            histogram.record(micros).expect("value within bounds");
-        }
-        let summary = LatencySummary::from_micros(&histogram);
-        assert_eq!(summary.p50, 0.5);
-        assert_eq!(summary.max, 1.0);
-        assert_eq!(summary.mean, 0.501);
-        assert!(summary.p99 >= 0.989 && summary.p99 <= 0.991, "{summary:?}");
-    }
-
-    #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4, 1, 3, 2]), Some(3));
-        assert_eq!(median::<u64>(&[]), None);
-    }
-}
-
 /// A server's resident memory over a run, in KiB: idle before the first call and the peak
 /// during it, in all and its two parts (see [`crate::rss::Memory`]).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -330,5 +304,31 @@ impl ServerMemory {
             rss_anon_peak_kib: peak.map(|m| m.anon),
             rss_file_peak_kib: peak.map(|m| m.file),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_is_reported_in_milliseconds() {
+        let mut histogram =
+            Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+        for micros in 1..=1000 {
+            histogram.record(micros).expect("value within bounds");
+        }
+        let summary = LatencySummary::from_micros(&histogram);
+        assert_eq!(summary.p50, 0.5);
+        assert_eq!(summary.max, 1.0);
+        assert_eq!(summary.mean, 0.501);
+        assert!(summary.p99 >= 0.989 && summary.p99 <= 0.991, "{summary:?}");
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4, 1, 3, 2]), Some(3));
+        assert_eq!(median::<u64>(&[]), None);
     }
 }

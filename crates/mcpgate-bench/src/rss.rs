@@ -12,14 +12,12 @@ use anyhow::Context;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// How often the sampler reads `VmRSS` during a run.
+/// How often the sampler reads the memory figures during a run.
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 
 /// The current resident set size of process `pid`, in KiB.
 pub fn read_rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let path = format!("/proc/{pid}/status");
-    let status = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
-    parse_vm_rss(&status).with_context(|| format!("no VmRSS line in {path}"))
+    read_memory(pid).map(|memory| memory.rss)
 }
 
 fn parse_vm_rss(status: &str) -> Option<u64> {
@@ -66,7 +64,7 @@ pub fn read_memory(pid: u32) -> anyhow::Result<Memory> {
 
 fn parse_memory(status: &str) -> Option<Memory> {
     Some(Memory {
-        rss: status_kib(status, "VmRSS:")?,
+        rss: parse_vm_rss(status)?,
         anon: status_kib(status, "RssAnon:")?,
         file: status_kib(status, "RssFile:")?,
     })

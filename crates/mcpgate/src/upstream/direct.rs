@@ -51,7 +51,7 @@ const PROTOCOL: &str = "2026-07-28";
 pub(super) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// A client for one upstream's direct path.
-pub(super) fn http_client() -> HttpClient {
+pub(super) fn client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -590,7 +590,7 @@ pub(super) enum Kind {
 }
 
 /// The kind of the result `raw`.
-pub(super) fn kind(raw: &RawValue) -> Kind {
+fn kind(raw: &RawValue) -> Kind {
     #[derive(Deserialize)]
     struct Peek<'a> {
         #[serde(rename = "resultType", borrow, default)]
@@ -604,6 +604,43 @@ pub(super) fn kind(raw: &RawValue) -> Kind {
         Some("input_required") => Kind::InputRequired,
         Some("task") => Kind::Task,
         _ => Kind::Complete,
+    }
+}
+
+/// A result that says which kind it is (`resultType`; absent means complete).
+pub(super) trait Kinded: serde::de::DeserializeOwned {
+    fn result_type(&self) -> Option<&rmcp::model::ResultType>;
+}
+
+macro_rules! kinded {
+    ($($result:ty),*) => {$(
+        impl Kinded for $result {
+            fn result_type(&self) -> Option<&rmcp::model::ResultType> {
+                self.result_type.as_ref()
+            }
+        }
+    )*};
+}
+
+kinded!(
+    rmcp::model::CallToolResult,
+    rmcp::model::ReadResourceResult,
+    rmcp::model::GetPromptResult
+);
+
+/// The result `raw` as a complete `T`, read in one parse, when that is what it is (most
+/// answers are); otherwise its kind, to be read as that ([`decode`]). A complete result that
+/// does not read as a `T` comes back as [`Kind::Complete`], for `decode` to report.
+pub(super) fn complete<T: Kinded>(raw: &RawValue) -> Result<T, Kind> {
+    match serde_json::from_str::<T>(raw.get()) {
+        Ok(result)
+            if result
+                .result_type()
+                .is_none_or(|t| *t == rmcp::model::ResultType::COMPLETE) =>
+        {
+            Ok(result)
+        }
+        _ => Err(kind(raw)),
     }
 }
 

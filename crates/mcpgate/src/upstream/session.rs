@@ -169,7 +169,7 @@ impl HttpClients {
     pub fn new() -> Self {
         Self {
             rmcp: http_client(),
-            direct: super::direct::http_client(),
+            direct: super::direct::client(),
         }
     }
 }

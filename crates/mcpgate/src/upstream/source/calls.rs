@@ -22,7 +22,7 @@ use super::UpstreamSource;
 use super::events::{CancelOnDrop, Events};
 use crate::mcp::CallContext;
 use crate::upstream::breaker::Rejected;
-use crate::upstream::direct::{Kind, Outgoing, decode, kind, param_headers};
+use crate::upstream::direct::{Kind, Outgoing, complete, decode, param_headers};
 use crate::upstream::pool::AcquireError;
 use crate::upstream::resources::{rewrite_read, rewrite_tool_result};
 use crate::upstream::session::Session;
@@ -244,24 +244,15 @@ impl UpstreamSource {
                             ),
                         };
                         let raw = direct.request(out, request, cx).await?;
-                        // Most answers are complete results: read as one first (one parse),
-                        // by their kind otherwise.
-                        if let Ok(result) = serde_json::from_str::<CallToolResult>(raw.get())
-                            && result
-                                .result_type
-                                .as_ref()
-                                .is_none_or(|t| *t == ResultType::COMPLETE)
-                        {
-                            return Ok(CallToolResponse::Complete(result));
-                        }
-                        return Ok(match kind(&raw) {
-                            Kind::Complete => {
+                        return Ok(match complete(&raw) {
+                            Ok(result) => CallToolResponse::Complete(result),
+                            Err(Kind::Complete) => {
                                 CallToolResponse::Complete(decode(&raw, "tool result")?)
                             }
-                            Kind::InputRequired => {
+                            Err(Kind::InputRequired) => {
                                 CallToolResponse::InputRequired(decode(&raw, "input request")?)
                             }
-                            Kind::Task => CallToolResponse::Task(decode(&raw, "task")?),
+                            Err(Kind::Task) => CallToolResponse::Task(decode(&raw, "task")?),
                         });
                     }
                     let handle = session
@@ -365,11 +356,12 @@ impl UpstreamSource {
                     if let Some(direct) = &session.direct {
                         let out = Outgoing::new("resources/read", request_id, &capabilities);
                         let raw = direct.request(out, params, cx).await?;
-                        return Ok(match kind(&raw) {
-                            Kind::InputRequired => {
+                        return Ok(match complete(&raw) {
+                            Ok(result) => ReadResourceResponse::Complete(result),
+                            Err(Kind::InputRequired) => {
                                 ReadResourceResponse::InputRequired(decode(&raw, "input request")?)
                             }
-                            _ => ReadResourceResponse::Complete(decode(&raw, "resource")?),
+                            Err(_) => ReadResourceResponse::Complete(decode(&raw, "resource")?),
                         });
                     }
                     let request = ClientRequest::ReadResourceRequest(
@@ -434,11 +426,12 @@ impl UpstreamSource {
                     if let Some(direct) = &session.direct {
                         let out = Outgoing::new("prompts/get", request_id, &capabilities);
                         let raw = direct.request(out, params, cx).await?;
-                        return Ok(match kind(&raw) {
-                            Kind::InputRequired => {
+                        return Ok(match complete(&raw) {
+                            Ok(result) => GetPromptResponse::Complete(result),
+                            Err(Kind::InputRequired) => {
                                 GetPromptResponse::InputRequired(decode(&raw, "input request")?)
                             }
-                            _ => GetPromptResponse::Complete(decode(&raw, "prompt")?),
+                            Err(_) => GetPromptResponse::Complete(decode(&raw, "prompt")?),
                         });
                     }
                     let request =
