@@ -18,6 +18,8 @@
 //! - `garbage`: writes a line that is not JSON-RPC to stdout, then never answers;
 //! - `fail`: an internal error; `write`: an internal error while the control file says `down`;
 //! - `flaky`: an internal error while the control file says `down`;
+//! - `redirect {to}`: over HTTP, the request is answered `307` to `to` (its `Mcp-Param-Target`
+//!   header) before it reaches the server; over stdio, an ordinary answer;
 //! - `mutate`: changes `echo`'s description, adds a tool `extra`, and announces the change;
 //! - `remember {value}` / `recall`: state kept by this process (one session, over stdio);
 //! - `show_app`: an MCP Apps tool (`_meta.ui.resourceUri`) whose result links a resource.
@@ -144,6 +146,11 @@ impl Fixture {
                 "write",
                 "A write that fails while the control file says down.",
                 json!({}),
+            ),
+            tool(
+                "redirect",
+                "Over HTTP, answered 307 to `to`.",
+                json!({"to": {"type": "string", "x-mcp-header": "Target"}}),
             ),
             tool("mutate", "Change the tool list.", json!({})),
             tool(
@@ -387,6 +394,7 @@ impl ServerHandler for Fixture {
                 text(json!({"logged": true}))
             }
             "pid" => text(json!({"pid": std::process::id()})),
+            "redirect" => text(json!({"redirected": false})),
             "slow" => {
                 let ms = arguments["ms"].as_u64().unwrap_or(100);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -446,6 +454,34 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A `redirect` call (named by its `Mcp-Name` header) answered `307` to its
+/// `Mcp-Param-Target`; anything else passes.
+async fn redirect(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let to = {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        (header("mcp-name").as_deref() == Some("redirect"))
+            .then(|| header("mcp-param-target"))
+            .flatten()
+    };
+    if let Some(to) = to {
+        return axum::response::Response::builder()
+            .status(307)
+            .header("location", to)
+            .body(axum::body::Body::empty())
+            .expect("a valid response");
+    }
+    next.run(request).await
+}
+
 async fn serve_http(addr: &str) -> anyhow::Result<()> {
     use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
     use rmcp::transport::streamable_http_server::{
@@ -460,7 +496,9 @@ async fn serve_http(addr: &str) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     // The address goes to stdout for the test to read.
     println!("{}", listener.local_addr()?);
-    let app = axum::Router::new().nest_service("/mcp", service);
+    let app = axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn(redirect));
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -180,6 +180,46 @@ async fn on_sigterm_a_forwarded_call_finishes_and_a_hung_one_is_cancelled_at_the
     );
 }
 
+#[tokio::test]
+async fn a_redirect_from_a_modern_http_upstream_is_not_followed() {
+    let fx = Fixture::new();
+    // Where the upstream points: it counts who connects.
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target = format!("http://{}/mcp", elsewhere.local_addr().expect("addr"));
+    let connected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&connected);
+    tokio::spawn(async move {
+        while elsewhere.accept().await.is_ok() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let (_upstream, entry) = modern_upstream(&fx, "[upstreams.tools]\nallow = [\"*\"]").await;
+    let (server, _dir) = gateway(&entry).await;
+    // Not followed, so whatever the request carried (the upstream's credential) stays with it.
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "fx__redirect", "arguments": {"to": target}, "_meta": modern_meta()}});
+    let response = crate::support::modern_request(&server, "tools/call", Some("fx__redirect"))
+        .header("mcp-param-target", &target)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    let messages = crate::support::messages(&response.text().await.expect("body"));
+    let answer = messages.last().expect("an answer").clone();
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert!(text(&answer).contains("307"), "{answer}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        connected.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing followed the redirect"
+    );
+    assert_eq!(fx.received("redirect"), 0, "the 307 came before the server");
+    assert_eq!(server.terminate().await, Some(0));
+}
+
 /// Call `tool` as a modern client asking for log messages at `level` (none when `None`); the
 /// notifications before the answer, and the answer.
 pub(super) async fn call_logged(
