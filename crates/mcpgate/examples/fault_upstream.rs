@@ -13,6 +13,8 @@
 //!   level asks, in the 2026-07-28 era), then answers;
 //! - `pid`: this process's id (it claims to be read-only);
 //! - `slow {ms}`: answers after `ms` milliseconds;
+//! - `trickle {ms}`: sends a progress notification at once (when the caller asked for
+//!   progress), and answers `ms` milliseconds later;
 //! - `hang`: never answers (and notes a cancellation when one arrives);
 //! - `crash`: the process exits mid-call;
 //! - `garbage`: writes a line that is not JSON-RPC to stdout, then never answers;
@@ -27,6 +29,10 @@
 //! Resources: `ui://widget/app.html` (an MCP Apps UI), `fixture://notes/readme`, `secret://key`
 //! (never to be exposed), and the template `fixture://items/{id}`. Prompts: `greet {name}` and
 //! `internal`.
+//!
+//! Over HTTP, every request's method, URI and headers are appended to the file
+//! `FIXTURE_HEADERS` names, one JSON line each; with `FIXTURE_REQUIRE_TOKEN` set, a request
+//! without `Authorization: Bearer <that token>` is answered 401.
 //!
 //! Every call received is appended to the file `FIXTURE_RECEIPTS` names (`tool pid` per line,
 //! and `cancelled hang pid` when a hang is cancelled), so tests count what reached it. The file
@@ -135,6 +141,11 @@ impl Fixture {
             tool(
                 "slow",
                 "Answer after ms milliseconds.",
+                json!({"ms": {"type": "integer"}}),
+            ),
+            tool(
+                "trickle",
+                "Send a progress notification, answer ms milliseconds later.",
                 json!({"ms": {"type": "integer"}}),
             ),
             tool("hang", "Never answer.", json!({})),
@@ -400,6 +411,15 @@ impl ServerHandler for Fixture {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 text(json!({"slept_ms": ms}))
             }
+            "trickle" => {
+                let ms = arguments["ms"].as_u64().unwrap_or(100);
+                if let Some(token) = cx.meta.get_progress_token() {
+                    let param = ProgressNotificationParam::new(token, 1.0).with_total(2.0);
+                    let _ = cx.peer.notify_progress(param).await;
+                }
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                text(json!({"trickled_ms": ms}))
+            }
             "hang" => {
                 cx.ct.cancelled().await;
                 receipt("cancelled hang");
@@ -454,6 +474,50 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every HTTP request's method, URI and headers, one JSON line each, in the file
+/// `FIXTURE_HEADERS` names (so tests see exactly what reached the upstream).
+async fn record_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Ok(path) = std::env::var("FIXTURE_HEADERS") {
+        let headers: serde_json::Map<String, Value> = request
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), Value::from(value))
+            })
+            .collect();
+        let line = json!({
+            "method": request.method().as_str(),
+            "uri": request.uri().to_string(),
+            "headers": headers,
+        });
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("headers file");
+        file.write_all(format!("{line}\n").as_bytes())
+            .expect("write headers");
+    }
+    if let Ok(token) = std::env::var("FIXTURE_REQUIRE_TOKEN") {
+        let presented = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if presented != Some(format!("Bearer {token}").as_str()) {
+            return axum::response::Response::builder()
+                .status(401)
+                .header("www-authenticate", "Bearer realm=\"fixture\"")
+                .body(axum::body::Body::empty())
+                .expect("a valid response");
+        }
+    }
+    next.run(request).await
+}
+
 /// A `redirect` call (named by its `Mcp-Name` header) answered `307` to its
 /// `Mcp-Param-Target`; anything else passes.
 async fn redirect(
@@ -498,7 +562,8 @@ async fn serve_http(addr: &str) -> anyhow::Result<()> {
     println!("{}", listener.local_addr()?);
     let app = axum::Router::new()
         .nest_service("/mcp", service)
-        .layer(axum::middleware::from_fn(redirect));
+        .layer(axum::middleware::from_fn(redirect))
+        .layer(axum::middleware::from_fn(record_headers));
     axum::serve(listener, app).await?;
     Ok(())
 }

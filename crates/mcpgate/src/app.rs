@@ -23,6 +23,7 @@ use crate::mcp::{
     Catalog, CatalogSettings, EventBus, Handler, HandlerParts, Module, ServerIdentity,
 };
 use crate::modules::native;
+use crate::proxy::Proxy;
 use crate::state::AppState;
 use crate::store;
 use crate::telemetry::Metrics;
@@ -91,8 +92,16 @@ impl App {
         );
         let oauth_metadata = metadata.map(|m| m.router());
         let upstreams = Upstreams::new(&config.upstreams, &metrics, Arc::clone(&store) as _);
+        let proxy = match &config.proxy {
+            Some(upstream) => Some(Arc::new(
+                Proxy::new(upstream, config.http.sse_keep_alive)
+                    .context("set up the proxy's upstream (proxy.upstream)")?,
+            )),
+            None => None,
+        };
         let state = AppState {
             upstreams,
+            proxy,
             config: Arc::new(config),
             store,
             workspace,
@@ -104,7 +113,17 @@ impl App {
             started,
         };
 
-        for name in &state.config.modules.enabled {
+        // In proxy mode the MCP endpoint belongs to the upstream: nothing is served here.
+        let modules = match state.proxy {
+            Some(_) => &[][..],
+            None => &state.config.modules.enabled[..],
+        };
+        let extra = if state.proxy.is_some() {
+            Vec::new()
+        } else {
+            extra
+        };
+        for name in modules {
             let module = native(name, &state)
                 .with_context(|| format!("unknown module {name:?} (modules.enabled)"))?;
             state

@@ -88,6 +88,10 @@ struct ServeArgs {
     /// MCPGATE_ALLOW_UNAUTHENTICATED).
     #[arg(long)]
     allow_unauthenticated: bool,
+    /// Proxy mode: relay the MCP endpoint to this upstream Streamable HTTP server, behind the
+    /// whole edge (env MCPGATE_PROXY; `[proxy]` in the file).
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
 }
 
 /// Parse the command line, run the command, and return the process exit code.
@@ -99,6 +103,7 @@ pub fn run() -> i32 {
             transport: a.transport.clone(),
             listen: a.listen.clone(),
             allow_unauthenticated: a.allow_unauthenticated,
+            proxy: a.proxy.clone(),
         },
         Command::Migrate(a)
         | Command::Config(ConfigCommand::Check(a))
@@ -124,7 +129,10 @@ pub fn run() -> i32 {
             config.http.listen, config.http.mcp_path
         );
         println!("  database:   {}", redact_url(&config.store.database_url));
-        println!("  modules:    {}", config.modules.enabled.join(", "));
+        match &config.proxy {
+            Some(upstream) => println!("  proxy to:   {:?}", upstream.transport),
+            None => println!("  modules:    {}", config.modules.enabled.join(", ")),
+        }
         println!("  auth:       {:?}", config.auth.mode);
         let limits = &config.rate_limit;
         let rate = |q: Option<crate::edge::Quota>| q.map_or("off".to_owned(), |q| q.to_string());

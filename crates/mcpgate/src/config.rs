@@ -8,6 +8,7 @@ mod http;
 mod limits;
 #[cfg(test)]
 mod props;
+mod proxy;
 mod resolve;
 mod source;
 mod upstreams;
@@ -38,6 +39,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// `--allow-unauthenticated`.
     pub allow_unauthenticated: bool,
+    /// `--proxy URL`.
+    pub proxy: Option<String>,
 }
 
 /// The exit code for bad configuration (`EX_USAGE` in sysexits.h).
@@ -107,8 +110,13 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Logging settings.
     pub log: LogConfig,
-    /// Upstream MCP servers federated behind this one (`[[upstreams]]`, file only).
+    /// Upstream MCP servers federated behind this one (`[[upstreams]]`, file only); in proxy
+    /// mode, the proxy's upstream alone.
     pub upstreams: Vec<crate::upstream::UpstreamConfig>,
+    /// Proxy mode: the one upstream the MCP endpoint relays to (`[proxy]`, `--proxy URL`, env
+    /// `MCPGATE_PROXY`); no tools are served here then (the native modules and the REST API
+    /// are off).
+    pub proxy: Option<crate::upstream::UpstreamConfig>,
     /// Shared state across replicas (rate limits). Env `MCPGATE_REDIS_URL`. Never printed:
     /// it may hold a password.
     pub redis_url: Option<Secret>,

@@ -10,6 +10,7 @@ mod mcp_layer;
 mod oauth;
 mod paced_body;
 mod probes;
+mod proxy_route;
 mod router;
 mod server;
 mod sessions;

@@ -12,6 +12,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod mcp;
 pub mod modules;
+pub mod proxy;
 pub mod schema;
 pub mod state;
 pub mod store;

@@ -22,6 +22,7 @@ pub use catalog::{
 pub use context::CallContext;
 pub use cursor::Cursor;
 pub use events::{EventBus, ServerEvent};
+pub(crate) use handler::rate_limited;
 pub use handler::{Handler, HandlerParts, ServerIdentity};
 pub use module::{BoxFuture, Module, SourceChanges, ToolHandler, ToolSpec};
 /// Seals the `requestState` of multi-round requests; each module that drives [`rounds`] owns one.

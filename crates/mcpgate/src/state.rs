@@ -40,6 +40,8 @@ pub struct AppState {
     pub lifecycle: Lifecycle,
     /// The federated upstream MCP servers.
     pub upstreams: Upstreams,
+    /// Proxy mode: the upstream the MCP endpoint relays to.
+    pub proxy: Option<Arc<crate::proxy::Proxy>>,
     /// When the app was built.
     pub started: Instant,
 }

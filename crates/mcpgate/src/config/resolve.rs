@@ -71,7 +71,27 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         );
     }
     let rate_limit = super::limits::resolve_rate_limits(&mut l);
-    let upstreams = super::upstreams::resolve_upstreams(&mut l);
+    let mut upstreams = super::upstreams::resolve_upstreams(&mut l);
+    let proxy = super::proxy::resolve_proxy(&mut l, overrides.proxy.as_deref());
+    if let Some(proxy) = &proxy {
+        if !upstreams.is_empty() {
+            l.issue(
+                "proxy",
+                Some("MCPGATE_PROXY"),
+                "proxy mode relays to one upstream: it cannot be combined with [[upstreams]] \
+                 (federate the server as an [[upstreams]] entry instead)",
+            );
+        }
+        if transport != Transport::Http {
+            l.issue(
+                "proxy",
+                Some("MCPGATE_PROXY"),
+                "proxy mode relays Streamable HTTP: it needs transport = http",
+            );
+        }
+        // Listed in the background like any upstream, so per-tool policy knows its tools.
+        upstreams.push(proxy.clone());
+    }
     let redis_url: Option<String> = l.get("redis.url", "MCPGATE_REDIS_URL");
     if let Some(url) = &redis_url
         && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -132,6 +152,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         rate_limit,
         log,
         upstreams,
+        proxy,
         redis_url: redis_url.map(super::Secret),
     })
 }

@@ -26,7 +26,7 @@ use serde_json::Value;
 use super::edge_layer::{peer_ip, read_body};
 use super::jsonrpc;
 use super::sessions::{SessionCaller, SessionOwner, Sessions, SessionsFull};
-use crate::edge::{Gate, Principal, Refusal, reject};
+use crate::edge::{Admission, Gate, Principal, Refusal, reject};
 
 /// The session header.
 const SESSION_ID: &str = "mcp-session-id";
@@ -50,26 +50,32 @@ pub async fn mcp_exchange(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let admission = match mcp
-        .gate
-        .admit(
-            request.headers(),
-            peer_ip(&request),
-            "mcp",
-            // Ending a session frees state: a client over its rate may still say goodbye.
-            request.method() != Method::DELETE,
-        )
-        .await
-    {
+    let admission = match admit(&mcp.gate, &mut request).await {
         Ok(admission) => admission,
-        Err(refusal) => return refused(&mcp.gate, &refusal),
+        Err(refusal) => return refusal,
     };
-    request.extensions_mut().insert(admission.principal.clone());
     let mut response = exchange(&mcp, &admission.principal, request, next).await;
     if let Some(decision) = admission.decision {
         decision.write_headers(response.headers_mut());
     }
     response
+}
+
+/// The gate's step for any MCP request: the caller's principal goes into the request, or the
+/// refusal to answer with.
+pub(super) async fn admit(gate: &Gate, request: &mut Request) -> Result<Admission, Response> {
+    let admission = gate
+        .admit(
+            request.headers(),
+            peer_ip(request),
+            "mcp",
+            // Ending a session frees state: a client over its rate may still say goodbye.
+            request.method() != Method::DELETE,
+        )
+        .await
+        .map_err(|refusal| refused(gate, &refusal))?;
+    request.extensions_mut().insert(admission.principal.clone());
+    Ok(admission)
 }
 
 /// A gate refusal as a JSON answer with the refusal's status and headers.
@@ -132,7 +138,7 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
 }
 
 /// The request's `Mcp-Session-Id`, if it has one (the edge refused a repeated one).
-fn session_id(request: &Request) -> Option<String> {
+pub(super) fn session_id(request: &Request) -> Option<String> {
     request
         .headers()
         .get(SESSION_ID)
@@ -194,7 +200,7 @@ fn declares_json(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// JSON-RPC: the server failed.
-const INTERNAL_ERROR: i64 = -32603;
+pub(super) const INTERNAL_ERROR: i64 = -32603;
 
 /// A short reason for an rmcp refusal's status.
 fn reason(status: StatusCode) -> String {
@@ -211,7 +217,7 @@ fn reason(status: StatusCode) -> String {
 
 /// 404 for a session that does not exist for this caller: a JSON-RPC error carrying the
 /// request id for a POST (`Some(id)`), a plain refusal otherwise.
-fn session_not_found(id: Option<Value>) -> Response {
+pub(super) fn session_not_found(id: Option<Value>) -> Response {
     const MESSAGE: &str = "Session not found: start a new session with initialize";
     match id {
         Some(id) => jsonrpc::error(
@@ -228,7 +234,7 @@ fn session_not_found(id: Option<Value>) -> Response {
 const SESSION_NOT_FOUND: i64 = -32001;
 
 /// 503 for an `initialize` past a session cap.
-fn sessions_full(full: SessionsFull, retry_after: Duration) -> Response {
+pub(super) fn sessions_full(full: SessionsFull, retry_after: Duration) -> Response {
     let message = match full {
         SessionsFull::Server => "the server holds as many sessions as it may; retry later",
         SessionsFull::Principal => {

@@ -14,26 +14,33 @@ use super::api;
 use super::edge_layer::{EdgeState, edge};
 use super::mcp_layer::{McpState, mcp_exchange};
 use super::probes::{healthz, metrics, readyz};
-use super::sessions::{SessionLimits, Sessions};
+use super::proxy_route::{ProxyState, proxy_exchange};
+use super::sessions::{Owned, SessionLimits, Sessions};
 use crate::config::HttpConfig;
 use crate::edge::OriginPolicy;
 use crate::lifecycle::Lifecycle;
 use crate::mcp::Handler;
+use crate::proxy::Proxy;
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 
 /// Legacy sessions: in memory, bound to their creators, capped, closed when idle.
 fn sessions(http: &HttpConfig, metrics: &Metrics, lifecycle: &Lifecycle) -> Arc<Sessions> {
     Arc::new(Sessions::new(
-        SessionLimits {
-            max_sessions: http.max_sessions,
-            max_per_principal: http.max_sessions_per_principal,
-            idle_timeout: http.session_idle_timeout,
-            sse_retry: Some(http.sse_retry),
-        },
+        session_limits(http),
         metrics.sessions_live().clone(),
         lifecycle,
     ))
+}
+
+/// The caps and timings of sessions, served or proxied.
+fn session_limits(http: &HttpConfig) -> SessionLimits {
+    SessionLimits {
+        max_sessions: http.max_sessions,
+        max_per_principal: http.max_sessions_per_principal,
+        idle_timeout: http.session_idle_timeout,
+        sse_retry: Some(http.sse_retry),
+    }
 }
 
 /// The rmcp Streamable HTTP service over our handler, configured from [`HttpConfig`].
@@ -55,6 +62,27 @@ fn mcp_service(
         .disable_allowed_origins();
     let handler = handler.clone();
     StreamableHttpService::new(move || Ok(handler.for_new_session()), sessions, config)
+}
+
+/// Proxy mode's MCP endpoint: everything relayed to the upstream (see `proxy_route`).
+fn proxy_route(state: &AppState, proxy: &Arc<Proxy>) -> Router {
+    let http = &state.config.http;
+    let proxy_state = ProxyState {
+        proxy: Arc::clone(proxy),
+        gate: state.gate.clone(),
+        catalog: state.catalog.clone(),
+        max_body_bytes: http.max_body_bytes,
+        sessions: Arc::new(Owned::new(
+            session_limits(http),
+            state.metrics.sessions_live().clone(),
+            &state.lifecycle,
+        )),
+        session_retry_after: http.session_idle_timeout.min(Duration::from_secs(60)),
+        lifecycle: state.lifecycle.clone(),
+    };
+    Router::new()
+        .fallback(proxy_exchange)
+        .with_state(proxy_state)
 }
 
 /// CORS for the configured origins (none: same-origin only, no CORS headers at all). Browsers
@@ -148,20 +176,24 @@ pub fn build_router(state: &AppState, handler: &Handler, oauth_metadata: Option<
         max_body_bytes: http.max_body_bytes,
     };
 
-    let workspace = state
-        .config
-        .modules
-        .enabled
-        .iter()
-        .any(|m| m == "workspace");
+    let workspace = state.proxy.is_none()
+        && state
+            .config
+            .modules
+            .enabled
+            .iter()
+            .any(|m| m == "workspace");
     let api = workspace.then(|| api::router(state).merge(super::docs::docs_router()));
 
     // Only the MCP endpoint and `/api/v1` are authenticated; probes, metrics, `/docs` and
     // `/openapi.json` answer anyone who passes the edge's Host/Origin check (bind the listener
     // accordingly).
-    let mcp = Router::new()
-        .fallback_service(mcp_service(state, handler, sessions))
-        .layer(from_fn_with_state(mcp_state, mcp_exchange));
+    let mcp = match &state.proxy {
+        Some(proxy) => proxy_route(state, proxy),
+        None => Router::new()
+            .fallback_service(mcp_service(state, handler, sessions))
+            .layer(from_fn_with_state(mcp_state, mcp_exchange)),
+    };
 
     let mut router = Router::new()
         .route("/healthz", get(healthz))

@@ -41,7 +41,7 @@ use crate::lifecycle::Lifecycle;
 
 pub use events::BadEventId;
 use events::EventId;
-use session::Session;
+pub use session::Session;
 pub use session::{ResumeError, SessionClosed, SessionTransport};
 
 /// Who created a session: what must match for a request to use it.
@@ -114,24 +114,43 @@ pub enum SessionsError {
     NotReserved,
 }
 
+/// What a session table holds for each id: a served session, or (proxy mode) the record of
+/// an upstream's session.
+pub trait Held: Send + Sync + 'static {
+    /// Whether nobody has used it for `idle` as of `now`.
+    fn idle_for(&self, idle: Duration, now: Instant) -> bool;
+    /// It leaves the table (closed, expired, or the server stops).
+    fn close(&self);
+}
+
+impl Held for Session {
+    fn idle_for(&self, idle: Duration, now: Instant) -> bool {
+        Session::idle_for(self, idle, now)
+    }
+
+    fn close(&self) {
+        Session::close(self);
+    }
+}
+
 /// A live session and who created it.
 #[derive(Debug)]
-struct Live {
+struct Live<S> {
     owner: Arc<SessionOwner>,
-    session: Arc<Session>,
+    session: Arc<S>,
 }
 
 /// The live sessions, and how many each owner holds (reservations included).
-#[derive(Debug, Default)]
-struct Table {
-    live: HashMap<SessionId, Live>,
+#[derive(Debug)]
+struct Table<S> {
+    live: HashMap<SessionId, Live<S>>,
     per_owner: HashMap<Arc<SessionOwner>, usize>,
     total: usize,
     /// `total`, for `/metrics`.
     gauge: Gauge,
 }
 
-impl Table {
+impl<S> Table<S> {
     fn release(&mut self, owner: &Arc<SessionOwner>) {
         self.total = self.total.saturating_sub(1);
         self.gauge.set(self.total as i64);
@@ -144,40 +163,45 @@ impl Table {
     }
 
     /// Take session `id` out of the table and give its place back.
-    fn remove(&mut self, id: &str) -> Option<Arc<Session>> {
+    fn remove(&mut self, id: &str) -> Option<Arc<S>> {
         let live = self.live.remove(id)?;
         self.release(&live.owner);
         Some(live.session)
     }
 }
 
-type SharedTable = Arc<Mutex<Table>>;
+type SharedTable<S> = Arc<Mutex<Table<S>>>;
 
-fn lock(table: &SharedTable) -> MutexGuard<'_, Table> {
+fn lock<S>(table: &SharedTable<S>) -> MutexGuard<'_, Table<S>> {
     table.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// In-memory legacy sessions, bound to their creators and capped (see the module docs).
+/// Sessions bound to their creators and capped (see the module docs), whatever they hold.
 #[derive(Debug)]
-pub struct Sessions {
-    table: SharedTable,
+pub struct Owned<S> {
+    table: SharedTable<S>,
     limits: SessionLimits,
 }
 
-impl Sessions {
+/// In-memory legacy sessions served here.
+pub type Sessions = Owned<Session>;
+
+impl<S: Held> Owned<S> {
     /// An empty table capped by `limits`, counted in `gauge`. Its sweeper of idle sessions is
     /// one of the app's background tasks (it needs a Tokio runtime; without one nothing
     /// expires).
     pub fn new(limits: SessionLimits, gauge: Gauge, lifecycle: &Lifecycle) -> Self {
         let table = Arc::new(Mutex::new(Table {
+            live: HashMap::new(),
+            per_owner: HashMap::new(),
+            total: 0,
             gauge,
-            ..Table::default()
         }));
         if tokio::runtime::Handle::try_current().is_ok() {
             let (table, idle) = (Arc::downgrade(&table), limits.idle_timeout);
             lifecycle
                 .tasks()
-                .spawn("legacy session sweeper", move |stop| async move {
+                .spawn("session sweeper", move |stop| async move {
                     sweep(table, idle, stop).await;
                     Ok(())
                 });
@@ -186,7 +210,7 @@ impl Sessions {
     }
 
     /// Reserve a place for a session `owner` is about to create, or say which cap is reached.
-    pub fn reserve(&self, owner: SessionOwner) -> Result<Reservation, SessionsFull> {
+    pub fn reserve(&self, owner: SessionOwner) -> Result<Reservation<S>, SessionsFull> {
         let owner = Arc::new(owner);
         let mut table = lock(&self.table);
         if table.total >= self.limits.max_sessions {
@@ -221,14 +245,11 @@ impl Sessions {
         lock(&self.table).total
     }
 
-    /// Whether the caller of the current request owns `id`, a session that has not expired
-    /// (one that has is closed now, not at the sweeper's next round).
-    fn caller_owns(&self, id: &SessionId) -> bool {
-        let Ok(owns) = CALLER.try_with(|caller| self.is_owned_by(id, &caller.owner)) else {
-            return false;
-        };
-        if !owns {
-            return false;
+    /// Session `id` if `owner` created it and it has not expired (one that has is closed now,
+    /// not at the sweeper's next round).
+    pub fn owned_by(&self, id: &str, owner: &SessionOwner) -> Option<Arc<S>> {
+        if !self.is_owned_by(id, owner) {
+            return None;
         }
         let expired = {
             let mut table = lock(&self.table);
@@ -241,25 +262,46 @@ impl Sessions {
         match expired {
             Some(session) => {
                 session.close();
-                false
+                None
             }
-            None => true,
+            None => self.get(id),
         }
     }
 
-    /// Live session `id` (rmcp asked `has_session` for the caller before routing to it).
-    fn session(&self, id: &str) -> Result<Arc<Session>, SessionsError> {
+    /// Live session `id`, whoever created it.
+    fn get(&self, id: &str) -> Option<Arc<S>> {
         lock(&self.table)
             .live
             .get(id)
             .map(|live| Arc::clone(&live.session))
-            .ok_or(SessionsError::NotFound)
+    }
+
+    /// End session `id`: out of the table, its place given back, closed.
+    pub fn close(&self, id: &str) {
+        let session = lock(&self.table).remove(id);
+        if let Some(session) = session {
+            session.close();
+        }
+    }
+}
+
+impl Sessions {
+    /// Whether the caller of the current request owns `id`, a session that has not expired.
+    fn caller_owns(&self, id: &SessionId) -> bool {
+        CALLER
+            .try_with(|caller| self.owned_by(id, &caller.owner).is_some())
+            .unwrap_or(false)
+    }
+
+    /// Live session `id` (rmcp asked `has_session` for the caller before routing to it).
+    fn session(&self, id: &str) -> Result<Arc<Session>, SessionsError> {
+        self.get(id).ok_or(SessionsError::NotFound)
     }
 }
 
 /// Close every session idle for `idle`, checking a few times per `idle`, until `shutdown`
 /// or until the table is gone.
-async fn sweep(table: Weak<Mutex<Table>>, idle: Duration, shutdown: CancellationToken) {
+async fn sweep<S: Held>(table: Weak<Mutex<Table<S>>>, idle: Duration, shutdown: CancellationToken) {
     let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         tokio::select! {
@@ -270,7 +312,7 @@ async fn sweep(table: Weak<Mutex<Table>>, idle: Duration, shutdown: Cancellation
             return;
         };
         let now = Instant::now();
-        let expired: Vec<Arc<Session>> = {
+        let expired: Vec<Arc<S>> = {
             let mut table = lock(&table);
             let ids: Vec<SessionId> = table
                 .live
@@ -281,7 +323,7 @@ async fn sweep(table: Weak<Mutex<Table>>, idle: Duration, shutdown: Cancellation
             ids.iter().filter_map(|id| table.remove(id)).collect()
         };
         if !expired.is_empty() {
-            tracing::debug!(count = expired.len(), "idle legacy sessions closed");
+            tracing::debug!(count = expired.len(), "idle sessions closed");
         }
         for session in expired {
             session.close();
@@ -292,22 +334,22 @@ async fn sweep(table: Weak<Mutex<Table>>, idle: Duration, shutdown: Cancellation
 /// A place held for one session from the `initialize` request until the session is created
 /// (then it is the session's) or the request ends without one (then it is given back).
 #[derive(Debug)]
-pub struct Reservation {
-    table: SharedTable,
+pub struct Reservation<S = Session> {
+    table: SharedTable<S>,
     owner: Arc<SessionOwner>,
     bound: bool,
 }
 
-impl Reservation {
+impl<S> Reservation<S> {
     /// The place is now `session`'s, named `id`: it is given back when the session closes.
-    fn bind(mut self, id: SessionId, session: Arc<Session>) {
+    pub fn bind(mut self, id: SessionId, session: Arc<S>) {
         let owner = Arc::clone(&self.owner);
         lock(&self.table).live.insert(id, Live { owner, session });
         self.bound = true;
     }
 }
 
-impl Drop for Reservation {
+impl<S> Drop for Reservation<S> {
     fn drop(&mut self) {
         if !self.bound {
             lock(&self.table).release(&self.owner);
@@ -386,10 +428,7 @@ impl SessionManager for Sessions {
     /// Called for a DELETE (after the MCP layer checked the owner) and by rmcp when a session's
     /// service ends (closed, expired, shutdown), outside any request.
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        let session = lock(&self.table).remove(id);
-        if let Some(session) = session {
-            session.close();
-        }
+        self.close(id);
         Ok(())
     }
 

@@ -22,6 +22,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 mod call;
 mod routing;
 
+pub(crate) use call::rate_limited;
+
 use super::context::is_modern;
 use super::{CallContext, Catalog, EventBus, SessionState, changes, unknown_task};
 use crate::edge::Principal;

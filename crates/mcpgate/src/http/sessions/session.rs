@@ -87,7 +87,7 @@ struct State {
 
 /// One legacy session (see the module docs).
 #[derive(Debug)]
-pub(super) struct Session {
+pub struct Session {
     state: Mutex<State>,
     /// The `retry` of the priming event that opens each POST stream.
     sse_retry: Option<Duration>,

@@ -46,6 +46,16 @@ impl std::fmt::Debug for Granted {
 }
 
 impl Catalog {
+    /// Whether `principal` sees the tool `name` in its list: offered and not withheld from it
+    /// (the same decision as [`Catalog::authorize`], without spending a rate limit).
+    pub fn offers(&self, principal: &Principal, name: &str) -> bool {
+        let snapshot = self.snapshot();
+        snapshot
+            .by_name
+            .get(name)
+            .is_some_and(|&index| self.access(principal, &snapshot.tools[index]).allowed())
+    }
+
     /// May `principal` use the tool `name` now. Counts against the tool's rate limit when
     /// everything else allows it (a refused call spends nothing).
     pub async fn authorize(&self, principal: &Principal, name: &str) -> Result<Granted, Refused> {

@@ -116,7 +116,7 @@ pub const RATE_LIMITED: i32 = -32010;
 /// The error of a rate-limited tool call: when to retry, in seconds and milliseconds. A
 /// degraded refusal (the shared limiter could not decide and its failure policy refuses) is an
 /// internal error instead: the caller is not over any rate, the server has an outage.
-fn rate_limited(tool: &str, decision: &Decision) -> ErrorData {
+pub(crate) fn rate_limited(tool: &str, decision: &Decision) -> ErrorData {
     let retry = decision
         .retry_after
         .unwrap_or(Duration::from_secs(1))

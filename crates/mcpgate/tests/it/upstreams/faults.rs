@@ -30,6 +30,20 @@ impl Fixture {
         self.dir.path().join("receipts")
     }
 
+    /// Where the fixture over HTTP logs each request it receives (method, URI, headers).
+    pub(super) fn headers_path(&self) -> PathBuf {
+        self.dir.path().join("headers")
+    }
+
+    /// Every HTTP request the fixture received so far: `{method, uri, headers}`.
+    pub(super) fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.headers_path())
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+
     fn control_path(&self) -> PathBuf {
         self.dir.path().join("control")
     }
@@ -506,9 +520,20 @@ fn alive(pid: u32) -> bool {
 
 /// The fixture over HTTP at `port`, stopped when dropped.
 pub(super) fn http_fixture(port: u16, fx: &Fixture) -> tokio::process::Child {
+    http_fixture_with(port, fx, &[])
+}
+
+/// The fixture over HTTP at `port` with `env` set too, stopped when dropped.
+pub(super) fn http_fixture_with(
+    port: u16,
+    fx: &Fixture,
+    env: &[(&str, &str)],
+) -> tokio::process::Child {
     tokio::process::Command::new(fixture_binary())
         .args(["--http", &format!("127.0.0.1:{port}")])
         .env("FIXTURE_RECEIPTS", fx.receipts_path())
+        .env("FIXTURE_HEADERS", fx.headers_path())
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
