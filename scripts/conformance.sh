@@ -103,6 +103,29 @@ TOML
   gateway_port=$((gateway_port + 1))
 done
 
+# The same server suite through proxy mode: mcpgate relaying to the server above, with the
+# whole edge in between (auth none here, as the suite brings no token).
+MCPGATE_DATA_DIR="$work/proxy" MCPGATE_LOG=warn MCPGATE_LISTEN="127.0.0.1:$gateway_port" \
+  "$bin" serve --proxy "http://127.0.0.1:$port/mcp" >"$work/proxy.log" 2>&1 &
+proxy=$!
+gateways+=("$proxy")
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$gateway_port/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+for era in 2025-11-25 2026-07-28; do
+  echo "--- requirements $era through the proxy"
+  args=(server --url "http://localhost:$gateway_port/mcp" --requirements "$era"
+    -o "$work/proxy-results-$era")
+  baseline="conformance/expected-failures-$era.yml"
+  [ -f "$baseline" ] && args+=(--expected-failures "$baseline")
+  if ! "$node22" "$suite" "${args[@]}" >"$work/proxy-out-$era.txt" 2>&1; then
+    status=1
+    tail -n 30 "$work/proxy.log" >&2
+  fi
+  grep -E '^✗ |Total:' "$work/proxy-out-$era.txt" | tail -n 20
+done
+
 # The gateway's upstream client, alone, against the suite's client scenarios. The verdict is
 # taken per scenario: every scenario must pass except the expected failures (OAuth toward
 # upstreams) and sse-retry, which is reported but not gated: rmcp's client transport sometimes

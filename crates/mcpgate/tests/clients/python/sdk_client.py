@@ -427,7 +427,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
     recorder = RecordingTransport()
     timeout = httpx2.Timeout(REQUEST_TIMEOUT_SECONDS, read=REQUEST_TIMEOUT_SECONDS)
-    async with httpx2.AsyncClient(transport=recorder, timeout=timeout) as http:
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
+    async with httpx2.AsyncClient(transport=recorder, timeout=timeout, headers=headers) as http:
         async with Client(
             streamable_http_client(args.url, http_client=http),
             mode=mode,
@@ -452,6 +453,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--era", choices=["legacy", "modern"], required=True)
     parser.add_argument("--url", help="MCP endpoint (http)")
     parser.add_argument("--command", help="mcpgate binary to spawn (stdio)")
+    parser.add_argument("--token", help="bearer token for every HTTP request")
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="extra env for the spawned server"
     )

@@ -456,3 +456,140 @@ async fn an_upstream_that_is_down_or_refuses_the_credential_is_a_clear_gateway_e
     })
     .await;
 }
+
+/// One JSON-RPC line to `stdin`.
+async fn send_line(stdin: &mut tokio::process::ChildStdin, message: Value) {
+    use tokio::io::AsyncWriteExt;
+    let line = format!("{message}\n");
+    stdin.write_all(line.as_bytes()).await.expect("write");
+    stdin.flush().await.expect("flush");
+}
+
+/// Lines from `lines` until the JSON-RPC answer with `id`.
+async fn answer_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    id: u64,
+) -> Value {
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("an answer in time")
+            .expect("read")
+            .expect("the bridge is still running");
+        if let Ok(message) = serde_json::from_str::<Value>(&line)
+            && message["id"] == id
+        {
+            return message;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_python_sdk_client_and_the_mcp_remote_bridge_work_through_the_proxy() {
+    use crate::sdk_clients::{Clients, Sdk};
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+
+    let Some(clients) = Clients::find() else {
+        return;
+    };
+    let modules = clients.scripts().join("ts/node_modules");
+    let port = free_port();
+    let _everything = tokio::process::Command::new("node")
+        .arg(modules.join("@modelcontextprotocol/server-everything/dist/index.js"))
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    super::real::listening(port).await;
+    let upstream = format!("http://127.0.0.1:{port}/mcp");
+    let gateway = Server::start(&[("MCPGATE_PROXY", &upstream), ("MCPGATE_AUTH", "dev")]).await;
+
+    // The official Python SDK client with its own token, in the era the reference server
+    // speaks over HTTP (it answers a 2026-07-28 request "Server not initialized", directly as
+    // through the proxy); and in both eras in front of a server that speaks both.
+    let python = async |url: String, era: &str, call: Value| {
+        let output = clients
+            .command(Sdk::Python, "sdk_client")
+            .args(["--transport", "http", "--era", era, "--url", &url])
+            .args([
+                "--scenario",
+                "calls",
+                "--token",
+                ALICE,
+                "--call",
+                &call.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(120), output)
+            .await
+            .expect("the client finishes")
+            .expect("the client runs");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{era}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let echo = json!({"tool": "echo", "arguments": {"message": "via the proxy"}, "expect": "via the proxy"});
+    python(gateway.url(), "legacy", echo).await;
+    let both = proxied("", &[], &[]).await;
+    let nonce = json!({"tool": "echo", "arguments": {"nonce": "n-42"}, "expect": "n-42"});
+    for era in ["modern", "legacy"] {
+        python(both.server.url(), era, nonce.clone()).await;
+    }
+
+    // mcp-remote, the stdio bridge desktop clients use to reach remote servers, in front.
+    let mut bridge = tokio::process::Command::new("node")
+        .arg(modules.join("mcp-remote/dist/proxy.js"))
+        .arg(gateway.url())
+        .args(["--header", &format!("Authorization: Bearer {ALICE}")])
+        .args(["--transport", "http-only"])
+        .env("HOME", tempfile::tempdir().expect("home").keep())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the bridge starts");
+    let mut stdin = bridge.stdin.take().expect("stdin");
+    let mut lines = tokio::io::BufReader::new(bridge.stdout.take().expect("stdout")).lines();
+    send_line(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "desktop", "version": "1"}}}),
+    )
+    .await;
+    let initialized = answer_line(&mut lines, 1).await;
+    assert!(
+        initialized["result"]["capabilities"]["tools"].is_object(),
+        "{initialized}"
+    );
+    send_line(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    send_line(
+        &mut stdin,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": "echo", "arguments": {"message": "via the bridge"}}}),
+    )
+    .await;
+    let answer = answer_line(&mut lines, 2).await;
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "Echo: via the bridge",
+        "{answer}"
+    );
+    drop(stdin);
+    let _ = bridge.kill().await;
+    assert_eq!(gateway.terminate().await, Some(0));
+}

@@ -13,7 +13,7 @@ use crate::sdk_clients::{Clients, Sdk};
 use crate::support::{Server, free_port};
 
 /// Wait until something accepts connections on `port`.
-async fn listening(port: u16) {
+pub(super) async fn listening(port: u16) {
     for _ in 0..150 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
