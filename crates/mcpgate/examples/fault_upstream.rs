@@ -13,6 +13,8 @@
 //!   level asks, in the 2026-07-28 era), then answers;
 //! - `pid`: this process's id (it claims to be read-only);
 //! - `slow {ms}`: answers after `ms` milliseconds;
+//! - `flood {count, bytes}`: sends `count` progress notifications of `bytes` each as fast as
+//!   they are taken (when the caller asked for progress), notes `flooded`, then answers;
 //! - `trickle {ms}`: sends a progress notification at once (when the caller asked for
 //!   progress), and answers `ms` milliseconds later;
 //! - `hang`: never answers (and notes a cancellation when one arrives);
@@ -147,6 +149,11 @@ impl Fixture {
                 "trickle",
                 "Send a progress notification, answer ms milliseconds later.",
                 json!({"ms": {"type": "integer"}}),
+            ),
+            tool(
+                "flood",
+                "Send count progress notifications of bytes each, then answer.",
+                json!({"count": {"type": "integer"}, "bytes": {"type": "integer"}}),
             ),
             tool("hang", "Never answer.", json!({})),
             tool("crash", "Exit mid-call.", json!({})),
@@ -419,6 +426,21 @@ impl ServerHandler for Fixture {
                 }
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 text(json!({"trickled_ms": ms}))
+            }
+            "flood" => {
+                let count = arguments["count"].as_u64().unwrap_or(10);
+                let filler = "x".repeat(
+                    usize::try_from(arguments["bytes"].as_u64().unwrap_or(10)).unwrap_or(10),
+                );
+                if let Some(token) = cx.meta.get_progress_token() {
+                    for step in 1..=count {
+                        let param = ProgressNotificationParam::new(token.clone(), step as f64)
+                            .with_message(filler.clone());
+                        let _ = cx.peer.notify_progress(param).await;
+                    }
+                }
+                receipt("flooded");
+                text(json!({"sent": count}))
             }
             "hang" => {
                 cx.ct.cancelled().await;

@@ -593,3 +593,164 @@ async fn the_python_sdk_client_and_the_mcp_remote_bridge_work_through_the_proxy(
     let _ = bridge.kill().await;
     assert_eq!(gateway.terminate().await, Some(0));
 }
+
+#[tokio::test]
+async fn on_sigterm_relayed_answers_finish_streams_end_and_a_hung_one_is_let_go_at_the_grace() {
+    let p = proxied("", &[("MCPGATE_SHUTDOWN_GRACE", "2s")], &[]).await;
+    // An open-ended GET stream of a legacy session.
+    let session = open_session(&p.server, Caller(ALICE)).await;
+    let stream = legacy(
+        &p.server,
+        Caller(ALICE),
+        reqwest::Method::GET,
+        Some(&session),
+    )
+    .send()
+    .await
+    .expect("stream");
+    assert_eq!(stream.status(), 200);
+    let mut stream = stream.bytes_stream();
+    // A hung call and a slow one in flight.
+    let request = |tool: &str, arguments: Value| {
+        modern(&p.server, ALICE, "tools/call", Some(tool)).body(modern_body(
+            1,
+            "tools/call",
+            json!({"name": tool, "arguments": arguments}),
+        ))
+    };
+    let hung = {
+        let request = request("hang", json!({}));
+        tokio::spawn(async move {
+            match request.send().await {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        })
+    };
+    let slow = async {
+        last_message(
+            request("slow", json!({"ms": 1000}))
+                .send()
+                .await
+                .expect("call"),
+        )
+        .await
+    };
+    let signal = async {
+        eventually("both calls reach the upstream", async || {
+            p.fx.received("hang") == 1 && p.fx.received("slow") == 1
+        })
+        .await;
+        p.server.sigterm();
+    };
+    let (slow, ()) = tokio::join!(slow, signal);
+    let signalled = Instant::now();
+    assert_eq!(
+        slow["result"]["structuredContent"]["slept_ms"], 1000,
+        "{slow}"
+    );
+    // The GET stream ends (it waits for nothing).
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream was still open 5 s after SIGTERM");
+    // The hung call is let go at the grace, without a result, and its upstream request is
+    // closed (the upstream cancels it).
+    let hung = tokio::time::timeout(Duration::from_secs(10), hung)
+        .await
+        .expect("the hung caller is let go")
+        .expect("task");
+    assert!(!hung.contains("\"result\""), "{hung}");
+    eventually("the upstream hears the hung call cancelled", async || {
+        p.fx.received("cancelled hang") == 1
+    })
+    .await;
+    assert_eq!(p.server.exited().await, Some(0));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        signalled.elapsed()
+    );
+}
+
+/// Anonymous memory of process `pid`, in KiB.
+fn anonymous_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("RssAnon")
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_slows_the_upstream_instead_of_filling_memory() {
+    let p = proxied("", &[], &[]).await;
+    let pid = p.server.child.id().expect("pid");
+    let before = anonymous_kib(pid);
+    // 1,000 events of 100 KB: ~100 MB, far more than the sockets on the way can hold.
+    let response = modern(&p.server, ALICE, "tools/call", Some("flood"))
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "flood", "arguments": {"count": 1000, "bytes": 100_000},
+                "_meta": {"progressToken": "f", "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                          "io.modelcontextprotocol/clientCapabilities": {},
+                          "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(response.status(), 200);
+    // The client reads nothing for a while: the upstream cannot finish, and mcpgate holds
+    // no more than a few frames.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        p.fx.received("flooded"),
+        0,
+        "the upstream finished: nothing held it back"
+    );
+    let held = anonymous_kib(pid).saturating_sub(before);
+    assert!(
+        held < 32 * 1024,
+        "mcpgate buffered {held} KiB for a stalled client"
+    );
+    // Reading on, everything arrives, in order, and the upstream finishes.
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut events = 0;
+    let answer = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("the stream goes on")
+            .expect("the stream has the answer")
+            .expect("chunk");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        let mut answer = None;
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(message) = messages(&event).pop() {
+                if message["method"] == "notifications/progress" {
+                    events += 1;
+                    assert_eq!(
+                        message["params"]["progress"].as_f64(),
+                        Some(f64::from(events)),
+                        "in order"
+                    );
+                } else {
+                    answer = Some(message);
+                }
+            }
+        }
+        if let Some(answer) = answer {
+            break answer;
+        }
+    };
+    assert_eq!(events, 1000);
+    assert_eq!(
+        answer["result"]["structuredContent"]["sent"], 1000,
+        "{answer}"
+    );
+    assert_eq!(p.fx.received("flooded"), 1);
+}
