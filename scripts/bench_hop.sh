@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The gateway's hop cost: rmcp-floor called directly, and the same floor federated behind
 # mcpgate (whole edge on: dev-token auth, Host/Origin checks, request ids, metrics, JSON logs,
-# rate limits, the catalog's argument validation), and the gateway's own `health` (its edge
-# without the hop), interleaved and repeated at concurrency 1/16/64 in the modern era; each
+# rate limits, the catalog's argument validation), the same floor behind mcpgate in proxy mode
+# (`serve --proxy`: the same edge, the request relayed as it is), and the gateway's own `health`
+# (its edge without the hop), interleaved and repeated at concurrency 1/16/64 in the modern era; each
 # server's CPU per call and the gateway's memory (anonymous and file-mapped) from /proc.
 # Usage: scripts/bench_hop.sh [seconds-per-run] [repeats]   (results: target/bench/hop.jsonl)
 set -euo pipefail
@@ -40,10 +41,18 @@ MCPGATE_DATA_DIR="$data" MCPGATE_CONFIG="$data/gateway.toml" MCPGATE_AUTH=dev \
   MCPGATE_LISTEN=127.0.0.1:8080 MCPGATE_LOG_FORMAT=json \
   target/release/mcpgate serve 2>"$out/gateway.log" &
 gate=$!
-trap 'kill $gate $floor 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 1 100); do
-  if curl -s -o /dev/null "http://127.0.0.1:8080/mcp"; then break; fi
-  sleep 0.1
+printf '[proxy]\ntrust_annotations = true\n' >"$data/proxy.toml"
+mkdir -p "$data/proxy"
+MCPGATE_DATA_DIR="$data/proxy" MCPGATE_CONFIG="$data/proxy.toml" MCPGATE_AUTH=dev \
+  MCPGATE_LISTEN=127.0.0.1:8081 MCPGATE_LOG_FORMAT=json \
+  target/release/mcpgate serve --proxy http://127.0.0.1:8090/mcp 2>"$out/proxy.log" &
+proxy=$!
+trap 'kill $gate $proxy $floor 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
+for port in 8080 8081; do
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/mcp"; then break; fi
+    sleep 0.1
+  done
 done
 sleep 0.5
 
@@ -54,6 +63,8 @@ for c in 1 16 64; do
       --label direct --server-pid "$floor" >>"$out/hop.jsonl"
     "$bench" --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \
       --tool floor__health --label gateway --token "$token" --server-pid "$gate" >>"$out/hop.jsonl"
+    "$bench" --url http://127.0.0.1:8081/mcp --era modern --concurrency "$c" --duration "$secs" \
+      --tool health --label proxy --token "$token" --server-pid "$proxy" >>"$out/hop.jsonl"
     "$bench" --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \
       --tool health --label native --token "$token" --server-pid "$gate" >>"$out/hop.jsonl"
   done

@@ -25,14 +25,14 @@ def med(items, key):
 
 hop = any(label == "gateway" for (_, _, label) in load)
 if hop:
-    # scripts/bench_hop.sh: the floor direct, through the gateway federating it, and the
-    # gateway's own `health` (what its edge costs without the hop). CPU per call is each
-    # server's own: the floor's for direct, the gateway's for the other two.
+    # scripts/bench_hop.sh: the floor direct, through the gateway federating it, through
+    # mcpgate in proxy mode, and the gateway's own `health` (what its edge costs without the
+    # hop). CPU per call is each server's own: the floor's for direct, mcpgate's otherwise.
     print("| conc. | path | calls/s (median) | ratio | p50 ms | added p50 ms | p99 ms | server CPU µs/call | CPU vs floor | anon KiB idle → peak | file-mapped KiB peak | errors |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for c in (1, 16, 64):
         direct = load.get(("modern", c, "direct"), [])
-        for label in ("direct", "gateway", "native"):
+        for label in ("direct", "gateway", "proxy", "native"):
             runs = load.get(("modern", c, label), [])
             if not runs:
                 continue
