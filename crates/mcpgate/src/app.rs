@@ -59,7 +59,16 @@ impl App {
             config.workspace.limits(),
         ));
 
-        let auth = Authenticator::new(&config.auth).context("set up JWT keys (auth.jwt)")?;
+        let mut auth = Authenticator::new(&config.auth).context("set up JWT keys (auth.jwt)")?;
+        if let Some(url) = &config.redis_url {
+            // Replicas sharing Redis refuse each other's replays of signed requests too.
+            auth.share_replay_store(
+                &config.auth.signing_secrets,
+                &url.0,
+                &config.rate_limit.key_prefix,
+            )
+            .context("set up the signed-request replay store (MCPGATE_REDIS_URL)")?;
+        }
         if let Some(jwt) = auth.jwt() {
             if config.auth.jwt.issuer.is_none() {
                 tracing::warn!(

@@ -13,8 +13,12 @@ mod principal;
 mod ratelimit;
 mod reject;
 mod repeated;
+pub mod signed;
 
-pub use auth::{AuthConfig, AuthError, AuthMode, Authenticator, StaticToken, take_query_key};
+pub use auth::{
+    AuthConfig, AuthError, AuthMode, Authenticator, RequestFacts, SigningSecrets, StaticToken,
+    take_query_key,
+};
 pub use authz::{Access, Policy, RuleEffect, ToolFacts, ToolRule, glob};
 pub use challenge::Challenges;
 pub use gate::{Admission, Gate, Limits, Refusal};

@@ -22,10 +22,8 @@
 
 mod relay;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use axum::body::Body;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -37,7 +35,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use relay::{Relay, Rewrite};
 
-use crate::upstream::{BearerSource, UpstreamConfig, UpstreamTransport};
+use crate::edge::Principal;
+use crate::upstream::{CachedSecret, TenantSigner, UpstreamConfig, UpstreamTransport};
 
 /// Request headers that cross to the upstream (besides `Mcp-Param-*`), lower case.
 pub const FORWARDED: &[&str] = &[
@@ -66,9 +65,6 @@ const WITHHELD_ANSWER: &[HeaderName] = &[
     header::STRICT_TRANSPORT_SECURITY,
 ];
 
-/// How often a token file is read again at most.
-const TOKEN_REREAD: Duration = Duration::from_secs(1);
-
 /// Why a request could not be relayed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -93,7 +89,9 @@ pub struct Proxy {
     url: Uri,
     /// The operator's static headers.
     headers: HeaderMap,
-    bearer: Option<Bearer>,
+    bearer: Option<CachedSecret>,
+    /// Signs each request for its caller (`sign_tenant_headers`).
+    signer: Option<TenantSigner>,
     /// Longest wait for an answer's head.
     timeout: Duration,
     /// How often an idle event stream gets a comment.
@@ -109,30 +107,15 @@ impl std::fmt::Debug for Proxy {
     }
 }
 
-/// The upstream's bearer token, re-read from its source at most once per [`TOKEN_REREAD`].
-struct Bearer {
-    source: BearerSource,
-    cached: ArcSwapOption<(Instant, HeaderValue)>,
-}
-
-impl Bearer {
-    fn header(&self) -> Result<HeaderValue, ProxyError> {
-        if let Some(cached) = self.cached.load_full()
-            && cached.0.elapsed() < TOKEN_REREAD
-        {
-            return Ok(cached.1.clone());
-        }
-        let token = self
-            .source
-            .read()
-            .map_err(|e| ProxyError::Credential(format!("{e:#}")))?;
-        let mut value = HeaderValue::try_from(format!("Bearer {token}"))
-            .map_err(|_| ProxyError::Credential("the token is not a valid header value".into()))?;
-        value.set_sensitive(true);
-        self.cached
-            .store(Some(Arc::new((Instant::now(), value.clone()))));
-        Ok(value)
-    }
+/// The `Authorization` value of the upstream's bearer token (read through its cache).
+fn bearer_header(token: &CachedSecret) -> Result<HeaderValue, ProxyError> {
+    let token = token
+        .get()
+        .map_err(|e| ProxyError::Credential(format!("{e:#}")))?;
+    let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+        .map_err(|_| ProxyError::Credential("the token is not a valid header value".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 impl Proxy {
@@ -143,6 +126,7 @@ impl Proxy {
             url,
             headers,
             bearer,
+            signing,
         } = &upstream.transport
         else {
             anyhow::bail!("the proxy's upstream must be an HTTP server");
@@ -164,26 +148,25 @@ impl Proxy {
             client,
             url,
             headers: static_headers,
-            bearer: bearer.clone().map(|source| Bearer {
-                source,
-                cached: ArcSwapOption::empty(),
-            }),
+            bearer: bearer.clone().map(CachedSecret::new),
+            signer: signing.clone().map(TenantSigner::new),
             timeout: upstream.timeout,
             keep_alive,
         })
     }
 
-    /// Send the request `head` + `body` on to the upstream (its query kept, the path replaced
-    /// by the upstream's) and return the answer's head with its body to relay. `end` ends a
-    /// relayed stream (the drain); `rewrite` changes JSON-RPC answers on their way.
+    /// Send the request `head` + `body` of `caller` on to the upstream (its query kept, the
+    /// path replaced by the upstream's) and return the answer's head with its body to relay.
+    /// `end` ends a relayed stream (the drain); `rewrite` changes JSON-RPC answers on their way.
     pub async fn forward(
         &self,
         head: &http::request::Parts,
         body: Bytes,
+        caller: &Principal,
         end: CancellationToken,
         rewrite: Option<Box<dyn Rewrite>>,
     ) -> Result<Response<Body>, ProxyError> {
-        let request = self.outbound(head, body)?;
+        let request = self.outbound(head, body, caller)?;
         let answer = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| ProxyError::Timeout(self.timeout))?
@@ -211,6 +194,7 @@ impl Proxy {
         &self,
         head: &http::request::Parts,
         body: Bytes,
+        caller: &Principal,
     ) -> Result<Request<Full<Bytes>>, ProxyError> {
         let uri = match head.uri.query().map(without_credentials) {
             Some(query) if !query.is_empty() => {
@@ -220,6 +204,17 @@ impl Proxy {
                 Uri::from_parts(parts).unwrap_or_else(|_| self.url.clone())
             }
             _ => self.url.clone(),
+        };
+        let signed = match &self.signer {
+            Some(signer) => signer
+                .headers(
+                    head.method.as_str(),
+                    uri.path_and_query().map_or("/", |p| p.as_str()),
+                    (&caller.org, &caller.subject),
+                    &body,
+                )
+                .map_err(|e| ProxyError::Credential(format!("{e:#}")))?,
+            None => Vec::new(),
         };
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = head.method.clone();
@@ -235,11 +230,12 @@ impl Proxy {
             headers.insert(name.clone(), value.clone());
         }
         if let Some(bearer) = &self.bearer {
-            headers.insert(header::AUTHORIZATION, bearer.header()?);
+            headers.insert(header::AUTHORIZATION, bearer_header(bearer)?);
         }
         if head.method == Method::GET {
             headers.remove(header::CONTENT_TYPE);
         }
+        request.headers_mut().extend(signed);
         Ok(request)
     }
 }
@@ -306,6 +302,10 @@ mod tests {
         .expect("proxy")
     }
 
+    fn caller() -> Principal {
+        Principal::new("alice", "acme", "admin", crate::edge::AuthVia::DevToken)
+    }
+
     #[test]
     fn only_the_allowlisted_headers_cross_and_the_caller_credential_never_does() {
         let request = Request::builder()
@@ -322,7 +322,9 @@ mod tests {
             .body(())
             .expect("request");
         let (head, ()) = request.into_parts();
-        let out = proxy().outbound(&head, Bytes::new()).expect("outbound");
+        let out = proxy()
+            .outbound(&head, Bytes::new(), &caller())
+            .expect("outbound");
         let names: Vec<&str> = out.headers().keys().map(|n| n.as_str()).collect();
         assert!(!names.contains(&"authorization"), "{names:?}");
         assert!(!names.contains(&"cookie"), "{names:?}");
@@ -341,7 +343,9 @@ mod tests {
             .body(())
             .expect("request")
             .into_parts();
-        let out = proxy().outbound(&head, Bytes::new()).expect("outbound");
+        let out = proxy()
+            .outbound(&head, Bytes::new(), &caller())
+            .expect("outbound");
         assert_eq!(out.uri().to_string(), "http://127.0.0.1:9/mcp");
     }
 

@@ -68,7 +68,10 @@ pub enum UpstreamTransport {
         headers: BTreeMap<String, String>,
         /// Where the bearer token mcpgate presents comes from (never the caller's own
         /// credential).
-        bearer: Option<BearerSource>,
+        bearer: Option<SecretSource>,
+        /// Sign each request with signed tenant headers under this secret
+        /// (`sign_tenant_headers`).
+        signing: Option<SecretSource>,
     },
 }
 
@@ -92,27 +95,29 @@ impl std::fmt::Debug for UpstreamTransport {
                 url,
                 headers,
                 bearer,
+                signing,
             } => f
                 .debug_struct("Http")
                 .field("url", url)
                 .field("headers", &headers.keys().collect::<Vec<_>>())
                 .field("bearer", bearer)
+                .field("signing", signing)
                 .finish(),
         }
     }
 }
 
-/// Where an upstream's bearer token is read, each time a session starts (so a rotated file is
-/// picked up on the next connection).
+/// Where a secret toward an upstream (its bearer token, its signing secret) is read: when a
+/// session starts, or through a [`CachedSecret`] (so a rotated file is picked up).
 #[derive(Debug, Clone)]
-pub enum BearerSource {
+pub enum SecretSource {
     /// An environment variable of this process.
     Env(String),
     /// A file (surrounding whitespace is trimmed).
     File(PathBuf),
 }
 
-impl BearerSource {
+impl SecretSource {
     /// The token.
     pub fn read(&self) -> anyhow::Result<String> {
         use anyhow::Context;
@@ -126,6 +131,80 @@ impl BearerSource {
         let token = token.trim();
         anyhow::ensure!(!token.is_empty(), "the bearer token is empty");
         Ok(token.to_owned())
+    }
+}
+
+/// A secret read from its source at most once a second, so a rotated file is used within a
+/// second without a read on every request.
+#[derive(Debug)]
+pub struct CachedSecret {
+    source: SecretSource,
+    cached: arc_swap::ArcSwapOption<(std::time::Instant, Arc<str>)>,
+}
+
+impl CachedSecret {
+    /// How long a read secret is used before its source is read again.
+    const FRESH: Duration = Duration::from_secs(1);
+
+    /// A cache over `source` (read on first use).
+    pub fn new(source: SecretSource) -> Self {
+        Self {
+            source,
+            cached: arc_swap::ArcSwapOption::empty(),
+        }
+    }
+
+    /// The secret.
+    pub fn get(&self) -> anyhow::Result<Arc<str>> {
+        if let Some(cached) = self.cached.load_full()
+            && cached.0.elapsed() < Self::FRESH
+        {
+            return Ok(Arc::clone(&cached.1));
+        }
+        let secret: Arc<str> = self.source.read()?.into();
+        self.cached.store(Some(Arc::new((
+            std::time::Instant::now(),
+            Arc::clone(&secret),
+        ))));
+        Ok(secret)
+    }
+}
+
+/// Signs requests toward an upstream with signed tenant headers (see [`crate::edge::signed`]).
+#[derive(Debug, Clone)]
+pub struct TenantSigner {
+    secret: Arc<CachedSecret>,
+}
+
+impl TenantSigner {
+    /// Who requests are signed for when no caller is behind them (discovery, listing,
+    /// heartbeats, list-change streams): this tenant and subject.
+    pub const GATEWAY: (&'static str, &'static str) = ("mcpgate-gateway", "mcpgate");
+
+    /// A signer under the secret from `source`.
+    pub fn new(source: SecretSource) -> Self {
+        Self {
+            secret: Arc::new(CachedSecret::new(source)),
+        }
+    }
+
+    /// The headers of request `method target` with `body`, signed now for `tenant`/`subject`.
+    pub fn headers(
+        &self,
+        method: &str,
+        target: &str,
+        (tenant, subject): (&str, &str),
+        body: &[u8],
+    ) -> anyhow::Result<Vec<(http::HeaderName, http::HeaderValue)>> {
+        let secret = self.secret.get()?;
+        Ok(crate::edge::signed::sign(
+            secret.as_bytes(),
+            method,
+            target,
+            tenant,
+            subject,
+            body,
+        ))
     }
 }
 

@@ -23,7 +23,10 @@ pub(super) fn resolve_auth(l: &mut Layers<'_>, http: &HttpConfig) -> AuthConfig 
         "dev" => Ok(AuthMode::Dev),
         "token" => Ok(AuthMode::Token),
         "jwt" => Ok(AuthMode::Jwt),
-        other => Err(format!("expected none, dev, token or jwt, found {other:?}")),
+        "signed" => Ok(AuthMode::Signed),
+        other => Err(format!(
+            "expected none, dev, token, jwt or signed, found {other:?}"
+        )),
     });
     let default_subject: String = l.get_or(
         "auth.default_subject",
@@ -104,7 +107,34 @@ pub(super) fn resolve_auth(l: &mut Layers<'_>, http: &HttpConfig) -> AuthConfig 
         "MCPGATE_SCOPES_SUPPORTED",
         named_scopes,
     );
+    let signing_secrets: Vec<String> = l.get_or(
+        "auth.signing_secrets",
+        "MCPGATE_SIGNING_SECRETS",
+        Vec::new(),
+    );
+    if signing_secrets
+        .iter()
+        .any(|s| s.len() < crate::edge::signed::MIN_SECRET_LEN)
+    {
+        l.issue(
+            "auth.signing_secrets",
+            Some("MCPGATE_SIGNING_SECRETS"),
+            format!(
+                "each signing secret needs at least {} characters",
+                crate::edge::signed::MIN_SECRET_LEN
+            ),
+        );
+    }
+    if mode == AuthMode::Signed && signing_secrets.is_empty() {
+        l.issue(
+            "auth.mode (MCPGATE_AUTH)",
+            None,
+            "auth `signed` needs the secrets signatures are made with: set \
+             MCPGATE_SIGNING_SECRETS (comma-separated, for a rotation)",
+        );
+    }
     AuthConfig {
+        signing_secrets: crate::edge::SigningSecrets(signing_secrets),
         mode,
         default_subject,
         default_org,

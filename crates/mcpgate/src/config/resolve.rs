@@ -117,7 +117,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
              who can reach this address could act as any org's admin"
                 .to_owned(),
         ),
-        AuthMode::Token | AuthMode::Jwt => None,
+        AuthMode::Token | AuthMode::Jwt | AuthMode::Signed => None,
     };
     if transport == Transport::Http
         && !http.listen.ip().is_loopback()

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::Layers;
 use crate::edge::is_identifier;
 use crate::upstream::{
-    Allowlist, BearerSource, BreakerPolicy, Isolation, Pinning, RetryPolicy, ToolOverride,
+    Allowlist, BreakerPolicy, Isolation, Pinning, RetryPolicy, SecretSource, ToolOverride,
     UpstreamConfig, UpstreamProtocol, UpstreamTransport,
 };
 
@@ -51,6 +51,10 @@ pub(super) struct UpstreamSpec {
     headers: BTreeMap<String, String>,
     bearer_token_env: Option<String>,
     bearer_token_file: Option<PathBuf>,
+    #[serde(default)]
+    sign_tenant_headers: bool,
+    signing_secret_env: Option<String>,
+    signing_secret_file: Option<PathBuf>,
     prefix: Option<String>,
     timeout: Option<String>,
     protocol: Option<String>,
@@ -328,7 +332,8 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
     let http_only = spec.url.is_some()
         || !spec.headers.is_empty()
         || spec.bearer_token_env.is_some()
-        || spec.bearer_token_file.is_some();
+        || spec.bearer_token_file.is_some()
+        || spec.sign_tenant_headers;
     let stdio_only = spec.command.is_some()
         || !spec.args.is_empty()
         || !spec.env.is_empty()
@@ -361,16 +366,33 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
                     "{name}: an http upstream needs an http(s):// `url`"
                 ));
             };
-            let bearer = match (&spec.bearer_token_env, &spec.bearer_token_file) {
-                (Some(_), Some(_)) => {
+            let bearer = secret_source(
+                name,
+                "bearer_token",
+                &spec.bearer_token_env,
+                &spec.bearer_token_file,
+            )?;
+            let signing = secret_source(
+                name,
+                "signing_secret",
+                &spec.signing_secret_env,
+                &spec.signing_secret_file,
+            )?;
+            match (spec.sign_tenant_headers, signing.is_some()) {
+                (true, false) => {
                     return Err(format!(
-                        "{name}: `bearer_token_env` and `bearer_token_file` exclude each other"
+                        "{name}: `sign_tenant_headers` needs `signing_secret_env` or \
+                         `signing_secret_file`"
                     ));
                 }
-                (Some(var), None) => Some(BearerSource::Env(var.clone())),
-                (None, Some(path)) => Some(BearerSource::File(path.clone())),
-                (None, None) => None,
-            };
+                (false, true) => {
+                    return Err(format!(
+                        "{name}: a signing secret without `sign_tenant_headers = true` signs \
+                         nothing"
+                    ));
+                }
+                _ => {}
+            }
             if spec
                 .headers
                 .keys()
@@ -385,11 +407,29 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
                 url,
                 headers: spec.headers.clone(),
                 bearer,
+                signing,
             })
         }
         other => Err(format!(
             "{name}: transport {other:?} is not supported (expected \"stdio\" or \"http\")"
         )),
+    }
+}
+
+/// A secret from `<key>_env` or `<key>_file` (not both), if either is set.
+fn secret_source(
+    name: &str,
+    key: &str,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<SecretSource>, String> {
+    match (env, file) {
+        (Some(_), Some(_)) => Err(format!(
+            "{name}: `{key}_env` and `{key}_file` exclude each other"
+        )),
+        (Some(var), None) => Ok(Some(SecretSource::Env(var.clone()))),
+        (None, Some(path)) => Ok(Some(SecretSource::File(path.clone()))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -495,6 +535,28 @@ fn tool_override(
 /// Every `[[upstreams]]` entry, each name once.
 pub(super) fn resolve_upstreams(l: &mut Layers<'_>) -> Vec<UpstreamConfig> {
     let upstreams = l.file_entries::<UpstreamSpec, UpstreamConfig>("upstreams");
+    for upstream in &upstreams {
+        // A caller's requests carry its tenant only on the direct path, which a 2026-07-28
+        // upstream takes; a legacy session is shared and opened by the gateway.
+        if matches!(
+            &upstream.transport,
+            UpstreamTransport::Http {
+                signing: Some(_),
+                ..
+            }
+        ) && upstream.protocol != UpstreamProtocol::Modern
+        {
+            l.issue(
+                "upstreams",
+                None,
+                format!(
+                    "{}: `sign_tenant_headers` needs protocol = \"2026-07-28\" (each call is \
+                     then signed for its caller)",
+                    upstream.name
+                ),
+            );
+        }
+    }
     let mut seen = HashSet::new();
     for upstream in &upstreams {
         if !seen.insert(upstream.name.clone()) {

@@ -22,11 +22,12 @@ use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
 pub use error::AuthError;
-pub use settings::{AuthConfig, AuthMode, StaticToken};
+pub use settings::{AuthConfig, AuthMode, SigningSecrets, StaticToken};
 
 use super::expiring::Expiring;
 use super::jwt::{JwtSetupError, JwtVerifier};
 use super::repeated::repeated;
+use super::signed::{SignedError, Verifier};
 use super::{AuthVia, Principal, ROLES, is_identifier};
 
 /// Resolves principals for one auth configuration.
@@ -44,6 +45,21 @@ pub struct Authenticator {
     verified: Arc<Expiring<Box<str>, Principal>>,
     max_token_bytes: usize,
     query_key: bool,
+    /// Auth `signed`: checks the signed tenant headers.
+    signed: Option<Verifier>,
+    /// The role of signed callers.
+    signed_role: Arc<str>,
+}
+
+/// What a signature covers besides the headers: the request line and body.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The path and query.
+    pub target: &'a str,
+    /// The whole body.
+    pub body: &'a [u8],
 }
 
 /// Longest a verified JWT is reused without verifying it again (so a key withdrawn from the
@@ -110,7 +126,30 @@ impl Authenticator {
             verified: Arc::new(Expiring::new(VERIFIED_MAX)),
             max_token_bytes: config.jwt.max_token_bytes,
             query_key: config.query_key,
+            signed: (config.mode == AuthMode::Signed)
+                .then(|| Verifier::local(&config.signing_secrets.0)),
+            signed_role: config.default_role.as_str().into(),
         })
+    }
+
+    /// Remember used signatures in Redis at `url` (replicas then refuse each other's
+    /// replays), under keys starting with `prefix`. Auth `signed` only; a no-op otherwise.
+    pub fn share_replay_store(
+        &mut self,
+        secrets: &SigningSecrets,
+        url: &str,
+        prefix: &str,
+    ) -> redis::RedisResult<()> {
+        if self.signed.is_some() {
+            self.signed = Some(Verifier::redis(&secrets.0, url, prefix)?);
+        }
+        Ok(())
+    }
+
+    /// Whether finding the caller needs the whole request (auth `signed`: the signature covers
+    /// the body).
+    pub fn needs_request(&self) -> bool {
+        self.signed.is_some()
     }
 
     /// Whether a `?key=` query parameter may carry the token (see [`take_query_key`]).
@@ -129,7 +168,29 @@ impl Authenticator {
     }
 
     /// The principal for a request with these headers.
-    pub async fn principal_for(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    pub async fn principal_for(
+        &self,
+        headers: &HeaderMap,
+        request: Option<RequestFacts<'_>>,
+    ) -> Result<Principal, AuthError> {
+        if let Some(verifier) = &self.signed {
+            let Some(request) = request else {
+                return Err(AuthError::Signed(SignedError::Missing));
+            };
+            let (tenant, subject) = verifier
+                .verify(headers, request.method, request.target, request.body)
+                .await
+                .map_err(AuthError::Signed)?;
+            if !is_identifier(&tenant) || !is_identifier(&subject) {
+                return Err(AuthError::Signed(SignedError::Malformed));
+            }
+            return Ok(Principal::new(
+                &subject,
+                &tenant,
+                &self.signed_role,
+                AuthVia::Signed,
+            ));
+        }
         match self.cheap_principal(headers) {
             Some(checked) => checked,
             None => self.verify_jwt(headers).await,
@@ -145,6 +206,8 @@ impl Authenticator {
             return Some(Err(AuthError::RepeatedHeader));
         }
         match (self.mode, header) {
+            // A signature is checked against the whole request, never cheaply.
+            (AuthMode::Signed, _) => None,
             (AuthMode::None, _) | (AuthMode::Dev, None) => Some(Ok(self.default.clone())),
             (_, None) => Some(Err(AuthError::Missing)),
             (AuthMode::Dev, Some(value)) => Some(bearer(value).and_then(parse_dev_token)),
@@ -307,7 +370,7 @@ mod tests {
     }
 
     fn check(auth: &Authenticator, headers: &HeaderMap) -> Result<Principal, AuthError> {
-        futures::executor::block_on(auth.principal_for(headers))
+        futures::executor::block_on(auth.principal_for(headers, None))
     }
 
     fn token_auth() -> Authenticator {
@@ -412,7 +475,9 @@ mod tests {
             "nothing is remembered before verification"
         );
         for headers in [&long, &short] {
-            auth.principal_for(headers).await.expect("a valid token");
+            auth.principal_for(headers, None)
+                .await
+                .expect("a valid token");
             assert!(remembered(&auth, headers));
         }
         // The short token lapses with its `exp` (29-30 s from now, as the wall clock ticks).
@@ -426,7 +491,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         assert!(!remembered(&auth, &long), "61 s after verification");
         // Verified again, it is remembered again.
-        auth.principal_for(&long).await.expect("still valid");
+        auth.principal_for(&long, None).await.expect("still valid");
         assert!(remembered(&auth, &long));
     }
 

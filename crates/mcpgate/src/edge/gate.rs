@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use tokio::time::Instant;
 
+use super::auth::RequestFacts;
 use super::authz::glob;
 use super::expiring::Expiring;
 use super::{
@@ -288,6 +289,11 @@ impl Gate {
         }
     }
 
+    /// Whether admitting a request needs its body too (auth `signed`).
+    pub fn needs_request(&self) -> bool {
+        self.auth.needs_request()
+    }
+
     /// Whether a `?key=` query parameter may carry the token.
     pub fn accepts_query_key(&self) -> bool {
         self.auth.accepts_query_key()
@@ -306,6 +312,7 @@ impl Gate {
     pub async fn admit(
         &self,
         headers: &HeaderMap,
+        request: Option<RequestFacts<'_>>,
         peer: Option<IpAddr>,
         route: &'static str,
         counted: bool,
@@ -322,7 +329,7 @@ impl Gate {
             .as_ref()
             .and_then(|limits| limits.still_blocked(anonymous.as_ref()));
         let checked = match blocked {
-            None => self.auth.principal_for(headers).await,
+            None => self.auth.principal_for(headers, request).await,
             Some(decision) => match self.auth.cheap_principal(headers) {
                 Some(checked) => checked,
                 None => return Err(Refusal::over_limit(decision)),

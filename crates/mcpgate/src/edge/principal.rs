@@ -13,6 +13,8 @@ pub enum AuthVia {
     StaticToken,
     /// A verified JWT.
     Jwt,
+    /// Signed tenant headers from a trusted sender.
+    Signed,
 }
 
 /// The caller of one request: subject, tenant (org), roles and scopes.

@@ -44,7 +44,7 @@ use axum::routing::{any, get, post};
 use axum::{Extension, Router};
 
 use crate::edge::Gate;
-use crate::http::edge_layer::peer_ip;
+use crate::http::edge_layer::{body_for_gate, peer_ip, request_facts};
 use crate::state::AppState;
 use crate::workspace::Kind;
 
@@ -90,7 +90,13 @@ pub fn router(state: &AppState) -> Router {
         .route("/api/v1/", any(routes::not_found))
         .route("/api/v1/{*rest}", any(routes::not_found))
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(from_fn_with_state(state.gate.clone(), admit))
+        .layer(from_fn_with_state(
+            ApiGate {
+                gate: state.gate.clone(),
+                max_body_bytes: state.config.http.max_body_bytes,
+            },
+            admit,
+        ))
         .with_state(api);
 
     v1.route(
@@ -102,16 +108,29 @@ pub fn router(state: &AppState) -> Router {
     )
 }
 
+/// The gate of `/api/v1`, and the body limit for gates that read the body.
+#[derive(Clone)]
+struct ApiGate {
+    gate: Gate,
+    max_body_bytes: usize,
+}
+
 /// Every `/api/v1` request: the caller's principal into the request, or the gate's refusal as
 /// a problem; admitted answers carry the `RateLimit-*` fields when a limit applied.
-async fn admit(State(gate): State<Gate>, mut request: Request, next: Next) -> Response {
+async fn admit(State(api): State<ApiGate>, mut request: Request, next: Next) -> Response {
+    let gate = &api.gate;
+    let body = match body_for_gate(gate, &mut request, api.max_body_bytes).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    let facts = body.as_deref().map(|body| request_facts(&request, body));
     let admission = match gate
-        .admit(request.headers(), peer_ip(&request), "/api/v1", true)
+        .admit(request.headers(), facts, peer_ip(&request), "/api/v1", true)
         .await
     {
         Ok(admission) => admission,
         Err(refusal) => {
-            return problem::Problem::gate(&refusal, gate.challenges()).into_response();
+            return problem::Problem::gate(&refusal, api.gate.challenges()).into_response();
         }
     };
     request.extensions_mut().insert(admission.principal);

@@ -405,6 +405,38 @@ pub async fn read_body(
     })
 }
 
+/// For a gate that checks the whole request (auth `signed`): the body read (bounded, with the
+/// same refusals as [`read_body`]) and put back for what runs next; `None` when the gate needs
+/// only the headers.
+pub async fn body_for_gate(
+    gate: &crate::edge::Gate,
+    request: &mut Request,
+    limit: usize,
+) -> Result<Option<axum::body::Bytes>, Response> {
+    if !gate.needs_request() {
+        return Ok(None);
+    }
+    let body = std::mem::take(request.body_mut());
+    let bytes = read_body(body, limit).await?;
+    *request.body_mut() = axum::body::Body::from(bytes.clone());
+    Ok(Some(bytes))
+}
+
+/// What a gate that checks the whole request needs of it, given its body.
+pub fn request_facts<'a>(request: &'a Request, body: &'a [u8]) -> crate::edge::RequestFacts<'a> {
+    crate::edge::RequestFacts {
+        method: request.method().as_str(),
+        // As the client sent it: a nested router sees its path without the prefix.
+        target: request
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or(request.uri(), |original| &original.0)
+            .path_and_query()
+            .map_or("/", |p| p.as_str()),
+        body,
+    }
+}
+
 /// 413 with a JSON body that states the limit.
 pub fn too_large(limit: usize) -> Response {
     let mut response = reject(

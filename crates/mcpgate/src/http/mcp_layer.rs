@@ -23,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::edge_layer::{peer_ip, read_body};
+use super::edge_layer::{body_for_gate, peer_ip, read_body, request_facts};
 use super::jsonrpc;
 use super::sessions::{SessionCaller, SessionOwner, Sessions, SessionsFull};
 use crate::edge::{Admission, Gate, Principal, Refusal, reject};
@@ -50,7 +50,7 @@ pub async fn mcp_exchange(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let admission = match admit(&mcp.gate, &mut request).await {
+    let admission = match admit(&mcp.gate, &mut request, mcp.max_body_bytes).await {
         Ok(admission) => admission,
         Err(refusal) => return refusal,
     };
@@ -63,10 +63,16 @@ pub async fn mcp_exchange(
 
 /// The gate's step for any MCP request: the caller's principal goes into the request, or the
 /// refusal to answer with.
-pub(super) async fn admit(gate: &Gate, request: &mut Request) -> Result<Admission, Response> {
+pub(super) async fn admit(
+    gate: &Gate,
+    request: &mut Request,
+    max_body_bytes: usize,
+) -> Result<Admission, Response> {
+    let body = body_for_gate(gate, request, max_body_bytes).await?;
     let admission = gate
         .admit(
             request.headers(),
+            body.as_deref().map(|body| request_facts(request, body)),
             peer_ip(request),
             "mcp",
             // Ending a session frees state: a client over its rate may still say goodbye.

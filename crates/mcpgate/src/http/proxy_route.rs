@@ -110,7 +110,7 @@ impl Drop for InUse {
 
 /// The proxy route (see the module documentation).
 pub async fn proxy_exchange(State(state): State<ProxyState>, mut request: Request) -> Response {
-    let admission = match admit(&state.gate, &mut request).await {
+    let admission = match admit(&state.gate, &mut request, state.max_body_bytes).await {
         Ok(admission) => admission,
         Err(refusal) => return refusal,
     };
@@ -197,7 +197,11 @@ async fn exchange(state: &ProxyState, principal: &Principal, request: Request) -
     } else {
         state.lifecycle.shutdown().clone()
     };
-    let response = match state.proxy.forward(&head, body, end, rewrite).await {
+    let response = match state
+        .proxy
+        .forward(&head, body, principal, end, rewrite)
+        .await
+    {
         Ok(response) => response,
         Err(e) => return upstream_failed(&e, rpc_id),
     };

@@ -14,11 +14,61 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::Sse;
 
+use super::TenantSigner;
 use super::tools::REQUEST_ID_META;
 
-/// reqwest's client, adding `X-Request-Id` to forwarded requests.
+/// reqwest's client, adding `X-Request-Id` to forwarded requests, and signed tenant headers
+/// (for the gateway itself: no caller is behind what goes this way to a signing upstream)
+/// when the upstream asks for them.
 #[derive(Clone)]
-pub(super) struct Correlated(pub reqwest::Client);
+pub(super) struct Correlated {
+    pub client: reqwest::Client,
+    pub signer: Option<TenantSigner>,
+}
+
+impl Correlated {
+    /// `headers` with the signed tenant headers of `method uri` with `body`, when signing.
+    fn signed(
+        &self,
+        method: &str,
+        uri: &str,
+        body: &[u8],
+        mut headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<HashMap<HeaderName, HeaderValue>, StreamableHttpError<reqwest::Error>> {
+        let Some(signer) = &self.signer else {
+            return Ok(headers);
+        };
+        let target = uri
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.path_and_query().map(|p| p.as_str().to_owned()))
+            .unwrap_or_else(|| "/".to_owned());
+        let signed = signer
+            .headers(method, &target, TenantSigner::GATEWAY, body)
+            .map_err(|e| {
+                StreamableHttpError::Io(std::io::Error::other(format!(
+                    "cannot sign the request: {e:#}"
+                )))
+            })?;
+        headers.extend(signed);
+        Ok(headers)
+    }
+
+    /// `headers` of a POST of `message`, signed over the bytes reqwest will send (it encodes
+    /// the message with `serde_json::to_vec`, as here).
+    fn signed_post(
+        &self,
+        uri: &str,
+        message: &ClientJsonRpcMessage,
+        headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<HashMap<HeaderName, HeaderValue>, StreamableHttpError<reqwest::Error>> {
+        if self.signer.is_none() {
+            return Ok(headers);
+        }
+        let body = serde_json::to_vec(message).map_err(StreamableHttpError::Deserialize)?;
+        self.signed("POST", uri, &body, headers)
+    }
+}
 
 /// `headers`, with `X-Request-Id` when `message` is a request that carries the gateway's id.
 fn with_request_id(
@@ -56,8 +106,9 @@ impl StreamableHttpClient for Correlated {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let headers = with_request_id(&message, custom_headers);
-        self.0
+        let headers =
+            self.signed_post(&uri, &message, with_request_id(&message, custom_headers))?;
+        self.client
             .post_message(uri, message, session_id, auth_header, headers)
             .await
     }
@@ -71,8 +122,9 @@ impl StreamableHttpClient for Correlated {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let headers = with_request_id(&message, custom_headers);
-        self.0
+        let headers =
+            self.signed_post(&uri, &message, with_request_id(&message, custom_headers))?;
+        self.client
             .post_message_with_max_sse_event_size(
                 uri,
                 message,
@@ -91,8 +143,9 @@ impl StreamableHttpClient for Correlated {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.0
-            .delete_session(uri, session_id, auth_header, custom_headers)
+        let headers = self.signed("DELETE", &uri, b"", custom_headers)?;
+        self.client
+            .delete_session(uri, session_id, auth_header, headers)
             .await
     }
 
@@ -104,8 +157,9 @@ impl StreamableHttpClient for Correlated {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.0
-            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
+        let headers = self.signed("GET", &uri, b"", custom_headers)?;
+        self.client
+            .get_stream(uri, session_id, last_event_id, auth_header, headers)
             .await
     }
 
@@ -118,13 +172,14 @@ impl StreamableHttpClient for Correlated {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.0
+        let headers = self.signed("GET", &uri, b"", custom_headers)?;
+        self.client
             .get_stream_with_max_sse_event_size(
                 uri,
                 session_id,
                 last_event_id,
                 auth_header,
-                custom_headers,
+                headers,
                 max_sse_event_size,
             )
             .await

@@ -65,6 +65,8 @@ pub(super) struct Direct {
     url: http::Uri,
     /// The operator's headers for this upstream, its credential, and the era's fixed ones.
     headers: HeaderMap,
+    /// Signs each request for its caller (`sign_tenant_headers`).
+    signer: Option<super::TenantSigner>,
     /// The gateway's `clientInfo`, serialised once.
     client_info: Value,
     next_id: AtomicU64,
@@ -171,6 +173,7 @@ impl Direct {
         url: &str,
         headers: &std::collections::BTreeMap<String, String>,
         token: Option<&str>,
+        signer: Option<super::TenantSigner>,
         info: &rmcp::model::ClientConfig,
     ) -> anyhow::Result<Self> {
         use anyhow::Context;
@@ -207,6 +210,7 @@ impl Direct {
             http,
             url,
             headers: map,
+            signer,
             client_info: serde_json::to_value(&info.client_info)?,
             next_id: AtomicU64::new(1),
         })
@@ -258,6 +262,14 @@ impl Direct {
         }
         for (name, value) in out.param_headers {
             headers.insert(name, value);
+        }
+        if let Some(signer) = &self.signer {
+            let target = self.url.path_and_query().map_or("/", |p| p.as_str());
+            let caller = (&*cx.principal.org, &*cx.principal.subject);
+            let signed = signer
+                .headers("POST", target, caller, &body)
+                .map_err(|e| transport(format!("cannot sign the request: {e:#}")))?;
+            headers.extend(signed);
         }
         let mut request = http::Request::new(Full::new(Bytes::from(body)));
         *request.method_mut() = http::Method::POST;

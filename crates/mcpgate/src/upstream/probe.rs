@@ -75,7 +75,10 @@ pub async fn probe(url: &str) -> anyhow::Result<String> {
         None,
         Probe,
         lifecycle(protocol),
-        http_client(),
+        super::correlate::Correlated {
+            client: http_client(),
+            signer: None,
+        },
     )
     .await?;
     if protocol == UpstreamProtocol::Legacy {

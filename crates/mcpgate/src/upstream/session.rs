@@ -11,7 +11,8 @@ use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
 use rmcp::{ClientHandler, Peer, RoleClient};
 
 use super::child;
-use super::{BearerSource, UpstreamConfig, UpstreamProtocol, UpstreamTransport};
+use super::correlate::Correlated;
+use super::{SecretSource, TenantSigner, UpstreamConfig, UpstreamProtocol, UpstreamTransport};
 
 /// Ids that tell sessions apart (so a stale eviction never closes a replacement).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -65,15 +66,20 @@ impl<H: ClientHandler + Clone> Session<H> {
                 url,
                 headers,
                 bearer,
+                signing,
             } => {
-                let token = bearer.as_ref().map(BearerSource::read).transpose()?;
+                let token = bearer.as_ref().map(SecretSource::read).transpose()?;
+                let signer = signing.clone().map(TenantSigner::new);
                 let running = open_http(
                     url,
                     headers,
                     token.as_deref(),
                     handler.clone(),
                     lifecycle,
-                    http.rmcp.clone(),
+                    Correlated {
+                        client: http.rmcp.clone(),
+                        signer: signer.clone(),
+                    },
                 )
                 .await?;
                 let version = running
@@ -86,6 +92,7 @@ impl<H: ClientHandler + Clone> Session<H> {
                         url,
                         headers,
                         token.as_deref(),
+                        signer,
                         &handler.get_info(),
                     )?);
                 }
@@ -209,7 +216,7 @@ pub(super) async fn open_http<H: ClientHandler>(
     bearer: Option<&str>,
     handler: H,
     lifecycle: ClientLifecycleMode,
-    client: reqwest::Client,
+    client: Correlated,
 ) -> anyhow::Result<RunningService<RoleClient, H>> {
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -225,8 +232,7 @@ pub(super) async fn open_http<H: ClientHandler>(
     if let Some(token) = bearer {
         config = config.auth_header(token);
     }
-    let transport =
-        StreamableHttpClientTransport::with_client(super::correlate::Correlated(client), config);
+    let transport = StreamableHttpClientTransport::with_client(client, config);
     handler
         .serve_with_lifecycle(transport, lifecycle)
         .await

@@ -5,7 +5,7 @@
 mod connections;
 mod hardening;
 pub mod jwt;
-mod limits;
+pub(crate) mod limits;
 mod policy;
 mod repeated;
 mod responses;

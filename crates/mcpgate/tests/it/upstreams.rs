@@ -7,6 +7,7 @@ mod modern_http;
 mod proxy;
 mod questions;
 mod real;
+mod signed;
 mod tasks;
 
 use crate::edge::{call, config_file, tool_names};

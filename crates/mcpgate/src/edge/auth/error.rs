@@ -1,6 +1,7 @@
 //! Why a credential was refused, in words safe to show the caller.
 
 use crate::edge::JwtError;
+use crate::edge::signed::SignedError;
 
 /// Why a credential was refused. The message is safe to show the caller: it never contains the
 /// credential itself.
@@ -26,13 +27,19 @@ pub enum AuthError {
     /// A JWT that does not verify.
     #[error(transparent)]
     Jwt(JwtError),
+    /// Signed tenant headers that do not verify.
+    #[error(transparent)]
+    Signed(SignedError),
 }
 
 impl AuthError {
     /// Whether the credential could not be checked now (the signing keys are unreachable)
     /// rather than found bad: a 503, not a 401, so clients do not throw a good token away.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, AuthError::Jwt(JwtError::KeysUnavailable))
+        matches!(
+            self,
+            AuthError::Jwt(JwtError::KeysUnavailable) | AuthError::Signed(SignedError::Unavailable)
+        )
     }
 
     /// A short, fixed reason for metrics.
@@ -56,6 +63,15 @@ impl AuthError {
                 JwtError::AlgorithmNotAllowed => "jwt_algorithm",
                 JwtError::MissingClaim(_) | JwtError::InvalidClaim(_) => "jwt_claims",
                 JwtError::KeysUnavailable => "jwt_keys_unavailable",
+            },
+            AuthError::Signed(e) => match e {
+                SignedError::Missing => "signed_missing",
+                SignedError::Malformed => "signed_malformed",
+                SignedError::Stale => "signed_stale",
+                SignedError::Future => "signed_future",
+                SignedError::BadSignature => "signed_bad_signature",
+                SignedError::Replayed => "signed_replayed",
+                SignedError::Unavailable => "signed_unavailable",
             },
         }
     }

@@ -15,6 +15,19 @@ pub enum AuthMode {
     Token,
     /// `Authorization: Bearer <JWT>` signed by a configured key, for this server's audience.
     Jwt,
+    /// Signed tenant headers (`X-Mcpgate-*`, see [`crate::edge::signed`]) from a trusted
+    /// sender, such as an mcpgate at the edge; callers' own tokens never reach this server.
+    Signed,
+}
+
+/// Secrets that verify signed tenant headers (several during a rotation). Never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SigningSecrets(pub Vec<String>);
+
+impl std::fmt::Debug for SigningSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} redacted>", self.0.len())
+    }
 }
 
 /// Authentication settings.
@@ -54,6 +67,9 @@ pub struct AuthConfig {
     pub scopes_supported: Vec<String>,
     /// Per-tool rules (`[[auth.rules]]` in the file). Default none.
     pub rules: Vec<ToolRule>,
+    /// Auth `signed`: the secrets signatures are checked with (each 32+ characters). Env
+    /// `MCPGATE_SIGNING_SECRETS` (comma-separated). Signed callers get the default role.
+    pub signing_secrets: SigningSecrets,
 }
 
 /// One static bearer token and who presents it.

@@ -12,7 +12,7 @@ const TOKEN: &str = "rate-limit-test-token-0123456789";
 
 /// Redis for the shared-limit tests: `MCPGATE_TEST_REDIS_URL` (default the local server).
 /// `None` (skip) when it is unreachable, except under `CI=true`, where that is a failure.
-async fn redis_url() -> Option<String> {
+pub(crate) async fn redis_url() -> Option<String> {
     let url = std::env::var("MCPGATE_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let authority = url
