@@ -163,6 +163,12 @@ async fn exchange(state: &ProxyState, principal: &Principal, request: Request) -
             );
         };
         let id = peek.id.clone();
+        // Someone else's session is unknown, whatever the request would have done on it.
+        if let Some(session) = &session
+            && state.sessions.owned_by(session, &owner).is_none()
+        {
+            return session_not_found(Some(id));
+        }
         if let Some(refusal) = police(state, principal, &peek).await {
             return refusal;
         }

@@ -218,6 +218,18 @@ async fn a_session_answers_only_its_creator_and_a_guessed_one_never_reaches_the_
             .expect("request");
         assert_eq!(response.status(), 404, "{method}");
     }
+    // A call on it answers "unknown session" before anything else, even for a tool that does
+    // not exist (which would otherwise be answered "unknown tool").
+    let (status, answer) = on_session(
+        &p.server,
+        BOB,
+        &session,
+        json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call",
+               "params": {"name": "no_such_tool", "arguments": {}}}),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["error"]["code"], -32001, "{answer}");
     // A session id nobody was given here.
     let (status, _) = on_session(&p.server, ALICE, "0f6d5d0e-guessed", list.clone()).await;
     assert_eq!(status, 404);
