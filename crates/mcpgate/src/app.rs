@@ -247,8 +247,24 @@ impl App {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let local = listener.local_addr().context("read the listener address")?;
-        let mut intake = HttpIntake::start(listener, self.router(), &self.state.config.http);
+        let http = &self.state.config.http;
+        let tls = match &http.tls {
+            // Unusable certificate files are bad configuration (exit 64), found before serving.
+            Some(tls) => Some(
+                crate::http::Tls::load(tls, http.header_read_timeout, &self.state.lifecycle)
+                    .map_err(|e| {
+                        ConfigError::Invalid(vec![ConfigIssue {
+                            setting: "http.tls_cert, http.tls_key, http.tls_client_ca".to_owned(),
+                            message: format!("{e:#}"),
+                        }])
+                    })?,
+            ),
+            None => None,
+        };
+        let tls_on = tls.is_some();
+        let mut intake = HttpIntake::start(listener, self.router(), http, tls);
         tracing::info!(
+            tls = tls_on,
             address = %local,
             mcp_path = %self.state.config.http.mcp_path,
             "serving MCP over HTTP"

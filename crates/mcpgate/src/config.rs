@@ -132,11 +132,33 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Serving TLS directly (no load balancer in front to end it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM, leaf first. Env `MCPGATE_TLS_CERT`.
+    pub cert: PathBuf,
+    /// Its private key, PEM. Env `MCPGATE_TLS_KEY`.
+    pub key: PathBuf,
+    /// Client certificates are required and must chain to one of these CAs (PEM). Env
+    /// `MCPGATE_TLS_CLIENT_CA`. Default none (no client certificates asked for).
+    pub client_ca: Option<PathBuf>,
+    /// How often the files are checked for a change (a renewed certificate is served to new
+    /// connections; open ones keep theirs). Default 10s. Env `MCPGATE_TLS_RELOAD_INTERVAL`.
+    pub reload_interval: Duration,
+}
+
+/// The URL scheme this server answers on.
+fn scheme(tls: Option<&TlsConfig>) -> &'static str {
+    if tls.is_some() { "https" } else { "http" }
+}
+
 /// HTTP transport settings.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Listen address. Default `127.0.0.1:8080`. Env `MCPGATE_LISTEN`.
     pub listen: SocketAddr,
+    /// TLS, when this server ends it itself (`MCPGATE_TLS_CERT` and `MCPGATE_TLS_KEY`).
+    pub tls: Option<TlsConfig>,
     /// Path of the MCP endpoint. Default `/mcp`. Env `MCPGATE_MCP_PATH`.
     pub mcp_path: String,
     /// Allowed `Host` header values (host or host:port). Default loopback names. Env
@@ -278,9 +300,10 @@ impl Config {
     /// a public URL left at its default follows it, and so do the links and audience built
     /// from it.
     pub fn bound_to(&mut self, addr: SocketAddr) {
-        let default_url = format!("http://{}", self.http.listen);
+        let scheme = scheme(self.http.tls.as_ref());
+        let default_url = format!("{scheme}://{}", self.http.listen);
         if self.http.public_url == default_url {
-            self.http.public_url = format!("http://{addr}");
+            self.http.public_url = format!("{scheme}://{addr}");
             self.workspace.public_url = self.http.public_url.clone();
             let stale = [
                 format!("{default_url}{}", self.http.mcp_path),

@@ -14,8 +14,10 @@ mod proxy_route;
 mod router;
 mod server;
 mod sessions;
+mod tls;
 
 pub use edge_layer::REQUEST_ID;
 pub use oauth::{METADATA_PATH, ResourceMetadata};
 pub use router::build_router;
 pub use server::{ConnectionLimits, DrainSignals, serve};
+pub use tls::Tls;

@@ -26,7 +26,12 @@ pub struct HttpIntake {
 
 impl HttpIntake {
     /// Start serving `router` on `listener`.
-    pub fn start(listener: TcpListener, router: Router, http: &HttpConfig) -> Self {
+    pub fn start(
+        listener: TcpListener,
+        router: Router,
+        http: &HttpConfig,
+        tls: Option<crate::http::Tls>,
+    ) -> Self {
         let drain = DrainSignals::default();
         let limits = ConnectionLimits {
             header_read_timeout: http.header_read_timeout,
@@ -34,7 +39,7 @@ impl HttpIntake {
             http2_idle_timeout: http.http2_idle_timeout,
             hsts_max_age: http.hsts_max_age,
         };
-        let server = crate::http::serve(listener, router, limits, drain.clone());
+        let server = crate::http::serve(listener, router, limits, drain.clone(), tls);
         Self {
             server: Some(tokio::spawn(server)),
             drain,

@@ -64,10 +64,11 @@ pub(super) fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpCon
         "MCPGATE_SESSION_IDLE_TIMEOUT",
         Duration::from_secs(300),
     );
+    let tls = resolve_tls(l);
     let public_url: String = l.get_or(
         "http.public_url",
         "MCPGATE_PUBLIC_URL",
-        format!("http://{listen}"),
+        format!("{}://{listen}", super::scheme(tls.as_ref())),
     );
     if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
         || public_url.ends_with('/')
@@ -161,6 +162,7 @@ pub(super) fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpCon
         max_header_bytes,
         cors_origins,
         hsts_max_age: l.get_or("http.hsts_max_age", "MCPGATE_HSTS_MAX_AGE", Duration::ZERO),
+        tls,
         listen,
         mcp_path,
         allowed_hosts,
@@ -201,6 +203,44 @@ pub(super) fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpCon
                 "MCPGATE_ALLOW_UNAUTHENTICATED",
                 false,
             ),
+    }
+}
+
+/// `http.tls_*`: both a certificate and a key, or neither; a client CA only with them.
+fn resolve_tls(l: &mut Layers<'_>) -> Option<super::TlsConfig> {
+    let cert: Option<String> = l.get("http.tls_cert", "MCPGATE_TLS_CERT");
+    let key: Option<String> = l.get("http.tls_key", "MCPGATE_TLS_KEY");
+    let client_ca: Option<String> = l.get("http.tls_client_ca", "MCPGATE_TLS_CLIENT_CA");
+    let reload_interval = l.positive(
+        "http.tls_reload_interval",
+        "MCPGATE_TLS_RELOAD_INTERVAL",
+        Duration::from_secs(10),
+    );
+    match (cert, key) {
+        (Some(cert), Some(key)) => Some(super::TlsConfig {
+            cert: cert.into(),
+            key: key.into(),
+            client_ca: client_ca.map(Into::into),
+            reload_interval,
+        }),
+        (None, None) => {
+            if client_ca.is_some() {
+                l.issue(
+                    "http.tls_client_ca",
+                    Some("MCPGATE_TLS_CLIENT_CA"),
+                    "client certificates need TLS: set MCPGATE_TLS_CERT and MCPGATE_TLS_KEY",
+                );
+            }
+            None
+        }
+        _ => {
+            l.issue(
+                "http.tls_cert",
+                Some("MCPGATE_TLS_CERT"),
+                "TLS needs both a certificate (MCPGATE_TLS_CERT) and its key (MCPGATE_TLS_KEY)",
+            );
+            None
+        }
     }
 }
 

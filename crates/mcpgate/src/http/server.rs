@@ -44,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::bare_answers::{BareAnswers, Guarded};
+use super::tls::Tls;
 
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +77,7 @@ pub async fn serve(
     router: Router,
     limits: ConnectionLimits,
     drain: DrainSignals,
+    tls: Option<Tls>,
 ) {
     let builder = Arc::new(builder(limits));
     let answers = Arc::new(BareAnswers {
@@ -93,14 +95,44 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
-        connections.spawn(serve_connection(
+        let (builder, answers, router, drain) = (
             Arc::clone(&builder),
-            Guarded::new(tcp, peer, Arc::clone(&answers)),
-            peer,
+            Arc::clone(&answers),
             router.clone(),
             drain.clone(),
-            limits.http2_idle_timeout,
-        ));
+        );
+        let idle = limits.http2_idle_timeout;
+        match &tls {
+            None => connections.spawn(serve_connection(
+                builder,
+                Guarded::new(tcp, peer, answers),
+                peer,
+                router,
+                drain,
+                idle,
+            )),
+            Some(tls) => {
+                let tls = tls.clone();
+                connections.spawn(async move {
+                    let handshake = tls.acceptor().accept(tcp);
+                    match tokio::time::timeout(tls.handshake_timeout, handshake).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(
+                                builder,
+                                Guarded::new(stream, peer, answers),
+                                peer,
+                                router,
+                                drain,
+                                idle,
+                            )
+                            .await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                })
+            }
+        };
     };
     loop {
         tokio::select! {
@@ -163,14 +195,16 @@ fn take_queued(listener: TcpListener) -> Vec<(TcpStream, SocketAddr)> {
 }
 
 /// Serve one connection through the drain steps.
-async fn serve_connection(
+async fn serve_connection<T>(
     builder: Arc<auto::Builder<TokioExecutor>>,
-    tcp: Guarded<TcpStream>,
+    tcp: Guarded<T>,
     peer: SocketAddr,
     router: Router,
     drain: DrainSignals,
     idle_timeout: Duration,
-) {
+) where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity::new());
     let service = {
         let activity = Arc::clone(&activity);

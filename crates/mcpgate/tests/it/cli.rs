@@ -233,3 +233,34 @@ async fn tool_names_taken_twice_are_bad_configuration() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn tls_settings_that_cannot_serve_are_refused_with_exit_64() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Half the pair: found when the configuration is read.
+    let out = run(
+        &["config", "check"],
+        &[("MCPGATE_TLS_CERT", "/nowhere/cert.pem")],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        text(&out.stderr).contains("MCPGATE_TLS_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Files that are not a certificate and key: found before serving.
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not PEM at all").expect("write");
+    let garbage = garbage.display().to_string();
+    let stderr = serve_refused(
+        "127.0.0.1:0",
+        &[
+            ("MCPGATE_TLS_CERT", &garbage),
+            ("MCPGATE_TLS_KEY", &garbage),
+        ],
+        &dir,
+    )
+    .await;
+    assert!(stderr.contains("http.tls_cert"), "{stderr}");
+}

@@ -23,6 +23,7 @@ mod shape;
 mod shutdown;
 mod stdio;
 mod store;
+mod tls;
 mod upstreams;
 mod wire;
 mod workspace;

@@ -1,0 +1,250 @@
+//! Serving TLS directly through the real binary, with certificates made in the test: both HTTP
+//! versions by ALPN, a renewed certificate picked up without a restart (new connections only),
+//! and client certificates required and checked against the configured CA.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::support::Server;
+
+/// A certificate authority made for one test.
+fn authority(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA")
+}
+
+/// A certificate and key (PEM) issued by `ca` for `purpose`.
+fn issue(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    name: &str,
+    purpose: ExtendedKeyUsagePurpose,
+) -> (String, String) {
+    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.extended_key_usages = vec![purpose];
+    let key = KeyPair::generate().expect("key");
+    let cert = params.signed_by(&key, ca).expect("signed");
+    (cert.pem(), key.serialize_pem())
+}
+
+/// The files a server reads, in a directory that lives as long as the guard.
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        // Written beside and renamed, as a renewal tool would: never half a file.
+        let temporary = self.dir.path().join(format!("{name}.new"));
+        std::fs::write(&temporary, text).expect("write");
+        std::fs::rename(&temporary, self.dir.path().join(name)).expect("rename");
+    }
+}
+
+/// A client that trusts `ca`, speaks `h2` or HTTP/1.1 only, and presents `identity` if given.
+fn client(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    h2: bool,
+    identity: Option<&(String, String)>,
+) -> Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).expect("root");
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).expect("cert")],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key"),
+            )
+            .expect("client identity"),
+        None => builder.with_no_client_auth(),
+    };
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only();
+    let connector = if h2 {
+        connector.enable_http2().build()
+    } else {
+        connector.enable_http1().build()
+    };
+    Client::builder(TokioExecutor::new())
+        .http2_only(h2)
+        .build(connector)
+}
+
+/// GET `path` on `server` over TLS; the HTTP version and status, or the error.
+async fn get(
+    client: &Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<Bytes>,
+    >,
+    server: &Server,
+    path: &str,
+) -> Result<(http::Version, u16), String> {
+    let uri = format!("https://localhost:{}{path}", server.addr.port());
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.get(uri.parse().expect("uri")),
+    )
+    .await
+    .map_err(|_| "timed out".to_owned())?
+    .map_err(|e| format!("{e:?}"))?;
+    let (version, status) = (response.version(), response.status().as_u16());
+    let _ = response.into_body().collect().await;
+    Ok((version, status))
+}
+
+#[tokio::test]
+async fn tls_serves_both_http_versions_and_a_renewed_certificate_without_a_restart() {
+    let first = authority("first CA");
+    let files = Files::new();
+    let (cert, key) = issue(&first, "mcpgate", ExtendedKeyUsagePurpose::ServerAuth);
+    files.write("cert.pem", &cert);
+    files.write("key.pem", &key);
+    let server = Server::start(&[
+        ("MCPGATE_TLS_CERT", &files.path("cert.pem")),
+        ("MCPGATE_TLS_KEY", &files.path("key.pem")),
+        ("MCPGATE_TLS_RELOAD_INTERVAL", "200ms"),
+    ])
+    .await;
+    let h1 = client(&first, false, None);
+    let h2 = client(&first, true, None);
+    assert_eq!(
+        get(&h1, &server, "/healthz").await,
+        Ok((http::Version::HTTP_11, 200))
+    );
+    assert_eq!(
+        get(&h2, &server, "/healthz").await,
+        Ok((http::Version::HTTP_2, 200))
+    );
+    // MCP itself over HTTP/2.
+    let request = http::Request::post(format!("https://localhost:{}/mcp", server.addr.port()))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .body(Full::new(Bytes::from(
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list",
+                "params": {"_meta": crate::support::modern_meta()}})
+            .to_string(),
+        )))
+        .expect("request");
+    let answer = h2.request(request).await.expect("answer");
+    assert_eq!(answer.status(), 200);
+    let body = answer.into_body().collect().await.expect("body").to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("\"tools\""));
+
+    // The certificate is renewed by another CA: new connections get it, no restart.
+    let second = authority("second CA");
+    let (cert, key) = issue(&second, "mcpgate", ExtendedKeyUsagePurpose::ServerAuth);
+    files.write("key.pem", &key);
+    files.write("cert.pem", &cert);
+    let fresh = client(&second, true, None);
+    let mut renewed = false;
+    for _ in 0..50 {
+        if get(&fresh, &server, "/healthz").await.is_ok() {
+            renewed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(renewed, "the renewed certificate was never served");
+    // The connection opened before the renewal still works; a new one trusting only the old
+    // CA is now refused.
+    assert_eq!(
+        get(&h2, &server, "/healthz").await,
+        Ok((http::Version::HTTP_2, 200))
+    );
+    assert!(
+        get(&client(&first, true, None), &server, "/healthz")
+            .await
+            .is_err()
+    );
+    // A broken file does not take the served certificate down.
+    files.write("cert.pem", "not a certificate");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        get(&client(&second, false, None), &server, "/healthz")
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn client_certificates_are_required_and_must_come_from_the_configured_ca() {
+    let servers = authority("server CA");
+    let clients = authority("client CA");
+    let strangers = authority("someone else's CA");
+    let files = Files::new();
+    let (cert, key) = issue(&servers, "mcpgate", ExtendedKeyUsagePurpose::ServerAuth);
+    files.write("cert.pem", &cert);
+    files.write("key.pem", &key);
+    files.write("clients.pem", &clients.pem());
+    let server = Server::start(&[
+        ("MCPGATE_TLS_CERT", &files.path("cert.pem")),
+        ("MCPGATE_TLS_KEY", &files.path("key.pem")),
+        ("MCPGATE_TLS_CLIENT_CA", &files.path("clients.pem")),
+    ])
+    .await;
+    let member = issue(&clients, "alice", ExtendedKeyUsagePurpose::ClientAuth);
+    let stranger = issue(&strangers, "mallory", ExtendedKeyUsagePurpose::ClientAuth);
+    assert!(
+        get(&client(&servers, false, None), &server, "/healthz")
+            .await
+            .is_err(),
+        "a client without a certificate got in"
+    );
+    assert!(
+        get(
+            &client(&servers, false, Some(&stranger)),
+            &server,
+            "/healthz"
+        )
+        .await
+        .is_err(),
+        "a certificate from another CA got in"
+    );
+    for h2 in [false, true] {
+        assert!(
+            get(&client(&servers, h2, Some(&member)), &server, "/healthz")
+                .await
+                .is_ok_and(|(_, status)| status == 200)
+        );
+    }
+}
