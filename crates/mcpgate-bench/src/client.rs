@@ -42,6 +42,9 @@ pub struct Target {
 impl Target {
     /// An HTTP client tuned for latency measurement: no proxy, `TCP_NODELAY`, keep-alive.
     pub fn http_client(&self, max_idle: usize) -> Result<reqwest::Client, reqwest::Error> {
+        // Built alongside mcpgate, reqwest has rustls without a provider of its own: plain
+        // HTTP needs none, but the client refuses to build without one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)

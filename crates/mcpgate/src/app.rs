@@ -47,6 +47,7 @@ impl App {
     /// Build the app with extra modules after the configured native ones.
     pub async fn build_with(config: Config, extra: Vec<Arc<dyn Module>>) -> anyhow::Result<Self> {
         let started = Instant::now();
+        crate::upstream::install_default_provider();
         let store = store::open(&config.store)
             .await
             .context("open the store (store.database_url)")?;

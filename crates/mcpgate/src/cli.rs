@@ -96,6 +96,7 @@ struct ServeArgs {
 
 /// Parse the command line, run the command, and return the process exit code.
 pub fn run() -> i32 {
+    crate::upstream::install_default_provider();
     let cli = Cli::parse();
     let overrides = match &cli.command {
         Command::Serve(a) => Overrides {

@@ -17,8 +17,8 @@
 //!   hyper on both sides, nothing buffered beyond a frame). The timeout bounds the wait for
 //!   the answer's head, never a live stream; an idle event stream gets a comment every
 //!   `http.sse_keep_alive`, between events only.
-//! - Redirects are never followed; a plain-HTTP client (TLS toward upstreams is not built
-//!   yet, so `https://` is refused when the configuration is read).
+//! - Redirects are never followed; an `https://` upstream is reached with the entry's TLS
+//!   settings (`crate::upstream::client_config`).
 
 mod relay;
 
@@ -29,6 +29,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio_util::sync::CancellationToken;
@@ -84,7 +85,7 @@ pub enum ProxyError {
 
 /// The one upstream of proxy mode, and how to reach it.
 pub struct Proxy {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// The upstream's MCP endpoint.
     url: Uri,
     /// The operator's static headers.
@@ -127,6 +128,7 @@ impl Proxy {
             headers,
             bearer,
             signing,
+            tls,
         } = &upstream.transport
         else {
             anyhow::bail!("the proxy's upstream must be an HTTP server");
@@ -138,9 +140,12 @@ impl Proxy {
             value.set_sensitive(true);
             static_headers.insert(HeaderName::try_from(name.as_str())?, value);
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(upstream.timeout));
+        let connector = match tls {
+            Some(tls) => crate::upstream::connector(tls, Some(upstream.timeout)),
+            None => {
+                crate::upstream::connector(&crate::upstream::unused_tls(), Some(upstream.timeout))
+            }
+        };
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);

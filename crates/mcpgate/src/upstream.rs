@@ -25,6 +25,7 @@ mod probe;
 mod resources;
 mod retry;
 mod session;
+mod tls;
 mod tools;
 
 mod source;
@@ -40,6 +41,9 @@ pub use pins::Pinning;
 pub use probe::probe;
 pub use retry::RetryPolicy;
 pub use source::UpstreamSource;
+pub use tls::{
+    UpstreamTls, client_config, connector, install_default_provider, unused as unused_tls,
+};
 pub use tools::{REQUEST_ID_META, ToolOverride};
 
 use crate::edge::glob;
@@ -72,6 +76,8 @@ pub enum UpstreamTransport {
         /// Sign each request with signed tenant headers under this secret
         /// (`sign_tenant_headers`).
         signing: Option<SecretSource>,
+        /// TLS toward an `https://` upstream (roots, client identity).
+        tls: Option<UpstreamTls>,
     },
 }
 
@@ -96,12 +102,14 @@ impl std::fmt::Debug for UpstreamTransport {
                 headers,
                 bearer,
                 signing,
+                tls,
             } => f
                 .debug_struct("Http")
                 .field("url", url)
                 .field("headers", &headers.keys().collect::<Vec<_>>())
                 .field("bearer", bearer)
                 .field("signing", signing)
+                .field("tls", &tls.is_some())
                 .finish(),
         }
     }

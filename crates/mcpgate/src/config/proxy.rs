@@ -22,6 +22,9 @@ const KEYS: &[&str] = &[
     "sign_tenant_headers",
     "signing_secret_env",
     "signing_secret_file",
+    "ca_file",
+    "client_cert",
+    "client_key",
     "timeout",
     "protocol",
     "trust_annotations",
@@ -53,14 +56,10 @@ pub(super) fn resolve_proxy(l: &mut Layers<'_>, cli: Option<&str>) -> Option<Ups
         return None;
     };
     let mut problems = Vec::new();
-    if !url.starts_with("http://") {
-        problems.push(if url.starts_with("https://") {
-            "https upstreams are not supported yet (mcpgate's outbound client speaks plain \
-             HTTP): relay to an http:// URL, or put a TLS-ending sidecar next to the upstream"
-                .to_owned()
-        } else {
-            format!("expected an http:// URL, found {url:?}")
-        });
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        problems.push(format!(
+            "expected an http:// or https:// URL, found {url:?}"
+        ));
     }
     let mut spec = toml::Table::new();
     for (key, value) in &table {
@@ -175,7 +174,7 @@ mod tests {
     #[test]
     fn settings_that_would_change_the_relay_are_refused_with_every_problem_named() {
         let Err(ConfigError::Invalid(issues)) = resolve_with(
-            "[proxy]\nupstream = \"https://example.test/mcp\"\nprefix = \"x__\"\n\
+            "[proxy]\nupstream = \"ftp://example.test/mcp\"\nprefix = \"x__\"\n\
              command = \"sh\"\n[proxy.tools.overrides.a]\nname = \"b\"\n",
             &[],
             None,
@@ -184,7 +183,7 @@ mod tests {
         };
         let text = format!("{issues:?}");
         for expected in [
-            "https upstreams",
+            "an http:// or https:// URL",
             "`prefix`",
             "`command`",
             "tools.overrides",

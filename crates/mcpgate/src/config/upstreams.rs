@@ -55,6 +55,9 @@ pub(super) struct UpstreamSpec {
     sign_tenant_headers: bool,
     signing_secret_env: Option<String>,
     signing_secret_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
     prefix: Option<String>,
     timeout: Option<String>,
     protocol: Option<String>,
@@ -333,7 +336,10 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
         || !spec.headers.is_empty()
         || spec.bearer_token_env.is_some()
         || spec.bearer_token_file.is_some()
-        || spec.sign_tenant_headers;
+        || spec.sign_tenant_headers
+        || spec.ca_file.is_some()
+        || spec.client_cert.is_some()
+        || spec.client_key.is_some();
     let stdio_only = spec.command.is_some()
         || !spec.args.is_empty()
         || !spec.env.is_empty()
@@ -403,17 +409,51 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
                      `bearer_token_file`, not in `headers`"
                 ));
             }
+            let tls = upstream_tls(name, &url, spec)?;
             Ok(UpstreamTransport::Http {
                 url,
                 headers: spec.headers.clone(),
                 bearer,
                 signing,
+                tls,
             })
         }
         other => Err(format!(
             "{name}: transport {other:?} is not supported (expected \"stdio\" or \"http\")"
         )),
     }
+}
+
+/// TLS toward an `https://` upstream: the platform's roots plus `ca_file`, and the client
+/// identity of `client_cert` and `client_key` (both or neither). Refused for plain `http://`.
+fn upstream_tls(
+    name: &str,
+    url: &str,
+    spec: &UpstreamSpec,
+) -> Result<Option<crate::upstream::UpstreamTls>, String> {
+    let https = url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    let identity = match (&spec.client_cert, &spec.client_key) {
+        (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+        (None, None) => None,
+        _ => {
+            return Err(format!(
+                "{name}: a client certificate needs both `client_cert` and `client_key`"
+            ));
+        }
+    };
+    if !https {
+        if spec.ca_file.is_some() || identity.is_some() {
+            return Err(format!(
+                "{name}: `ca_file`, `client_cert` and `client_key` are for an https:// url"
+            ));
+        }
+        return Ok(None);
+    }
+    crate::upstream::client_config(spec.ca_file.as_deref(), identity)
+        .map(Some)
+        .map_err(|e| format!("{name}: TLS: {e:#}"))
 }
 
 /// A secret from `<key>_env` or `<key>_file` (not both), if either is set.

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body_util::{BodyExt as _, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rmcp::ErrorData;
@@ -48,12 +49,14 @@ const PROTOCOL: &str = "2026-07-28";
 
 /// The direct path's HTTP client: pooled keep-alive connections (shared by an upstream's
 /// sessions), small writes sent at once, no redirects followed.
-pub(super) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub(super) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// A client for one upstream's direct path.
-pub(super) fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
+/// A client for one upstream's direct path, over `tls` for an `https://` upstream.
+pub(super) fn client(tls: Option<&super::UpstreamTls>) -> HttpClient {
+    let connector = match tls {
+        Some(tls) => super::tls::connector(tls, None),
+        None => super::tls::connector(&super::tls::unused(), None),
+    };
     Client::builder(hyper_util::rt::TokioExecutor::new())
         .pool_idle_timeout(std::time::Duration::from_secs(60))
         .build(connector)
@@ -217,11 +220,10 @@ impl Direct {
     }
 
     /// Whether a session with `url` that negotiated `version` can use the direct path: a
-    /// plain-HTTP 2026-07-28 upstream (the direct client speaks no TLS; any other stays on
-    /// rmcp's client).
+    /// 2026-07-28 upstream over HTTP or HTTPS.
     pub fn applies(url: &str, version: Option<&ProtocolVersion>) -> bool {
-        url.get(..7)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+        scheme.is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
             && version.is_some_and(|v| *v == ProtocolVersion::V_2026_07_28)
     }
 
@@ -763,7 +765,8 @@ mod tests {
         let modern = ProtocolVersion::V_2026_07_28;
         assert!(Direct::applies("http://127.0.0.1:1/mcp", Some(&modern)));
         assert!(Direct::applies("HTTP://example.test/mcp", Some(&modern)));
-        assert!(!Direct::applies("https://example.test/mcp", Some(&modern)));
+        assert!(Direct::applies("https://example.test/mcp", Some(&modern)));
+        assert!(!Direct::applies("ftp://example.test/mcp", Some(&modern)));
         let legacy = ProtocolVersion::V_2025_06_18;
         assert!(!Direct::applies("http://127.0.0.1:1/mcp", Some(&legacy)));
         assert!(!Direct::applies("http://127.0.0.1:1/mcp", None));

@@ -76,10 +76,14 @@ impl<H: ClientHandler + Clone> Pool<H> {
                 })
             })
             .collect();
+        let http = super::session::HttpClients::new(match &config.transport {
+            super::UpstreamTransport::Http { tls, .. } => tls.as_ref(),
+            super::UpstreamTransport::Stdio { .. } => None,
+        });
         Self {
             config,
             make_handler,
-            http: super::session::HttpClients::new(),
+            http,
             slots,
             next: AtomicUsize::new(0),
         }

@@ -76,7 +76,7 @@ pub async fn probe(url: &str) -> anyhow::Result<String> {
         Probe,
         lifecycle(protocol),
         super::correlate::Correlated {
-            client: http_client(),
+            client: http_client(None),
             signer: None,
         },
     )

@@ -67,6 +67,7 @@ impl<H: ClientHandler + Clone> Session<H> {
                 headers,
                 bearer,
                 signing,
+                tls: _,
             } => {
                 let token = bearer.as_ref().map(SecretSource::read).transpose()?;
                 let signer = signing.clone().map(TenantSigner::new);
@@ -173,10 +174,11 @@ pub(super) struct HttpClients {
 }
 
 impl HttpClients {
-    pub fn new() -> Self {
+    /// The clients of an upstream reached over `tls` (or plain HTTP).
+    pub fn new(tls: Option<&super::UpstreamTls>) -> Self {
         Self {
-            rmcp: http_client(),
-            direct: super::direct::client(),
+            rmcp: http_client(tls),
+            direct: super::direct::client(tls),
         }
     }
 }
@@ -185,13 +187,19 @@ impl HttpClients {
 /// client opens one per request, which costs a TCP handshake and a TIME-WAIT socket per call;
 /// rmcp drains each response stream so a connection can be reused), no redirect is followed (a
 /// redirect could carry the upstream's token elsewhere), and small writes go out at once.
-pub(super) fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+pub(super) fn http_client(tls: Option<&super::UpstreamTls>) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
-        .pool_idle_timeout(std::time::Duration::from_secs(60))
-        .build()
-        .unwrap_or_default()
+        .pool_idle_timeout(std::time::Duration::from_secs(60));
+    // Always a TLS configuration of ours (ring, and only what this upstream trusts), never
+    // reqwest's process-wide default.
+    let tls = tls.cloned().unwrap_or_else(super::tls::unused);
+    let builder = builder.tls_backend_preconfigured((*tls).clone());
+    builder.build().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the upstream HTTP client could not be built as configured");
+        reqwest::Client::default()
+    })
 }
 
 /// rmcp's lifecycle for the era configured.

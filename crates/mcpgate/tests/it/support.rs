@@ -37,8 +37,15 @@ pub fn config(dir: &tempfile::TempDir, env: &[(&str, &str)]) -> Config {
     resolve(&map, &Overrides::default()).expect("test configuration is valid")
 }
 
+/// The process's TLS provider for HTTP clients built with reqwest's defaults in tests (see
+/// `mcpgate::upstream::install_default_provider`); every way a test starts a server calls it.
+pub fn init() {
+    mcpgate::upstream::install_default_provider();
+}
+
 /// An in-process app over a fresh data directory.
 pub async fn app(env: &[(&str, &str)]) -> (App, tempfile::TempDir) {
+    init();
     let dir = tempfile::tempdir().expect("tempdir");
     let app = App::build(config(&dir, env)).await.expect("app builds");
     (app, dir)
@@ -72,6 +79,7 @@ pub struct Exited {
 impl Server {
     /// Start `mcpgate serve` on 127.0.0.1:0 with `env` (plus a fresh data dir unless given).
     pub async fn start(env: &[(&str, &str)]) -> Self {
+        init();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new(binary());
         cmd.args(["serve", "--transport", "http", "--listen", "127.0.0.1:0"])

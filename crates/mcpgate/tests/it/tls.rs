@@ -248,3 +248,78 @@ async fn client_certificates_are_required_and_must_come_from_the_configured_ca()
         );
     }
 }
+
+/// Call `tool` on `server` (plain HTTP) with no arguments; the JSON-RPC answer.
+async fn call_tool(server: &Server, tool: &str) -> serde_json::Value {
+    crate::edge::call(server, None, tool).await.1
+}
+
+#[tokio::test]
+async fn https_upstreams_are_federated_and_proxied_with_a_private_ca_and_a_client_certificate() {
+    let servers = authority("internal server CA");
+    let clients = authority("internal client CA");
+    let files = Files::new();
+    let (cert, key) = issue(&servers, "inner", ExtendedKeyUsagePurpose::ServerAuth);
+    files.write("inner-cert.pem", &cert);
+    files.write("inner-key.pem", &key);
+    files.write("servers.pem", &servers.pem());
+    files.write("clients.pem", &clients.pem());
+    let (cert, key) = issue(&clients, "gateway", ExtendedKeyUsagePurpose::ClientAuth);
+    files.write("gateway-cert.pem", &cert);
+    files.write("gateway-key.pem", &key);
+    // The internal server: TLS with client certificates required.
+    let inner = Server::start(&[
+        ("MCPGATE_TLS_CERT", &files.path("inner-cert.pem")),
+        ("MCPGATE_TLS_KEY", &files.path("inner-key.pem")),
+        ("MCPGATE_TLS_CLIENT_CA", &files.path("clients.pem")),
+        ("MCPGATE_MODULES", "system"),
+    ])
+    .await;
+    let url = format!("https://localhost:{}/mcp", inner.addr.port());
+    let tls = format!(
+        "ca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
+        files.path("servers.pem"),
+        files.path("gateway-cert.pem"),
+        files.path("gateway-key.pem"),
+    );
+    // Federated, in both eras: the direct path (2026-07-28) and rmcp's client (legacy).
+    let (_dir, file) = crate::edge::config_file(&format!(
+        r#"
+[[upstreams]]
+name = "modern"
+transport = "http"
+url = "{url}"
+protocol = "2026-07-28"
+{tls}
+[upstreams.tools]
+allow = ["health"]
+
+[[upstreams]]
+name = "legacy"
+transport = "http"
+url = "{url}"
+protocol = "legacy"
+{tls}
+[upstreams.tools]
+allow = ["health"]
+"#
+    ));
+    let gateway = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
+    for tool in ["modern__health", "legacy__health"] {
+        let answer = call_tool(&gateway, tool).await;
+        assert_eq!(answer["result"]["isError"], false, "{tool}: {answer}");
+    }
+    // In proxy mode.
+    let (_dir, file) = crate::edge::config_file(&format!("[proxy]\nupstream = \"{url}\"\n{tls}"));
+    let proxy = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
+    let answer = call_tool(&proxy, "health").await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    // Without the client certificate the internal server never answers.
+    let (_dir, file) = crate::edge::config_file(&format!(
+        "[proxy]\nupstream = \"{url}\"\nca_file = \"{}\"\n",
+        files.path("servers.pem")
+    ));
+    let anonymous = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
+    let answer = call_tool(&anonymous, "health").await;
+    assert!(answer.get("error").is_some(), "{answer}");
+}
