@@ -9,6 +9,7 @@ mod cursor;
 mod events;
 mod handler;
 mod module;
+pub mod params;
 mod request_state;
 /// Asking the caller for input in either era: a facility for any module, tied to none.
 pub mod rounds;

@@ -20,16 +20,13 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// JSON-RPC: the body is not JSON.
-pub const PARSE_ERROR: i64 = -32700;
+pub use crate::mcp::params::{INVALID_PARAMS, PARSE_ERROR};
 /// JSON-RPC: JSON that is not a valid request.
 pub const INVALID_REQUEST: i64 = -32600;
-/// JSON-RPC: the method's params are wrong.
-pub const INVALID_PARAMS: i64 = -32602;
 
 /// What the MCP layer needs to know of a checked message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +87,7 @@ pub fn check(bytes: &[u8]) -> Result<Checked, Refused> {
         ));
     }
     if let Some(method) = method
-        && let Some((code, problem)) = typed_params(method, params)
+        && let Some((code, problem)) = crate::mcp::params::typed_params(method, params)
     {
         return Err(refused(
             id(),
@@ -101,43 +98,6 @@ pub fn check(bytes: &[u8]) -> Result<Checked, Refused> {
     Ok(Checked {
         initialize: method == Some("initialize"),
     })
-}
-
-/// Why the params of the standard method `method` do not read as its params, if they do not:
-/// -32700 when they are not parseable at all (a lone surrogate, nesting past the limit), else
-/// -32602. `None` for params that read, and for methods not listed here: rmcp reads those,
-/// and answers the methods the 2026-07-28 era removed (`initialize`, `logging/setLevel`,
-/// `resources/subscribe`…) with its own -32601 there, whatever their params.
-fn typed_params(method: &str, params: Option<&RawValue>) -> Option<(i64, String)> {
-    use rmcp::model as m;
-    fn read<T: DeserializeOwned>(raw: &RawValue) -> Option<(i64, String)> {
-        let e = serde_json::from_str::<T>(raw.get()).err()?;
-        let code = if e.is_data() {
-            INVALID_PARAMS
-        } else {
-            PARSE_ERROR
-        };
-        Some((code, e.to_string()))
-    }
-    fn required<T: DeserializeOwned>(params: Option<&RawValue>) -> Option<(i64, String)> {
-        match params {
-            None => Some((INVALID_PARAMS, "\"params\" is required".to_owned())),
-            Some(raw) => read::<T>(raw),
-        }
-    }
-    fn optional<T: DeserializeOwned>(params: Option<&RawValue>) -> Option<(i64, String)> {
-        params.and_then(read::<T>)
-    }
-    match method {
-        "tools/call" => required::<m::CallToolRequestParams>(params),
-        "resources/read" => required::<m::ReadResourceRequestParams>(params),
-        "prompts/get" => required::<m::GetPromptRequestParams>(params),
-        "completion/complete" => required::<m::CompleteRequestParams>(params),
-        "tools/list" | "resources/list" | "resources/templates/list" | "prompts/list" => {
-            optional::<m::PaginatedRequestParams>(params)
-        }
-        _ => None,
-    }
 }
 
 /// The refusal for a body rmcp could not read as a message (its 415) although it passed

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
-    CompleteResult, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
-    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
-    UnsubscribeRequestParams, UpdateTaskParams,
+    CompleteResult, CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, GetTaskParams, GetTaskResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -433,5 +433,32 @@ impl ServerHandler for Handler {
             self.shared.lifecycle.draining().clone(),
         );
         self.shared.lifecycle.calls().spawn(forward);
+    }
+
+    /// What rmcp could not read as a request it knows: a standard method whose params are
+    /// malformed (over stdio; HTTP refuses those before rmcp) is -32602 saying why, anything
+    /// else an unknown method.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        let raw = request
+            .params
+            .as_ref()
+            .and_then(|params| serde_json::value::to_raw_value(params).ok());
+        if let Some((code, problem)) = super::params::typed_params(&request.method, raw.as_deref())
+        {
+            return Err(ErrorData::new(
+                ErrorCode(i32::try_from(code).unwrap_or(ErrorCode::INVALID_PARAMS.0)),
+                format!("Invalid params for {}: {problem}", request.method),
+                None,
+            ));
+        }
+        Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("Method not found: {}", request.method),
+            None,
+        ))
     }
 }

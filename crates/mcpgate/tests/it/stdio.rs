@@ -67,6 +67,9 @@ async fn stdout_carries_only_protocol_and_eof_ends_the_process() {
         r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
         r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"health","arguments":{}}}"#,
         r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"nope","arguments":{}}}"#,
+        // Params that do not read as the method's are invalid params, not an unknown method.
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"health","arguments":"oops"}}"#,
+        r#"{"jsonrpc":"2.0","id":5,"method":"no/such/method"}"#,
     ];
     for line in requests {
         stdin.write_all(line.as_bytes()).await.expect("write");
@@ -75,7 +78,7 @@ async fn stdout_carries_only_protocol_and_eof_ends_the_process() {
     stdin.flush().await.expect("flush");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut answered = Vec::new();
-    while answered.len() < 3 {
+    while answered.len() < 5 {
         let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
             .await
             .expect("answer in time")
@@ -93,6 +96,17 @@ async fn stdout_carries_only_protocol_and_eof_ends_the_process() {
     assert_eq!(answered[1].1["result"]["structuredContent"]["status"], "ok");
     assert_eq!(answered[2].0, 3);
     assert_eq!(answered[2].1["error"]["code"], -32602);
+    assert_eq!(answered[3].0, 4);
+    assert_eq!(answered[3].1["error"]["code"], -32602, "{}", answered[3].1);
+    assert!(
+        answered[3].1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("tools/call")),
+        "{}",
+        answered[3].1
+    );
+    assert_eq!(answered[4].0, 5);
+    assert_eq!(answered[4].1["error"]["code"], -32601, "{}", answered[4].1);
     drop(stdin);
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
