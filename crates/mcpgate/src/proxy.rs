@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 pub use relay::{Relay, Rewrite};
 
 use crate::edge::Principal;
+use crate::telemetry::error_chain;
 use crate::upstream::{CachedSecret, TenantSigner, UpstreamConfig, UpstreamTransport};
 
 /// Request headers that cross to the upstream (besides `Mcp-Param-*`), lower case.
@@ -278,18 +279,6 @@ fn strip_answer_headers(headers: &mut HeaderMap) {
     headers.remove("keep-alive");
     headers.remove("proxy-connection");
     headers.remove(crate::edge::REQUEST_ID);
-}
-
-/// An error with its causes, for the log and the caller.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -366,3 +366,16 @@ impl ToolMetrics {
         self.duration.observe(elapsed.as_secs_f64());
     }
 }
+
+/// An error and its sources, joined with `: ` (the cause that says what went wrong — a
+/// refused connection, a bad certificate — is often only in a source).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

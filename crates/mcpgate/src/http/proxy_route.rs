@@ -138,14 +138,19 @@ struct PeekParams<'a> {
     name: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// What routing and policy need of a POST, kept past the body's borrow.
+struct Peeked {
+    initialize: bool,
+    method: Option<String>,
+    tool: Option<String>,
+    id: Value,
+}
+
 async fn exchange(state: &ProxyState, principal: &Principal, request: Request) -> Response {
     let owner = SessionOwner::from(principal);
     let session = session_id(&request);
     let (head, body) = request.into_parts();
-    let mut reservation = None;
-    let mut rewrite: Option<Box<dyn Rewrite>> = None;
-    let mut rpc_id = None;
-    let body = if head.method == Method::POST {
+    let (body, peeked) = if head.method == Method::POST {
         let bytes = match read_body(body, state.max_body_bytes).await {
             Ok(bytes) => bytes,
             Err(refusal) => return refusal,
@@ -162,34 +167,18 @@ async fn exchange(state: &ProxyState, principal: &Principal, request: Request) -
                 "Invalid Request".to_owned(),
             );
         };
-        let id = peek.id.clone();
-        // Someone else's session is unknown, whatever the request would have done on it.
-        if let Some(session) = &session
-            && state.sessions.owned_by(session, &owner).is_none()
-        {
-            return session_not_found(Some(id));
-        }
-        if let Some(refusal) = police(state, principal, &peek).await {
-            return refusal;
-        }
-        if checked.initialize && session.is_none() {
-            match state.sessions.reserve(owner.clone()) {
-                Ok(place) => reservation = Some(place),
-                Err(full) => return sessions_full(full, state.session_retry_after),
-            }
-        }
-        if peek.method.as_deref() == Some("tools/list") && !id.is_null() {
-            rewrite = Some(Box::new(ToolFilter {
-                catalog: state.catalog.clone(),
-                principal: principal.clone(),
-                id: id.clone(),
-            }));
-        }
-        rpc_id = Some(id);
-        bytes
+        let peeked = Peeked {
+            initialize: checked.initialize,
+            method: peek.method.map(Into::into),
+            tool: peek.params.and_then(|p| p.name).map(Into::into),
+            id: peek.id,
+        };
+        (bytes, Some(peeked))
     } else {
-        Bytes::new()
+        (Bytes::new(), None)
     };
+    let rpc_id = peeked.as_ref().map(|p| p.id.clone());
+    // Someone else's session is unknown, whatever the request would have done on it.
     let in_use = match &session {
         Some(id) => match state.sessions.owned_by(id, &owner) {
             Some(bound) => Some(bound.used()),
@@ -197,6 +186,26 @@ async fn exchange(state: &ProxyState, principal: &Principal, request: Request) -
         },
         None => None,
     };
+    let mut reservation = None;
+    let mut rewrite: Option<Box<dyn Rewrite>> = None;
+    if let Some(peeked) = &peeked {
+        if let Some(refusal) = police(state, principal, peeked).await {
+            return refusal;
+        }
+        if peeked.initialize && session.is_none() {
+            match state.sessions.reserve(owner.clone()) {
+                Ok(place) => reservation = Some(place),
+                Err(full) => return sessions_full(full, state.session_retry_after),
+            }
+        }
+        if peeked.method.as_deref() == Some("tools/list") && !peeked.id.is_null() {
+            rewrite = Some(Box::new(ToolFilter {
+                catalog: state.catalog.clone(),
+                principal: principal.clone(),
+                id: peeked.id.clone(),
+            }));
+        }
+    }
     // An open-ended stream ends with the drain; an answer gets the in-flight grace.
     let end = if head.method == Method::GET {
         state.lifecycle.draining().clone()
@@ -236,11 +245,11 @@ async fn exchange(state: &ProxyState, principal: &Principal, request: Request) -
 /// A `tools/call` the catalog refuses for this caller, answered here (as a served call would
 /// be): unknown, switched off and withheld alike look unknown; over the tool's rate names the
 /// wait.
-async fn police(state: &ProxyState, principal: &Principal, peek: &Peek<'_>) -> Option<Response> {
+async fn police(state: &ProxyState, principal: &Principal, peek: &Peeked) -> Option<Response> {
     if peek.method.as_deref() != Some("tools/call") {
         return None;
     }
-    let name = peek.params.as_ref()?.name.as_deref()?;
+    let name = peek.tool.as_deref()?;
     let error = match state.catalog.authorize(principal, name).await {
         Ok(_) => return None,
         Err(Refused::Limited(decision)) => rate_limited(name, &decision),

@@ -40,6 +40,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::mcp::CallContext;
+use crate::telemetry::error_chain;
 
 /// The largest single message (a JSON body, or one SSE event) read from an upstream.
 const MAX_MESSAGE: usize = 16 << 20;
@@ -681,18 +682,6 @@ fn transport(message: String) -> ServiceError {
         std::any::TypeId::of::<DirectError>(),
         Box::new(DirectError(message)),
     ))
-}
-
-/// An error with its sources ("connection refused" is in a source of hyper's error).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 #[cfg(test)]

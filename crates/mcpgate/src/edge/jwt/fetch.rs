@@ -19,6 +19,7 @@ use hyper_util::rt::TokioExecutor;
 
 use super::JwtSetupError;
 use super::keys::{KeySet, KeySetError};
+use crate::telemetry::error_chain;
 
 /// The largest JWKS document accepted, in bytes.
 pub(crate) const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -188,16 +189,4 @@ impl Fetcher {
             .to_bytes();
         Ok(KeySet::parse(&body)?)
     }
-}
-
-/// An error and its sources, joined with `: `.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -506,17 +506,7 @@ async fn the_python_sdk_client_and_the_mcp_remote_bridge_work_through_the_proxy(
         return;
     };
     let modules = clients.scripts().join("ts/node_modules");
-    let port = free_port();
-    let _everything = tokio::process::Command::new("node")
-        .arg(modules.join("@modelcontextprotocol/server-everything/dist/index.js"))
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node starts");
-    super::real::listening(port).await;
+    let (_everything, port) = super::real::everything_over_http(&clients).await;
     let upstream = format!("http://127.0.0.1:{port}/mcp");
     let gateway = Server::start(&[("MCPGATE_PROXY", &upstream), ("MCPGATE_AUTH", "dev")]).await;
 

@@ -13,7 +13,7 @@ use crate::sdk_clients::{Clients, Sdk};
 use crate::support::{Server, free_port};
 
 /// Wait until something accepts connections on `port`.
-pub(super) async fn listening(port: u16) {
+async fn listening(port: u16) {
     for _ in 0..150 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -26,6 +26,27 @@ pub(super) async fn listening(port: u16) {
     panic!("nothing listens on {port} after 15 s");
 }
 
+/// The reference server `@modelcontextprotocol/server-everything` over Streamable HTTP at a
+/// free port (ready), stopped when the child is dropped; the child and the port.
+pub(super) async fn everything_over_http(clients: &Clients) -> (tokio::process::Child, u16) {
+    let port = free_port();
+    let child = tokio::process::Command::new("node")
+        .arg(
+            clients
+                .scripts()
+                .join("ts/node_modules/@modelcontextprotocol/server-everything/dist/index.js"),
+        )
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    listening(port).await;
+    (child, port)
+}
+
 #[tokio::test]
 async fn reference_and_python_sdk_servers_are_federated_and_called_by_the_python_sdk_client() {
     let Some(clients) = Clients::find() else {
@@ -35,17 +56,7 @@ async fn reference_and_python_sdk_servers_are_federated_and_called_by_the_python
         .scripts()
         .join("ts/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     let python_server = clients.scripts().join("python/mcpserver_upstream.py");
-    let port = free_port();
-    let _everything_http = tokio::process::Command::new("node")
-        .arg(&everything)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node starts");
-    listening(port).await;
+    let (_everything_http, port) = everything_over_http(&clients).await;
 
     let (_dir, file) = config_file(&format!(
         r#"

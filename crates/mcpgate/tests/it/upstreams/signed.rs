@@ -54,16 +54,8 @@ allow = ["*"]
 
 /// Call `tool` through `server` as `token`; the JSON-RPC answer.
 async fn call(server: &Server, token: &str, tool: &str, arguments: Value) -> Value {
-    let response = modern_request(server, "tools/call", Some(tool))
-        .bearer_auth(token)
-        .body(
-            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                   "params": {"name": tool, "arguments": arguments, "_meta": modern_meta()}})
-            .to_string(),
-        )
-        .send()
-        .await
-        .expect("call");
+    let params = json!({"name": tool, "arguments": arguments});
+    let response = crate::edge::rpc(server, Some(token), "tools/call", params).await;
     crate::support::messages(&response.text().await.expect("body"))
         .pop()
         .expect("an answer")
