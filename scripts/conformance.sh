@@ -126,18 +126,21 @@ for era in 2025-11-25 2026-07-28; do
   grep -E '^✗ |Total:' "$work/proxy-out-$era.txt" | tail -n 20
 done
 
-# The gateway's upstream client, alone, against the suite's client scenarios. The verdict is
-# taken per scenario: every scenario must pass except the expected failures (OAuth toward
-# upstreams) and sse-retry, which is reported but not gated: rmcp's client transport sometimes
-# resumes without Last-Event-ID (a SHOULD, a warning) and its reconnect timing varies with load,
-# so the scenario passes in some runs and warns in others.
+# The gateway's upstream client, alone, against the suite's client scenarios, OAuth ones
+# included (the probe authorizes as an upstream with [upstreams.oauth] does, presenting the
+# suite's client ID metadata document URL where a server takes one). The verdict is taken per
+# scenario: every scenario must pass except the expected failures (DPoP) and sse-retry, which
+# is reported but not gated: rmcp's client transport sometimes resumes without Last-Event-ID
+# (a SHOULD, a warning) and its reconnect timing varies with load, so the scenario passes in
+# some runs and warns in others.
 for era in 2025-11-25 2026-07-28; do
   echo "--- client requirements $era (the upstream client)"
   expected="conformance/expected-client-failures-$era.yml"
   MCPGATE_LOG=warn MCPGATE_DATA_DIR="$work/probe" "$node22" "$suite" client \
-    --command "$bin upstreams probe" --requirements "$era" -o "$work/client-$era" \
+    --command "$bin upstreams probe --client-metadata-url https://conformance-test.local/client-metadata.json" \
+    --requirements "$era" -o "$work/client-$era" \
     >"$work/client-out-$era.txt" 2>&1 || true
-  grep -E '^(✓|✗) |Total:' "$work/client-out-$era.txt" | grep -v '^✗ auth/' | tail -n 20
+  grep -E '^(✓|✗) |Total:' "$work/client-out-$era.txt" | tail -n 60
   unexpected=$(grep -E '^✗ ' "$work/client-out-$era.txt" | sed -E 's/^✗ ([^:]+):.*/\1/' |
     grep -vxF -f <(sed -nE 's/^  - (.+)$/\1/p' "$expected") | grep -vx 'sse-retry' || true)
   if [ -n "$unexpected" ]; then

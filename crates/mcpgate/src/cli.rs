@@ -39,7 +39,11 @@ enum UpstreamsCommand {
     Check(ConfigArg),
     /// Accept the current tool definitions of the upstream NAME as its pins (after a change
     /// that `pinning = "block"` held back, or a `warn`).
-    Approve(ApproveArgs),
+    Approve(NameArgs),
+    /// Authorize the upstream NAME for a user (its `[upstreams.oauth]` grant is
+    /// `authorization_code`): prints a URL to open in a browser, waits for the redirect on a
+    /// loopback port, and stores the grant sealed with MCPGATE_SECRET_KEY.
+    Login(NameArgs),
     /// Run the upstream client alone against one Streamable HTTP server, as the official
     /// conformance suite's client scenarios drive a client (`MCP_CONFORMANCE_*`).
     Probe(ProbeArgs),
@@ -47,12 +51,16 @@ enum UpstreamsCommand {
 
 #[derive(Debug, Args)]
 struct ProbeArgs {
+    /// The URL of the client ID metadata document to present as the client id, where the
+    /// server supports them (else the client registers, or uses the context's client).
+    #[arg(long, value_name = "URL")]
+    client_metadata_url: Option<String>,
     /// The server's MCP endpoint.
     url: String,
 }
 
 #[derive(Debug, Args)]
-struct ApproveArgs {
+struct NameArgs {
     /// The upstream's name.
     name: String,
     /// TOML configuration file (env MCPGATE_CONFIG).
@@ -112,10 +120,12 @@ pub fn run() -> i32 {
             config_file: a.config.clone(),
             ..Default::default()
         },
-        Command::Upstreams(UpstreamsCommand::Approve(a)) => Overrides {
-            config_file: a.config.clone(),
-            ..Default::default()
-        },
+        Command::Upstreams(UpstreamsCommand::Approve(a) | UpstreamsCommand::Login(a)) => {
+            Overrides {
+                config_file: a.config.clone(),
+                ..Default::default()
+            }
+        }
         Command::Upstreams(UpstreamsCommand::Probe(_)) => Overrides::default(),
     };
     let config = match config::resolve(&ProcessEnv, &overrides) {
@@ -167,8 +177,18 @@ pub fn run() -> i32 {
             Command::Migrate(_) => migrate(config).await,
             Command::Config(_) => Ok(()),
             Command::Upstreams(UpstreamsCommand::Approve(a)) => approve(config, &a.name).await,
+            Command::Upstreams(UpstreamsCommand::Login(a)) => {
+                print!(
+                    "{}",
+                    crate::upstream::login(&config.upstreams, &a.name).await?
+                );
+                Ok(())
+            }
             Command::Upstreams(UpstreamsCommand::Probe(a)) => {
-                print!("{}", crate::upstream::probe(&a.url).await?);
+                print!(
+                    "{}",
+                    crate::upstream::probe(&a.url, a.client_metadata_url.as_deref()).await?
+                );
                 Ok(())
             }
             Command::Upstreams(UpstreamsCommand::Check(_)) => {

@@ -38,7 +38,7 @@ pub use relay::{Relay, Rewrite};
 
 use crate::edge::Principal;
 use crate::telemetry::error_chain;
-use crate::upstream::{CachedSecret, TenantSigner, UpstreamConfig, UpstreamTransport};
+use crate::upstream::{Credential, TenantSigner, UpstreamConfig, UpstreamTransport};
 
 /// Request headers that cross to the upstream (besides `Mcp-Param-*`), lower case.
 pub const FORWARDED: &[&str] = &[
@@ -91,7 +91,8 @@ pub struct Proxy {
     url: Uri,
     /// The operator's static headers.
     headers: HeaderMap,
-    bearer: Option<CachedSecret>,
+    /// What mcpgate presents as itself.
+    credential: Credential,
     /// Signs each request for its caller (`sign_tenant_headers`).
     signer: Option<TenantSigner>,
     /// Longest wait for an answer's head.
@@ -109,11 +110,8 @@ impl std::fmt::Debug for Proxy {
     }
 }
 
-/// The `Authorization` value of the upstream's bearer token (read through its cache).
-fn bearer_header(token: &CachedSecret) -> Result<HeaderValue, ProxyError> {
-    let token = token
-        .get()
-        .map_err(|e| ProxyError::Credential(format!("{e:#}")))?;
+/// The `Authorization` value of the upstream's bearer token.
+fn bearer_header(token: &str) -> Result<HeaderValue, ProxyError> {
     let mut value = HeaderValue::try_from(format!("Bearer {token}"))
         .map_err(|_| ProxyError::Credential("the token is not a valid header value".into()))?;
     value.set_sensitive(true);
@@ -127,9 +125,9 @@ impl Proxy {
         let UpstreamTransport::Http {
             url,
             headers,
-            bearer,
             signing,
             tls,
+            ..
         } = &upstream.transport
         else {
             anyhow::bail!("the proxy's upstream must be an HTTP server");
@@ -154,7 +152,7 @@ impl Proxy {
             client,
             url,
             headers: static_headers,
-            bearer: bearer.clone().map(CachedSecret::new),
+            credential: Credential::of(upstream)?,
             signer: signing.clone().map(TenantSigner::new),
             timeout: upstream.timeout,
             keep_alive,
@@ -172,18 +170,41 @@ impl Proxy {
         end: CancellationToken,
         rewrite: Option<Box<dyn Rewrite>>,
     ) -> Result<Response<Body>, ProxyError> {
-        let request = self.outbound(head, body, caller)?;
-        let answer = tokio::time::timeout(self.timeout, self.client.request(request))
-            .await
-            .map_err(|_| ProxyError::Timeout(self.timeout))?
-            .map_err(|e| ProxyError::Unreachable(error_chain(&e)))?;
+        let mut renewals = 0;
+        let answer = loop {
+            let token = self
+                .credential
+                .token()
+                .await
+                .map_err(|e| ProxyError::Credential(format!("{e:#}")))?;
+            let request = self.outbound(head, body.clone(), caller, token.as_deref())?;
+            let answer = tokio::time::timeout(self.timeout, self.client.request(request))
+                .await
+                .map_err(|_| ProxyError::Timeout(self.timeout))?
+                .map_err(|e| ProxyError::Unreachable(error_chain(&e)))?;
+            let status = answer.status();
+            if !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                break answer;
+            }
+            // The upstream refused mcpgate's own credential: renew it where it can be, else
+            // answer for it here (the caller's credential is not the one that is wrong).
+            let challenge = answer
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok());
+            let renewed = renewals < Credential::MAX_RENEWALS
+                && self.credential.renews()
+                && self
+                    .credential
+                    .refused(status.as_u16(), challenge, token.as_deref())
+                    .await
+                    .map_err(|e| ProxyError::Credential(format!("{e:#}")))?;
+            if !renewed {
+                return Err(ProxyError::CredentialRefused(status.as_u16()));
+            }
+            renewals += 1;
+        };
         let (mut parts, incoming) = answer.into_parts();
-        if matches!(
-            parts.status,
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        ) {
-            return Err(ProxyError::CredentialRefused(parts.status.as_u16()));
-        }
         strip_answer_headers(&mut parts.headers);
         let events = parts
             .headers
@@ -201,6 +222,7 @@ impl Proxy {
         head: &http::request::Parts,
         body: Bytes,
         caller: &Principal,
+        token: Option<&str>,
     ) -> Result<Request<Full<Bytes>>, ProxyError> {
         let uri = match head.uri.query().map(without_credentials) {
             Some(query) if !query.is_empty() => {
@@ -235,8 +257,8 @@ impl Proxy {
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
-        if let Some(bearer) = &self.bearer {
-            headers.insert(header::AUTHORIZATION, bearer_header(bearer)?);
+        if let Some(token) = token {
+            headers.insert(header::AUTHORIZATION, bearer_header(token)?);
         }
         if head.method == Method::GET {
             headers.remove(header::CONTENT_TYPE);
@@ -317,7 +339,7 @@ mod tests {
             .expect("request");
         let (head, ()) = request.into_parts();
         let out = proxy()
-            .outbound(&head, Bytes::new(), &caller())
+            .outbound(&head, Bytes::new(), &caller(), None)
             .expect("outbound");
         let names: Vec<&str> = out.headers().keys().map(|n| n.as_str()).collect();
         assert!(!names.contains(&"authorization"), "{names:?}");
@@ -338,9 +360,11 @@ mod tests {
             .expect("request")
             .into_parts();
         let out = proxy()
-            .outbound(&head, Bytes::new(), &caller())
+            .outbound(&head, Bytes::new(), &caller(), Some("upstream-token"))
             .expect("outbound");
         assert_eq!(out.uri().to_string(), "http://127.0.0.1:9/mcp");
+        // mcpgate's own token, not the caller's.
+        assert_eq!(out.headers()["authorization"], "Bearer upstream-token");
     }
 
     #[test]

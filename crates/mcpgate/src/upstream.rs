@@ -18,7 +18,9 @@ mod breaker;
 mod check;
 mod child;
 mod correlate;
+mod credential;
 mod direct;
+pub mod oauth;
 mod pins;
 mod pool;
 mod probe;
@@ -36,7 +38,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use breaker::BreakerPolicy;
-pub use check::{approve, check};
+pub use check::{approve, check, login};
+pub use credential::Credential;
 pub use pins::Pinning;
 pub use probe::probe;
 pub use retry::RetryPolicy;
@@ -73,6 +76,8 @@ pub enum UpstreamTransport {
         /// Where the bearer token mcpgate presents comes from (never the caller's own
         /// credential).
         bearer: Option<SecretSource>,
+        /// OAuth toward the upstream (`[upstreams.oauth]`), which takes the bearer's place.
+        oauth: Option<Box<oauth::OAuthConfig>>,
         /// Sign each request with signed tenant headers under this secret
         /// (`sign_tenant_headers`).
         signing: Option<SecretSource>,
@@ -101,6 +106,7 @@ impl std::fmt::Debug for UpstreamTransport {
                 url,
                 headers,
                 bearer,
+                oauth,
                 signing,
                 tls,
             } => f
@@ -108,6 +114,7 @@ impl std::fmt::Debug for UpstreamTransport {
                 .field("url", url)
                 .field("headers", &headers.keys().collect::<Vec<_>>())
                 .field("bearer", bearer)
+                .field("oauth", &oauth.as_ref().map(|o| &o.grant))
                 .field("signing", signing)
                 .field("tls", &tls.is_some())
                 .finish(),
@@ -115,14 +122,27 @@ impl std::fmt::Debug for UpstreamTransport {
     }
 }
 
-/// Where a secret toward an upstream (its bearer token, its signing secret) is read: when a
-/// session starts, or through a [`CachedSecret`] (so a rotated file is picked up).
-#[derive(Debug, Clone)]
+/// Where a secret toward an upstream (its bearer token, its signing secret, an OAuth client's
+/// secret or key) is read: when it is used, or through a [`CachedSecret`] (so a rotated file
+/// is picked up).
+#[derive(Clone)]
 pub enum SecretSource {
     /// An environment variable of this process.
     Env(String),
     /// A file (surrounding whitespace is trimmed).
     File(PathBuf),
+    /// The secret itself (one learned at run time, such as a registered client's secret).
+    Value(Arc<str>),
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Env(name) => f.debug_tuple("Env").field(name).finish(),
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Value(_) => f.write_str("Value(…)"),
+        }
+    }
 }
 
 impl SecretSource {
@@ -133,11 +153,13 @@ impl SecretSource {
             Self::Env(name) => {
                 std::env::var(name).with_context(|| format!("environment variable {name}"))?
             }
-            Self::File(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("token file {}", path.display()))?,
+            Self::File(path) => {
+                std::fs::read_to_string(path).with_context(|| format!("file {}", path.display()))?
+            }
+            Self::Value(value) => value.to_string(),
         };
         let token = token.trim();
-        anyhow::ensure!(!token.is_empty(), "the bearer token is empty");
+        anyhow::ensure!(!token.is_empty(), "the secret is empty");
         Ok(token.to_owned())
     }
 }

@@ -5,7 +5,7 @@
 //! for readiness, opened at start): it is listed in the background so that per-tool policy
 //! knows its tools. So `[proxy]` takes the keys of an HTTP upstream that make sense for one
 //! relayed server — `upstream` (its URL), `name`, `headers`, `bearer_token_env`,
-//! `bearer_token_file`, `timeout`, `protocol`, `trust_annotations`, the heartbeat and
+//! `bearer_token_file`, `[proxy.oauth]`, `timeout`, `protocol`, `trust_annotations`, the heartbeat and
 //! `[proxy.tools]` `allow`/`deny` (default: every tool) — and refuses the rest (prefixes,
 //! renames and fixed arguments would make the relay no longer transparent).
 
@@ -19,6 +19,7 @@ const KEYS: &[&str] = &[
     "headers",
     "bearer_token_env",
     "bearer_token_file",
+    "oauth",
     "sign_tenant_headers",
     "signing_secret_env",
     "signing_secret_file",

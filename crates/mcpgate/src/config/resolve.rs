@@ -92,6 +92,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         // Listed in the background like any upstream, so per-tool policy knows its tools.
         upstreams.push(proxy.clone());
     }
+    super::upstreams::attach_grant_store(&mut l, &mut upstreams, &data_dir);
     let redis_url: Option<String> = l.get("redis.url", "MCPGATE_REDIS_URL");
     if let Some(url) = &redis_url
         && !(url.starts_with("redis://") || url.starts_with("rediss://"))

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::Layers;
 use crate::edge::is_identifier;
+use crate::upstream::oauth::{AuthMethod, Grant, OAuthConfig};
 use crate::upstream::{
     Allowlist, BreakerPolicy, Isolation, Pinning, RetryPolicy, SecretSource, ToolOverride,
     UpstreamConfig, UpstreamProtocol, UpstreamTransport,
@@ -55,6 +56,7 @@ pub(super) struct UpstreamSpec {
     sign_tenant_headers: bool,
     signing_secret_env: Option<String>,
     signing_secret_file: Option<PathBuf>,
+    oauth: Option<OAuthSpec>,
     ca_file: Option<PathBuf>,
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
@@ -85,6 +87,174 @@ pub(super) struct UpstreamSpec {
     resources: AllowSpec,
     #[serde(default)]
     prompts: AllowSpec,
+}
+
+/// `[upstreams.oauth]`: OAuth toward the upstream (instead of a static bearer token).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OAuthSpec {
+    grant: Option<String>,
+    client_id: Option<String>,
+    client_secret_env: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    private_key_file: Option<PathBuf>,
+    signing_algorithm: Option<String>,
+    auth_method: Option<String>,
+    assertion_file: Option<PathBuf>,
+    client_metadata_url: Option<String>,
+    scopes: Option<Vec<String>>,
+    issuer: Option<String>,
+}
+
+/// An entry's OAuth, checked: the grant and what it needs, the client's secret or key from
+/// the environment or files, URLs that are https.
+fn oauth(name: &str, spec: &OAuthSpec) -> Result<OAuthConfig, String> {
+    let secret = secret_source(
+        name,
+        "oauth.client_secret",
+        &spec.client_secret_env,
+        &spec.client_secret_file,
+    )?;
+    let auth_method = match spec.auth_method.as_deref() {
+        None => None,
+        Some(method) => Some(AuthMethod::parse(method).ok_or_else(|| {
+            format!(
+                "{name}: oauth.auth_method {method:?} is not one of none, client_secret_basic, \
+                 client_secret_post, private_key_jwt"
+            )
+        })?),
+    };
+    let algorithm = match spec.signing_algorithm.as_deref() {
+        None => jsonwebtoken::Algorithm::ES256,
+        Some(a) => a
+            .parse()
+            .ok()
+            .filter(|a| {
+                !matches!(
+                    a,
+                    jsonwebtoken::Algorithm::HS256
+                        | jsonwebtoken::Algorithm::HS384
+                        | jsonwebtoken::Algorithm::HS512
+                )
+            })
+            .ok_or_else(|| {
+                format!("{name}: oauth.signing_algorithm {a:?} is not an asymmetric JWS algorithm")
+            })?,
+    };
+    let private_key = spec
+        .private_key_file
+        .clone()
+        .map(|path| (SecretSource::File(path), algorithm));
+    let grant = match spec.grant.as_deref().unwrap_or("client_credentials") {
+        "client_credentials" => Grant::ClientCredentials,
+        "authorization_code" => Grant::AuthorizationCode,
+        "jwt_bearer" => Grant::JwtBearer(SecretSource::File(spec.assertion_file.clone().ok_or_else(
+            || format!("{name}: oauth.grant = \"jwt_bearer\" needs `assertion_file` (the workload's token)"),
+        )?)),
+        other => {
+            return Err(format!(
+                "{name}: oauth.grant {other:?} is not one of client_credentials, \
+                 authorization_code, jwt_bearer"
+            ));
+        }
+    };
+    if spec.assertion_file.is_some() && !matches!(grant, Grant::JwtBearer(_)) {
+        return Err(format!(
+            "{name}: oauth.assertion_file is for grant = \"jwt_bearer\""
+        ));
+    }
+    if matches!(grant, Grant::ClientCredentials) && spec.client_id.is_none() {
+        return Err(format!("{name}: oauth client credentials need `client_id`"));
+    }
+    if matches!(grant, Grant::ClientCredentials) && secret.is_none() && private_key.is_none() {
+        return Err(format!(
+            "{name}: oauth client credentials need a client secret \
+             (`client_secret_env`/`client_secret_file`) or `private_key_file`"
+        ));
+    }
+    match auth_method {
+        Some(AuthMethod::Basic | AuthMethod::Post) if secret.is_none() => {
+            return Err(format!(
+                "{name}: oauth.auth_method {:?} needs a client secret",
+                spec.auth_method.as_deref().unwrap_or_default()
+            ));
+        }
+        Some(AuthMethod::PrivateKeyJwt) if private_key.is_none() => {
+            return Err(format!(
+                "{name}: oauth.auth_method \"private_key_jwt\" needs `private_key_file`"
+            ));
+        }
+        _ => {}
+    }
+    for (key, url) in [
+        ("issuer", &spec.issuer),
+        ("client_metadata_url", &spec.client_metadata_url),
+    ] {
+        if let Some(url) = url
+            && let Err(e) = crate::upstream::oauth::checked_url(url, true)
+        {
+            return Err(format!("{name}: oauth.{key}: {e:#}"));
+        }
+    }
+    Ok(OAuthConfig {
+        grant,
+        client_id: spec.client_id.clone(),
+        client_secret: secret,
+        private_key,
+        auth_method,
+        client_metadata_url: spec.client_metadata_url.clone(),
+        scopes: spec.scopes.clone(),
+        issuer: spec.issuer.clone(),
+        store: None,
+    })
+}
+
+/// Give the entries whose grant is kept between runs (the authorization code grant) the
+/// grant store of `data_dir`, sealed with the key of `MCPGATE_SECRET_KEY` or
+/// `MCPGATE_SECRET_KEY_FILE`. Without a key they still load, and say they cannot be used.
+pub(super) fn attach_grant_store(
+    l: &mut Layers<'_>,
+    upstreams: &mut [UpstreamConfig],
+    data_dir: &std::path::Path,
+) {
+    use crate::upstream::oauth::{GrantStore, SecretKey};
+    let key = match (
+        l.env_var("MCPGATE_SECRET_KEY"),
+        l.env_var("MCPGATE_SECRET_KEY_FILE"),
+    ) {
+        (Some(secret), _) => match SecretKey::derive(&secret) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                l.issue("secret_key", Some("MCPGATE_SECRET_KEY"), format!("{e:#}"));
+                None
+            }
+        },
+        (None, Some(path)) => match std::fs::read_to_string(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|s| SecretKey::derive(&s))
+        {
+            Ok(key) => Some(key),
+            Err(e) => {
+                l.issue(
+                    "secret_key",
+                    Some("MCPGATE_SECRET_KEY_FILE"),
+                    format!("{path}: {e:#}"),
+                );
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let store = GrantStore::new(data_dir, key);
+    for upstream in upstreams {
+        if let UpstreamTransport::Http {
+            oauth: Some(oauth), ..
+        } = &mut upstream.transport
+            && matches!(oauth.grant, Grant::AuthorizationCode)
+        {
+            oauth.store = Some(store.clone());
+        }
+    }
 }
 
 /// `[upstreams.resources]` and `[upstreams.prompts]`: which are exposed.
@@ -339,7 +509,8 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
         || spec.sign_tenant_headers
         || spec.ca_file.is_some()
         || spec.client_cert.is_some()
-        || spec.client_key.is_some();
+        || spec.client_key.is_some()
+        || spec.oauth.is_some();
     let stdio_only = spec.command.is_some()
         || !spec.args.is_empty()
         || !spec.env.is_empty()
@@ -410,10 +581,17 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
                 ));
             }
             let tls = upstream_tls(name, &url, spec)?;
+            let oauth = spec.oauth.as_ref().map(|o| oauth(name, o)).transpose()?;
+            if oauth.is_some() && bearer.is_some() {
+                return Err(format!(
+                    "{name}: a bearer token and [upstreams.oauth] exclude each other"
+                ));
+            }
             Ok(UpstreamTransport::Http {
                 url,
                 headers: spec.headers.clone(),
                 bearer,
+                oauth: oauth.map(Box::new),
                 signing,
                 tls,
             })
@@ -792,6 +970,73 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("t0ken-in-a-file"), "{all}");
+    }
+
+    #[test]
+    fn oauth_entries_are_checked_for_what_their_grant_needs() {
+        let http = |name: &str, oauth: &str| {
+            format!(
+                "[[upstreams]]\nname = \"{name}\"\ntransport = \"http\"\nurl = \"https://x/mcp\"\n\
+                 [upstreams.oauth]\n{oauth}\n"
+            )
+        };
+        let config = with_file(&http(
+            "cc",
+            "client_id = \"gw\"\nclient_secret_file = \"/run/secrets/gw\"\nscopes = [\"a\"]",
+        ))
+        .expect("valid");
+        let text = format!("{:?}", config.upstreams[0].transport);
+        assert!(text.contains("ClientCredentials"), "{text}");
+
+        let entries = [
+            http("a", "client_id = \"gw\""),
+            http("b", "client_secret_env = \"S\""),
+            http("c", "grant = \"password\""),
+            http("d", "grant = \"jwt_bearer\""),
+            http(
+                "e",
+                "client_id = \"gw\"\nclient_secret_env = \"S\"\nauth_method = \"private_key_jwt\"",
+            ),
+            http(
+                "f",
+                "grant = \"authorization_code\"\nissuer = \"http://as.example\"",
+            ),
+            http(
+                "g",
+                "client_id = \"gw\"\nprivate_key_file = \"/k.pem\"\nsigning_algorithm = \"HS256\"",
+            ),
+            http("h", "client_id = \"gw\"\nclient_secret_env = \"S\"").replace(
+                "[upstreams.oauth]",
+                "bearer_token_file = \"/t\"\n[upstreams.oauth]",
+            ),
+            "[[upstreams]]\nname = \"i\"\ncommand = \"x\"\n[upstreams.oauth]\nclient_id = \"gw\"\n"
+                .to_owned(),
+        ];
+        let Err(ConfigError::Invalid(issues)) = with_file(&entries.concat()) else {
+            panic!("invalid");
+        };
+        let all: Vec<String> = issues
+            .iter()
+            .map(|i| format!("{}: {}", i.setting, i.message))
+            .collect();
+        let all = all.join("\n");
+        for (index, expected) in [
+            (0, "need a client secret"),
+            (1, "need `client_id`"),
+            (2, "\"password\""),
+            (3, "needs `assertion_file`"),
+            (4, "needs `private_key_file`"),
+            (5, "plain http"),
+            (6, "not an asymmetric"),
+            (7, "exclude each other"),
+            (8, "for transport = \"http\""),
+        ] {
+            assert!(
+                all.lines()
+                    .any(|l| l.contains(&format!("upstreams[{index}]")) && l.contains(expected)),
+                "{index}: {expected} in {all}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `mcpgate upstreams check`: connect to every configured upstream once and report its era,
 //! its tools and the names they are exposed under, or what is wrong. Fails (exit 1) when an
 //! upstream marked `required` cannot be inspected. `mcpgate upstreams approve NAME`: accept
-//! the current definitions of an upstream's tools as its pins.
+//! the current definitions of an upstream's tools as its pins. `mcpgate upstreams login NAME`:
+//! authorize an upstream whose OAuth grant is the authorization code, and keep the grant.
 
 use std::fmt::Write as _;
 
@@ -91,4 +92,55 @@ pub async fn approve(
         let _ = writeln!(out, "  changed, now approved: {}", changed.join(", "));
     }
     Ok(out)
+}
+
+/// Authorize the upstream `name` (an `[upstreams.oauth]` authorization code grant) through a
+/// browser, with a loopback redirect, and store the grant sealed; a report.
+pub async fn login(configs: &[UpstreamConfig], name: &str) -> anyhow::Result<String> {
+    use super::oauth::{Grant, Loopback, OAuth};
+    let config = configs
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| anyhow::anyhow!("no upstream named {name:?} is configured"))?;
+    let UpstreamTransport::Http {
+        url,
+        oauth: Some(oauth),
+        tls,
+        ..
+    } = &config.transport
+    else {
+        anyhow::bail!("{name} has no [upstreams.oauth]: there is nothing to log in to");
+    };
+    anyhow::ensure!(
+        matches!(oauth.grant, Grant::AuthorizationCode),
+        "{name}'s OAuth grant needs no login (only grant = \"authorization_code\" does)"
+    );
+    let store = oauth
+        .store
+        .clone()
+        .filter(super::oauth::GrantStore::can_seal)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "set MCPGATE_SECRET_KEY or MCPGATE_SECRET_KEY_FILE: the grant is only stored sealed"
+            )
+        })?;
+    let agent = Loopback::bind().await?;
+    let client = OAuth::new(
+        name,
+        url,
+        (**oauth).clone(),
+        super::session::http_client(tls.as_ref()),
+    )?
+    .with_agent(Arc::new(agent));
+    let scope = client.login().await?;
+    anyhow::ensure!(
+        store.load(name)?.is_some(),
+        "{name}: the authorization server gave no refresh token, so the grant cannot be kept \
+         (ask for the offline_access scope if the server needs it)"
+    );
+    Ok(format!(
+        "{name}: authorized{}; the grant is stored sealed in {}\n",
+        scope.map(|s| format!(" (scopes: {s})")).unwrap_or_default(),
+        store.path(name).display()
+    ))
 }

@@ -1,7 +1,9 @@
 //! The HTTP client of an upstream's client sessions: reqwest's, with the gateway's request id
 //! of each forwarded request also sent as `X-Request-Id`, so the upstream's access log and the
 //! gateway's carry the same id. (rmcp's transport takes only fixed headers; the id travels in
-//! the request's `_meta`, from where it is read here.)
+//! the request's `_meta`, from where it is read here.) Each request carries the upstream's
+//! credential as it is at that moment, and one the upstream refuses is renewed and the request
+//! sent again, where the credential can renew.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,8 +16,8 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::Sse;
 
-use super::TenantSigner;
 use super::tools::REQUEST_ID_META;
+use super::{Credential, TenantSigner};
 
 /// reqwest's client, adding `X-Request-Id` to forwarded requests, and signed tenant headers
 /// (for the gateway itself: no caller is behind what goes this way to a signing upstream)
@@ -24,9 +26,59 @@ use super::tools::REQUEST_ID_META;
 pub(super) struct Correlated {
     pub client: reqwest::Client,
     pub signer: Option<TenantSigner>,
+    pub credential: Credential,
+}
+
+/// The upstream's refusal of a credential in rmcp's errors: its status and challenge.
+fn refusal(error: &StreamableHttpError<reqwest::Error>) -> Option<(u16, &str)> {
+    match error {
+        StreamableHttpError::AuthRequired(e) => Some((401, e.www_authenticate_header.as_str())),
+        StreamableHttpError::InsufficientScope(e) => {
+            Some((403, e.www_authenticate_header.as_str()))
+        }
+        _ => None,
+    }
 }
 
 impl Correlated {
+    /// `send` with the credential's token, sent again with a renewed one while the upstream
+    /// refuses it and the credential can renew it.
+    async fn authorized<T, F, Fut>(
+        &self,
+        mut send: F,
+    ) -> Result<T, StreamableHttpError<reqwest::Error>>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StreamableHttpError<reqwest::Error>>>,
+    {
+        let credential_error = |e: anyhow::Error| {
+            StreamableHttpError::Io(std::io::Error::other(format!(
+                "the upstream credential: {e:#}"
+            )))
+        };
+        let mut renewals = 0;
+        loop {
+            let token = self.credential.token().await.map_err(credential_error)?;
+            let result = send(token.clone()).await;
+            let Err(error) = &result else { return result };
+            let Some((status, challenge)) = refusal(error) else {
+                return result;
+            };
+            if renewals >= Credential::MAX_RENEWALS || !self.credential.renews() {
+                return result;
+            }
+            renewals += 1;
+            if !self
+                .credential
+                .refused(status, Some(challenge), token.as_deref())
+                .await
+                .map_err(credential_error)?
+            {
+                return result;
+            }
+        }
+    }
+
     /// `headers` with the signed tenant headers of `method uri` with `body`, when signing.
     fn signed(
         &self,
@@ -70,6 +122,13 @@ impl Correlated {
     }
 }
 
+/// What `slot` holds: a copy when it is `kept` for another attempt, else the value itself
+/// (there is no other attempt).
+fn reuse<T: Clone>(slot: &mut Option<T>, kept: bool) -> T {
+    let value = if kept { slot.clone() } else { slot.take() };
+    value.expect("taken only by the one attempt there is")
+}
+
 /// `headers`, with `X-Request-Id` when `message` is a request that carries the gateway's id.
 fn with_request_id(
     message: &ClientJsonRpcMessage,
@@ -106,11 +165,21 @@ impl StreamableHttpClient for Correlated {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let headers =
-            self.signed_post(&uri, &message, with_request_id(&message, custom_headers))?;
-        self.client
-            .post_message(uri, message, session_id, auth_header, headers)
-            .await
+        let headers = with_request_id(&message, custom_headers);
+        let keep = self.credential.renews();
+        let (mut message, mut headers) = (Some(message), Some(headers));
+        self.authorized(|token| {
+            let (message, headers) = (reuse(&mut message, keep), reuse(&mut headers, keep));
+            let headers = self.signed_post(&uri, &message, headers);
+            let (uri, session_id) = (uri.clone(), session_id.clone());
+            let auth = token.or_else(|| auth_header.clone());
+            async move {
+                self.client
+                    .post_message(uri, message, session_id, auth, headers?)
+                    .await
+            }
+        })
+        .await
     }
 
     async fn post_message_with_max_sse_event_size(
@@ -122,18 +191,28 @@ impl StreamableHttpClient for Correlated {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let headers =
-            self.signed_post(&uri, &message, with_request_id(&message, custom_headers))?;
-        self.client
-            .post_message_with_max_sse_event_size(
-                uri,
-                message,
-                session_id,
-                auth_header,
-                headers,
-                max_sse_event_size,
-            )
-            .await
+        let headers = with_request_id(&message, custom_headers);
+        let keep = self.credential.renews();
+        let (mut message, mut headers) = (Some(message), Some(headers));
+        self.authorized(|token| {
+            let (message, headers) = (reuse(&mut message, keep), reuse(&mut headers, keep));
+            let headers = self.signed_post(&uri, &message, headers);
+            let (uri, session_id) = (uri.clone(), session_id.clone());
+            let auth = token.or_else(|| auth_header.clone());
+            async move {
+                self.client
+                    .post_message_with_max_sse_event_size(
+                        uri,
+                        message,
+                        session_id,
+                        auth,
+                        headers?,
+                        max_sse_event_size,
+                    )
+                    .await
+            }
+        })
+        .await
     }
 
     async fn delete_session(
@@ -143,10 +222,17 @@ impl StreamableHttpClient for Correlated {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        let headers = self.signed("DELETE", &uri, b"", custom_headers)?;
-        self.client
-            .delete_session(uri, session_id, auth_header, headers)
-            .await
+        self.authorized(|token| {
+            let headers = self.signed("DELETE", &uri, b"", custom_headers.clone());
+            let (uri, session_id) = (uri.clone(), session_id.clone());
+            let auth = token.or_else(|| auth_header.clone());
+            async move {
+                self.client
+                    .delete_session(uri, session_id, auth, headers?)
+                    .await
+            }
+        })
+        .await
     }
 
     async fn get_stream(
@@ -157,10 +243,17 @@ impl StreamableHttpClient for Correlated {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        let headers = self.signed("GET", &uri, b"", custom_headers)?;
-        self.client
-            .get_stream(uri, session_id, last_event_id, auth_header, headers)
-            .await
+        self.authorized(|token| {
+            let headers = self.signed("GET", &uri, b"", custom_headers.clone());
+            let (uri, session_id, last) = (uri.clone(), session_id.clone(), last_event_id.clone());
+            let auth = token.or_else(|| auth_header.clone());
+            async move {
+                self.client
+                    .get_stream(uri, session_id, last, auth, headers?)
+                    .await
+            }
+        })
+        .await
     }
 
     async fn get_stream_with_max_sse_event_size(
@@ -172,16 +265,23 @@ impl StreamableHttpClient for Correlated {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        let headers = self.signed("GET", &uri, b"", custom_headers)?;
-        self.client
-            .get_stream_with_max_sse_event_size(
-                uri,
-                session_id,
-                last_event_id,
-                auth_header,
-                headers,
-                max_sse_event_size,
-            )
-            .await
+        self.authorized(|token| {
+            let headers = self.signed("GET", &uri, b"", custom_headers.clone());
+            let (uri, session_id, last) = (uri.clone(), session_id.clone(), last_event_id.clone());
+            let auth = token.or_else(|| auth_header.clone());
+            async move {
+                self.client
+                    .get_stream_with_max_sse_event_size(
+                        uri,
+                        session_id,
+                        last,
+                        auth,
+                        headers?,
+                        max_sse_event_size,
+                    )
+                    .await
+            }
+        })
+        .await
     }
 }

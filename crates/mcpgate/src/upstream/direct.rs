@@ -67,8 +67,10 @@ pub(super) fn client(tls: Option<&super::UpstreamTls>) -> HttpClient {
 pub(super) struct Direct {
     http: HttpClient,
     url: http::Uri,
-    /// The operator's headers for this upstream, its credential, and the era's fixed ones.
+    /// The operator's headers for this upstream and the era's fixed ones.
     headers: HeaderMap,
+    /// What mcpgate presents as itself.
+    credential: super::Credential,
     /// Signs each request for its caller (`sign_tenant_headers`).
     signer: Option<super::TenantSigner>,
     /// The gateway's `clientInfo`, serialised once.
@@ -171,12 +173,12 @@ struct Incoming<'a> {
 
 impl Direct {
     /// The direct path to `url`, with the upstream's HTTP client, the operator's `headers` and
-    /// the upstream's bearer `token`.
+    /// the upstream's `credential`.
     pub fn new(
         http: HttpClient,
         url: &str,
         headers: &std::collections::BTreeMap<String, String>,
-        token: Option<&str>,
+        credential: super::Credential,
         signer: Option<super::TenantSigner>,
         info: &rmcp::model::ClientConfig,
     ) -> anyhow::Result<Self> {
@@ -191,12 +193,6 @@ impl Direct {
                 HeaderValue::try_from(value.as_str())
                     .with_context(|| format!("the value of header {name}"))?,
             );
-        }
-        if let Some(token) = token {
-            let mut value = HeaderValue::try_from(format!("Bearer {token}"))
-                .context("the upstream's bearer token is not a valid header value")?;
-            value.set_sensitive(true);
-            map.insert(http::header::AUTHORIZATION, value);
         }
         map.insert(
             http::header::CONTENT_TYPE,
@@ -214,6 +210,7 @@ impl Direct {
             http,
             url,
             headers: map,
+            credential,
             signer,
             client_info: serde_json::to_value(&info.client_info)?,
             next_id: AtomicU64::new(1),
@@ -266,23 +263,42 @@ impl Direct {
         for (name, value) in out.param_headers {
             headers.insert(name, value);
         }
-        if let Some(signer) = &self.signer {
-            let target = self.url.path_and_query().map_or("/", |p| p.as_str());
-            let caller = (&*cx.principal.org, &*cx.principal.subject);
-            let signed = signer
-                .headers("POST", target, caller, &body)
-                .map_err(|e| transport(format!("cannot sign the request: {e:#}")))?;
-            headers.extend(signed);
-        }
-        let mut request = http::Request::new(Full::new(Bytes::from(body)));
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.url.clone();
-        *request.headers_mut() = headers;
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|e| transport(format!("request failed: {}", error_chain(&e))))?;
+        let body = Bytes::from(body);
+        let mut renewals = 0;
+        let response = loop {
+            let token = self
+                .credential
+                .token()
+                .await
+                .map_err(|e| transport(format!("the upstream credential: {e:#}")))?;
+            // A copy only when the request may be sent again.
+            let headers = if self.credential.renews() {
+                headers.clone()
+            } else {
+                std::mem::take(&mut headers)
+            };
+            let response = self.send(&body, headers, token.as_deref(), cx).await?;
+            let status = response.status().as_u16();
+            if !matches!(status, 401 | 403)
+                || renewals >= super::Credential::MAX_RENEWALS
+                || !self.credential.renews()
+            {
+                break response;
+            }
+            renewals += 1;
+            let challenge = response
+                .headers()
+                .get(http::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok());
+            let renewed = self
+                .credential
+                .refused(status, challenge, token.as_deref())
+                .await
+                .map_err(|e| transport(format!("the upstream credential: {e:#}")))?;
+            if !renewed {
+                break response;
+            }
+        };
         let status = response.status();
         let event_stream = response
             .headers()
@@ -300,6 +316,39 @@ impl Direct {
             ))),
             None => Err(transport(format!("the upstream answered HTTP {status}"))),
         }
+    }
+
+    /// POST `body` with `headers`, bearing `token` and signed for the caller of `cx`.
+    async fn send(
+        &self,
+        body: &Bytes,
+        mut headers: HeaderMap,
+        token: Option<&str>,
+        cx: &CallContext,
+    ) -> Result<http::Response<hyper::body::Incoming>, ServiceError> {
+        if let Some(token) = token {
+            let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
+                transport("the upstream's token is not a valid header value".into())
+            })?;
+            value.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
+        if let Some(signer) = &self.signer {
+            let target = self.url.path_and_query().map_or("/", |p| p.as_str());
+            let caller = (&*cx.principal.org, &*cx.principal.subject);
+            let signed = signer
+                .headers("POST", target, caller, body)
+                .map_err(|e| transport(format!("cannot sign the request: {e:#}")))?;
+            headers.extend(signed);
+        }
+        let mut request = http::Request::new(Full::new(body.clone()));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.url.clone();
+        *request.headers_mut() = headers;
+        self.http
+            .request(request)
+            .await
+            .map_err(|e| transport(format!("request failed: {}", error_chain(&e))))
     }
 
     /// The era's `_meta` for request `id`: protocol version, client details, what is relayed

@@ -76,10 +76,7 @@ impl<H: ClientHandler + Clone> Pool<H> {
                 })
             })
             .collect();
-        let http = super::session::HttpClients::new(match &config.transport {
-            super::UpstreamTransport::Http { tls, .. } => tls.as_ref(),
-            super::UpstreamTransport::Stdio { .. } => None,
-        });
+        let http = super::session::HttpClients::new(&config);
         Self {
             config,
             make_handler,

@@ -4,6 +4,13 @@
 //! connects in the era asked for, lists the tools, and calls them — the calls the context
 //! names, or each listed tool with arguments made from its schema — answering elicitation with
 //! the requested defaults and driving `input_required` rounds, as the gateway's client would.
+//!
+//! It authorizes as the gateway does toward an upstream with `[upstreams.oauth]`: the
+//! context's client credentials (`client_secret_basic`/`_post` or `private_key_jwt`), a
+//! workload's JWT, a pre-registered client, or — the default — the authorization code grant
+//! with a client ID metadata document (`--client-metadata-url`) or dynamic registration, the
+//! authorization endpoint's redirect followed without a browser (the suite's servers approve
+//! at once).
 
 use std::collections::BTreeMap;
 
@@ -15,8 +22,9 @@ use rmcp::service::RequestContext;
 use rmcp::{ClientHandler, ErrorData, RoleClient};
 use serde_json::{Map, Value, json};
 
-use super::UpstreamProtocol;
+use super::oauth::{Grant, Headless, OAuth, OAuthConfig};
 use super::session::{http_client, lifecycle, open_http};
+use super::{Credential, SecretSource, UpstreamProtocol};
 
 /// The client side of the probe: declares elicitation and answers it with the defaults of the
 /// requested schema.
@@ -55,8 +63,55 @@ impl ClientHandler for Probe {
     }
 }
 
-/// Run the probe against `url`; a report of what was called.
-pub async fn probe(url: &str) -> anyhow::Result<String> {
+/// The OAuth client of a scenario, from its name and context.
+fn oauth_of(
+    url: &str,
+    scenario: &str,
+    context: &Value,
+    client_metadata_url: Option<&str>,
+) -> anyhow::Result<OAuth> {
+    let text = |key: &str| context[key].as_str().map(str::to_owned);
+    let secret = |key: &str| text(key).map(|v| SecretSource::Value(v.into()));
+    let grant = if scenario.starts_with("auth/client-credentials") {
+        Grant::ClientCredentials
+    } else if let Some(jwt) = secret("valid_jwt") {
+        Grant::JwtBearer(jwt)
+    } else if let (Some(idp_token_endpoint), Some(id_token)) =
+        (text("idp_token_endpoint"), secret("idp_id_token"))
+    {
+        Grant::IdentityAssertion {
+            idp_token_endpoint,
+            id_token,
+            idp_client_id: text("idp_client_id"),
+        }
+    } else {
+        Grant::AuthorizationCode
+    };
+    let algorithm = match text("signing_algorithm").as_deref() {
+        Some(name) => name
+            .parse()
+            .map_err(|_| anyhow::anyhow!("signing algorithm {name:?}"))?,
+        None => jsonwebtoken::Algorithm::ES256,
+    };
+    let config = OAuthConfig {
+        grant,
+        client_id: text("client_id"),
+        client_secret: secret("client_secret"),
+        private_key: secret("private_key_pem").map(|pem| (pem, algorithm)),
+        auth_method: None,
+        client_metadata_url: client_metadata_url.map(str::to_owned),
+        scopes: None,
+        issuer: text("issuer"),
+        store: None,
+    };
+    let http = http_client(None);
+    Ok(OAuth::new("probe", url, config, http.clone())?
+        .with_agent(std::sync::Arc::new(Headless { http })))
+}
+
+/// Run the probe against `url` (presenting `client_metadata_url` as its client id where a
+/// server takes client ID metadata documents); a report of what was called.
+pub async fn probe(url: &str, client_metadata_url: Option<&str>) -> anyhow::Result<String> {
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
     let version = std::env::var("MCP_CONFORMANCE_PROTOCOL_VERSION")
         .unwrap_or_else(|_| "2025-11-25".to_owned());
@@ -69,15 +124,16 @@ pub async fn probe(url: &str) -> anyhow::Result<String> {
     } else {
         UpstreamProtocol::Legacy
     };
+    let oauth = oauth_of(url, &scenario, &context, client_metadata_url)?;
     let running = open_http(
         url,
         &BTreeMap::new(),
-        None,
         Probe,
         lifecycle(protocol),
         super::correlate::Correlated {
             client: http_client(None),
             signer: None,
+            credential: Credential::OAuth(std::sync::Arc::new(oauth)),
         },
     )
     .await?;

@@ -12,7 +12,7 @@ use rmcp::{ClientHandler, Peer, RoleClient};
 
 use super::child;
 use super::correlate::Correlated;
-use super::{SecretSource, TenantSigner, UpstreamConfig, UpstreamProtocol, UpstreamTransport};
+use super::{Credential, TenantSigner, UpstreamConfig, UpstreamProtocol, UpstreamTransport};
 
 /// Ids that tell sessions apart (so a stale eviction never closes a replacement).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -65,21 +65,19 @@ impl<H: ClientHandler + Clone> Session<H> {
             UpstreamTransport::Http {
                 url,
                 headers,
-                bearer,
                 signing,
-                tls: _,
+                ..
             } => {
-                let token = bearer.as_ref().map(SecretSource::read).transpose()?;
                 let signer = signing.clone().map(TenantSigner::new);
                 let running = open_http(
                     url,
                     headers,
-                    token.as_deref(),
                     handler.clone(),
                     lifecycle,
                     Correlated {
                         client: http.rmcp.clone(),
                         signer: signer.clone(),
+                        credential: http.credential.clone(),
                     },
                 )
                 .await?;
@@ -92,7 +90,7 @@ impl<H: ClientHandler + Clone> Session<H> {
                         http.direct.clone(),
                         url,
                         headers,
-                        token.as_deref(),
+                        http.credential.clone(),
                         signer,
                         &handler.get_info(),
                     )?);
@@ -166,19 +164,30 @@ impl<H: ClientHandler + Clone> Session<H> {
 }
 
 /// An HTTP upstream's clients, shared by its sessions so connections are reused across them:
-/// reqwest under rmcp's client sessions, hyper-util's for the direct path.
+/// reqwest under rmcp's client sessions, hyper-util's for the direct path; and the credential
+/// they present.
 #[derive(Clone)]
 pub(super) struct HttpClients {
     pub rmcp: reqwest::Client,
     pub direct: super::direct::HttpClient,
+    pub credential: Credential,
 }
 
 impl HttpClients {
-    /// The clients of an upstream reached over `tls` (or plain HTTP).
-    pub fn new(tls: Option<&super::UpstreamTls>) -> Self {
+    /// The clients of `config` (plain ones for a child process, which uses none of them).
+    pub fn new(config: &UpstreamConfig) -> Self {
+        let tls = match &config.transport {
+            UpstreamTransport::Http { tls, .. } => tls.as_ref(),
+            UpstreamTransport::Stdio { .. } => None,
+        };
+        let credential = Credential::of(config).unwrap_or_else(|e| {
+            tracing::error!(upstream = %config.name, error = %format!("{e:#}"), "the upstream's credential cannot be used");
+            Credential::None
+        });
         Self {
             rmcp: http_client(tls),
             direct: super::direct::client(tls),
+            credential,
         }
     }
 }
@@ -217,11 +226,11 @@ pub(super) fn lifecycle(protocol: UpstreamProtocol) -> ClientLifecycleMode {
     }
 }
 
-/// Connect to a Streamable HTTP upstream with its own headers and token.
+/// Connect to a Streamable HTTP upstream with its own headers (its credential is the
+/// client's).
 pub(super) async fn open_http<H: ClientHandler>(
     url: &str,
     headers: &BTreeMap<String, String>,
-    bearer: Option<&str>,
     handler: H,
     lifecycle: ClientLifecycleMode,
     client: Correlated,
@@ -236,10 +245,7 @@ pub(super) async fn open_http<H: ClientHandler>(
             .with_context(|| format!("the value of header {name}"))?;
         custom.insert(name, value);
     }
-    let mut config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(custom);
-    if let Some(token) = bearer {
-        config = config.auth_header(token);
-    }
+    let config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(custom);
     let transport = StreamableHttpClientTransport::with_client(client, config);
     handler
         .serve_with_lifecycle(transport, lifecycle)

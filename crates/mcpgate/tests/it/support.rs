@@ -79,10 +79,15 @@ pub struct Exited {
 impl Server {
     /// Start `mcpgate serve` on 127.0.0.1:0 with `env` (plus a fresh data dir unless given).
     pub async fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_at("127.0.0.1:0", env).await
+    }
+
+    /// Start `mcpgate serve` listening on `listen` with `env`.
+    pub async fn start_at(listen: &str, env: &[(&str, &str)]) -> Self {
         init();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new(binary());
-        cmd.args(["serve", "--transport", "http", "--listen", "127.0.0.1:0"])
+        cmd.args(["serve", "--transport", "http", "--listen", listen])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("MCPGATE_DATA_DIR", dir.path())

@@ -4,6 +4,7 @@
 
 mod faults;
 mod modern_http;
+mod oauth;
 mod proxy;
 mod questions;
 mod real;

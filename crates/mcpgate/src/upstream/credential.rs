@@ -1,0 +1,105 @@
+//! What mcpgate presents to an HTTP upstream as its own credential (never a caller's): nothing,
+//! a static bearer token (re-read at most once a second, so a rotated file is used), or an
+//! OAuth access token. One per upstream, shared by its sessions, its direct path and the
+//! proxy; each of them asks it for the token of every request and tells it when the upstream
+//! refused one, then sends the request again while it says so (at most
+//! [`Credential::MAX_RENEWALS`] times).
+
+use std::sync::Arc;
+
+use super::CachedSecret;
+use super::oauth::{self, OAuth};
+
+/// An upstream's credential.
+#[derive(Clone, Default, Debug)]
+pub enum Credential {
+    /// Nothing is presented.
+    #[default]
+    None,
+    /// A static bearer token.
+    Bearer(Arc<CachedSecret>),
+    /// OAuth: tokens from the upstream's authorization server.
+    OAuth(Arc<OAuth>),
+}
+
+impl Credential {
+    /// How many times a request is sent again after a refusal.
+    pub const MAX_RENEWALS: usize = oauth::MAX_RENEWALS;
+
+    /// The credential of `upstream`: OAuth when configured, else its bearer token, else none
+    /// (always none for a child process).
+    pub fn of(upstream: &super::UpstreamConfig) -> anyhow::Result<Self> {
+        let super::UpstreamTransport::Http {
+            url,
+            bearer,
+            oauth,
+            tls,
+            ..
+        } = &upstream.transport
+        else {
+            return Ok(Self::None);
+        };
+        Ok(match (oauth, bearer) {
+            (Some(config), _) => {
+                // One OAuth client per upstream in the process (proxy mode reaches its upstream
+                // from two places): two would each renew, and a rotated refresh token would
+                // leave the other's refused.
+                static LIVE: std::sync::Mutex<Vec<(String, String, std::sync::Weak<OAuth>)>> =
+                    std::sync::Mutex::new(Vec::new());
+                let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+                live.retain(|(_, _, client)| client.strong_count() > 0);
+                if let Some(client) = live
+                    .iter()
+                    .find(|(name, at, _)| *name == upstream.name && at == url)
+                    .and_then(|(_, _, client)| client.upgrade())
+                {
+                    return Ok(Self::OAuth(client));
+                }
+                // Requests to the authorization server trust what the upstream's do.
+                let http = super::session::http_client(tls.as_ref());
+                let client = Arc::new(OAuth::new(&upstream.name, url, (**config).clone(), http)?);
+                live.push((upstream.name.clone(), url.clone(), Arc::downgrade(&client)));
+                Self::OAuth(client)
+            }
+            (None, Some(source)) => Self::Bearer(Arc::new(CachedSecret::new(source.clone()))),
+            (None, None) => Self::None,
+        })
+    }
+
+    /// The bearer token of the next request, if any.
+    pub async fn token(&self) -> anyhow::Result<Option<String>> {
+        match self {
+            Self::None => Ok(None),
+            Self::Bearer(secret) => Ok(Some(secret.get()?.to_string())),
+            Self::OAuth(oauth) => oauth.token().await,
+        }
+    }
+
+    /// The upstream refused `sent` with HTTP `status` and the challenge `www_authenticate`:
+    /// whether sending again can help (a new token is there). Errors say why no token can be
+    /// had.
+    pub async fn refused(
+        &self,
+        status: u16,
+        www_authenticate: Option<&str>,
+        sent: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        match self {
+            Self::OAuth(oauth) => oauth.refused(status, www_authenticate, sent).await,
+            Self::None | Self::Bearer(_) => Ok(false),
+        }
+    }
+
+    /// Why tokens cannot be had now, if that is the case.
+    pub async fn problem(&self) -> Option<String> {
+        match self {
+            Self::OAuth(oauth) => oauth.problem().await,
+            Self::None | Self::Bearer(_) => None,
+        }
+    }
+
+    /// Whether the upstream's refusal of a request is worth telling this credential about.
+    pub fn renews(&self) -> bool {
+        matches!(self, Self::OAuth(_))
+    }
+}

@@ -1,0 +1,779 @@
+//! OAuth 2.1 toward an upstream: mcpgate as the client of the upstream's authorization
+//! server, never passing on a caller's token.
+//!
+//! The upstream's refusal drives it, as the MCP authorization spec lays out: a 401 names the
+//! protected-resource metadata (or it is looked for at the well-known locations), that names
+//! the authorization server, whose metadata gives the endpoints. The grant is the entry's:
+//!
+//! - **client credentials** (`client_secret_basic`, `client_secret_post`, `private_key_jwt`);
+//! - **JWT bearer** (RFC 7523) with a workload's token read from a file, for workload identity
+//!   federation;
+//! - **authorization code with PKCE** for upstreams that act for a user: authorized once with
+//!   `mcpgate upstreams login NAME` (pre-registered client, client ID metadata document or
+//!   dynamic registration), after which the stored refresh token keeps it going.
+//!
+//! Every token request carries the RFC 8707 `resource` (the metadata's identifier, which must
+//! cover the upstream's URL). Scopes come from the configuration, else the challenge, else the
+//! metadata's `scopes_supported`; a 403 `insufficient_scope` asks again for the union of what
+//! was asked and what is challenged (a step-up), at most [`MAX_RENEWALS`] times a request.
+//! Tokens are cached until a minute before they expire and renewed by refresh token where
+//! there is one; a 401 renews once. A change of authorization server drops the client and
+//! tokens of the old one.
+
+mod authorize;
+mod metadata;
+mod store;
+mod token;
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail, ensure};
+use reqwest::Url;
+
+pub use authorize::{Headless, Loopback, UserAgent};
+pub use metadata::{Challenge, checked_url};
+pub use store::{GrantStore, SecretKey};
+pub use token::AuthMethod;
+
+use super::SecretSource;
+use metadata::{ResourceMetadata, ServerMetadata};
+use token::{Client, Refused, Tokens};
+
+/// How many times one request is sent again after the upstream refused its token.
+pub const MAX_RENEWALS: usize = 2;
+
+/// The grant an upstream's tokens come from.
+#[derive(Debug, Clone)]
+pub enum Grant {
+    /// `client_credentials`: the gateway acts as itself.
+    ClientCredentials,
+    /// `authorization_code` with PKCE, for a user, authorized with `upstreams login`.
+    AuthorizationCode,
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` with this assertion (a workload's
+    /// identity token; re-read for each request, so a rotated file is used).
+    JwtBearer(SecretSource),
+    /// Enterprise-managed authorization: the identity provider's ID token is exchanged there
+    /// (RFC 8693) for an identity assertion grant (ID-JAG) for the upstream's authorization
+    /// server, which takes it as a JWT bearer grant.
+    IdentityAssertion {
+        /// The identity provider's token endpoint.
+        idp_token_endpoint: String,
+        /// The user's ID token from the identity provider (re-read for each grant).
+        id_token: SecretSource,
+        /// mcpgate's client id at the identity provider.
+        idp_client_id: Option<String>,
+    },
+}
+
+/// `[upstreams.oauth]`.
+#[derive(Debug, Clone)]
+pub struct OAuthConfig {
+    pub grant: Grant,
+    /// A pre-registered client's id (without one, the authorization code grant registers).
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretSource>,
+    /// A PEM private key for `private_key_jwt`, and its algorithm.
+    pub private_key: Option<(SecretSource, jsonwebtoken::Algorithm)>,
+    /// The token endpoint method, when not chosen from what the server supports.
+    pub auth_method: Option<AuthMethod>,
+    /// The URL of mcpgate's client ID metadata document, used as the client id where the
+    /// server supports such documents.
+    pub client_metadata_url: Option<String>,
+    /// The scopes asked for (else the challenge's or the metadata's).
+    pub scopes: Option<Vec<String>>,
+    /// The authorization server to use (it must be one the upstream names, if it names any).
+    pub issuer: Option<String>,
+    /// Where a code grant is kept between runs.
+    pub store: Option<GrantStore>,
+}
+
+/// An upstream's OAuth client: what is known of its servers, its client, and its tokens.
+pub struct OAuth {
+    name: String,
+    server: Url,
+    config: OAuthConfig,
+    http: reqwest::Client,
+    /// Whether plain-http metadata URLs are accepted (only toward loopback, and only when the
+    /// upstream itself is a plain-http loopback server).
+    loopback_http: bool,
+    /// Who authorizes the code grant now (the probe, `upstreams login`); none when serving.
+    agent: Option<Arc<dyn UserAgent>>,
+    /// Where a code grant's refresh token is kept.
+    store: Option<GrantStore>,
+    /// The access token in use, read without the lock.
+    current: arc_swap::ArcSwapOption<Tokens>,
+    state: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    found: Option<Found>,
+    /// Whether discovery without a challenge was tried (it is tried once).
+    looked: bool,
+    client: Option<Client>,
+    tokens: Option<Tokens>,
+    /// The scopes last asked for.
+    requested: Vec<String>,
+    /// Why tokens cannot be had now, for `health` and `upstreams check`.
+    problem: Option<String>,
+}
+
+/// The upstream's resource and its authorization server.
+#[derive(Clone)]
+struct Found {
+    resource: String,
+    scopes_supported: Option<Vec<String>>,
+    server: ServerMetadata,
+    token_endpoint: Url,
+}
+
+impl std::fmt::Debug for OAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth")
+            .field("upstream", &self.name)
+            .field("grant", &self.config.grant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuth {
+    /// The client of upstream `name` at `url`, making its requests with `http`.
+    pub fn new(
+        name: &str,
+        url: &str,
+        config: OAuthConfig,
+        http: reqwest::Client,
+    ) -> anyhow::Result<Self> {
+        let store = config.store.clone();
+        let server = Url::parse(url).with_context(|| format!("upstream url {url:?}"))?;
+        let loopback_http = server.scheme() == "http" && metadata::is_loopback(&server);
+        let mut state = State::default();
+        if let (Grant::AuthorizationCode, Some(store)) = (&config.grant, &store) {
+            match store.load(name) {
+                Ok(Some(refresh)) => {
+                    state.tokens = Some(Tokens {
+                        access: String::new(),
+                        refresh: Some(refresh.refresh_token),
+                        renew_at: Some(std::time::Instant::now()),
+                        scope: refresh.scope,
+                    });
+                    if let Some(client) = refresh.client_id {
+                        state.client = Some(Client {
+                            issuer: refresh.issuer,
+                            id: client,
+                            secret: refresh.client_secret.map(|s| SecretSource::Value(s.into())),
+                            key: None,
+                            method: refresh
+                                .auth_method
+                                .as_deref()
+                                .and_then(AuthMethod::parse)
+                                .unwrap_or(AuthMethod::None),
+                        });
+                    }
+                }
+                Ok(None) => {
+                    state.problem = Some(format!(
+                        "not authorized yet: run `mcpgate upstreams login {name}`"
+                    ));
+                }
+                Err(e) => state.problem = Some(format!("{e:#}")),
+            }
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            server,
+            config,
+            http,
+            loopback_http,
+            agent: None,
+            store,
+            current: arc_swap::ArcSwapOption::empty(),
+            state: tokio::sync::Mutex::new(state),
+        })
+    }
+
+    /// The same client, authorizing code grants through `agent`.
+    pub fn with_agent(mut self, agent: Arc<dyn UserAgent>) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// The access token to present now: a cached one, a renewed one, or none when none can be
+    /// had before the upstream says how (its challenge starts discovery).
+    pub async fn token(&self) -> anyhow::Result<Option<String>> {
+        if let Some(tokens) = self.current.load_full()
+            && tokens.fresh()
+        {
+            return Ok(Some(tokens.access.clone()));
+        }
+        let mut state = self.state.lock().await;
+        if let Some(tokens) = &state.tokens
+            && tokens.fresh()
+            && !tokens.access.is_empty()
+        {
+            return Ok(Some(tokens.access.clone()));
+        }
+        let renewable = state.tokens.as_ref().is_some_and(|t| t.refresh.is_some());
+        let unattended = !matches!(self.config.grant, Grant::AuthorizationCode);
+        if !renewable && !unattended {
+            return Ok(None);
+        }
+        if state.found.is_none() && !state.looked {
+            state.looked = true;
+            match self.discover(None).await {
+                Ok(found) => state.found = Some(found),
+                Err(e) => {
+                    tracing::debug!(upstream = %self.name, error = %format!("{e:#}"), "no authorization metadata without a challenge")
+                }
+            }
+        }
+        if state.found.is_none() {
+            return Ok(None);
+        }
+        let scopes = self.initial_scopes(&state, None);
+        self.renew(&mut state, scopes).await.map(Some)
+    }
+
+    /// The upstream refused `sent` with HTTP `status` and `challenge` (its `WWW-Authenticate`):
+    /// whether there is a new token to send the request again with.
+    pub async fn refused(
+        &self,
+        status: u16,
+        challenge: Option<&str>,
+        sent: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let challenge = challenge.map(Challenge::parse).unwrap_or_default();
+        let mut state = self.state.lock().await;
+        let current = state.tokens.as_ref().map(|t| t.access.as_str());
+        if sent.is_some() && current != sent && current.is_some_and(|c| !c.is_empty()) {
+            // Another request renewed it meanwhile.
+            return Ok(true);
+        }
+        match status {
+            403 if challenge.insufficient_scope() => {
+                let mut scopes = state.requested.clone();
+                for scope in challenge.scopes() {
+                    if !scopes.contains(&scope) {
+                        scopes.push(scope);
+                    }
+                }
+                if state.found.is_none() {
+                    state.found = Some(self.discover(Some(&challenge)).await?);
+                }
+                // A step-up needs a new grant: a refresh token cannot widen scopes.
+                self.obtain(&mut state, scopes).await?;
+                Ok(true)
+            }
+            401 => {
+                self.current.store(None);
+                if let Some(tokens) = &mut state.tokens {
+                    tokens.access.clear();
+                }
+                let found = self.discover(Some(&challenge)).await?;
+                let moved = state
+                    .found
+                    .as_ref()
+                    .is_some_and(|f| f.server.issuer != found.server.issuer);
+                if moved {
+                    tracing::info!(upstream = %self.name, issuer = %found.server.issuer, "the upstream's authorization server changed");
+                    state.client = None;
+                    state.tokens = None;
+                }
+                state.found = Some(found);
+                let scopes = self.initial_scopes(&state, Some(&challenge));
+                self.renew(&mut state, scopes).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Why tokens cannot be had, if that is the case (for health and checks).
+    pub async fn problem(&self) -> Option<String> {
+        self.state.lock().await.problem.clone()
+    }
+
+    /// Authorize now, through the agent (`upstreams login`): discover, run the code grant,
+    /// keep the refresh token. The scopes granted, as the server said.
+    pub async fn login(&self) -> anyhow::Result<Option<String>> {
+        let mut state = self.state.lock().await;
+        state.tokens = None;
+        let found = self
+            .discover(None)
+            .await
+            .context("the upstream's authorization server could not be found without a challenge");
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                // Ask the upstream: its refusal names the metadata.
+                let challenge = self
+                    .challenge()
+                    .await
+                    .map_err(|c| c.context(format!("{e:#}")))?;
+                self.discover(Some(&challenge)).await?
+            }
+        };
+        state.found = Some(found);
+        let scopes = self.initial_scopes(&state, None);
+        self.obtain(&mut state, scopes).await?;
+        Ok(state.tokens.as_ref().and_then(|t| t.scope.clone()))
+    }
+
+    /// The upstream's challenge to a request without a token.
+    async fn challenge(&self) -> anyhow::Result<Challenge> {
+        let response = self
+            .http
+            .post(self.server.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+            .send()
+            .await
+            .with_context(|| format!("POST {}", self.server))?;
+        let header = response
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .with_context(|| {
+                format!(
+                    "the upstream answered HTTP {} without a challenge",
+                    response.status()
+                )
+            })?;
+        Ok(Challenge::parse(header))
+    }
+
+    /// The scopes of a first grant: the configured ones, else the challenge's, else the
+    /// metadata's `scopes_supported`, else none (the parameter is left out).
+    fn initial_scopes(&self, state: &State, challenge: Option<&Challenge>) -> Vec<String> {
+        if let Some(scopes) = &self.config.scopes {
+            return scopes.clone();
+        }
+        if let Some(challenge) = challenge
+            && challenge.scope.is_some()
+        {
+            return challenge.scopes();
+        }
+        if !state.requested.is_empty() {
+            return state.requested.clone();
+        }
+        state
+            .found
+            .as_ref()
+            .and_then(|f| f.scopes_supported.clone())
+            .unwrap_or_default()
+    }
+
+    /// A fresh access token: by refresh token when there is one, else a new grant.
+    async fn renew(&self, state: &mut State, scopes: Vec<String>) -> anyhow::Result<String> {
+        let refresh = state.tokens.as_ref().and_then(|t| t.refresh.clone());
+        if let Some(refresh) = refresh
+            && let (Some(found), Some(client)) = (state.found.clone(), state.client.clone())
+            && client.issuer == found.server.issuer
+        {
+            let answer = token::request(
+                &self.http,
+                &found.server,
+                &found.token_endpoint,
+                &client,
+                &found.resource,
+                vec![
+                    ("grant_type", "refresh_token".into()),
+                    ("refresh_token", refresh.clone()),
+                ],
+            )
+            .await;
+            match answer {
+                Ok(mut tokens) => {
+                    // A server that does not rotate refresh tokens keeps the old one valid.
+                    tokens.refresh.get_or_insert(refresh);
+                    return Ok(self.keep(state, tokens, None));
+                }
+                Err(e) if e.downcast_ref::<Refused>().is_some() => {
+                    let why = format!(
+                        "the grant was revoked or expired ({e:#}): run `mcpgate upstreams login {}`",
+                        self.name
+                    );
+                    tracing::warn!(upstream = %self.name, "{why}");
+                    state.tokens = None;
+                    if let Some(store) = &self.store {
+                        let _ = store.remove(&self.name);
+                    }
+                    if self.agent.is_none() {
+                        state.problem = Some(why.clone());
+                        bail!(why);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.obtain(state, scopes).await
+    }
+
+    /// A new grant of the configured kind for `scopes`.
+    async fn obtain(&self, state: &mut State, mut scopes: Vec<String>) -> anyhow::Result<String> {
+        let found = state
+            .found
+            .clone()
+            .context("the upstream's authorization server is not known")?;
+        let result = match &self.config.grant {
+            Grant::ClientCredentials => {
+                let client = self.configured_client(&found)?;
+                let mut params = vec![("grant_type", "client_credentials".to_owned())];
+                if !scopes.is_empty() {
+                    params.push(("scope", scopes.join(" ")));
+                }
+                token::request(
+                    &self.http,
+                    &found.server,
+                    &found.token_endpoint,
+                    &client,
+                    &found.resource,
+                    params,
+                )
+                .await
+            }
+            Grant::JwtBearer(assertion) => {
+                let client = self.configured_client(&found)?;
+                let mut params = vec![
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+                    ),
+                    (
+                        "assertion",
+                        assertion.read().context("the workload's token")?,
+                    ),
+                ];
+                if !scopes.is_empty() {
+                    params.push(("scope", scopes.join(" ")));
+                }
+                token::request(
+                    &self.http,
+                    &found.server,
+                    &found.token_endpoint,
+                    &client,
+                    &found.resource,
+                    params,
+                )
+                .await
+            }
+            Grant::IdentityAssertion {
+                idp_token_endpoint,
+                id_token,
+                idp_client_id,
+            } => {
+                let client = self.configured_client(&found)?;
+                let grant = self
+                    .identity_assertion(
+                        &found,
+                        idp_token_endpoint,
+                        id_token,
+                        idp_client_id.as_deref(),
+                        &scopes,
+                    )
+                    .await?;
+                let mut params = vec![
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+                    ),
+                    ("assertion", grant),
+                ];
+                if !scopes.is_empty() {
+                    params.push(("scope", scopes.join(" ")));
+                }
+                token::request(
+                    &self.http,
+                    &found.server,
+                    &found.token_endpoint,
+                    &client,
+                    &found.resource,
+                    params,
+                )
+                .await
+            }
+            Grant::AuthorizationCode => {
+                let Some(agent) = &self.agent else {
+                    let why = format!(
+                        "upstream {} needs a user's authorization: run `mcpgate upstreams login {}`",
+                        self.name, self.name
+                    );
+                    state.problem = Some(why.clone());
+                    bail!(why);
+                };
+                if found
+                    .server
+                    .scopes_supported
+                    .as_ref()
+                    .is_some_and(|s| s.iter().any(|s| s == "offline_access"))
+                    && !scopes.iter().any(|s| s == "offline_access")
+                {
+                    // Ask for a refresh token where the server offers them.
+                    scopes.push("offline_access".into());
+                }
+                self.code_grant(state, &found, agent.as_ref(), &scopes)
+                    .await
+            }
+        };
+        let tokens = match result {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                state.problem = Some(format!("{e:#}"));
+                return Err(e.context(format!("upstream {}: no token", self.name)));
+            }
+        };
+        state.requested = scopes;
+        Ok(self.keep(state, tokens, Some(&found)))
+    }
+
+    /// Keep `tokens` (and store a code grant's refresh token); the access token.
+    fn keep(&self, state: &mut State, tokens: Tokens, found: Option<&Found>) -> String {
+        let access = tokens.access.clone();
+        if let (Some(store), Some(refresh), Grant::AuthorizationCode) =
+            (&self.store, &tokens.refresh, &self.config.grant)
+        {
+            let issuer = found
+                .or(state.found.as_ref())
+                .map(|f| f.server.issuer.clone())
+                .unwrap_or_default();
+            let client = state.client.as_ref();
+            let saved = store.save(
+                &self.name,
+                &store::Stored {
+                    issuer,
+                    refresh_token: refresh.clone(),
+                    scope: tokens.scope.clone(),
+                    client_id: client.map(|c| c.id.clone()),
+                    client_secret: client
+                        .and_then(|c| c.secret.as_ref())
+                        .and_then(|s| s.read().ok()),
+                    auth_method: client.map(|c| c.method.name().to_owned()),
+                },
+            );
+            if let Err(e) = saved {
+                tracing::warn!(upstream = %self.name, error = %format!("{e:#}"), "the refresh token could not be stored");
+            }
+        }
+        state.problem = None;
+        self.current.store(Some(Arc::new(tokens.clone())));
+        state.tokens = Some(tokens);
+        access
+    }
+
+    /// An identity assertion grant for `found`'s authorization server, from the identity
+    /// provider's token exchange (RFC 8693) of the user's ID token.
+    async fn identity_assertion(
+        &self,
+        found: &Found,
+        idp_token_endpoint: &str,
+        id_token: &SecretSource,
+        idp_client_id: Option<&str>,
+        scopes: &[String],
+    ) -> anyhow::Result<String> {
+        let endpoint = checked_url(idp_token_endpoint, self.loopback_http)
+            .context("the identity provider's token endpoint")?;
+        let mut form = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange".to_owned(),
+            ),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:id-jag".into(),
+            ),
+            ("subject_token", id_token.read().context("the ID token")?),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token".into(),
+            ),
+            ("audience", found.server.issuer.clone()),
+            ("resource", found.resource.clone()),
+        ];
+        if let Some(id) = idp_client_id {
+            form.push(("client_id", id.to_owned()));
+        }
+        if !scopes.is_empty() {
+            form.push(("scope", scopes.join(" ")));
+        }
+        token::exchange(&self.http, &endpoint, form).await
+    }
+
+    /// The configured client (client credentials, JWT bearer, pre-registered code clients).
+    fn configured_client(&self, found: &Found) -> anyhow::Result<Client> {
+        let id = self
+            .config
+            .client_id
+            .clone()
+            .context("no client_id is configured")?;
+        let method = token::choose_method(
+            self.config.auth_method,
+            self.config.client_secret.is_some(),
+            self.config.private_key.is_some(),
+            &found.server,
+        );
+        Ok(Client {
+            issuer: found.server.issuer.clone(),
+            id,
+            secret: self.config.client_secret.clone(),
+            key: self.config.private_key.clone(),
+            method,
+        })
+    }
+
+    /// The authorization code grant through `agent`.
+    async fn code_grant(
+        &self,
+        state: &mut State,
+        found: &Found,
+        agent: &dyn UserAgent,
+        scopes: &[String],
+    ) -> anyhow::Result<Tokens> {
+        let server = &found.server;
+        ensure!(
+            server
+                .code_challenge_methods_supported
+                .as_ref()
+                .is_some_and(|m| m.iter().any(|m| m == "S256")),
+            "the authorization server does not say it supports PKCE with S256"
+        );
+        let endpoint = checked_url(
+            server
+                .authorization_endpoint
+                .as_deref()
+                .context("the authorization server has no authorization endpoint")?,
+            self.loopback_http,
+        )?;
+        let redirect_uri = agent.redirect_uri();
+        let client = match state.client.clone() {
+            Some(client) if client.issuer == server.issuer => client,
+            _ => {
+                let client = if self.config.client_id.is_some() {
+                    self.configured_client(found)?
+                } else if let (true, Some(url)) = (
+                    server.client_id_metadata_document_supported,
+                    &self.config.client_metadata_url,
+                ) {
+                    Client {
+                        issuer: server.issuer.clone(),
+                        id: url.clone(),
+                        secret: None,
+                        key: None,
+                        method: AuthMethod::None,
+                    }
+                } else if let Some(registration) = &server.registration_endpoint {
+                    let endpoint = checked_url(registration, self.loopback_http)?;
+                    token::register(&self.http, server, &endpoint, &redirect_uri).await?
+                } else {
+                    bail!("the authorization server offers no registration: configure a client_id")
+                };
+                state.client = Some(client.clone());
+                client
+            }
+        };
+        let pkce = authorize::Pkce::new();
+        let url = authorize::request_url(
+            &endpoint,
+            &client.id,
+            &redirect_uri,
+            &pkce,
+            &found.resource,
+            scopes,
+        );
+        let back = agent.authorize(&url).await?;
+        let code = authorize::code_of(&back, &pkce, server)?;
+        token::request(
+            &self.http,
+            server,
+            &found.token_endpoint,
+            &client,
+            &found.resource,
+            vec![
+                ("grant_type", "authorization_code".into()),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", pkce.verifier),
+            ],
+        )
+        .await
+    }
+
+    /// Find the upstream's resource metadata (where the challenge says, else at the well-known
+    /// locations) and its authorization server's metadata.
+    async fn discover(&self, challenge: Option<&Challenge>) -> anyhow::Result<Found> {
+        let mut resource: Option<ResourceMetadata> = None;
+        if let Some(url) = challenge.and_then(|c| c.resource_metadata.as_deref()) {
+            let url = checked_url(url, self.loopback_http)
+                .context("the challenge's resource_metadata")?;
+            resource = metadata::fetch(&self.http, &url).await?;
+            ensure!(resource.is_some(), "no resource metadata at {url}");
+        } else {
+            for url in metadata::resource_metadata_urls(&self.server) {
+                if let Some(found) = metadata::fetch(&self.http, &url).await? {
+                    resource = Some(found);
+                    break;
+                }
+            }
+        }
+        let (resource_id, scopes_supported, issuer) = match resource {
+            Some(prm) => {
+                ensure!(
+                    metadata::resource_covers(&prm.resource, &self.server),
+                    "the upstream's metadata names resource {:?}, which is not {}",
+                    prm.resource,
+                    self.server
+                );
+                let issuer = match &self.config.issuer {
+                    Some(issuer) => {
+                        ensure!(
+                            prm.authorization_servers.is_empty()
+                                || prm.authorization_servers.contains(issuer),
+                            "the upstream does not name the configured authorization server {issuer}"
+                        );
+                        issuer.clone()
+                    }
+                    None => prm
+                        .authorization_servers
+                        .first()
+                        .cloned()
+                        .context("the upstream's metadata names no authorization server")?,
+                };
+                (prm.resource, prm.scopes_supported, issuer)
+            }
+            None => {
+                let mut id = self.server.clone();
+                id.set_fragment(None);
+                let issuer = match &self.config.issuer {
+                    Some(issuer) => issuer.clone(),
+                    None => bail!("the upstream publishes no resource metadata"),
+                };
+                (id.to_string(), None, issuer)
+            }
+        };
+        let server = self.server_metadata(&issuer).await?;
+        let token_endpoint = checked_url(&server.token_endpoint, self.loopback_http)?;
+        Ok(Found {
+            resource: resource_id,
+            scopes_supported,
+            server,
+            token_endpoint,
+        })
+    }
+
+    /// The metadata of authorization server `issuer`, from the first well-known location that
+    /// has it; it must name `issuer` exactly.
+    async fn server_metadata(&self, issuer: &str) -> anyhow::Result<ServerMetadata> {
+        let url = checked_url(issuer, self.loopback_http).context("the authorization server")?;
+        for location in metadata::server_metadata_urls(&url) {
+            if let Some(server) = metadata::fetch::<ServerMetadata>(&self.http, &location).await? {
+                ensure!(
+                    server.issuer == issuer,
+                    "the metadata at {location} is issuer {:?}'s, not {issuer:?}'s",
+                    server.issuer
+                );
+                return Ok(server);
+            }
+        }
+        bail!("authorization server {issuer} publishes no metadata")
+    }
+}
