@@ -186,6 +186,9 @@ pub struct HttpConfig {
     /// Answer stateless requests with plain JSON when no notification is sent first. Default
     /// true. Env `MCPGATE_JSON_RESPONSE`.
     pub json_response: bool,
+    /// Also serve the legacy HTTP+SSE transport (2024-11-05): `GET /sse` and
+    /// `POST /messages?sessionId=`. Default false. Env `MCPGATE_LEGACY_SSE`.
+    pub legacy_sse: bool,
     /// How long shutdown waits for in-flight requests. Default 30s. Env
     /// `MCPGATE_SHUTDOWN_GRACE`.
     pub shutdown_grace: Duration,

@@ -6,6 +6,7 @@ mod bare_answers;
 mod docs;
 mod edge_layer;
 mod jsonrpc;
+mod legacy_sse;
 mod mcp_layer;
 mod oauth;
 mod paced_body;

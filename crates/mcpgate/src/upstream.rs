@@ -27,6 +27,7 @@ mod probe;
 mod resources;
 mod retry;
 mod session;
+mod sse;
 mod tls;
 mod tools;
 
@@ -67,10 +68,12 @@ pub enum UpstreamTransport {
         /// Its working directory.
         cwd: Option<PathBuf>,
     },
-    /// A Streamable HTTP server.
+    /// A Streamable HTTP server, or (with `sse`) a legacy HTTP+SSE one.
     Http {
-        /// Its MCP endpoint.
+        /// Its MCP endpoint (for `sse`, its event stream).
         url: String,
+        /// It speaks the legacy HTTP+SSE transport (2024-11-05), `transport = "sse"`.
+        sse: bool,
         /// Headers sent with every request (names and values as configured).
         headers: BTreeMap<String, String>,
         /// Where the bearer token mcpgate presents comes from (never the caller's own
@@ -104,6 +107,7 @@ impl std::fmt::Debug for UpstreamTransport {
                 .finish(),
             Self::Http {
                 url,
+                sse,
                 headers,
                 bearer,
                 oauth,
@@ -112,6 +116,7 @@ impl std::fmt::Debug for UpstreamTransport {
             } => f
                 .debug_struct("Http")
                 .field("url", url)
+                .field("sse", sse)
                 .field("headers", &headers.keys().collect::<Vec<_>>())
                 .field("bearer", bearer)
                 .field("oauth", &oauth.as_ref().map(|o| &o.grant))

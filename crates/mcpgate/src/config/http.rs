@@ -182,6 +182,7 @@ pub(super) fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpCon
             64,
         ),
         json_response: l.get_or("http.json_response", "MCPGATE_JSON_RESPONSE", true),
+        legacy_sse: l.get_or("http.legacy_sse", "MCPGATE_LEGACY_SSE", false),
         shutdown_grace: l.get_or(
             "http.shutdown_grace",
             "MCPGATE_SHUTDOWN_GRACE",

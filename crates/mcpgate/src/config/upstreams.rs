@@ -519,7 +519,7 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
         "stdio" if http_only => Err(format!(
             "{name}: `url`, `headers` and bearer tokens are for transport = \"http\""
         )),
-        "http" if stdio_only => Err(format!(
+        "http" | "sse" if stdio_only => Err(format!(
             "{name}: `command`, `args`, `env` and `cwd` are for transport = \"stdio\""
         )),
         "stdio" => {
@@ -533,7 +533,23 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
                 cwd: spec.cwd.clone(),
             })
         }
-        "http" => {
+        "http" | "sse" => {
+            let sse = spec.transport.as_deref() == Some("sse");
+            if sse
+                && spec
+                    .protocol
+                    .as_deref()
+                    .is_some_and(|p| p != "legacy" && p != "auto")
+            {
+                return Err(format!(
+                    "{name}: an sse upstream speaks the legacy protocol (protocol = \"legacy\")"
+                ));
+            }
+            if sse && spec.sign_tenant_headers {
+                return Err(format!(
+                    "{name}: signed tenant headers are for Streamable HTTP upstreams, not sse"
+                ));
+            }
             let Some(url) = spec
                 .url
                 .clone()
@@ -589,6 +605,7 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
             }
             Ok(UpstreamTransport::Http {
                 url,
+                sse,
                 headers: spec.headers.clone(),
                 bearer,
                 oauth: oauth.map(Box::new),
@@ -597,7 +614,7 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
             })
         }
         other => Err(format!(
-            "{name}: transport {other:?} is not supported (expected \"stdio\" or \"http\")"
+            "{name}: transport {other:?} is not supported (expected \"stdio\", \"http\" or \"sse\")"
         )),
     }
 }
@@ -970,6 +987,28 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("t0ken-in-a-file"), "{all}");
+    }
+
+    #[test]
+    fn sse_entries_are_legacy_http_upstreams() {
+        let config = with_file(
+            "[[upstreams]]\nname = \"old\"\ntransport = \"sse\"\nurl = \"https://x/sse\"\n",
+        )
+        .expect("valid");
+        let text = format!("{:?}", config.upstreams[0].transport);
+        assert!(text.contains("sse: true"), "{text}");
+        let Err(ConfigError::Invalid(issues)) = with_file(
+            "[[upstreams]]\nname = \"a\"\ntransport = \"sse\"\nurl = \"https://x/sse\"\nprotocol = \"2026-07-28\"\n\n\
+             [[upstreams]]\nname = \"b\"\ntransport = \"sse\"\nurl = \"https://x/sse\"\n\
+             sign_tenant_headers = true\nsigning_secret_env = \"S\"\n",
+        ) else {
+            panic!("invalid");
+        };
+        let all = format!("{issues:?}");
+        assert!(
+            all.contains("legacy protocol") && all.contains("not sse"),
+            "{all}"
+        );
     }
 
     #[test]

@@ -206,6 +206,21 @@ pub fn build_router(state: &AppState, handler: &Handler, oauth_metadata: Option<
     if let Some(metadata) = oauth_metadata {
         router = router.merge(metadata);
     }
+    if http.legacy_sse && state.proxy.is_none() {
+        router = router.merge(super::legacy_sse::routes(super::legacy_sse::LegacySse {
+            gate: state.gate.clone(),
+            handler: handler.clone(),
+            sessions: Arc::new(Owned::new(
+                session_limits(http),
+                state.metrics.sessions_live().clone(),
+                &state.lifecycle,
+            )),
+            max_body_bytes: http.max_body_bytes,
+            keep_alive: http.sse_keep_alive,
+            session_retry_after: http.session_idle_timeout.min(Duration::from_secs(60)),
+            lifecycle: state.lifecycle.clone(),
+        }));
+    }
     let mut router = router.nest_service(&http.mcp_path, mcp);
     if let Some(cors) = cors(&http.cors_origins) {
         router = router.layer(cors);

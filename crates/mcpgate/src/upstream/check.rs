@@ -29,6 +29,7 @@ pub async fn check(configs: &[UpstreamConfig]) -> (String, bool) {
     for (config, result) in configs.iter().zip(results) {
         let transport = match &config.transport {
             UpstreamTransport::Stdio { command, .. } => format!("stdio: {command}"),
+            UpstreamTransport::Http { url, sse: true, .. } => format!("sse: {url}"),
             UpstreamTransport::Http { url, .. } => format!("http: {url}"),
         };
         let required = if config.required { ", required" } else { "" };

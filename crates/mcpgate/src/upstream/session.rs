@@ -64,6 +64,21 @@ impl<H: ClientHandler + Clone> Session<H> {
             }
             UpstreamTransport::Http {
                 url,
+                sse: true,
+                headers,
+                ..
+            } => {
+                super::sse::open(
+                    url,
+                    headers,
+                    http.credential.clone(),
+                    http.rmcp.clone(),
+                    handler.clone(),
+                )
+                .await?
+            }
+            UpstreamTransport::Http {
+                url,
                 headers,
                 signing,
                 ..

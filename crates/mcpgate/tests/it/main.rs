@@ -11,6 +11,7 @@ mod edge;
 mod embed;
 mod http_clients;
 mod legacy;
+mod legacy_sse;
 mod malformed;
 mod rest;
 mod resume;

@@ -8,6 +8,9 @@ non-zero with a message on stderr.
 
     sdk_client.py --transport stdio --era legacy --command /path/to/mcpgate
     sdk_client.py --transport http  --era modern --url http://localhost:PORT/mcp
+    sdk_client.py --transport sse   --era legacy --url http://localhost:PORT/sse
+
+`--transport sse` is the legacy HTTP+SSE transport (2024-11-05): GET /sse, POST /messages.
 
 Eras: `legacy` is the `initialize` handshake (2025-11-25); `modern` is the stateless 2026-07-28
 protocol, pinned (no fallback to `initialize`) and confirmed with a `server/discover` round trip.
@@ -39,6 +42,7 @@ from typing import Any
 import httpx2
 import mcp_types as types
 from mcp import Client
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -425,9 +429,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 summary.update(await run_standard(client, args.era, expected_version))
         return summary
 
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
+    if args.transport == "sse":
+        async with Client(
+            sse_client(args.url, headers=headers),
+            mode=mode,
+            client_info=_client_info(),
+            read_timeout_seconds=REQUEST_TIMEOUT_SECONDS,
+        ) as client:
+            summary.update(await run_standard(client, args.era, expected_version))
+        return summary
+
     recorder = RecordingTransport()
     timeout = httpx2.Timeout(REQUEST_TIMEOUT_SECONDS, read=REQUEST_TIMEOUT_SECONDS)
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
     async with httpx2.AsyncClient(transport=recorder, timeout=timeout, headers=headers) as http:
         async with Client(
             streamable_http_client(args.url, http_client=http),
@@ -449,7 +463,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--transport", choices=["stdio", "http"], required=True)
+    parser.add_argument("--transport", choices=["stdio", "http", "sse"], required=True)
     parser.add_argument("--era", choices=["legacy", "modern"], required=True)
     parser.add_argument("--url", help="MCP endpoint (http)")
     parser.add_argument("--command", help="mcpgate binary to spawn (stdio)")
@@ -468,7 +482,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help='with --scenario calls: {"tool": ..., "arguments": {...}, "expect": "text in the answer"}',
     )
     args = parser.parse_args(argv)
-    if args.transport == "http" and not args.url:
+    if args.transport in ("http", "sse") and not args.url:
         parser.error("--transport http needs --url")
     if args.transport == "stdio" and not args.command:
         parser.error("--transport stdio needs --command")
