@@ -4,6 +4,7 @@
 
 mod auth;
 mod authz;
+mod certificate;
 mod challenge;
 mod expiring;
 mod gate;
@@ -20,6 +21,7 @@ pub use auth::{
     take_query_key,
 };
 pub use authz::{Access, Policy, RuleEffect, ToolFacts, ToolRule, glob};
+pub use certificate::ClientCertificate;
 pub use challenge::Challenges;
 pub use gate::{Admission, Gate, Limits, Refusal};
 pub use jwt::{

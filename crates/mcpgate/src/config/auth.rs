@@ -24,8 +24,9 @@ pub(super) fn resolve_auth(l: &mut Layers<'_>, http: &HttpConfig) -> AuthConfig 
         "token" => Ok(AuthMode::Token),
         "jwt" => Ok(AuthMode::Jwt),
         "signed" => Ok(AuthMode::Signed),
+        "mtls" => Ok(AuthMode::Certificate),
         other => Err(format!(
-            "expected none, dev, token, jwt or signed, found {other:?}"
+            "expected none, dev, token, jwt, signed or mtls, found {other:?}"
         )),
     });
     let default_subject: String = l.get_or(

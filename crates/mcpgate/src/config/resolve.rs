@@ -118,8 +118,19 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
              who can reach this address could act as any org's admin"
                 .to_owned(),
         ),
-        AuthMode::Token | AuthMode::Jwt | AuthMode::Signed => None,
+        AuthMode::Token | AuthMode::Jwt | AuthMode::Signed | AuthMode::Certificate => None,
     };
+    if auth.mode == AuthMode::Certificate
+        && http.tls.as_ref().is_none_or(|tls| tls.client_ca.is_none())
+    {
+        l.issue(
+            "auth.mode (MCPGATE_AUTH)",
+            None,
+            "auth `mtls` takes the caller from a verified client certificate: serve TLS \
+             (MCPGATE_TLS_CERT, MCPGATE_TLS_KEY) and require client certificates \
+             (MCPGATE_TLS_CLIENT_CA)",
+        );
+    }
     if transport == Transport::Http
         && !http.listen.ip().is_loopback()
         && !http.allow_unauthenticated

@@ -197,6 +197,26 @@ impl Authenticator {
         }
     }
 
+    /// The caller named by the connection's verified client certificate, when that is the
+    /// backend (`None` otherwise); a connection without one is refused as unauthenticated.
+    pub fn certificate_principal(
+        &self,
+        certificate: Option<&super::ClientCertificate>,
+    ) -> Option<Result<Principal, AuthError>> {
+        if self.mode != AuthMode::Certificate {
+            return None;
+        }
+        Some(match certificate {
+            Some(cert) => Ok(Principal::new(
+                &cert.subject,
+                cert.org.as_deref().unwrap_or(&self.default.org),
+                &self.signed_role,
+                AuthVia::Certificate,
+            )),
+            None => Err(AuthError::Missing),
+        })
+    }
+
     /// The principal for these headers when finding it costs nothing (no signature to
     /// verify): every backend but `jwt`, and in `jwt` a missing or malformed header or a token
     /// verified recently. `None` when a JWT has to be verified.
@@ -206,8 +226,9 @@ impl Authenticator {
             return Some(Err(AuthError::RepeatedHeader));
         }
         match (self.mode, header) {
-            // A signature is checked against the whole request, never cheaply.
-            (AuthMode::Signed, _) => None,
+            // A signature is checked against the whole request, never cheaply; a certificate
+            // is read from the connection ([`Self::certificate_principal`]).
+            (AuthMode::Signed | AuthMode::Certificate, _) => None,
             (AuthMode::None, _) | (AuthMode::Dev, None) => Some(Ok(self.default.clone())),
             (_, None) => Some(Err(AuthError::Missing)),
             (AuthMode::Dev, Some(value)) => Some(bearer(value).and_then(parse_dev_token)),

@@ -313,6 +313,7 @@ impl Gate {
         &self,
         headers: &HeaderMap,
         request: Option<RequestFacts<'_>>,
+        certificate: Option<&super::ClientCertificate>,
         peer: Option<IpAddr>,
         route: &'static str,
         counted: bool,
@@ -328,9 +329,10 @@ impl Gate {
             .limits
             .as_ref()
             .and_then(|limits| limits.still_blocked(anonymous.as_ref()));
-        let checked = match blocked {
-            None => self.auth.principal_for(headers, request).await,
-            Some(decision) => match self.auth.cheap_principal(headers) {
+        let checked = match (blocked, self.auth.certificate_principal(certificate)) {
+            (_, Some(checked)) => checked,
+            (None, None) => self.auth.principal_for(headers, request).await,
+            (Some(decision), None) => match self.auth.cheap_principal(headers) {
                 Some(checked) => checked,
                 None => return Err(Refusal::over_limit(decision)),
             },

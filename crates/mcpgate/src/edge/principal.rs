@@ -15,6 +15,8 @@ pub enum AuthVia {
     Jwt,
     /// Signed tenant headers from a trusted sender.
     Signed,
+    /// A verified TLS client certificate.
+    Certificate,
 }
 
 /// The caller of one request: subject, tenant (org), roles and scopes.

@@ -44,7 +44,7 @@ use axum::routing::{any, get, post};
 use axum::{Extension, Router};
 
 use crate::edge::Gate;
-use crate::http::edge_layer::{body_for_gate, peer_ip, request_facts};
+use crate::http::edge_layer::{body_for_gate, client_certificate, peer_ip, request_facts};
 use crate::state::AppState;
 use crate::workspace::Kind;
 
@@ -125,7 +125,14 @@ async fn admit(State(api): State<ApiGate>, mut request: Request, next: Next) -> 
     };
     let facts = body.as_deref().map(|body| request_facts(&request, body));
     let admission = match gate
-        .admit(request.headers(), facts, peer_ip(&request), "/api/v1", true)
+        .admit(
+            request.headers(),
+            facts,
+            client_certificate(&request),
+            peer_ip(&request),
+            "/api/v1",
+            true,
+        )
         .await
     {
         Ok(admission) => admission,

@@ -437,6 +437,14 @@ pub fn request_facts<'a>(request: &'a Request, body: &'a [u8]) -> crate::edge::R
     }
 }
 
+/// The verified client certificate of the request's TLS connection, if it presented one.
+pub fn client_certificate(request: &Request) -> Option<&crate::edge::ClientCertificate> {
+    request
+        .extensions()
+        .get::<Arc<crate::edge::ClientCertificate>>()
+        .map(AsRef::as_ref)
+}
+
 /// 413 with a JSON body that states the limit.
 pub fn too_large(limit: usize) -> Response {
     let mut response = reject(

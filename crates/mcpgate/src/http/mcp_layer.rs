@@ -23,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::edge_layer::{body_for_gate, peer_ip, read_body, request_facts};
+use super::edge_layer::{body_for_gate, client_certificate, peer_ip, read_body, request_facts};
 use super::jsonrpc;
 use super::sessions::{SessionCaller, SessionOwner, Sessions, SessionsFull};
 use crate::edge::{Admission, Gate, Principal, Refusal, reject};
@@ -73,6 +73,7 @@ pub(super) async fn admit(
         .admit(
             request.headers(),
             body.as_deref().map(|body| request_facts(request, body)),
+            client_certificate(request),
             peer_ip(request),
             "mcp",
             // Ending a session frees state: a client over its rate may still say goodbye.

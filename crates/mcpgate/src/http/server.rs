@@ -106,7 +106,10 @@ pub async fn serve(
             None => connections.spawn(serve_connection(
                 builder,
                 Guarded::new(tcp, peer, answers),
-                peer,
+                Connection {
+                    peer,
+                    certificate: None,
+                },
                 router,
                 drain,
                 idle,
@@ -117,10 +120,18 @@ pub async fn serve(
                     let handshake = tls.acceptor().accept(tcp);
                     match tokio::time::timeout(tls.handshake_timeout, handshake).await {
                         Ok(Ok(stream)) => {
+                            // Verified against the client CA in the handshake, when one is set.
+                            let certificate = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .and_then(|cert| crate::edge::ClientCertificate::from_der(cert))
+                                .map(Arc::new);
                             serve_connection(
                                 builder,
                                 Guarded::new(stream, peer, answers),
-                                peer,
+                                Connection { peer, certificate },
                                 router,
                                 drain,
                                 idle,
@@ -194,11 +205,17 @@ fn take_queued(listener: TcpListener) -> Vec<(TcpStream, SocketAddr)> {
     queued
 }
 
+/// What a connection tells each of its requests: the peer, and the TLS client certificate.
+struct Connection {
+    peer: SocketAddr,
+    certificate: Option<Arc<crate::edge::ClientCertificate>>,
+}
+
 /// Serve one connection through the drain steps.
 async fn serve_connection<T>(
     builder: Arc<auto::Builder<TokioExecutor>>,
     tcp: Guarded<T>,
-    peer: SocketAddr,
+    connection: Connection,
     router: Router,
     drain: DrainSignals,
     idle_timeout: Duration,
@@ -206,6 +223,7 @@ async fn serve_connection<T>(
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
+    let Connection { peer, certificate } = connection;
     let service = {
         let activity = Arc::clone(&activity);
         let closing = drain.closing.clone();
@@ -213,6 +231,9 @@ async fn serve_connection<T>(
             request
                 .extensions_mut()
                 .insert(ConnectInfo::<SocketAddr>(peer));
+            if let Some(certificate) = &certificate {
+                request.extensions_mut().insert(Arc::clone(certificate));
+            }
             let version = request.version();
             let stream = activity.request(version);
             let answer = tower::Service::call(&mut router.clone(), request);

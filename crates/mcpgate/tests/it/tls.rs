@@ -36,9 +36,24 @@ fn issue(
     name: &str,
     purpose: ExtendedKeyUsagePurpose,
 ) -> (String, String) {
+    issue_in(ca, name, None, purpose)
+}
+
+/// A certificate and key (PEM) issued by `ca` for `name` of `org`, for `purpose`.
+fn issue_in(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    name: &str,
+    org: Option<&str>,
+    purpose: ExtendedKeyUsagePurpose,
+) -> (String, String) {
     let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
         .expect("params");
     params.distinguished_name.push(DnType::CommonName, name);
+    if let Some(org) = org {
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, org);
+    }
     params.extended_key_usages = vec![purpose];
     let key = KeyPair::generate().expect("key");
     let cert = params.signed_by(&key, ca).expect("signed");
@@ -247,6 +262,111 @@ async fn client_certificates_are_required_and_must_come_from_the_configured_ca()
                 .is_ok_and(|(_, status)| status == 200)
         );
     }
+}
+
+/// `method` `path` on `server` over TLS with a JSON `body`; the status and JSON answer.
+async fn json_over_tls(
+    client: &Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<Bytes>,
+    >,
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: &str,
+    bearer: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("https://localhost:{}{path}", server.addr.port()))
+        .header("content-type", "application/json");
+    if let Some(token) = bearer {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("request");
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .expect("in time")
+        .expect("answered");
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn with_auth_mtls_the_client_certificate_is_the_caller_and_nothing_else_is() {
+    let servers = authority("server CA");
+    let clients = authority("client CA");
+    let files = Files::new();
+    let (cert, key) = issue(&servers, "mcpgate", ExtendedKeyUsagePurpose::ServerAuth);
+    files.write("cert.pem", &cert);
+    files.write("key.pem", &key);
+    files.write("clients.pem", &clients.pem());
+    let server = Server::start(&[
+        ("MCPGATE_TLS_CERT", &files.path("cert.pem")),
+        ("MCPGATE_TLS_KEY", &files.path("key.pem")),
+        ("MCPGATE_TLS_CLIENT_CA", &files.path("clients.pem")),
+        ("MCPGATE_AUTH", "mtls"),
+        ("MCPGATE_WORKSPACE_WRITE", "true"),
+    ])
+    .await;
+    let alice = client(
+        &servers,
+        false,
+        Some(&issue_in(
+            &clients,
+            "alice",
+            Some("acme"),
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )),
+    );
+    let bob = client(
+        &servers,
+        true,
+        Some(&issue_in(
+            &clients,
+            "bob",
+            Some("globex"),
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )),
+    );
+    let note = r#"{"title": "from alice"}"#;
+    // A bearer token claiming to be someone else changes nothing: the certificate decides.
+    let (status, made) = json_over_tls(
+        &alice,
+        &server,
+        "POST",
+        "/api/v1/notes",
+        note,
+        Some("dev:mallory:globex:admin"),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["created_by"], "alice");
+    // Bob's certificate names another organization: he does not see Alice's note.
+    let (_, seen) = json_over_tls(&bob, &server, "GET", "/api/v1/notes", "", None).await;
+    assert_eq!(seen["items"], serde_json::json!([]), "{seen}");
+    let (_, seen) = json_over_tls(&alice, &server, "GET", "/api/v1/notes", "", None).await;
+    assert_eq!(seen["items"][0]["title"], "from alice", "{seen}");
+}
+
+#[tokio::test]
+async fn auth_mtls_without_client_certificates_is_a_configuration_error() {
+    let out = tokio::process::Command::new(crate::support::binary())
+        .args(["config", "check"])
+        .env("MCPGATE_AUTH", "mtls")
+        .output()
+        .await
+        .expect("config check");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MCPGATE_TLS_CLIENT_CA"));
 }
 
 /// Call `tool` on `server` (plain HTTP) with no arguments; the JSON-RPC answer.

@@ -18,6 +18,9 @@ pub enum AuthMode {
     /// Signed tenant headers (`X-Mcpgate-*`, see [`crate::edge::signed`]) from a trusted
     /// sender, such as an mcpgate at the edge; callers' own tokens never reach this server.
     Signed,
+    /// The client certificate of the TLS connection, verified against the client CA
+    /// (`MCPGATE_AUTH=mtls`): its subject is the caller (see [`crate::edge::ClientCertificate`]).
+    Certificate,
 }
 
 /// Secrets that verify signed tenant headers (several during a rotation). Never printed.
