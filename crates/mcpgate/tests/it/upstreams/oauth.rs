@@ -386,7 +386,10 @@ async fn metadata_that_would_send_the_secret_elsewhere_is_refused_before_any_req
 async fn login_keeps_a_sealed_grant_that_serve_refreshes_until_it_is_revoked() {
     let auth = AuthServer::start(3, Behaviour::default()).await;
     let (_upstream, url) = protected(&auth).await;
-    let (_config, file) = config_file(&entry(&url, "grant = \"authorization_code\""));
+    let (_config, file) = config_file(&entry(&url, "grant = \"authorization_code\"").replace(
+        "protocol = \"auto\"\n",
+        "protocol = \"auto\"\nheartbeat_interval = \"1s\"\n",
+    ));
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap().to_owned();
     let key = "a long enough secret key for the test";
