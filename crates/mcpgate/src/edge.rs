@@ -28,7 +28,7 @@ pub use jwt::{
     JwtError, JwtSettings, JwtSetupError, JwtVerifier, VerifiedClaims, jwks_url_acceptable,
 };
 pub use origin::{InvalidOrigin, OriginPattern, OriginPolicy, OriginRefusal};
-pub use principal::{AuthVia, Principal, ROLES, is_identifier};
+pub use principal::{AuthVia, CallerToken, Principal, ROLES, is_identifier};
 pub use ratelimit::{
     Decision, FailurePolicy, MAX_KEY_LEN, Quota, RATELIMIT_LIMIT, RATELIMIT_REMAINING,
     RATELIMIT_RESET, RateLimitConfig, RateLimitSetupError, RateLimiter, ToolQuota,

@@ -172,9 +172,13 @@ impl Proxy {
     ) -> Result<Response<Body>, ProxyError> {
         let mut renewals = 0;
         let answer = loop {
+            let caller_token = head
+                .extensions
+                .get::<crate::edge::CallerToken>()
+                .map(|t| &*t.0);
             let token = self
                 .credential
-                .token()
+                .token_for(caller_token)
                 .await
                 .map_err(|e| ProxyError::Credential(format!("{e:#}")))?;
             let request = self.outbound(head, body.clone(), caller, token.as_deref())?;

@@ -93,6 +93,22 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         upstreams.push(proxy.clone());
     }
     super::upstreams::attach_grant_store(&mut l, &mut upstreams, &data_dir);
+    if auth.mode != AuthMode::Jwt
+        && upstreams.iter().any(|u| {
+            matches!(
+                &u.transport,
+                crate::upstream::UpstreamTransport::Http { oauth: Some(o), .. }
+                    if matches!(o.grant, crate::upstream::oauth::Grant::TokenExchange { .. })
+            )
+        })
+    {
+        l.issue(
+            "auth.mode (MCPGATE_AUTH)",
+            None,
+            "an upstream's oauth token exchange trades each caller's verified token: it needs \
+             MCPGATE_AUTH=jwt",
+        );
+    }
     let redis_url: Option<String> = l.get("redis.url", "MCPGATE_REDIS_URL");
     if let Some(url) = &redis_url
         && !(url.starts_with("redis://") || url.starts_with("rediss://"))

@@ -104,6 +104,7 @@ pub(super) struct OAuthSpec {
     client_metadata_url: Option<String>,
     scopes: Option<Vec<String>>,
     issuer: Option<String>,
+    audience: Option<String>,
 }
 
 /// An entry's OAuth, checked: the grant and what it needs, the client's secret or key from
@@ -148,13 +149,16 @@ fn oauth(name: &str, spec: &OAuthSpec) -> Result<OAuthConfig, String> {
     let grant = match spec.grant.as_deref().unwrap_or("client_credentials") {
         "client_credentials" => Grant::ClientCredentials,
         "authorization_code" => Grant::AuthorizationCode,
+        "token_exchange" => Grant::TokenExchange {
+            audience: spec.audience.clone(),
+        },
         "jwt_bearer" => Grant::JwtBearer(SecretSource::File(spec.assertion_file.clone().ok_or_else(
             || format!("{name}: oauth.grant = \"jwt_bearer\" needs `assertion_file` (the workload's token)"),
         )?)),
         other => {
             return Err(format!(
                 "{name}: oauth.grant {other:?} is not one of client_credentials, \
-                 authorization_code, jwt_bearer"
+                 authorization_code, jwt_bearer, token_exchange"
             ));
         }
     };
@@ -163,10 +167,19 @@ fn oauth(name: &str, spec: &OAuthSpec) -> Result<OAuthConfig, String> {
             "{name}: oauth.assertion_file is for grant = \"jwt_bearer\""
         ));
     }
-    if matches!(grant, Grant::ClientCredentials) && spec.client_id.is_none() {
+    if spec.audience.is_some() && !matches!(grant, Grant::TokenExchange { .. }) {
+        return Err(format!(
+            "{name}: oauth.audience is for grant = \"token_exchange\""
+        ));
+    }
+    let confidential = matches!(
+        grant,
+        Grant::ClientCredentials | Grant::TokenExchange { .. }
+    );
+    if confidential && spec.client_id.is_none() {
         return Err(format!("{name}: oauth client credentials need `client_id`"));
     }
-    if matches!(grant, Grant::ClientCredentials) && secret.is_none() && private_key.is_none() {
+    if confidential && secret.is_none() && private_key.is_none() {
         return Err(format!(
             "{name}: oauth client credentials need a client secret \
              (`client_secret_env`/`client_secret_file`) or `private_key_file`"
@@ -598,6 +611,7 @@ fn transport(name: &str, spec: &UpstreamSpec) -> Result<UpstreamTransport, Strin
             }
             let tls = upstream_tls(name, &url, spec)?;
             let oauth = spec.oauth.as_ref().map(|o| oauth(name, o)).transpose()?;
+
             if oauth.is_some() && bearer.is_some() {
                 return Err(format!(
                     "{name}: a bearer token and [upstreams.oauth] exclude each other"
@@ -787,6 +801,22 @@ pub(super) fn resolve_upstreams(l: &mut Layers<'_>) -> Vec<UpstreamConfig> {
                 format!(
                     "{}: `sign_tenant_headers` needs protocol = \"2026-07-28\" (each call is \
                      then signed for its caller)",
+                    upstream.name
+                ),
+            );
+        }
+        if let UpstreamTransport::Http {
+            oauth: Some(oauth), ..
+        } = &upstream.transport
+            && matches!(oauth.grant, Grant::TokenExchange { .. })
+            && upstream.protocol != UpstreamProtocol::Modern
+        {
+            l.issue(
+                "upstreams",
+                None,
+                format!(
+                    "{}: oauth token exchange needs protocol = \"2026-07-28\" (each call then \
+                     carries its own caller's token; a legacy session is shared by callers)",
                     upstream.name
                 ),
             );
@@ -987,6 +1017,20 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("t0ken-in-a-file"), "{all}");
+    }
+
+    #[test]
+    fn token_exchange_needs_the_modern_era_and_verified_callers() {
+        let Err(ConfigError::Invalid(issues)) = with_file(
+            "[[upstreams]]\nname = \"obo\"\ntransport = \"http\"\nurl = \"https://x/mcp\"\n\
+             [upstreams.oauth]\ngrant = \"token_exchange\"\nclient_id = \"gw\"\n\
+             client_secret_env = \"S\"\naudience = \"https://x\"\n",
+        ) else {
+            panic!("invalid");
+        };
+        let all = format!("{issues:?}");
+        assert!(all.contains("needs protocol = \\\"2026-07-28\\\""), "{all}");
+        assert!(all.contains("MCPGATE_AUTH=jwt"), "{all}");
     }
 
     #[test]

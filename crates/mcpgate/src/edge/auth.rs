@@ -350,6 +350,11 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The bearer token of `headers`, if they carry one.
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    bearer(headers.get(header::AUTHORIZATION)?).ok()
+}
+
 fn bearer(value: &HeaderValue) -> Result<&str, AuthError> {
     let text = value.to_str().map_err(|_| AuthError::NotBearer)?;
     let (scheme, token) = text.split_once(' ').ok_or(AuthError::NotBearer)?;

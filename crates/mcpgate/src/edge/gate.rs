@@ -123,6 +123,8 @@ fn retry_secs(decision: &Decision) -> u64 {
 pub struct Admission {
     /// The caller.
     pub principal: Principal,
+    /// The JWT the caller was verified by (auth `jwt` only).
+    pub token: Option<super::CallerToken>,
     /// The route's rate decision, when a limit applied.
     pub decision: Option<Decision>,
 }
@@ -376,8 +378,13 @@ impl Gate {
                 return Err(Refusal::InsufficientScope(self.required_scopes.to_vec()));
             }
         }
+        let token = (principal.via == super::AuthVia::Jwt)
+            .then(|| super::auth::bearer_token(headers))
+            .flatten()
+            .map(|token| super::CallerToken(token.into()));
         Ok(Admission {
             principal,
+            token,
             decision,
         })
     }

@@ -75,3 +75,15 @@ pub fn is_identifier(text: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
 }
+
+/// The bearer token a caller was verified by (auth `jwt`), kept beside the request so that an
+/// upstream configured for on-behalf-of delegation can have it exchanged (RFC 8693) for a token
+/// of its own. It is never sent anywhere as it is, and never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallerToken(pub Arc<str>);
+
+impl std::fmt::Debug for CallerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallerToken(…)")
+    }
+}

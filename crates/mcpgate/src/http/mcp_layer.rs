@@ -82,6 +82,9 @@ pub(super) async fn admit(
         .await
         .map_err(|refusal| refused(gate, &refusal))?;
     request.extensions_mut().insert(admission.principal.clone());
+    if let Some(token) = &admission.token {
+        request.extensions_mut().insert(token.clone());
+    }
     Ok(admission)
 }
 

@@ -68,10 +68,16 @@ impl Credential {
 
     /// The bearer token of the next request, if any.
     pub async fn token(&self) -> anyhow::Result<Option<String>> {
+        self.token_for(None).await
+    }
+
+    /// The bearer token of the next request made for the caller verified by `caller` (its own
+    /// token, which only an on-behalf-of grant uses: it exchanges it).
+    pub async fn token_for(&self, caller: Option<&str>) -> anyhow::Result<Option<String>> {
         match self {
             Self::None => Ok(None),
             Self::Bearer(secret) => Ok(Some(secret.get()?.to_string())),
-            Self::OAuth(oauth) => oauth.token().await,
+            Self::OAuth(oauth) => oauth.token_for(caller).await,
         }
     }
 

@@ -268,7 +268,7 @@ impl Direct {
         let response = loop {
             let token = self
                 .credential
-                .token()
+                .token_for(caller_token(cx))
                 .await
                 .map_err(|e| transport(format!("the upstream credential: {e:#}")))?;
             // A copy only when the request may be sent again.
@@ -722,6 +722,16 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
 }
 
 /// A failure on the way (nothing the upstream said), as rmcp's client would report it.
+/// The token the caller of `cx` was verified by, if the edge kept one (auth `jwt`).
+fn caller_token(cx: &CallContext) -> Option<&str> {
+    cx.request
+        .extensions
+        .get::<http::request::Parts>()?
+        .extensions
+        .get::<crate::edge::CallerToken>()
+        .map(|t| &*t.0)
+}
+
 fn transport(message: String) -> ServiceError {
     #[derive(Debug, thiserror::Error)]
     #[error("{0}")]

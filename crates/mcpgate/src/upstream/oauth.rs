@@ -41,6 +41,8 @@ use token::{Client, Refused, Tokens};
 
 /// How many times one request is sent again after the upstream refused its token.
 pub const MAX_RENEWALS: usize = 2;
+/// Most exchanged tokens kept (token exchange; expired ones go first).
+const MAX_EXCHANGED: usize = 10_000;
 
 /// The grant an upstream's tokens come from.
 #[derive(Debug, Clone)]
@@ -52,6 +54,13 @@ pub enum Grant {
     /// `urn:ietf:params:oauth:grant-type:jwt-bearer` with this assertion (a workload's
     /// identity token; re-read for each request, so a rotated file is used).
     JwtBearer(SecretSource),
+    /// On-behalf-of delegation (RFC 8693): each caller's verified token is exchanged for a
+    /// token of the upstream's (cached per caller until it expires); what no caller is behind
+    /// (discovery, listing, heartbeats) uses client credentials.
+    TokenExchange {
+        /// `audience` of the exchange, when the server wants one besides the resource.
+        audience: Option<String>,
+    },
     /// Enterprise-managed authorization: the identity provider's ID token is exchanged there
     /// (RFC 8693) for an identity assertion grant (ID-JAG) for the upstream's authorization
     /// server, which takes it as a JWT bearer grant.
@@ -102,6 +111,8 @@ pub struct OAuth {
     store: Option<GrantStore>,
     /// The access token in use, read without the lock.
     current: arc_swap::ArcSwapOption<Tokens>,
+    /// Exchanged tokens by the SHA-256 of the caller's token (token exchange).
+    exchanged: std::sync::Mutex<std::collections::HashMap<[u8; 32], Tokens>>,
     state: tokio::sync::Mutex<State>,
 }
 
@@ -188,6 +199,7 @@ impl OAuth {
             agent: None,
             store,
             current: arc_swap::ArcSwapOption::empty(),
+            exchanged: std::sync::Mutex::default(),
             state: tokio::sync::Mutex::new(state),
         })
     }
@@ -234,6 +246,93 @@ impl OAuth {
         self.renew(&mut state, scopes).await.map(Some)
     }
 
+    /// The access token for a request made for the caller verified by `caller` (its own
+    /// bearer token), where the grant is on-behalf-of; otherwise [`Self::token`].
+    pub async fn token_for(&self, caller: Option<&str>) -> anyhow::Result<Option<String>> {
+        let (Grant::TokenExchange { audience }, Some(caller)) = (&self.config.grant, caller) else {
+            return self.token().await;
+        };
+        use sha2::Digest as _;
+        let key: [u8; 32] = sha2::Sha256::digest(caller.as_bytes()).into();
+        if let Some(tokens) = self.exchanged_for(&key) {
+            return Ok(Some(tokens.access));
+        }
+        let found = {
+            let mut state = self.state.lock().await;
+            if state.found.is_none() && !state.looked {
+                state.looked = true;
+                if let Ok(found) = self.discover(None).await {
+                    state.found = Some(found);
+                }
+            }
+            state.found.clone()
+        };
+        let Some(found) = found else {
+            // The upstream's challenge will say where its authorization server is.
+            return Ok(None);
+        };
+        let client = self.configured_client(&found)?;
+        let mut params = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange".to_owned(),
+            ),
+            ("subject_token", caller.to_owned()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token".into(),
+            ),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:access_token".into(),
+            ),
+        ];
+        if let Some(audience) = audience {
+            params.push(("audience", audience.clone()));
+        }
+        if let Some(scopes) = &self.config.scopes {
+            params.push(("scope", scopes.join(" ")));
+        }
+        let tokens = token::request(
+            &self.http,
+            &found.server,
+            &found.token_endpoint,
+            &client,
+            &found.resource,
+            params,
+        )
+        .await
+        .with_context(|| format!("upstream {}: exchanging the caller's token", self.name))?;
+        // Kept five minutes at most, so a caller whose own token stops working loses the
+        // delegated one soon after.
+        let mut tokens = tokens;
+        let latest = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        tokens.renew_at = Some(tokens.renew_at.map_or(latest, |at| at.min(latest)));
+        let mut exchanged = self.exchanged.lock().unwrap_or_else(|e| e.into_inner());
+        if exchanged.len() >= MAX_EXCHANGED {
+            exchanged.retain(|_, t| t.fresh());
+            if exchanged.len() >= MAX_EXCHANGED {
+                exchanged.clear();
+            }
+        }
+        exchanged.insert(key, tokens.clone());
+        Ok(Some(tokens.access))
+    }
+
+    /// A caller's exchanged token that is still fresh.
+    fn exchanged_for(&self, key: &[u8; 32]) -> Option<Tokens> {
+        let exchanged = self.exchanged.lock().unwrap_or_else(|e| e.into_inner());
+        exchanged.get(key).filter(|t| t.fresh()).cloned()
+    }
+
+    /// Forget the exchanged token `sent` (the upstream refused it).
+    fn forget_exchanged(&self, sent: &str) -> bool {
+        let mut exchanged = self.exchanged.lock().unwrap_or_else(|e| e.into_inner());
+        let before = exchanged.len();
+        exchanged.retain(|_, t| t.access != sent);
+        exchanged.len() != before
+    }
+
     /// The upstream refused `sent` with HTTP `status` and `challenge` (its `WWW-Authenticate`):
     /// whether there is a new token to send the request again with.
     pub async fn refused(
@@ -243,6 +342,10 @@ impl OAuth {
         sent: Option<&str>,
     ) -> anyhow::Result<bool> {
         let challenge = challenge.map(Challenge::parse).unwrap_or_default();
+        if status == 401 && sent.is_some_and(|sent| self.forget_exchanged(sent)) {
+            // A caller's exchanged token: the next attempt exchanges again.
+            return Ok(true);
+        }
         let mut state = self.state.lock().await;
         let current = state.tokens.as_ref().map(|t| t.access.as_str());
         if sent.is_some() && current != sent && current.is_some_and(|c| !c.is_empty()) {
@@ -417,7 +520,7 @@ impl OAuth {
             .clone()
             .context("the upstream's authorization server is not known")?;
         let result = match &self.config.grant {
-            Grant::ClientCredentials => {
+            Grant::ClientCredentials | Grant::TokenExchange { .. } => {
                 let client = self.configured_client(&found)?;
                 let mut params = vec![("grant_type", "client_credentials".to_owned())];
                 if !scopes.is_empty() {

@@ -21,6 +21,8 @@ use crate::support::{Server, free_port};
 
 /// The secret the authorization server signs with and the upstream verifies with.
 const SIGNING: &str = "0123456789abcdef0123456789abcdef-as-signing";
+/// The secret of the identity provider that signs callers' own tokens (for the gateway).
+const USER_SIGNING: &str = "fedcba9876543210fedcba9876543210-user-idp";
 /// The gateway's client at the authorization server.
 const CLIENT: (&str, &str) = ("gateway", "gateway-secret-71c");
 const ALICE: &str = "dev:alice:acme:admin";
@@ -168,6 +170,25 @@ async fn token(
             }
             Some("refresh-secret-1".to_owned())
         }
+        Some("urn:ietf:params:oauth:grant-type:token-exchange") => {
+            // The caller's own token, verified; the new token names the same user.
+            let mut validation = jsonwebtoken::Validation::default();
+            validation.set_audience(&["gateway"]);
+            let Ok(user) = jsonwebtoken::decode::<Value>(
+                form.get("subject_token").map_or("", String::as_str),
+                &jsonwebtoken::DecodingKey::from_secret(USER_SIGNING.as_bytes()),
+                &validation,
+            ) else {
+                return refuse("invalid_grant");
+            };
+            return issue(
+                &s,
+                &user.claims["sub"],
+                &user.claims["org"],
+                form.get("resource"),
+                None,
+            );
+        }
         Some("refresh_token") => {
             if s.revoked.load(Ordering::SeqCst) {
                 return refuse("invalid_grant");
@@ -179,14 +200,31 @@ async fn token(
         }
         _ => return refuse("unsupported_grant_type"),
     };
+    issue(
+        &s,
+        &json!("gateway"),
+        &json!("acme"),
+        form.get("resource"),
+        refresh,
+    )
+}
+
+/// A token for `sub` of `org` for `resource`, with `refresh` beside it.
+fn issue(
+    s: &AsState,
+    sub: &Value,
+    org: &Value,
+    resource: Option<&String>,
+    refresh: Option<String>,
+) -> Response {
     s.issued.fetch_add(1, Ordering::SeqCst);
     let now = chrono::Utc::now().timestamp();
     let claims = json!({
         "iss": s.base,
-        "sub": "gateway",
-        "org": "acme",
+        "sub": sub,
+        "org": org,
         "roles": ["admin"],
-        "aud": form.get("resource"),
+        "aud": resource,
         "iat": now,
         "exp": now + s.lifetime as i64,
     });
@@ -485,4 +523,97 @@ async fn login_keeps_a_sealed_grant_that_serve_refreshes_until_it_is_revoked() {
         report.contains("FAILED") && report.contains("upstreams login up"),
         "{report}"
     );
+}
+
+/// A caller's own token, minted by the identity provider the gateway trusts.
+fn user_token(sub: &str, org: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": sub, "org": org, "roles": ["admin"], "aud": "gateway", "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(USER_SIGNING.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn token_exchange_lets_the_upstream_see_each_user_without_ever_seeing_their_token() {
+    let auth = AuthServer::start(300, Behaviour::default()).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("{base}/mcp");
+    let _upstream = Server::start_at(
+        &format!("127.0.0.1:{port}"),
+        &[
+            ("MCPGATE_AUTH", "jwt"),
+            ("MCPGATE_JWT_SECRET", SIGNING),
+            ("MCPGATE_JWT_ISSUER", &auth.base),
+            ("MCPGATE_JWT_AUDIENCE", &url),
+            ("MCPGATE_AUTHORIZATION_SERVERS", &auth.base),
+            ("MCPGATE_PUBLIC_URL", &base),
+            ("MCPGATE_WORKSPACE_WRITE", "true"),
+        ],
+    )
+    .await;
+    let (_dir, file) = config_file(
+        &entry(
+            &url,
+            &format!(
+                "grant = \"token_exchange\"\nclient_id = \"{}\"\nclient_secret_env = \"GW_SECRET\"",
+                CLIENT.0
+            ),
+        )
+        .replace("protocol = \"auto\"", "protocol = \"2026-07-28\""),
+    );
+    let gateway = Server::start(&[
+        ("MCPGATE_CONFIG", &file),
+        ("MCPGATE_AUTH", "jwt"),
+        ("MCPGATE_JWT_SECRET", USER_SIGNING),
+        ("MCPGATE_JWT_AUDIENCE", "gateway"),
+        ("GW_SECRET", CLIENT.1),
+    ])
+    .await;
+    let alice = user_token("alice", "acme");
+    let bob = user_token("bob", "acme");
+    let create = |token: String, title: &'static str| {
+        let gateway = &gateway;
+        async move {
+            let params = json!({"name": "up__create_note", "arguments": {"title": title}});
+            let response = crate::edge::rpc(gateway, Some(&token), "tools/call", params).await;
+            crate::support::messages(&response.text().await.unwrap())
+                .pop()
+                .unwrap_or_default()
+        }
+    };
+    let mut made = Value::Null;
+    super::faults::eventually("the upstream's tools are served", async || {
+        made = create(alice.clone(), "alice's").await;
+        succeeded(&made)
+    })
+    .await;
+    // The upstream saw Alice herself, from a token of its own audience.
+    assert_eq!(
+        made["result"]["structuredContent"]["created_by"], "alice",
+        "{made}"
+    );
+    let made = create(bob.clone(), "bob's").await;
+    assert_eq!(
+        made["result"]["structuredContent"]["created_by"], "bob",
+        "{made}"
+    );
+    assert!(succeeded(&create(alice.clone(), "again").await));
+
+    // One exchange per user (cached), each of the user's own token, for the upstream's
+    // resource; the listing went as the gateway itself.
+    let requests = auth.token_requests();
+    let exchanges: Vec<&HashMap<String, String>> = requests
+        .iter()
+        .map(|(form, _)| form)
+        .filter(|form| form["grant_type"].ends_with("token-exchange"))
+        .collect();
+    assert_eq!(exchanges.len(), 2, "{requests:?}");
+    assert_eq!(exchanges[0]["subject_token"], alice);
+    assert_eq!(exchanges[1]["subject_token"], bob);
+    assert!(exchanges.iter().all(|form| form["resource"] == url));
+    assert!(auth.grants().contains(&"client_credentials".to_owned()));
 }
