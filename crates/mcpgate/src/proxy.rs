@@ -38,7 +38,7 @@ pub use relay::{Relay, Rewrite};
 
 use crate::edge::Principal;
 use crate::telemetry::error_chain;
-use crate::upstream::{Credential, TenantSigner, UpstreamConfig, UpstreamTransport};
+use crate::upstream::{Attempt, Credential, TenantSigner, UpstreamConfig, UpstreamTransport};
 
 /// Request headers that cross to the upstream (besides `Mcp-Param-*`), lower case.
 pub const FORWARDED: &[&str] = &[
@@ -170,44 +170,37 @@ impl Proxy {
         end: CancellationToken,
         rewrite: Option<Box<dyn Rewrite>>,
     ) -> Result<Response<Body>, ProxyError> {
-        let mut renewals = 0;
-        let answer = loop {
-            let caller_token = head
-                .extensions
-                .get::<crate::edge::CallerToken>()
-                .map(|t| &*t.0);
-            let token = self
-                .credential
-                .token_for(caller_token)
-                .await
-                .map_err(|e| ProxyError::Credential(format!("{e:#}")))?;
-            let request = self.outbound(head, body.clone(), caller, token.as_deref())?;
-            let answer = tokio::time::timeout(self.timeout, self.client.request(request))
-                .await
-                .map_err(|_| ProxyError::Timeout(self.timeout))?
-                .map_err(|e| ProxyError::Unreachable(error_chain(&e)))?;
-            let status = answer.status();
-            if !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-                break answer;
-            }
-            // The upstream refused mcpgate's own credential: renew it where it can be, else
-            // answer for it here (the caller's credential is not the one that is wrong).
-            let challenge = answer
-                .headers()
-                .get(header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok());
-            let renewed = renewals < Credential::MAX_RENEWALS
-                && self.credential.renews()
-                && self
-                    .credential
-                    .refused(status.as_u16(), challenge, token.as_deref())
-                    .await
-                    .map_err(|e| ProxyError::Credential(format!("{e:#}")))?;
-            if !renewed {
-                return Err(ProxyError::CredentialRefused(status.as_u16()));
-            }
-            renewals += 1;
-        };
+        let caller_token = head
+            .extensions
+            .get::<crate::edge::CallerToken>()
+            .map(|t| &*t.0);
+        let answer = self
+            .credential
+            .send(
+                caller_token,
+                |token| {
+                    let request = self.outbound(head, body.clone(), caller, token.as_deref());
+                    async move {
+                        let answer =
+                            tokio::time::timeout(self.timeout, self.client.request(request?))
+                                .await
+                                .map_err(|_| ProxyError::Timeout(self.timeout))?
+                                .map_err(|e| ProxyError::Unreachable(error_chain(&e)))?;
+                        let status = answer.status().as_u16();
+                        Ok(Attempt::http((), status, answer.headers()).map(|()| answer))
+                    }
+                },
+                |e| ProxyError::Credential(format!("{e:#}")),
+            )
+            .await?;
+        // The upstream refused mcpgate's own credential (and it could not be renewed): answered
+        // here, as the caller's own credential is not the one that is wrong.
+        if matches!(
+            answer.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            return Err(ProxyError::CredentialRefused(answer.status().as_u16()));
+        }
         let (mut parts, incoming) = answer.into_parts();
         strip_answer_headers(&mut parts.headers);
         let events = parts

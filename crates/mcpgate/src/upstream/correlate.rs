@@ -17,7 +17,7 @@ use rmcp::transport::streamable_http_client::{
 use sse_stream::Sse;
 
 use super::tools::REQUEST_ID_META;
-use super::{Credential, TenantSigner};
+use super::{Attempt, Credential, TenantSigner};
 
 /// reqwest's client, adding `X-Request-Id` to forwarded requests, and signed tenant headers
 /// (for the gateway itself: no caller is behind what goes this way to a signing upstream)
@@ -51,32 +51,31 @@ impl Correlated {
         F: FnMut(Option<String>) -> Fut,
         Fut: std::future::Future<Output = Result<T, StreamableHttpError<reqwest::Error>>>,
     {
-        let credential_error = |e: anyhow::Error| {
-            StreamableHttpError::Io(std::io::Error::other(format!(
-                "the upstream credential: {e:#}"
-            )))
-        };
-        let mut renewals = 0;
-        loop {
-            let token = self.credential.token().await.map_err(credential_error)?;
-            let result = send(token.clone()).await;
-            let Err(error) = &result else { return result };
-            let Some((status, challenge)) = refusal(error) else {
-                return result;
-            };
-            if renewals >= Credential::MAX_RENEWALS || !self.credential.renews() {
-                return result;
-            }
-            renewals += 1;
-            if !self
-                .credential
-                .refused(status, Some(challenge), token.as_deref())
-                .await
-                .map_err(credential_error)?
-            {
-                return result;
-            }
-        }
+        self.credential
+            .send(
+                None,
+                |token| {
+                    let sent = send(token);
+                    async move {
+                        let result = sent.await;
+                        let refusal = result
+                            .as_ref()
+                            .err()
+                            .and_then(refusal)
+                            .map(|(status, challenge)| (status, Some(challenge.to_owned())));
+                        Ok(Attempt {
+                            answer: result,
+                            refusal,
+                        })
+                    }
+                },
+                |e| {
+                    StreamableHttpError::Io(std::io::Error::other(format!(
+                        "the upstream credential: {e:#}"
+                    )))
+                },
+            )
+            .await?
     }
 
     /// `headers` with the signed tenant headers of `method uri` with `body`, when signing.

@@ -5,10 +5,40 @@
 //! refused one, then sends the request again while it says so (at most
 //! [`Credential::MAX_RENEWALS`] times).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use super::CachedSecret;
 use super::oauth::{self, OAuth};
+
+/// What became of one attempt to send a request: the answer, and the upstream's refusal of the
+/// credential when that is what the answer is (its status and challenge).
+pub struct Attempt<R> {
+    pub answer: R,
+    pub refusal: Option<(u16, Option<String>)>,
+}
+
+impl<R> Attempt<R> {
+    /// An HTTP answer with `status` and `headers`: a refusal when the status is 401 or 403.
+    pub fn http(answer: R, status: u16, headers: &http::HeaderMap) -> Self {
+        let refusal = matches!(status, 401 | 403).then(|| {
+            let challenge = headers
+                .get(http::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (status, challenge)
+        });
+        Self { answer, refusal }
+    }
+
+    /// The same attempt with its answer changed by `f`.
+    pub fn map<T>(self, f: impl FnOnce(R) -> T) -> Attempt<T> {
+        Attempt {
+            answer: f(self.answer),
+            refusal: self.refusal,
+        }
+    }
+}
 
 /// An upstream's credential.
 #[derive(Clone, Default, Debug)]
@@ -101,6 +131,40 @@ impl Credential {
         match self {
             Self::OAuth(oauth) => oauth.problem().await,
             Self::None | Self::Bearer(_) => None,
+        }
+    }
+
+    /// `send` a request with the token for `caller` (see [`Self::token_for`]) and, while the
+    /// upstream refuses it and this credential has a new one, again (at most
+    /// [`Self::MAX_RENEWALS`] times); the last answer. The credential's own failures (no token
+    /// can be had, and why) become the sender's error through `failed`.
+    pub async fn send<R, E, F, Fut>(
+        &self,
+        caller: Option<&str>,
+        mut send: F,
+        failed: impl Fn(anyhow::Error) -> E,
+    ) -> Result<R, E>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<Attempt<R>, E>>,
+    {
+        let mut renewals = 0;
+        loop {
+            let token = self.token_for(caller).await.map_err(&failed)?;
+            let attempt = send(token.clone()).await?;
+            let Some((status, challenge)) = attempt.refusal else {
+                return Ok(attempt.answer);
+            };
+            if renewals >= Self::MAX_RENEWALS
+                || !self.renews()
+                || !self
+                    .refused(status, challenge.as_deref(), token.as_deref())
+                    .await
+                    .map_err(&failed)?
+            {
+                return Ok(attempt.answer);
+            }
+            renewals += 1;
         }
     }
 

@@ -39,6 +39,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::credential::Attempt;
 use crate::mcp::CallContext;
 use crate::telemetry::error_chain;
 
@@ -264,41 +265,30 @@ impl Direct {
             headers.insert(name, value);
         }
         let body = Bytes::from(body);
-        let mut renewals = 0;
-        let response = loop {
-            let token = self
-                .credential
-                .token_for(caller_token(cx))
-                .await
-                .map_err(|e| transport(format!("the upstream credential: {e:#}")))?;
-            // A copy only when the request may be sent again.
-            let headers = if self.credential.renews() {
-                headers.clone()
-            } else {
-                std::mem::take(&mut headers)
-            };
-            let response = self.send(&body, headers, token.as_deref(), cx).await?;
-            let status = response.status().as_u16();
-            if !matches!(status, 401 | 403)
-                || renewals >= super::Credential::MAX_RENEWALS
-                || !self.credential.renews()
-            {
-                break response;
-            }
-            renewals += 1;
-            let challenge = response
-                .headers()
-                .get(http::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok());
-            let renewed = self
-                .credential
-                .refused(status, challenge, token.as_deref())
-                .await
-                .map_err(|e| transport(format!("the upstream credential: {e:#}")))?;
-            if !renewed {
-                break response;
-            }
-        };
+        let mut headers = Some(headers);
+        let renews = self.credential.renews();
+        let response = self
+            .credential
+            .send(
+                caller_token(cx),
+                |token| {
+                    // A copy only when the request may be sent again.
+                    let headers = if renews {
+                        headers.clone()
+                    } else {
+                        headers.take()
+                    }
+                    .unwrap_or_default();
+                    let body = &body;
+                    async move {
+                        let response = self.send(body, headers, token.as_deref(), cx).await?;
+                        let status = response.status().as_u16();
+                        Ok(Attempt::http((), status, response.headers()).map(|()| response))
+                    }
+                },
+                |e| transport(format!("the upstream credential: {e:#}")),
+            )
+            .await?;
         let status = response.status();
         let event_stream = response
             .headers()

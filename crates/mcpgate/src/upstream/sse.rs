@@ -16,48 +16,33 @@ use rmcp::model::{ClientJsonRpcMessage, ErrorCode, ErrorData, JsonRpcError, Serv
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RunningService};
 use rmcp::{ClientHandler, RoleClient};
 
-use super::Credential;
+use super::{Attempt, Credential};
 
 /// Messages in flight between the tasks and the service before senders wait.
 const QUEUE: usize = 64;
 
-/// `request` with the operator's `headers` and the credential's token, sent again with a
-/// renewed token while the upstream refuses it and the credential can renew it.
+/// `request` with the credential's token, renewed while the upstream refuses it.
 async fn send(
     credential: &Credential,
     request: impl Fn() -> reqwest::RequestBuilder,
 ) -> anyhow::Result<reqwest::Response> {
-    let mut renewals = 0;
-    loop {
-        let token = credential
-            .token()
-            .await
-            .context("the upstream credential")?;
-        let mut builder = request();
-        if let Some(token) = &token {
-            builder = builder.bearer_auth(token);
-        }
-        let response = builder.send().await?;
-        let status = response.status().as_u16();
-        if !matches!(status, 401 | 403)
-            || renewals >= Credential::MAX_RENEWALS
-            || !credential.renews()
-        {
-            return Ok(response);
-        }
-        renewals += 1;
-        let challenge = response
-            .headers()
-            .get(http::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        if !credential
-            .refused(status, challenge.as_deref(), token.as_deref())
-            .await?
-        {
-            return Ok(response);
-        }
-    }
+    credential
+        .send(
+            None,
+            |token| {
+                let mut builder = request();
+                if let Some(token) = &token {
+                    builder = builder.bearer_auth(token);
+                }
+                async move {
+                    let response = builder.send().await?;
+                    let status = response.status().as_u16();
+                    Ok(Attempt::http((), status, response.headers()).map(|()| response))
+                }
+            },
+            |e| e.context("the upstream credential"),
+        )
+        .await
 }
 
 /// Open a session with the legacy SSE server at `url` (the `initialize` handshake).
