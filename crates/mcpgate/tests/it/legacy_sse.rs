@@ -138,6 +138,29 @@ async fn the_python_sdk_speaks_legacy_sse_to_mcpgate() {
     assert_eq!(summary["transport"], "sse");
     assert_eq!(summary["health"]["status"], "ok");
     assert_eq!(summary["unknown_tool"]["outcome"], "jsonrpc_error");
+
+    // And the MCP Inspector's CLI over SSE.
+    let inspector = clients
+        .scripts()
+        .join("ts/node_modules/@modelcontextprotocol/inspector/clients/cli/build/index.js");
+    let output = tokio::process::Command::new("node")
+        .arg(inspector)
+        .arg(&url)
+        .args(["--transport", "sse"])
+        .args(["--header", &format!("Authorization: Bearer {ALICE}")])
+        .args(["--method", "tools/call", "--tool-name", "health"])
+        .env("HOME", tempfile::tempdir().expect("home").keep())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the inspector runs");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && out.contains("\"status\""),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test]

@@ -497,7 +497,7 @@ async fn answer_line(
 }
 
 #[tokio::test]
-async fn the_python_sdk_client_and_the_mcp_remote_bridge_work_through_the_proxy() {
+async fn the_python_sdk_client_the_mcp_remote_bridge_and_the_inspector_work_through_the_proxy() {
     use crate::sdk_clients::{Clients, Sdk};
     use std::process::Stdio;
     use tokio::io::AsyncBufReadExt;
@@ -593,6 +593,29 @@ async fn the_python_sdk_client_and_the_mcp_remote_bridge_work_through_the_proxy(
     );
     drop(stdin);
     let _ = bridge.kill().await;
+
+    // The MCP Inspector's CLI, as a developer pokes at a server.
+    let inspected = tokio::process::Command::new("node")
+        .arg(modules.join("@modelcontextprotocol/inspector/clients/cli/build/index.js"))
+        .arg(gateway.url())
+        .args(["--transport", "http"])
+        .args(["--header", &format!("Authorization: Bearer {ALICE}")])
+        .args(["--method", "tools/call", "--tool-name", "echo"])
+        .args(["--tool-arg", "message=via the inspector"])
+        .env("HOME", tempfile::tempdir().expect("home").keep())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let inspected = tokio::time::timeout(Duration::from_secs(60), inspected)
+        .await
+        .expect("the inspector finishes")
+        .expect("the inspector runs");
+    let out = String::from_utf8_lossy(&inspected.stdout);
+    assert!(
+        inspected.status.success() && out.contains("Echo: via the inspector"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&inspected.stderr)
+    );
     assert_eq!(gateway.terminate().await, Some(0));
 }
 
