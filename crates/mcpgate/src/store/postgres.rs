@@ -68,6 +68,17 @@ impl PostgresStore {
         })
     }
 
+    /// How PostgreSQL would run the list query for `query` with sequential scans and sorts
+    /// priced out (`EXPLAIN`, a line per step): a `Seq Scan` or `Sort` left in it means no index
+    /// serves the filter in the list's order.
+    pub async fn list_plan(
+        &self,
+        t: &Tenant,
+        query: &ListQuery,
+    ) -> Result<Vec<String>, StoreError> {
+        records::list_plan(self.pool(), self.as_tenant, t, query).await
+    }
+
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
         self.db.pool()

@@ -26,8 +26,10 @@ pub(super) trait ListDialect: Database {
 }
 
 /// `SELECT {columns} FROM records WHERE …` for `q` within `t`: its filters, the keyset
-/// condition when it has a cursor, its order (ties broken by ID) and its limit.
+/// condition when it has a cursor, its order (ties broken by ID) and its limit; after `prefix`
+/// (`EXPLAIN …` to see its plan, else empty).
 pub(super) fn list_query<'a, DB>(
+    prefix: &str,
     columns: &str,
     t: &'a Tenant,
     q: &'a ListQuery,
@@ -37,7 +39,9 @@ where
     &'a str: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
 {
-    let mut sql = QueryBuilder::new(format!("SELECT {columns} FROM records WHERE org = "));
+    let mut sql = QueryBuilder::new(format!(
+        "{prefix}SELECT {columns} FROM records WHERE org = "
+    ));
     sql.push_bind(t.org())
         .push(" AND kind = ")
         .push_bind(q.kind.singular());

@@ -63,6 +63,16 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         self.db.pool()
     }
+
+    /// How SQLite would run the list query for `query` (`EXPLAIN QUERY PLAN`, a line per step):
+    /// for checking that every filter is served by an index in the list's order.
+    pub async fn list_plan(
+        &self,
+        t: &Tenant,
+        query: &ListQuery,
+    ) -> Result<Vec<String>, StoreError> {
+        records::list_plan(self.pool(), t, query).await
+    }
 }
 
 #[async_trait::async_trait]

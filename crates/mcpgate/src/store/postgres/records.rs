@@ -238,11 +238,34 @@ pub(super) async fn list(
     t: &Tenant,
     q: &ListQuery,
 ) -> Result<Vec<Record>, StoreError> {
-    let mut sql = list_query::<Postgres>(COLUMNS, t, q);
+    let mut sql = list_query::<Postgres>("", COLUMNS, t, q);
     let mut tx = begin(pool, as_tenant, t).await?;
     let rows = sql.build().fetch_all(&mut *tx).await?;
     tx.commit().await?;
     rows.iter().map(record).collect()
+}
+
+/// The plan of the list query for `q` as PostgreSQL would run it on a table too big to read
+/// whole or sort: `EXPLAIN` with sequential scans and sorts priced out, one line per step, so a
+/// `Seq Scan` or `Sort` in it means no index serves the filter in the list's order.
+pub(super) async fn list_plan(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+    q: &ListQuery,
+) -> Result<Vec<String>, StoreError> {
+    let mut sql = list_query::<Postgres>("EXPLAIN ", COLUMNS, t, q);
+    let mut tx = begin(pool, as_tenant, t).await?;
+    for setting in ["enable_seqscan", "enable_sort", "enable_bitmapscan"] {
+        sqlx::query(&format!("SET LOCAL {setting} = off"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let rows = sql.build().fetch_all(&mut *tx).await?;
+    tx.rollback().await?;
+    rows.iter()
+        .map(|row| row.try_get::<String, _>(0).map_err(Into::into))
+        .collect()
 }
 
 /// The version of a record, to tell a conflict from a missing record after a write missed. A

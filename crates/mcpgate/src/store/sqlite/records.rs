@@ -157,11 +157,26 @@ pub(super) async fn list(
     t: &Tenant,
     q: &ListQuery,
 ) -> Result<Vec<Record>, StoreError> {
-    let rows = list_query::<Sqlite>(COLUMNS, t, q)
+    let rows = list_query::<Sqlite>("", COLUMNS, t, q)
         .build()
         .fetch_all(pool)
         .await?;
     rows.iter().map(record).collect()
+}
+
+/// The query plan of the list query for `q` (`EXPLAIN QUERY PLAN`, one line per step).
+pub(super) async fn list_plan(
+    pool: &SqlitePool,
+    t: &Tenant,
+    q: &ListQuery,
+) -> Result<Vec<String>, StoreError> {
+    let rows = list_query::<Sqlite>("EXPLAIN QUERY PLAN ", COLUMNS, t, q)
+        .build()
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<String, _>("detail").map_err(Into::into))
+        .collect()
 }
 
 /// The version of a record, to tell a conflict from a missing record after a write missed.
