@@ -130,7 +130,7 @@ pub async fn login(configs: &[UpstreamConfig], name: &str) -> anyhow::Result<Str
         name,
         url,
         (**oauth).clone(),
-        super::session::http_client(tls.as_ref()),
+        super::tls::http_client(tls.as_ref()),
     )?
     .with_agent(Arc::new(agent));
     let scope = client.login().await?;

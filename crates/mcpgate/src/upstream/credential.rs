@@ -86,7 +86,7 @@ impl Credential {
                     return Ok(Self::OAuth(client));
                 }
                 // Requests to the authorization server trust what the upstream's do.
-                let http = super::session::http_client(tls.as_ref());
+                let http = super::tls::http_client(tls.as_ref());
                 let client = Arc::new(OAuth::new(&upstream.name, url, (**config).clone(), http)?);
                 live.push((upstream.name.clone(), url.clone(), Arc::downgrade(&client)));
                 Self::OAuth(client)

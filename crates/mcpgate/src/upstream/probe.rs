@@ -23,7 +23,8 @@ use rmcp::{ClientHandler, ErrorData, RoleClient};
 use serde_json::{Map, Value, json};
 
 use super::oauth::{Grant, Headless, OAuth, OAuthConfig};
-use super::session::{http_client, lifecycle, open_http};
+use super::session::{lifecycle, open_http};
+use super::tls::http_client;
 use super::{Credential, SecretSource, UpstreamProtocol};
 
 /// The client side of the probe: declares elicitation and answers it with the defaults of the

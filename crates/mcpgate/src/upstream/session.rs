@@ -200,30 +200,11 @@ impl HttpClients {
             Credential::None
         });
         Self {
-            rmcp: http_client(tls),
+            rmcp: super::tls::http_client(tls),
             direct: super::direct::client(tls),
             credential,
         }
     }
-}
-
-/// The HTTP client of one upstream's sessions: connections are kept and reused (rmcp's default
-/// client opens one per request, which costs a TCP handshake and a TIME-WAIT socket per call;
-/// rmcp drains each response stream so a connection can be reused), no redirect is followed (a
-/// redirect could carry the upstream's token elsewhere), and small writes go out at once.
-pub(super) fn http_client(tls: Option<&super::UpstreamTls>) -> reqwest::Client {
-    let builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .tcp_nodelay(true)
-        .pool_idle_timeout(std::time::Duration::from_secs(60));
-    // Always a TLS configuration of ours (ring, and only what this upstream trusts), never
-    // reqwest's process-wide default.
-    let tls = tls.cloned().unwrap_or_else(super::tls::unused);
-    let builder = builder.tls_backend_preconfigured((*tls).clone());
-    builder.build().unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "the upstream HTTP client could not be built as configured");
-        reqwest::Client::default()
-    })
 }
 
 /// rmcp's lifecycle for the era configured.

@@ -105,3 +105,22 @@ pub fn connector(
         .enable_http1()
         .wrap_connector(http)
 }
+
+/// The reqwest client of one upstream (rmcp's sessions, OAuth requests): connections are kept and reused (rmcp's default
+/// client opens one per request, which costs a TCP handshake and a TIME-WAIT socket per call;
+/// rmcp drains each response stream so a connection can be reused), no redirect is followed (a
+/// redirect could carry the upstream's token elsewhere), and small writes go out at once.
+pub(super) fn http_client(tls: Option<&UpstreamTls>) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .pool_idle_timeout(std::time::Duration::from_secs(60));
+    // Always a TLS configuration of ours (ring, and only what this upstream trusts), never
+    // reqwest's process-wide default.
+    let tls = tls.cloned().unwrap_or_else(unused);
+    let builder = builder.tls_backend_preconfigured((*tls).clone());
+    builder.build().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the upstream HTTP client could not be built as configured");
+        reqwest::Client::default()
+    })
+}
