@@ -302,8 +302,10 @@ fn client_ip(request: &Request, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
 }
 
 /// Headers every response carries, so a browser never sniffs, frames or leaks a referrer from
-/// this origin. MCP and REST answers hold callers' data: caches must not keep them unless the
-/// handler set its own policy (REST records use `private, no-cache` with ETags).
+/// this origin. MCP and REST answers hold callers' data: caches must not keep them. Every MCP
+/// answer is `no-store`, event streams included (rmcp and axum mark those `no-cache`, which
+/// lets a cache keep them); a REST answer is unless its handler set its own policy (records use
+/// `private, no-cache` with ETags).
 fn security_headers(headers: &mut axum::http::HeaderMap, route: &str) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -314,7 +316,9 @@ fn security_headers(headers: &mut axum::http::HeaderMap, route: &str) {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    if matches!(route, "mcp" | "/api/v1") && !headers.contains_key(header::CACHE_CONTROL) {
+    if matches!(route, "mcp" | "/sse")
+        || (route == "/api/v1" && !headers.contains_key(header::CACHE_CONTROL))
+    {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }
@@ -352,6 +356,7 @@ fn route_label(path: &str, mcp_path: &str) -> &'static str {
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
+        "/sse" | "/messages" => "/sse",
         "/openapi.json" => "/openapi.json",
         p if p.starts_with("/api/v1/") => "/api/v1",
         p if p == "/docs" || p.starts_with("/docs/") => "/docs",

@@ -41,6 +41,9 @@ use token::{Client, Refused, Tokens};
 
 /// How many times one request is sent again after the upstream refused its token.
 pub const MAX_RENEWALS: usize = 2;
+/// Longest wait for any answer of an authorization server (or the upstream's challenge): a
+/// server that hangs must not hold the token lock, and with it every request, for longer.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Most exchanged tokens kept (token exchange; expired ones go first).
 const MAX_EXCHANGED: usize = 10_000;
 
@@ -430,6 +433,7 @@ impl OAuth {
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json, text/event-stream")
             .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+            .timeout(REQUEST_TIMEOUT)
             .send()
             .await
             .with_context(|| format!("POST {}", self.server))?;

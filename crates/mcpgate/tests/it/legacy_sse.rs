@@ -52,6 +52,7 @@ async fn open(server: &Server, token: &str) -> Opened {
             .unwrap()
             .starts_with("text/event-stream")
     );
+    assert_eq!(response.headers()["cache-control"], "no-store");
     let mut lines: std::pin::Pin<Box<dyn futures::Stream<Item = String> + Send>> = Box::pin(
         response
             .bytes_stream()
@@ -365,4 +366,18 @@ async fn an_sse_upstream_that_names_an_endpoint_elsewhere_is_refused() {
         report.contains("FAILED") && report.contains("another origin"),
         "{report}"
     );
+}
+
+#[tokio::test]
+async fn every_mcp_event_stream_is_no_store() {
+    // A Streamable HTTP session's stream, as every other MCP answer: nothing of a caller's may
+    // be kept by a cache.
+    let server = Server::start(&[("MCPGATE_AUTH", "dev")]).await;
+    let session = open_session(&server, Caller(ALICE)).await;
+    let stream = legacy(&server, Caller(ALICE), reqwest::Method::GET, Some(&session))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["cache-control"], "no-store");
 }

@@ -132,6 +132,7 @@ impl UserAgent for Headless {
         let response = self
             .http
             .get(url.clone())
+            .timeout(super::REQUEST_TIMEOUT)
             .send()
             .await
             .context("the authorization request")?;

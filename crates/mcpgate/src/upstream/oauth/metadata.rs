@@ -239,6 +239,7 @@ pub async fn fetch<T: serde::de::DeserializeOwned>(
     let response = http
         .get(url.clone())
         .header(http::header::ACCEPT, "application/json")
+        .timeout(super::REQUEST_TIMEOUT)
         .send()
         .await
         .with_context(|| format!("GET {url}"))?;

@@ -188,6 +188,7 @@ pub async fn request(
     let response = builder
         .header(http::header::ACCEPT, "application/json")
         .form(&form)
+        .timeout(super::REQUEST_TIMEOUT)
         .send()
         .await
         .with_context(|| format!("POST {token_endpoint}"))?;
@@ -243,6 +244,7 @@ pub async fn exchange(
         .post(endpoint.clone())
         .header(http::header::ACCEPT, "application/json")
         .form(&form)
+        .timeout(super::REQUEST_TIMEOUT)
         .send()
         .await
         .with_context(|| format!("POST {endpoint}"))?;
@@ -332,6 +334,7 @@ pub async fn register(
     let response = http
         .post(endpoint.clone())
         .json(&metadata)
+        .timeout(super::REQUEST_TIMEOUT)
         .send()
         .await
         .with_context(|| format!("POST {endpoint}"))?;
