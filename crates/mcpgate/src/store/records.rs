@@ -17,8 +17,8 @@ use crate::workspace::port::{
 
 /// How a backend writes the parts of a list query that differ between SQL dialects.
 pub(super) trait ListDialect: Database {
-    /// ` AND` a condition: the record carries `tag`.
-    fn push_has_tag<'a>(sql: &mut QueryBuilder<'a, Self>, tag: &'a str);
+    /// How a row of `record_tags t` names its record `r`.
+    const TAG_JOIN: &'static str;
     /// Bind a time as the backend stores it.
     fn push_time(sql: &mut QueryBuilder<'_, Self>, at: DateTime<Utc>);
     /// Push `key, id` of the cursor, to compare with `(sort column, id)`.
@@ -39,44 +39,59 @@ where
     &'a str: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
 {
+    // A tag filter walks that tag's rows of `record_tags` (which carry the sort keys) in the
+    // list's order; otherwise the records themselves are walked.
+    let columns = columns
+        .split(", ")
+        .map(|c| format!("r.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let walked = if q.tag.is_some() { "t" } else { "r" };
+    let from = if q.tag.is_some() {
+        format!("record_tags t JOIN records r ON {}", DB::TAG_JOIN)
+    } else {
+        "records r".to_owned()
+    };
     let mut sql = QueryBuilder::new(format!(
-        "{prefix}SELECT {columns} FROM records WHERE org = "
+        "{prefix}SELECT {columns} FROM {from} WHERE {walked}.org = "
     ));
     sql.push_bind(t.org())
-        .push(" AND kind = ")
+        .push(format!(" AND {walked}.kind = "))
         .push_bind(q.kind.singular());
-    if let Some(status) = &q.status {
-        sql.push(" AND status = ").push_bind(status.as_str());
-    }
     if let Some(tag) = &q.tag {
-        DB::push_has_tag(&mut sql, tag);
+        sql.push(" AND t.tag = ").push_bind(tag.as_str());
+    }
+    if let Some(status) = &q.status {
+        sql.push(" AND r.status = ").push_bind(status.as_str());
     }
     if let Some(parent) = &q.parent_id {
-        sql.push(" AND parent_id = ").push_bind(parent.as_str());
+        sql.push(" AND r.parent_id = ").push_bind(parent.as_str());
     }
     match q.archived {
         ArchivedFilter::Exclude => {
-            sql.push(" AND archived_at IS NULL");
+            sql.push(" AND r.archived_at IS NULL");
         }
         ArchivedFilter::Only => {
-            sql.push(" AND archived_at IS NOT NULL");
+            sql.push(" AND r.archived_at IS NOT NULL");
         }
         ArchivedFilter::Include => {}
     }
     if let Some(since) = q.updated_since {
-        sql.push(" AND updated_at >= ");
+        sql.push(format!(" AND {walked}.updated_at >= "));
         DB::push_time(&mut sql, since);
     }
-    let column = sort_column(q.sort);
+    let column = format!("{walked}.{}", sort_column(q.sort));
     let op = if q.descending { "<" } else { ">" };
     if let Some(after) = &q.after {
-        sql.push(format!(" AND ({column}, id) {op} ("));
+        sql.push(format!(" AND ({column}, {walked}.id) {op} ("));
         DB::push_after(&mut sql, q.sort, after);
         sql.push(")");
     }
     let dir = if q.descending { "DESC" } else { "ASC" };
-    sql.push(format!(" ORDER BY {column} {dir}, id {dir} LIMIT "))
-        .push_bind(i64::from(q.limit));
+    sql.push(format!(
+        " ORDER BY {column} {dir}, {walked}.id {dir} LIMIT "
+    ))
+    .push_bind(i64::from(q.limit));
     sql
 }
 

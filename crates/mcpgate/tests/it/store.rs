@@ -49,8 +49,8 @@ async fn sqlite_store_is_migrated_before_it_is_ready() {
     );
     assert_eq!(
         store.migrate().await.expect("migrate"),
-        4,
-        "instance, workspace, tool pins and list filters"
+        5,
+        "instance, workspace, tool pins, list filters and tags"
     );
     assert!(store.is_migrated().await.expect("check"));
     assert_eq!(store.migrate().await.expect("migrate again"), 0);
@@ -148,20 +148,23 @@ async fn unreachable_postgres_fails_start_with_the_setting_named() {
     assert!(error.contains("store.database_url"), "{error}");
 }
 
-/// Every list query the tools and REST accept without a tag, with a cursor or not, in each
-/// order: filters on status, parent, archive state and change time.
+/// Every list query the tools and REST accept, with a cursor or not, in each order: filters on
+/// status, parent, tag, archive state and change time.
 fn list_queries() -> Vec<mcpgate::workspace::port::ListQuery> {
     use mcpgate::workspace::port::{After, ArchivedFilter, Kind, ListQuery, SortField, SortKey};
     let mut queries = Vec::new();
     let filters = [
-        (None, None),
-        (Some("done"), None),
-        (None, Some("task-1")),
-        (Some("done"), Some("task-1")),
+        (None, None, None),
+        (Some("done"), None, None),
+        (None, Some("task-1"), None),
+        (Some("done"), Some("task-1"), None),
+        (None, None, Some("urgent")),
+        (Some("done"), None, Some("urgent")),
+        (None, Some("task-1"), Some("urgent")),
     ];
     for sort in [SortField::CreatedAt, SortField::UpdatedAt, SortField::Title] {
         for descending in [false, true] {
-            for (status, parent) in filters {
+            for (status, parent, tag) in filters {
                 for archived in [
                     ArchivedFilter::Exclude,
                     ArchivedFilter::Only,
@@ -171,7 +174,7 @@ fn list_queries() -> Vec<mcpgate::workspace::port::ListQuery> {
                         queries.push(ListQuery {
                             kind: Kind::Task,
                             status: status.map(str::to_owned),
-                            tag: None,
+                            tag: tag.map(str::to_owned),
                             parent_id: parent.map(str::to_owned),
                             archived,
                             updated_since: (archived == ArchivedFilter::Include)
@@ -213,13 +216,22 @@ async fn list_filters_are_served_by_indexes_in_the_lists_order_on_both_backends(
         // the update index and sort those: bounded by what changed, not by the table.)
         let sorted_ok = query.updated_since.is_some() && query.sort != SortField::UpdatedAt;
         assert!(
-            plan.iter().all(|step| !step.starts_with("SCAN records")
-                && (sorted_ok || !step.contains("TEMP B-TREE"))),
+            plan.iter()
+                .all(|step| !step.starts_with("SCAN ")
+                    && (sorted_ok || !step.contains("TEMP B-TREE"))),
             "{query:?}\n{plan:#?}"
         );
-        // A status or parent filter is a condition of the index walked, not a check of each
-        // record of the kind.
-        if (query.status.is_some() || query.parent_id.is_some()) && query.updated_since.is_none() {
+        // A status, parent or tag filter is a condition of the index walked, not a check of
+        // each record of the kind; a tag's own rows are walked.
+        if query.tag.is_some() {
+            assert!(
+                plan.iter()
+                    .any(|step| step.starts_with("SEARCH t ") && step.contains("tag=?")),
+                "{query:?}\n{plan:#?}"
+            );
+        } else if (query.status.is_some() || query.parent_id.is_some())
+            && query.updated_since.is_none()
+        {
             assert!(
                 plan.iter()
                     .any(|step| step.contains("status=?") || step.contains("parent_id=?")),
@@ -252,10 +264,15 @@ async fn list_filters_are_served_by_indexes_in_the_lists_order_on_both_backends(
             "{query:?}\n{}",
             plan.join("\n")
         );
-        if query.status.is_some() || query.parent_id.is_some() {
+        if query.status.is_some() || query.parent_id.is_some() || query.tag.is_some() {
+            let column = if query.tag.is_some() { "tag =" } else { "" };
             assert!(
                 steps.iter().any(|step| step.starts_with("Index Cond")
-                    && (step.contains("status =") || step.contains("parent_id ="))),
+                    && if column.is_empty() {
+                        step.contains("status =") || step.contains("parent_id =")
+                    } else {
+                        step.contains(column)
+                    }),
                 "{query:?}\n{}",
                 plan.join("\n")
             );

@@ -209,14 +209,10 @@ fn push_key(sql: &mut QueryBuilder<'_, Postgres>, field: SortField, key: &SortKe
     }
 }
 
-/// PostgreSQL keeps tags as a text array and times as `timestamptz`; a cursor's key is made to
-/// fit the sort column first (see [`push_key`]).
+/// PostgreSQL keeps times as `timestamptz`, and a cursor's key is made to fit the sort column
+/// first (see [`push_key`]); a record's tag rows name it by id.
 impl ListDialect for Postgres {
-    fn push_has_tag<'a>(sql: &mut QueryBuilder<'a, Self>, tag: &'a str) {
-        sql.push(" AND tags @> ARRAY[")
-            .push_bind(tag)
-            .push("]::text[]");
-    }
+    const TAG_JOIN: &'static str = "r.id = t.id";
 
     fn push_time(sql: &mut QueryBuilder<'_, Self>, at: DateTime<Utc>) {
         sql.push_bind(at);

@@ -130,14 +130,10 @@ pub(super) async fn find(
     row.as_ref().map(record).transpose()
 }
 
-/// SQLite keeps tags as a JSON array, times as microseconds, and compares a cursor's key as
-/// it comes: a title with text, a time with an integer.
+/// SQLite keeps times as microseconds and compares a cursor's key as it comes: a title with
+/// text, a time with an integer; a record's tag rows name it by `seq`.
 impl ListDialect for Sqlite {
-    fn push_has_tag<'a>(sql: &mut QueryBuilder<'a, Self>, tag: &'a str) {
-        sql.push(" AND EXISTS (SELECT 1 FROM json_each(records.tags) WHERE json_each.value = ")
-            .push_bind(tag)
-            .push(")");
-    }
+    const TAG_JOIN: &'static str = "r.seq = t.seq";
 
     fn push_time(sql: &mut QueryBuilder<'_, Self>, at: DateTime<Utc>) {
         sql.push_bind(micros(at));

@@ -187,3 +187,51 @@ async fn results_over_the_size_cap_end_at_a_record_boundary() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_tag_filter_follows_every_change_of_a_records_tags_title_and_life() {
+    for backend in backends().await {
+        let ws = Workspace::start(&backend, &[]).await;
+        let b = backend.name;
+        let tagged = |tag: &'static str, sort: &'static str| {
+            let ws = &ws;
+            async move {
+                let page = ws
+                    .call("list_tasks", json!({"tag": tag, "sort": sort}))
+                    .await
+                    .ok();
+                items(&page)
+                    .iter()
+                    .map(|t| t["title"].as_str().unwrap_or_default().to_owned())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let first = ws
+            .call(
+                "create_task",
+                json!({"title": "b first", "tags": ["red", "blue"]}),
+            )
+            .await
+            .ok();
+        ws.call("create_task", json!({"title": "c second", "tags": ["red"]}))
+            .await
+            .ok();
+        // Tasks list newest first, and by title from Z to A.
+        assert_eq!(tagged("red", "title").await, ["c second", "b first"], "{b}");
+        assert_eq!(tagged("blue", "title").await, ["b first"], "{b}");
+        // Retagged and retitled: the tag rows and their sort keys follow.
+        ws.call(
+            "patch_task",
+            json!({"id": id(&first), "version": 1,
+                   "patch": {"tags": ["green"], "title": "z renamed"}}),
+        )
+        .await
+        .ok();
+        assert_eq!(tagged("red", "title").await, ["c second"], "{b}");
+        assert!(tagged("blue", "title").await.is_empty(), "{b}");
+        assert_eq!(tagged("green", "title").await, ["z renamed"], "{b}");
+        // Deleted: gone from its tag too.
+        ws.call("delete_task", json!({"id": id(&first)})).await.ok();
+        assert!(tagged("green", "created_at").await.is_empty(), "{b}");
+    }
+}
