@@ -38,7 +38,9 @@ pub use relay::{Relay, Rewrite};
 
 use crate::edge::Principal;
 use crate::telemetry::error_chain;
-use crate::upstream::{Attempt, Credential, TenantSigner, UpstreamConfig, UpstreamTransport};
+use crate::upstream::{
+    Attempt, Credential, TenantSigner, UpstreamConfig, UpstreamTransport, refusal,
+};
 
 /// Request headers that cross to the upstream (besides `Mcp-Param-*`), lower case.
 pub const FORWARDED: &[&str] = &[
@@ -186,8 +188,8 @@ impl Proxy {
                                 .await
                                 .map_err(|_| ProxyError::Timeout(self.timeout))?
                                 .map_err(|e| ProxyError::Unreachable(error_chain(&e)))?;
-                        let status = answer.status().as_u16();
-                        Ok(Attempt::http((), status, answer.headers()).map(|()| answer))
+                        let refusal = refusal(answer.status().as_u16(), answer.headers());
+                        Ok(Attempt { answer, refusal })
                     }
                 },
                 |e| ProxyError::Credential(format!("{e:#}")),

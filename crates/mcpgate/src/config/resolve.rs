@@ -72,7 +72,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
     }
     let rate_limit = super::limits::resolve_rate_limits(&mut l);
     let mut upstreams = super::upstreams::resolve_upstreams(&mut l);
-    let proxy = super::proxy::resolve_proxy(&mut l, overrides.proxy.as_deref());
+    let mut proxy = super::proxy::resolve_proxy(&mut l, overrides.proxy.as_deref());
     if let Some(proxy) = &proxy {
         if !upstreams.is_empty() {
             l.issue(
@@ -92,7 +92,11 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         // Listed in the background like any upstream, so per-tool policy knows its tools.
         upstreams.push(proxy.clone());
     }
-    super::upstreams::attach_grant_store(&mut l, &mut upstreams, &data_dir);
+    super::upstreams::attach_grant_store(
+        &mut l,
+        upstreams.iter_mut().chain(proxy.as_mut()),
+        &data_dir,
+    );
     if auth.mode != AuthMode::Jwt
         && upstreams.iter().any(|u| {
             matches!(

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::Layers;
 use crate::edge::is_identifier;
-use crate::upstream::oauth::{AuthMethod, Grant, OAuthConfig};
+use crate::upstream::oauth::{AuthMethod, Grant, OAuthConfig, SharedClient};
 use crate::upstream::{
     Allowlist, BreakerPolicy, Isolation, Pinning, RetryPolicy, SecretSource, ToolOverride,
     UpstreamConfig, UpstreamProtocol, UpstreamTransport,
@@ -219,15 +219,16 @@ fn oauth(name: &str, spec: &OAuthSpec) -> Result<OAuthConfig, String> {
         scopes: spec.scopes.clone(),
         issuer: spec.issuer.clone(),
         store: None,
+        client: SharedClient::default(),
     })
 }
 
-/// Give the entries whose grant is kept between runs (the authorization code grant) the
-/// grant store of `data_dir`, sealed with the key of `MCPGATE_SECRET_KEY` or
+/// Give the entries whose grant is kept between runs (the authorization code grant; the proxy's
+/// too) the grant store of `data_dir`, sealed with the key of `MCPGATE_SECRET_KEY` or
 /// `MCPGATE_SECRET_KEY_FILE`. Without a key they still load, and say they cannot be used.
-pub(super) fn attach_grant_store(
-    l: &mut Layers<'_>,
-    upstreams: &mut [UpstreamConfig],
+pub(super) fn attach_grant_store<'a, 'u>(
+    l: &mut Layers<'a>,
+    upstreams: impl IntoIterator<Item = &'u mut UpstreamConfig>,
     data_dir: &std::path::Path,
 ) {
     use crate::upstream::oauth::{GrantStore, SecretKey};
@@ -864,6 +865,15 @@ mod tests {
 
     use crate::config::{ConfigError, Overrides, resolve};
 
+    /// Each issue as `setting: message`, one per line.
+    fn lines(issues: &[crate::config::ConfigIssue]) -> String {
+        issues
+            .iter()
+            .map(|i| format!("{}: {}", i.setting, i.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     fn with_file(text: &str) -> Result<crate::config::Config, ConfigError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("mcpgate.toml");
@@ -987,11 +997,7 @@ mod tests {
         ) else {
             panic!("invalid");
         };
-        let all: Vec<String> = issues
-            .iter()
-            .map(|i| format!("{}: {}", i.setting, i.message))
-            .collect();
-        let all = all.join("\n");
+        let all = lines(&issues);
         assert!(
             all.contains("upstreams[0]") && all.contains("needs an http(s)"),
             "{all}"
@@ -1098,11 +1104,7 @@ mod tests {
         let Err(ConfigError::Invalid(issues)) = with_file(&entries.concat()) else {
             panic!("invalid");
         };
-        let all: Vec<String> = issues
-            .iter()
-            .map(|i| format!("{}: {}", i.setting, i.message))
-            .collect();
-        let all = all.join("\n");
+        let all = lines(&issues);
         for (index, expected) in [
             (0, "need a client secret"),
             (1, "need `client_id`"),
@@ -1164,11 +1166,7 @@ mod tests {
         ) else {
             panic!("invalid");
         };
-        let all: Vec<String> = issues
-            .iter()
-            .map(|i| format!("{}: {}", i.setting, i.message))
-            .collect();
-        let all = all.join("\n");
+        let all = lines(&issues);
         assert!(
             all.contains("colour"),
             "unknown override keys are refused: {all}"
@@ -1184,11 +1182,7 @@ mod tests {
         ) else {
             panic!("invalid");
         };
-        let all: Vec<String> = issues
-            .iter()
-            .map(|i| format!("{}: {}", i.setting, i.message))
-            .collect();
-        let all = all.join("\n");
+        let all = lines(&issues);
         for expected in [
             "`pool_size` must be 1-64",
             "`heartbeat_interval` must be a duration",

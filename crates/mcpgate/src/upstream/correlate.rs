@@ -153,6 +153,85 @@ fn with_request_id(
     headers
 }
 
+impl Correlated {
+    /// POST `message` through reqwest's client (with rmcp's SSE event size limit when given),
+    /// with the request id, the credential's token and signed headers of each attempt.
+    async fn post(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: Option<usize>,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<reqwest::Error>> {
+        let headers = with_request_id(&message, custom_headers);
+        let keep = self.credential.renews();
+        let (mut message, mut headers) = (Some(message), Some(headers));
+        self.authorized(|token| {
+            let (message, headers) = (reuse(&mut message, keep), reuse(&mut headers, keep));
+            let headers = self.signed_post(&uri, &message, headers);
+            let (uri, session_id) = (uri.clone(), session_id.clone());
+            let auth = token.or_else(|| auth_header.clone());
+            async move {
+                let headers = headers?;
+                match max_sse_event_size {
+                    Some(max) => {
+                        self.client
+                            .post_message_with_max_sse_event_size(
+                                uri, message, session_id, auth, headers, max,
+                            )
+                            .await
+                    }
+                    None => {
+                        self.client
+                            .post_message(uri, message, session_id, auth, headers)
+                            .await
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Open a GET stream through reqwest's client (with rmcp's SSE event size limit when
+    /// given), with the credential's token and signed headers of each attempt.
+    async fn get(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: Option<usize>,
+    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<reqwest::Error>>
+    {
+        self.authorized(|token| {
+            let headers = self.signed("GET", &uri, b"", custom_headers.clone());
+            let (uri, session_id, last) = (uri.clone(), session_id.clone(), last_event_id.clone());
+            let auth = token.or_else(|| auth_header.clone());
+            async move {
+                let headers = headers?;
+                match max_sse_event_size {
+                    Some(max) => {
+                        self.client
+                            .get_stream_with_max_sse_event_size(
+                                uri, session_id, last, auth, headers, max,
+                            )
+                            .await
+                    }
+                    None => {
+                        self.client
+                            .get_stream(uri, session_id, last, auth, headers)
+                            .await
+                    }
+                }
+            }
+        })
+        .await
+    }
+}
+
 impl StreamableHttpClient for Correlated {
     type Error = reqwest::Error;
 
@@ -164,21 +243,8 @@ impl StreamableHttpClient for Correlated {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let headers = with_request_id(&message, custom_headers);
-        let keep = self.credential.renews();
-        let (mut message, mut headers) = (Some(message), Some(headers));
-        self.authorized(|token| {
-            let (message, headers) = (reuse(&mut message, keep), reuse(&mut headers, keep));
-            let headers = self.signed_post(&uri, &message, headers);
-            let (uri, session_id) = (uri.clone(), session_id.clone());
-            let auth = token.or_else(|| auth_header.clone());
-            async move {
-                self.client
-                    .post_message(uri, message, session_id, auth, headers?)
-                    .await
-            }
-        })
-        .await
+        self.post(uri, message, session_id, auth_header, custom_headers, None)
+            .await
     }
 
     async fn post_message_with_max_sse_event_size(
@@ -190,28 +256,9 @@ impl StreamableHttpClient for Correlated {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let headers = with_request_id(&message, custom_headers);
-        let keep = self.credential.renews();
-        let (mut message, mut headers) = (Some(message), Some(headers));
-        self.authorized(|token| {
-            let (message, headers) = (reuse(&mut message, keep), reuse(&mut headers, keep));
-            let headers = self.signed_post(&uri, &message, headers);
-            let (uri, session_id) = (uri.clone(), session_id.clone());
-            let auth = token.or_else(|| auth_header.clone());
-            async move {
-                self.client
-                    .post_message_with_max_sse_event_size(
-                        uri,
-                        message,
-                        session_id,
-                        auth,
-                        headers?,
-                        max_sse_event_size,
-                    )
-                    .await
-            }
-        })
-        .await
+        let max = Some(max_sse_event_size);
+        self.post(uri, message, session_id, auth_header, custom_headers, max)
+            .await
     }
 
     async fn delete_session(
@@ -242,16 +289,14 @@ impl StreamableHttpClient for Correlated {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.authorized(|token| {
-            let headers = self.signed("GET", &uri, b"", custom_headers.clone());
-            let (uri, session_id, last) = (uri.clone(), session_id.clone(), last_event_id.clone());
-            let auth = token.or_else(|| auth_header.clone());
-            async move {
-                self.client
-                    .get_stream(uri, session_id, last, auth, headers?)
-                    .await
-            }
-        })
+        self.get(
+            uri,
+            session_id,
+            last_event_id,
+            auth_header,
+            custom_headers,
+            None,
+        )
         .await
     }
 
@@ -264,23 +309,15 @@ impl StreamableHttpClient for Correlated {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.authorized(|token| {
-            let headers = self.signed("GET", &uri, b"", custom_headers.clone());
-            let (uri, session_id, last) = (uri.clone(), session_id.clone(), last_event_id.clone());
-            let auth = token.or_else(|| auth_header.clone());
-            async move {
-                self.client
-                    .get_stream_with_max_sse_event_size(
-                        uri,
-                        session_id,
-                        last,
-                        auth,
-                        headers?,
-                        max_sse_event_size,
-                    )
-                    .await
-            }
-        })
+        let max = Some(max_sse_event_size);
+        self.get(
+            uri,
+            session_id,
+            last_event_id,
+            auth_header,
+            custom_headers,
+            max,
+        )
         .await
     }
 }

@@ -18,26 +18,16 @@ pub struct Attempt<R> {
     pub refusal: Option<(u16, Option<String>)>,
 }
 
-impl<R> Attempt<R> {
-    /// An HTTP answer with `status` and `headers`: a refusal when the status is 401 or 403.
-    pub fn http(answer: R, status: u16, headers: &http::HeaderMap) -> Self {
-        let refusal = matches!(status, 401 | 403).then(|| {
-            let challenge = headers
-                .get(http::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            (status, challenge)
-        });
-        Self { answer, refusal }
-    }
-
-    /// The same attempt with its answer changed by `f`.
-    pub fn map<T>(self, f: impl FnOnce(R) -> T) -> Attempt<T> {
-        Attempt {
-            answer: f(self.answer),
-            refusal: self.refusal,
-        }
-    }
+/// The refusal in an HTTP answer with `status` and `headers`: one when the status is 401 or 403,
+/// with the challenge if there is one.
+pub fn refusal(status: u16, headers: &http::HeaderMap) -> Option<(u16, Option<String>)> {
+    matches!(status, 401 | 403).then(|| {
+        let challenge = headers
+            .get(http::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (status, challenge)
+    })
 }
 
 /// An upstream's credential.
@@ -71,24 +61,18 @@ impl Credential {
         };
         Ok(match (oauth, bearer) {
             (Some(config), _) => {
-                // One OAuth client per upstream in the process (proxy mode reaches its upstream
-                // from two places): two would each renew, and a rotated refresh token would
-                // leave the other's refused.
-                static LIVE: std::sync::Mutex<Vec<(String, String, std::sync::Weak<OAuth>)>> =
-                    std::sync::Mutex::new(Vec::new());
-                let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-                live.retain(|(_, _, client)| client.strong_count() > 0);
-                if let Some(client) = live
-                    .iter()
-                    .find(|(name, at, _)| *name == upstream.name && at == url)
-                    .and_then(|(_, _, client)| client.upgrade())
-                {
+                // One OAuth client per configured upstream, however many copies of its
+                // configuration are in use (proxy mode reaches its upstream from two places):
+                // two would each renew, and a rotated refresh token would leave the other's
+                // refused.
+                let mut shared = config.client.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(client) = shared.upgrade() {
                     return Ok(Self::OAuth(client));
                 }
                 // Requests to the authorization server trust what the upstream's do.
                 let http = super::tls::http_client(tls.as_ref());
                 let client = Arc::new(OAuth::new(&upstream.name, url, (**config).clone(), http)?);
-                live.push((upstream.name.clone(), url.clone(), Arc::downgrade(&client)));
+                *shared = Arc::downgrade(&client);
                 Self::OAuth(client)
             }
             (None, Some(source)) => Self::Bearer(Arc::new(CachedSecret::new(source.clone()))),

@@ -39,7 +39,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::credential::Attempt;
+use super::credential::{Attempt, refusal};
 use crate::mcp::CallContext;
 use crate::telemetry::error_chain;
 
@@ -282,8 +282,11 @@ impl Direct {
                     let body = &body;
                     async move {
                         let response = self.send(body, headers, token.as_deref(), cx).await?;
-                        let status = response.status().as_u16();
-                        Ok(Attempt::http((), status, response.headers()).map(|()| response))
+                        let refusal = refusal(response.status().as_u16(), response.headers());
+                        Ok(Attempt {
+                            answer: response,
+                            refusal,
+                        })
                     }
                 },
                 |e| transport(format!("the upstream credential: {e:#}")),

@@ -39,6 +39,17 @@ use super::SecretSource;
 use metadata::{ResourceMetadata, ServerMetadata};
 use token::{Client, Refused, Tokens};
 
+/// The parameters of a JWT bearer grant (RFC 7523) with `assertion`.
+fn jwt_bearer(assertion: String) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+        ),
+        ("assertion", assertion),
+    ]
+}
+
 /// How many times one request is sent again after the upstream refused its token.
 pub const MAX_RENEWALS: usize = 2;
 /// Longest wait for any answer of an authorization server (or the upstream's challenge): a
@@ -97,7 +108,13 @@ pub struct OAuthConfig {
     pub issuer: Option<String>,
     /// Where a code grant is kept between runs.
     pub store: Option<GrantStore>,
+    /// The client made from this configuration, shared by its copies (see
+    /// [`super::Credential::of`]).
+    pub client: SharedClient,
 }
+
+/// The one client of a configured upstream, while it is in use.
+pub type SharedClient = Arc<std::sync::Mutex<std::sync::Weak<OAuth>>>;
 
 /// An upstream's OAuth client: what is known of its servers, its client, and its tokens.
 pub struct OAuth {
@@ -233,16 +250,7 @@ impl OAuth {
         if !renewable && !unattended {
             return Ok(None);
         }
-        if state.found.is_none() && !state.looked {
-            state.looked = true;
-            match self.discover(None).await {
-                Ok(found) => state.found = Some(found),
-                Err(e) => {
-                    tracing::debug!(upstream = %self.name, error = %format!("{e:#}"), "no authorization metadata without a challenge")
-                }
-            }
-        }
-        if state.found.is_none() {
+        if self.look(&mut state).await.is_none() {
             return Ok(None);
         }
         let scopes = self.initial_scopes(&state, None);
@@ -260,16 +268,7 @@ impl OAuth {
         if let Some(tokens) = self.exchanged_for(&key) {
             return Ok(Some(tokens.access));
         }
-        let found = {
-            let mut state = self.state.lock().await;
-            if state.found.is_none() && !state.looked {
-                state.looked = true;
-                if let Ok(found) = self.discover(None).await {
-                    state.found = Some(found);
-                }
-            }
-            state.found.clone()
-        };
+        let found = self.look(&mut *self.state.lock().await).await;
         let Some(found) = found else {
             // The upstream's challenge will say where its authorization server is.
             return Ok(None);
@@ -296,16 +295,10 @@ impl OAuth {
         if let Some(scopes) = &self.config.scopes {
             params.push(("scope", scopes.join(" ")));
         }
-        let tokens = token::request(
-            &self.http,
-            &found.server,
-            &found.token_endpoint,
-            &client,
-            &found.resource,
-            params,
-        )
-        .await
-        .with_context(|| format!("upstream {}: exchanging the caller's token", self.name))?;
+        let tokens = self
+            .ask(&found, &client, params)
+            .await
+            .with_context(|| format!("upstream {}: exchanging the caller's token", self.name))?;
         // Kept five minutes at most, so a caller whose own token stops working loses the
         // delegated one soon after.
         let mut tokens = tokens;
@@ -471,6 +464,40 @@ impl OAuth {
             .unwrap_or_default()
     }
 
+    /// The upstream's authorization server, when known; looked for at the well-known locations
+    /// (once) while no challenge has said where it is.
+    async fn look(&self, state: &mut State) -> Option<Found> {
+        if state.found.is_none() && !state.looked {
+            state.looked = true;
+            match self.discover(None).await {
+                Ok(found) => state.found = Some(found),
+                Err(e) => {
+                    tracing::debug!(upstream = %self.name, error = %format!("{e:#}"), "no authorization metadata without a challenge")
+                }
+            }
+        }
+        state.found.clone()
+    }
+
+    /// Ask `found`'s token endpoint, as `client`, for tokens with `params` (the grant's), for
+    /// `found`'s resource.
+    async fn ask(
+        &self,
+        found: &Found,
+        client: &Client,
+        params: Vec<(&'static str, String)>,
+    ) -> anyhow::Result<Tokens> {
+        token::request(
+            &self.http,
+            &found.server,
+            &found.token_endpoint,
+            client,
+            &found.resource,
+            params,
+        )
+        .await
+    }
+
     /// A fresh access token: by refresh token when there is one, else a new grant.
     async fn renew(&self, state: &mut State, scopes: Vec<String>) -> anyhow::Result<String> {
         let refresh = state.tokens.as_ref().and_then(|t| t.refresh.clone());
@@ -478,18 +505,16 @@ impl OAuth {
             && let (Some(found), Some(client)) = (state.found.clone(), state.client.clone())
             && client.issuer == found.server.issuer
         {
-            let answer = token::request(
-                &self.http,
-                &found.server,
-                &found.token_endpoint,
-                &client,
-                &found.resource,
-                vec![
-                    ("grant_type", "refresh_token".into()),
-                    ("refresh_token", refresh.clone()),
-                ],
-            )
-            .await;
+            let answer = self
+                .ask(
+                    &found,
+                    &client,
+                    vec![
+                        ("grant_type", "refresh_token".into()),
+                        ("refresh_token", refresh.clone()),
+                    ],
+                )
+                .await;
             match answer {
                 Ok(mut tokens) => {
                     // A server that does not rotate refresh tokens keeps the old one valid.
@@ -524,82 +549,6 @@ impl OAuth {
             .clone()
             .context("the upstream's authorization server is not known")?;
         let result = match &self.config.grant {
-            Grant::ClientCredentials | Grant::TokenExchange { .. } => {
-                let client = self.configured_client(&found)?;
-                let mut params = vec![("grant_type", "client_credentials".to_owned())];
-                if !scopes.is_empty() {
-                    params.push(("scope", scopes.join(" ")));
-                }
-                token::request(
-                    &self.http,
-                    &found.server,
-                    &found.token_endpoint,
-                    &client,
-                    &found.resource,
-                    params,
-                )
-                .await
-            }
-            Grant::JwtBearer(assertion) => {
-                let client = self.configured_client(&found)?;
-                let mut params = vec![
-                    (
-                        "grant_type",
-                        "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
-                    ),
-                    (
-                        "assertion",
-                        assertion.read().context("the workload's token")?,
-                    ),
-                ];
-                if !scopes.is_empty() {
-                    params.push(("scope", scopes.join(" ")));
-                }
-                token::request(
-                    &self.http,
-                    &found.server,
-                    &found.token_endpoint,
-                    &client,
-                    &found.resource,
-                    params,
-                )
-                .await
-            }
-            Grant::IdentityAssertion {
-                idp_token_endpoint,
-                id_token,
-                idp_client_id,
-            } => {
-                let client = self.configured_client(&found)?;
-                let grant = self
-                    .identity_assertion(
-                        &found,
-                        idp_token_endpoint,
-                        id_token,
-                        idp_client_id.as_deref(),
-                        &scopes,
-                    )
-                    .await?;
-                let mut params = vec![
-                    (
-                        "grant_type",
-                        "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
-                    ),
-                    ("assertion", grant),
-                ];
-                if !scopes.is_empty() {
-                    params.push(("scope", scopes.join(" ")));
-                }
-                token::request(
-                    &self.http,
-                    &found.server,
-                    &found.token_endpoint,
-                    &client,
-                    &found.resource,
-                    params,
-                )
-                .await
-            }
             Grant::AuthorizationCode => {
                 let Some(agent) = &self.agent else {
                     let why = format!(
@@ -621,6 +570,34 @@ impl OAuth {
                 }
                 self.code_grant(state, &found, agent.as_ref(), &scopes)
                     .await
+            }
+            unattended => {
+                let client = self.configured_client(&found)?;
+                let mut params = match unattended {
+                    Grant::JwtBearer(assertion) => {
+                        jwt_bearer(assertion.read().context("the workload's token")?)
+                    }
+                    Grant::IdentityAssertion {
+                        idp_token_endpoint,
+                        id_token,
+                        idp_client_id,
+                    } => jwt_bearer(
+                        self.identity_assertion(
+                            &found,
+                            idp_token_endpoint,
+                            id_token,
+                            idp_client_id.as_deref(),
+                            &scopes,
+                        )
+                        .await?,
+                    ),
+                    // Client credentials, and the gateway's own token under token exchange.
+                    _ => vec![("grant_type", "client_credentials".to_owned())],
+                };
+                if !scopes.is_empty() {
+                    params.push(("scope", scopes.join(" ")));
+                }
+                self.ask(&found, &client, params).await
             }
         };
         let tokens = match result {
@@ -789,12 +766,9 @@ impl OAuth {
         );
         let back = agent.authorize(&url).await?;
         let code = authorize::code_of(&back, &pkce, server)?;
-        token::request(
-            &self.http,
-            server,
-            &found.token_endpoint,
+        self.ask(
+            found,
             &client,
-            &found.resource,
             vec![
                 ("grant_type", "authorization_code".into()),
                 ("code", code),

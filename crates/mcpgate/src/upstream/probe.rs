@@ -22,7 +22,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ClientHandler, ErrorData, RoleClient};
 use serde_json::{Map, Value, json};
 
-use super::oauth::{Grant, Headless, OAuth, OAuthConfig};
+use super::oauth::{Grant, Headless, OAuth, OAuthConfig, SharedClient};
 use super::session::{lifecycle, open_http};
 use super::tls::http_client;
 use super::{Credential, SecretSource, UpstreamProtocol};
@@ -104,6 +104,7 @@ fn oauth_of(
         scopes: None,
         issuer: text("issuer"),
         store: None,
+        client: SharedClient::default(),
     };
     let http = http_client(None);
     Ok(OAuth::new("probe", url, config, http.clone())?

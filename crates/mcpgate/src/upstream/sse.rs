@@ -16,7 +16,7 @@ use rmcp::model::{ClientJsonRpcMessage, ErrorCode, ErrorData, JsonRpcError, Serv
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RunningService};
 use rmcp::{ClientHandler, RoleClient};
 
-use super::{Attempt, Credential};
+use super::{Attempt, Credential, refusal};
 
 /// Messages in flight between the tasks and the service before senders wait.
 const QUEUE: usize = 64;
@@ -36,8 +36,11 @@ async fn send(
                 }
                 async move {
                     let response = builder.send().await?;
-                    let status = response.status().as_u16();
-                    Ok(Attempt::http((), status, response.headers()).map(|()| response))
+                    let refusal = refusal(response.status().as_u16(), response.headers());
+                    Ok(Attempt {
+                        answer: response,
+                        refusal,
+                    })
                 }
             },
             |e| e.context("the upstream credential"),

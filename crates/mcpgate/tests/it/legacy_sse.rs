@@ -12,18 +12,8 @@ use serde_json::{Value, json};
 use crate::edge::config_file;
 use crate::legacy::{Caller, legacy, open_session};
 use crate::sdk_clients::{Clients, Sdk};
-use crate::support::{Server, messages};
-
-/// Wait (up to 15 s) until `check` holds.
-async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
-    for _ in 0..150 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within 15 s");
-}
+use crate::support::Server;
+use crate::upstreams::eventually;
 
 const ALICE: &str = "dev:alice:acme:admin";
 const MALLORY: &str = "dev:mallory:acme:admin";
@@ -141,18 +131,8 @@ async fn the_python_sdk_speaks_legacy_sse_to_mcpgate() {
     assert_eq!(summary["unknown_tool"]["outcome"], "jsonrpc_error");
 
     // And the MCP Inspector's CLI over SSE.
-    let inspector = clients
-        .scripts()
-        .join("ts/node_modules/@modelcontextprotocol/inspector/clients/cli/build/index.js");
-    let output = tokio::process::Command::new("node")
-        .arg(inspector)
-        .arg(&url)
-        .args(["--transport", "sse"])
-        .args(["--header", &format!("Authorization: Bearer {ALICE}")])
-        .args(["--method", "tools/call", "--tool-name", "health"])
-        .env("HOME", tempfile::tempdir().expect("home").keep())
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
+    let output = clients
+        .inspector(&url, "sse", ALICE, "health")
         .output()
         .await
         .expect("the inspector runs");
@@ -302,13 +282,8 @@ async fn a_gateway_federates_an_sse_upstream_in_both_eras() {
         inner.at("/sse")
     ));
     let gateway = Server::start(&[("MCPGATE_CONFIG", &file), ("MCPGATE_AUTH", "dev")]).await;
-    let mut answer = Value::Null;
     eventually("the sse upstream's tools are served", async || {
-        let params = json!({"name": "old__health", "arguments": {}});
-        let response = crate::edge::rpc(&gateway, Some(ALICE), "tools/call", params).await;
-        answer = messages(&response.text().await.unwrap())
-            .pop()
-            .unwrap_or_default();
+        let (_, answer) = crate::edge::call(&gateway, Some(ALICE), "old__health").await;
         answer["result"]["structuredContent"]["status"] == "ok"
     })
     .await;

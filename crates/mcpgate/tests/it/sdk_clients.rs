@@ -114,6 +114,27 @@ impl Clients {
         &self.scripts
     }
 
+    /// The MCP Inspector's CLI against `url` over `transport` (`http` or `sse`) as the bearer
+    /// of `token`, calling `tool`: its command, to add `--tool-arg`s to.
+    pub(crate) fn inspector(&self, url: &str, transport: &str, token: &str, tool: &str) -> Command {
+        let mut command = Command::new("node");
+        command
+            .arg(
+                self.scripts.join(
+                    "ts/node_modules/@modelcontextprotocol/inspector/clients/cli/build/index.js",
+                ),
+            )
+            .arg(url)
+            .args(["--transport", transport])
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .args(["--method", "tools/call", "--tool-name", tool])
+            // Its catalog of servers lives under HOME: one of its own.
+            .env("HOME", tempfile::tempdir().expect("home").keep())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
     /// The command that runs the client script `name` (`sdk_client`, `auth_walk`) of `sdk`.
     pub(crate) fn command(&self, sdk: Sdk, name: &str) -> Command {
         let (program, script) = match sdk {

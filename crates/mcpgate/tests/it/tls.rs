@@ -221,22 +221,38 @@ async fn tls_serves_both_http_versions_and_a_renewed_certificate_without_a_resta
     );
 }
 
+/// A server whose certificate `servers` issued, requiring client certificates from `clients`,
+/// with `env` besides; the files live as long as the guard.
+async fn mutual_tls(
+    servers: &CertifiedIssuer<'static, KeyPair>,
+    clients: &CertifiedIssuer<'static, KeyPair>,
+    env: &[(&str, &str)],
+) -> (Server, Files) {
+    let files = Files::new();
+    let (cert, key) = issue(servers, "mcpgate", ExtendedKeyUsagePurpose::ServerAuth);
+    files.write("cert.pem", &cert);
+    files.write("key.pem", &key);
+    files.write("clients.pem", &clients.pem());
+    let (cert, key, ca) = (
+        files.path("cert.pem"),
+        files.path("key.pem"),
+        files.path("clients.pem"),
+    );
+    let mut all = vec![
+        ("MCPGATE_TLS_CERT", cert.as_str()),
+        ("MCPGATE_TLS_KEY", key.as_str()),
+        ("MCPGATE_TLS_CLIENT_CA", ca.as_str()),
+    ];
+    all.extend_from_slice(env);
+    (Server::start(&all).await, files)
+}
+
 #[tokio::test]
 async fn client_certificates_are_required_and_must_come_from_the_configured_ca() {
     let servers = authority("server CA");
     let clients = authority("client CA");
     let strangers = authority("someone else's CA");
-    let files = Files::new();
-    let (cert, key) = issue(&servers, "mcpgate", ExtendedKeyUsagePurpose::ServerAuth);
-    files.write("cert.pem", &cert);
-    files.write("key.pem", &key);
-    files.write("clients.pem", &clients.pem());
-    let server = Server::start(&[
-        ("MCPGATE_TLS_CERT", &files.path("cert.pem")),
-        ("MCPGATE_TLS_KEY", &files.path("key.pem")),
-        ("MCPGATE_TLS_CLIENT_CA", &files.path("clients.pem")),
-    ])
-    .await;
+    let (server, _files) = mutual_tls(&servers, &clients, &[]).await;
     let member = issue(&clients, "alice", ExtendedKeyUsagePurpose::ClientAuth);
     let stranger = issue(&strangers, "mallory", ExtendedKeyUsagePurpose::ClientAuth);
     assert!(
@@ -304,18 +320,14 @@ async fn json_over_tls(
 async fn with_auth_mtls_the_client_certificate_is_the_caller_and_nothing_else_is() {
     let servers = authority("server CA");
     let clients = authority("client CA");
-    let files = Files::new();
-    let (cert, key) = issue(&servers, "mcpgate", ExtendedKeyUsagePurpose::ServerAuth);
-    files.write("cert.pem", &cert);
-    files.write("key.pem", &key);
-    files.write("clients.pem", &clients.pem());
-    let server = Server::start(&[
-        ("MCPGATE_TLS_CERT", &files.path("cert.pem")),
-        ("MCPGATE_TLS_KEY", &files.path("key.pem")),
-        ("MCPGATE_TLS_CLIENT_CA", &files.path("clients.pem")),
-        ("MCPGATE_AUTH", "mtls"),
-        ("MCPGATE_WORKSPACE_WRITE", "true"),
-    ])
+    let (server, _files) = mutual_tls(
+        &servers,
+        &clients,
+        &[
+            ("MCPGATE_AUTH", "mtls"),
+            ("MCPGATE_WORKSPACE_WRITE", "true"),
+        ],
+    )
     .await;
     let alice = client(
         &servers,

@@ -3,6 +3,7 @@
 //! started with only the environment its entry lists, and stopped with the gateway.
 
 mod faults;
+pub(crate) use faults::eventually;
 mod modern_http;
 mod oauth;
 mod proxy;

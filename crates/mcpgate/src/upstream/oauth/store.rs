@@ -36,24 +36,6 @@ impl SecretKey {
         Ok(Self(sha2::Sha256::digest(secret.as_bytes()).into()))
     }
 
-    /// The key from `MCPGATE_SECRET_KEY`, else the file `MCPGATE_SECRET_KEY_FILE` names; none
-    /// when neither is set.
-    pub fn from_env() -> anyhow::Result<Option<Self>> {
-        if let Ok(secret) = std::env::var("MCPGATE_SECRET_KEY") {
-            return Self::derive(&secret)
-                .context("MCPGATE_SECRET_KEY")
-                .map(Some);
-        }
-        if let Ok(path) = std::env::var("MCPGATE_SECRET_KEY_FILE") {
-            let secret = std::fs::read_to_string(&path)
-                .with_context(|| format!("MCPGATE_SECRET_KEY_FILE {path}"))?;
-            return Self::derive(&secret)
-                .with_context(|| format!("MCPGATE_SECRET_KEY_FILE {path}"))
-                .map(Some);
-        }
-        Ok(None)
-    }
-
     fn sealing(&self) -> LessSafeKey {
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.0).expect("a 32-byte key"))
     }

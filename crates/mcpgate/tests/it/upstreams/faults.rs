@@ -136,7 +136,7 @@ pub(super) fn text(answer: &Value) -> &str {
 }
 
 /// Wait (up to 15 s) until `check` holds.
-pub(super) async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
+pub(crate) async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
     for _ in 0..150 {
         if check().await {
             return;

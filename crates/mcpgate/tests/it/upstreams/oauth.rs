@@ -246,7 +246,7 @@ fn issue(
 }
 
 /// An mcpgate that takes only the authorization server's JWTs for its own URL, and names the
-/// server in its metadata.
+/// server in its metadata (its workspace writable, so callers can leave a trace).
 async fn protected(auth: &AuthServer) -> (Server, String) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -260,6 +260,7 @@ async fn protected(auth: &AuthServer) -> (Server, String) {
             ("MCPGATE_JWT_AUDIENCE", &url),
             ("MCPGATE_AUTHORIZATION_SERVERS", &auth.base),
             ("MCPGATE_PUBLIC_URL", &base),
+            ("MCPGATE_WORKSPACE_WRITE", "true"),
         ],
     )
     .await;
@@ -288,11 +289,7 @@ async fn check(env: &[(&str, &str)]) -> String {
 
 /// Call `tool` through `server` as Alice; the JSON-RPC answer.
 async fn call(server: &Server, tool: &str) -> Value {
-    let params = json!({"name": tool, "arguments": {}});
-    let response = crate::edge::rpc(server, Some(ALICE), "tools/call", params).await;
-    crate::support::messages(&response.text().await.expect("body"))
-        .pop()
-        .expect("an answer")
+    crate::edge::call(server, Some(ALICE), tool).await.1
 }
 
 fn succeeded(answer: &Value) -> bool {
@@ -539,22 +536,7 @@ fn user_token(sub: &str, org: &str) -> String {
 #[tokio::test]
 async fn token_exchange_lets_the_upstream_see_each_user_without_ever_seeing_their_token() {
     let auth = AuthServer::start(300, Behaviour::default()).await;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let url = format!("{base}/mcp");
-    let _upstream = Server::start_at(
-        &format!("127.0.0.1:{port}"),
-        &[
-            ("MCPGATE_AUTH", "jwt"),
-            ("MCPGATE_JWT_SECRET", SIGNING),
-            ("MCPGATE_JWT_ISSUER", &auth.base),
-            ("MCPGATE_JWT_AUDIENCE", &url),
-            ("MCPGATE_AUTHORIZATION_SERVERS", &auth.base),
-            ("MCPGATE_PUBLIC_URL", &base),
-            ("MCPGATE_WORKSPACE_WRITE", "true"),
-        ],
-    )
-    .await;
+    let (_upstream, url) = protected(&auth).await;
     let (_dir, file) = config_file(
         &entry(
             &url,

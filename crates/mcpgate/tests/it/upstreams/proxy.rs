@@ -595,16 +595,9 @@ async fn the_python_sdk_client_the_mcp_remote_bridge_and_the_inspector_work_thro
     let _ = bridge.kill().await;
 
     // The MCP Inspector's CLI, as a developer pokes at a server.
-    let inspected = tokio::process::Command::new("node")
-        .arg(modules.join("@modelcontextprotocol/inspector/clients/cli/build/index.js"))
-        .arg(gateway.url())
-        .args(["--transport", "http"])
-        .args(["--header", &format!("Authorization: Bearer {ALICE}")])
-        .args(["--method", "tools/call", "--tool-name", "echo"])
+    let inspected = clients
+        .inspector(&gateway.url(), "http", ALICE, "echo")
         .args(["--tool-arg", "message=via the inspector"])
-        .env("HOME", tempfile::tempdir().expect("home").keep())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
         .output();
     let inspected = tokio::time::timeout(Duration::from_secs(60), inspected)
         .await
