@@ -56,14 +56,17 @@ async fn free_slug(
     kind: Kind,
     base: &str,
 ) -> Result<String, StoreError> {
-    let pattern = format!("{base}-%");
+    // `base-…` as a range of the slug index (`-` is followed by `.` in byte order): `LIKE`
+    // cannot use the index (it ignores case), so it read every slug of the kind.
     let taken: Vec<(String,)> = sqlx::query_as(
-        "SELECT slug FROM records WHERE org = ? AND kind = ? AND (slug = ? OR slug LIKE ?)",
+        "SELECT slug FROM records WHERE org = ? AND kind = ? \
+         AND (slug = ? OR (slug >= ? AND slug < ?))",
     )
     .bind(t.org())
     .bind(kind.singular())
     .bind(base)
-    .bind(&pattern)
+    .bind(format!("{base}-"))
+    .bind(format!("{base}."))
     .fetch_all(&mut *conn)
     .await?;
     let taken: Vec<String> = taken.into_iter().map(|(s,)| s).collect();
