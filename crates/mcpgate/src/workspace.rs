@@ -12,6 +12,7 @@ mod operation;
 pub mod patch;
 pub mod port;
 pub mod record;
+pub mod search;
 mod service;
 pub mod slug;
 pub mod snippet;
@@ -21,6 +22,4 @@ pub mod view;
 pub use kind::{Kind, Transition};
 pub use operation::Op;
 pub use record::{Record, Tenant};
-pub use service::{
-    ListRequest, Order, Page, WorkspaceError, WorkspaceLimits, WorkspaceService, search_words,
-};
+pub use service::{ListRequest, Order, Page, WorkspaceError, WorkspaceLimits, WorkspaceService};

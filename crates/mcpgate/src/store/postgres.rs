@@ -15,7 +15,7 @@ mod records;
 use super::pool::{BackendPool, Migrations};
 use super::{Store, StoreConfig, StoreError};
 use crate::workspace::port::{
-    Kind, ListQuery, Record, RecordStore, SearchQuery, Tenant, WriteOutcome,
+    Candidate, Kind, ListQuery, Record, RecordStore, SearchWindow, Tenant, WriteOutcome,
 };
 
 static MIGRATIONS: Migrations = Migrations {
@@ -164,11 +164,11 @@ impl RecordStore for PostgresStore {
         records::delete(self.pool(), self.as_tenant, t, kind, id, expected).await
     }
 
-    async fn search_records(
+    async fn search_window(
         &self,
         t: &Tenant,
-        query: &SearchQuery,
-    ) -> Result<Vec<Record>, StoreError> {
-        records::search(self.pool(), self.as_tenant, t, query).await
+        window: &SearchWindow,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        records::search_window(self.pool(), self.as_tenant, t, window).await
     }
 }

@@ -1,6 +1,6 @@
 //! What both backends' record queries share: the shape of the list query (one tenant, one kind,
 //! the optional filters, a keyset cursor, an order and a limit), which column a key names, and
-//! what a conditional write that missed means.
+//! what a conditional write that missed means, and how a search window's row reads.
 //!
 //! The list query is written once, generic over the sqlx database; each backend says through
 //! [`ListDialect`] how it writes the three things that differ: a tag filter, a time, and a
@@ -8,12 +8,36 @@
 //! allocation, the delete's child count, full-text search), so it stays with the backend.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 use super::StoreError;
 use crate::workspace::port::{
-    After, ArchivedFilter, ListQuery, SortField, Tenant, WriteOutcome, slug,
+    After, ArchivedFilter, Candidate, Kind, ListQuery, SortField, Tenant, WriteOutcome, slug,
 };
+
+/// The columns of a search window's row (`seq, id, kind, title, body`), as [`candidate`]
+/// reads them.
+pub(super) const CANDIDATE_COLUMNS: &str = "r.seq, r.id, r.kind, r.title, r.body";
+
+/// A search window's row.
+pub(super) fn candidate<'r, R>(row: &'r R) -> Result<Candidate, StoreError>
+where
+    R: Row,
+    &'r str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let id: String = row.try_get("id")?;
+    let kind: String = row.try_get("kind")?;
+    Ok(Candidate {
+        seq: row.try_get("seq")?,
+        kind: Kind::parse(&kind).ok_or_else(|| corrupt(&id, "unknown kind"))?,
+        title: row.try_get("title")?,
+        text: row.try_get("body")?,
+        id,
+    })
+}
 
 /// How a backend writes the parts of a list query that differ between SQL dialects.
 pub(super) trait ListDialect: Database {

@@ -13,7 +13,7 @@ mod records;
 use super::pool::{BackendPool, Migrations};
 use super::{Store, StoreConfig, StoreError};
 use crate::workspace::port::{
-    Kind, ListQuery, Record, RecordStore, SearchQuery, Tenant, WriteOutcome,
+    Candidate, Kind, ListQuery, Record, RecordStore, SearchWindow, Tenant, WriteOutcome,
 };
 
 static MIGRATIONS: Migrations = Migrations {
@@ -72,6 +72,16 @@ impl SqliteStore {
         query: &ListQuery,
     ) -> Result<Vec<String>, StoreError> {
         records::list_plan(self.pool(), t, query).await
+    }
+
+    /// How SQLite would read a search window (`EXPLAIN QUERY PLAN`, a line per step): for
+    /// checking that it is read newest first from the full-text index and stops early.
+    pub async fn search_plan(
+        &self,
+        t: &Tenant,
+        window: &SearchWindow,
+    ) -> Result<Vec<String>, StoreError> {
+        records::search_plan(self.pool(), t, window).await
     }
 }
 
@@ -154,11 +164,11 @@ impl RecordStore for SqliteStore {
         records::delete(self.pool(), t, kind, id, expected).await
     }
 
-    async fn search_records(
+    async fn search_window(
         &self,
         t: &Tenant,
-        query: &SearchQuery,
-    ) -> Result<Vec<Record>, StoreError> {
-        records::search(self.pool(), t, query).await
+        window: &SearchWindow,
+    ) -> Result<Vec<Candidate>, StoreError> {
+        records::search_window(self.pool(), t, window).await
     }
 }

@@ -1,13 +1,15 @@
 //! Opaque page cursors. A list cursor carries the sort key and ID of the last record returned
 //! (keyset pagination: stable while others insert) and the query it belongs to; a search
-//! cursor carries an offset into the ranked hits and its query. Both are base64url JSON, so a
-//! cursor from one query cannot silently page through another.
+//! cursor carries the window it is in and the rank key of the last hit returned (see
+//! [`super::search`]), and its query. Both are base64url JSON, so a cursor from one query
+//! cannot silently page through another.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use super::record::After;
+use super::search::RankKey;
 
 /// Where the next page of a list starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,8 +25,10 @@ pub struct ListCursor {
 pub struct SearchCursor {
     /// The search words.
     pub q: String,
-    /// Hits already returned.
-    pub offset: u32,
+    /// The window: matches inserted before this `seq` (`None`: the newest).
+    pub before: Option<i64>,
+    /// The last hit returned in that window (`None`: the window's best first).
+    pub after: Option<RankKey>,
 }
 
 /// Encode a cursor.
@@ -69,8 +73,13 @@ mod props {
         #![proptest_config(config())]
 
         #[test]
-        fn search_cursors_round_trip(q in any::<String>(), offset in any::<u32>()) {
-            let cursor = SearchCursor { q, offset };
+        fn search_cursors_round_trip(
+            q in any::<String>(),
+            before in any::<Option<i64>>(),
+            after in any::<Option<(i64, i64)>>(),
+        ) {
+            let after = after.map(|(score, seq)| RankKey { score, seq });
+            let cursor = SearchCursor { q, before, after };
             prop_assert_eq!(decode::<SearchCursor>(&encode(&cursor)), Some(cursor));
         }
 

@@ -12,8 +12,9 @@
 
 pub use super::Kind;
 pub use super::record::{
-    After, ArchivedFilter, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
+    After, ArchivedFilter, ListQuery, Record, SortField, SortKey, Tenant, WriteOutcome,
 };
+pub use super::search::{self, Candidate, SearchWindow};
 pub use super::slug;
 
 /// The records of the workspace, kept somewhere. Every method takes the caller's tenant and
@@ -48,12 +49,14 @@ pub trait RecordStore: Send + Sync + 'static {
         id: &str,
         expected: Option<i64>,
     ) -> Result<WriteOutcome<u64>, StoreError>;
-    /// Ranked full-text search over records that are not archived, best first.
-    async fn search_records(
+    /// A search window: the newest records that are not archived, match every word of
+    /// `window` (each as itself or as a prefix of a longer word) and were inserted before
+    /// `window.before`, newest first, at most `window.size`.
+    async fn search_window(
         &self,
         t: &Tenant,
-        query: &SearchQuery,
-    ) -> Result<Vec<Record>, StoreError>;
+        window: &SearchWindow,
+    ) -> Result<Vec<Candidate>, StoreError>;
 }
 
 /// A storage failure, in storage terms. Callers never see the driver's text; it is logged.

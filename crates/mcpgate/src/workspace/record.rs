@@ -158,17 +158,6 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
-/// A full-text search query within one tenant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchQuery {
-    /// The words searched for; every word must match (prefixes match too).
-    pub words: Vec<String>,
-    /// Skip this many ranked hits.
-    pub offset: u32,
-    /// At most this many hits.
-    pub limit: u32,
-}
-
 /// The outcome of a conditional write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOutcome<T> {

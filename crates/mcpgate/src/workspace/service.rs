@@ -4,9 +4,10 @@
 //! cap. Every call takes the caller's [`Tenant`]; the store scopes every query to it.
 
 mod reads;
+mod search;
 mod writes;
 
-pub use reads::{ListRequest, Order, Page, search_words};
+pub use reads::{ListRequest, Order, Page};
 
 use std::sync::Arc;
 

@@ -181,7 +181,7 @@ fn migrate_applies_once_and_version_prints() {
     let dir = tempfile::tempdir().expect("tempdir");
     let first = run(&["migrate"], &[], &dir);
     assert!(first.status.success(), "{}", text(&first.stderr));
-    assert!(text(&first.stdout).starts_with("5 migration(s) applied to sqlite"));
+    assert!(text(&first.stdout).starts_with("6 migration(s) applied to sqlite"));
     let again = run(&["migrate"], &[], &dir);
     assert!(text(&again.stdout).starts_with("0 migration(s) applied"));
     assert!(

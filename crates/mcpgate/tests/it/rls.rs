@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use mcpgate::edge::{AuthVia, Principal};
 use mcpgate::store::{self, Store};
-use mcpgate::workspace::record::{
-    ArchivedFilter, ListQuery, SearchQuery, SortField, WriteOutcome, now,
-};
+use mcpgate::workspace::record::{ArchivedFilter, ListQuery, SortField, WriteOutcome, now};
+use mcpgate::workspace::search::SearchWindow;
 use mcpgate::workspace::{Kind, Record, Tenant, slug};
 use serde_json::json;
 use sqlx::Connection;
@@ -85,11 +84,11 @@ fn list_of(kind: Kind) -> ListQuery {
     }
 }
 
-fn search_for(words: &[&str]) -> SearchQuery {
-    SearchQuery {
+fn search_for(words: &[&str]) -> SearchWindow {
+    SearchWindow {
         words: words.iter().map(|w| (*w).to_owned()).collect(),
-        offset: 0,
-        limit: 10,
+        before: None,
+        size: 10,
     }
 }
 
@@ -483,12 +482,12 @@ async fn isolation_holds(store: Arc<dyn Store>) {
 
     // Search: b's words never hit a's records, and a's hits carry marked snippets.
     let b_hits = store
-        .search_records(&b, &search_for(&["publish"]))
+        .search_window(&b, &search_for(&["publish"]))
         .await
         .expect("search");
     assert!(b_hits.is_empty(), "{b_hits:?}");
     let b_hits = store
-        .search_records(&b, &search_for(&["rel", "check"]))
+        .search_window(&b, &search_for(&["rel", "check"]))
         .await
         .expect("search");
     assert_eq!(
@@ -496,7 +495,7 @@ async fn isolation_holds(store: Arc<dyn Store>) {
         vec![&b_note.id]
     );
     let a_hits = store
-        .search_records(&a, &search_for(&["publi"]))
+        .search_window(&a, &search_for(&["publi"]))
         .await
         .expect("search");
     let a_ids: Vec<&String> = a_hits.iter().map(|h| &h.id).collect();

@@ -49,8 +49,8 @@ async fn sqlite_store_is_migrated_before_it_is_ready() {
     );
     assert_eq!(
         store.migrate().await.expect("migrate"),
-        5,
-        "instance, workspace, tool pins, list filters and tags"
+        6,
+        "instance, workspace, tool pins, list filters, tags and search terms"
     );
     assert!(store.is_migrated().await.expect("check"));
     assert_eq!(store.migrate().await.expect("migrate again"), 0);
@@ -196,6 +196,39 @@ fn list_queries() -> Vec<mcpgate::workspace::port::ListQuery> {
         }
     }
     queries
+}
+
+#[tokio::test]
+async fn sqlite_reads_a_search_window_newest_first_from_the_full_text_index() {
+    use mcpgate::edge::{AuthVia, Principal};
+    use mcpgate::workspace::Tenant;
+    use mcpgate::workspace::search::SearchWindow;
+    let tenant = Tenant::of(&Principal::new("alice", "acme", "admin", AuthVia::Default));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = store::SqliteStore::open(&config(&dir, &[]).store)
+        .await
+        .expect("open");
+    sqlite.migrate().await.expect("migrate");
+    for (words, before) in [(vec!["incident"], None), (vec!["inc", "deploy"], Some(99))] {
+        let window = SearchWindow {
+            words: words.iter().map(|w| (*w).to_owned()).collect(),
+            before,
+            size: 200,
+        };
+        let plan = sqlite.search_plan(&tenant, &window).await.expect("plan");
+        // The index is walked in the window's order (no sort of every match) and each match's
+        // record is found by its rowid: the window stops after its size.
+        assert!(
+            plan.iter()
+                .any(|s| s.contains("SCAN records_fts VIRTUAL TABLE"))
+                && plan
+                    .iter()
+                    .any(|s| s.starts_with("SEARCH r USING INTEGER PRIMARY KEY"))
+                && plan.iter().all(|s| !s.contains("TEMP B-TREE")),
+            "{window:?}\n{plan:#?}"
+        );
+    }
+    sqlite.close().await;
 }
 
 #[tokio::test]

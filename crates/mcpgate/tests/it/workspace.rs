@@ -5,6 +5,7 @@
 mod concurrency;
 mod isolation;
 mod limits;
+mod search;
 mod tools;
 mod walk;
 

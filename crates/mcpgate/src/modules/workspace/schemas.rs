@@ -206,7 +206,7 @@ pub fn search(limits: &WorkspaceLimits) -> Value {
                 "query",
                 json!({
                     "type": "string", "minLength": 1, "maxLength": 500,
-                    "description": "Words to find in titles and text; every word must match, and words match as prefixes (`deplo` finds `deploy`).",
+                    "description": "Words to find in titles and text; every word must match, and words match as prefixes (`deplo` finds `deploy`). Results come newest matches first in windows of 200, each ranked by relevance.",
                     "examples": ["signing key rotation"]
                 }),
             ),

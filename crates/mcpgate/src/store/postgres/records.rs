@@ -9,9 +9,12 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 
 use crate::store::StoreError;
-use crate::store::records::{ListDialect, corrupt, key_column, list_query, missed};
+use crate::store::records::{
+    CANDIDATE_COLUMNS, ListDialect, candidate, corrupt, key_column, list_query, missed,
+};
 use crate::workspace::port::{
-    After, Kind, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome,
+    After, Candidate, Kind, ListQuery, Record, SearchWindow, SortField, SortKey, Tenant,
+    WriteOutcome,
 };
 
 /// How many times an insert looks for a free slug before giving up.
@@ -370,32 +373,64 @@ fn tsquery(words: &[String]) -> String {
         .join(" & ")
 }
 
-pub(super) async fn search(
+/// How many of the newest records a search looks through before it looks its words up.
+const RECENT_ROWS: i64 = 1000;
+
+/// The newest matches of `w` older than its bound, in up to two steps. GIN returns a word's
+/// matches in no order (and cannot serve under row-level security at all: see migration
+/// 0006), so first the newest [`RECENT_ROWS`] records are walked backwards through
+/// `records_recent` and checked, which stops as soon as the window is full (a word in a fifth
+/// of the records or more). Only when that falls short are the matches found through
+/// `record_words`, by the longest word's rows (as a prefix range), each record then checked
+/// for every word: few rows for a rare word. The statements are not kept prepared, so each is
+/// planned for its own words.
+pub(super) async fn search_window(
     pool: &PgPool,
     as_tenant: bool,
     t: &Tenant,
-    q: &SearchQuery,
-) -> Result<Vec<Record>, StoreError> {
-    let query = tsquery(&q.words);
+    w: &SearchWindow,
+) -> Result<Vec<Candidate>, StoreError> {
+    let query = tsquery(&w.words);
+    let Some(driver) = w.words.iter().max_by_key(|w| w.chars().count()) else {
+        return Ok(Vec::new());
+    };
     if query.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT {COLUMNS} FROM records \
-         WHERE search @@ to_tsquery('simple', $1) AND org = $2 AND archived_at IS NULL \
-         ORDER BY ts_rank(search, to_tsquery('simple', $1)) DESC, created_at DESC, id DESC \
-         LIMIT $3 OFFSET $4"
+    let recent = format!(
+        "SELECT {CANDIDATE_COLUMNS} FROM ( \
+             SELECT {CANDIDATE_COLUMNS}, r.search FROM records r \
+             WHERE r.org = $2 AND r.archived_at IS NULL AND r.seq < $3 \
+             ORDER BY r.seq DESC LIMIT {RECENT_ROWS}) r \
+         WHERE r.search @@ to_tsquery('simple', $1) ORDER BY r.seq DESC LIMIT $4"
+    );
+    let indexed = format!(
+        "SELECT {CANDIDATE_COLUMNS} FROM records r \
+         WHERE r.id IN (SELECT w.id FROM record_words w \
+                        WHERE w.org = $2 AND w.word >= $5 AND w.word < $5 || chr(1114111) \
+                        AND w.seq < $3) \
+         AND r.search @@ to_tsquery('simple', $1) AND r.org = $2 AND r.archived_at IS NULL \
+         AND r.seq < $3 ORDER BY r.seq DESC LIMIT $4"
     );
     let mut tx = begin(pool, as_tenant, t).await?;
-    let rows = sqlx::query(&sql)
-        .bind(&query)
-        .bind(t.org())
-        .bind(i64::from(q.limit))
-        .bind(i64::from(q.offset))
-        .fetch_all(&mut *tx)
-        .await?;
+    let mut rows = Vec::new();
+    for (sql, driver) in [(&recent, None), (&indexed, Some(driver))] {
+        let mut statement = sqlx::query(sql)
+            .persistent(false)
+            .bind(&query)
+            .bind(t.org())
+            .bind(w.before.unwrap_or(i64::MAX))
+            .bind(i64::from(w.size));
+        if let Some(driver) = driver {
+            statement = statement.bind(driver);
+        }
+        rows = statement.fetch_all(&mut *tx).await?;
+        if rows.len() == w.size as usize {
+            break;
+        }
+    }
     tx.commit().await?;
-    rows.iter().map(record).collect()
+    rows.iter().map(candidate).collect()
 }
 
 #[cfg(test)]

@@ -6,9 +6,12 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::store::StoreError;
-use crate::store::records::{ListDialect, corrupt, key_column, list_query, missed};
+use crate::store::records::{
+    CANDIDATE_COLUMNS, ListDialect, candidate, corrupt, key_column, list_query, missed,
+};
 use crate::workspace::port::{
-    After, Kind, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant, WriteOutcome, slug,
+    After, Candidate, Kind, ListQuery, Record, SearchWindow, SortField, SortKey, Tenant,
+    WriteOutcome, search, slug,
 };
 
 const COLUMNS: &str = "id, kind, slug, title, status, parent_id, tags, body, fields, version, \
@@ -112,6 +115,7 @@ pub(super) async fn insert(
     .bind(r.archived_at.map(micros))
     .execute(&mut *tx)
     .await?;
+    remember_terms(&mut *tx, r).await?;
     tx.commit().await?;
     Ok(Record { slug, ..r.clone() })
 }
@@ -200,6 +204,9 @@ pub(super) async fn update(
     t: &Tenant,
     r: &Record,
 ) -> Result<WriteOutcome<Record>, StoreError> {
+    // Before the write, not with it: a term of a write that then misses its version stays in
+    // the vocabulary, which only ever widens what a prefix is tried as.
+    remember_terms(pool, r).await?;
     let sql = format!(
         "UPDATE records SET title = ?, status = ?, parent_id = ?, tags = ?, body = ?, fields = ?, \
          version = version + 1, updated_at = ?, updated_by = ?, archived_at = ? \
@@ -261,37 +268,94 @@ pub(super) async fn delete(
     Ok(WriteOutcome::Done(u64::try_from(children).unwrap_or(0)))
 }
 
-/// The FTS5 query for `words`: every word, each also as a prefix.
-fn match_expression(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| format!("\"{}\"*", w.replace('"', "")))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Adds `r`'s words to the vocabulary that search words are widened with: FTS5 answers a
+/// prefix query (`"incid"*`) by merging the postings of every word with that prefix before
+/// returning its first row, so its cost grows with the data; the same words given as
+/// alternatives (`"incident" OR "incidents"`) are read lazily, newest first, and a window stops
+/// early.
+async fn remember_terms<'c>(
+    conn: impl sqlx::SqliteExecutor<'c>,
+    r: &Record,
+) -> Result<(), StoreError> {
+    let terms = search::terms([r.title.as_deref().unwrap_or(""), r.text.as_str()]);
+    sqlx::query("INSERT OR IGNORE INTO search_terms (term) SELECT value FROM json_each(?)")
+        .bind(serde_json::to_string(&terms).unwrap_or_else(|_| "[]".into()))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
-pub(super) async fn search(
-    pool: &SqlitePool,
-    t: &Tenant,
-    q: &SearchQuery,
-) -> Result<Vec<Record>, StoreError> {
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("r.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "SELECT {columns} \
-         FROM records_fts JOIN records r ON r.seq = records_fts.rowid \
-         WHERE records_fts MATCH ? AND r.org = ? AND r.archived_at IS NULL \
-         ORDER BY bm25(records_fts, 4.0, 1.0), r.seq DESC LIMIT ? OFFSET ?"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(match_expression(&q.words))
-        .bind(t.org())
-        .bind(i64::from(q.limit))
-        .bind(i64::from(q.offset))
+/// The most words of the vocabulary one search word stands for.
+const MAX_EXPANSION: i64 = 256;
+
+/// The FTS5 query for `words`: each word as itself or any word of the vocabulary it begins
+/// (at most [`MAX_EXPANSION`] of them, in byte order), every word required. Words are letters
+/// and digits, so quoting them is enough to keep query syntax out.
+async fn match_expression(pool: &SqlitePool, words: &[String]) -> Result<String, StoreError> {
+    let mut groups = Vec::with_capacity(words.len());
+    for word in words {
+        let word = search::fold(word);
+        let mut alternatives: Vec<String> = sqlx::query_scalar(
+            "SELECT term FROM search_terms WHERE term >= ?1 AND term < ?1 || char(1114111) \
+             ORDER BY term LIMIT ?2",
+        )
+        .bind(&word)
+        .bind(MAX_EXPANSION)
         .fetch_all(pool)
         .await?;
-    rows.iter().map(record).collect()
+        if !alternatives.contains(&word) {
+            alternatives.push(word);
+        }
+        let quoted: Vec<String> = alternatives
+            .iter()
+            .map(|w| format!("\"{}\"", w.replace('"', "")))
+            .collect();
+        groups.push(format!("({})", quoted.join(" OR ")));
+    }
+    Ok(groups.join(" AND "))
+}
+
+/// The newest matches of `w` older than its bound: FTS5 walks the words' postings backwards
+/// by rowid (which is `seq`) and stops at the window's size.
+pub(super) async fn search_window(
+    pool: &SqlitePool,
+    t: &Tenant,
+    w: &SearchWindow,
+) -> Result<Vec<Candidate>, StoreError> {
+    let sql = format!("SELECT {CANDIDATE_COLUMNS} {WINDOW_FROM}");
+    let expression = match_expression(pool, &w.words).await?;
+    let rows = window_query(&sql, expression, t, w).fetch_all(pool).await?;
+    rows.iter().map(candidate).collect()
+}
+
+/// How SQLite would read the window for `w` (`EXPLAIN QUERY PLAN`, a line per step).
+pub(super) async fn search_plan(
+    pool: &SqlitePool,
+    t: &Tenant,
+    w: &SearchWindow,
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!("EXPLAIN QUERY PLAN SELECT {CANDIDATE_COLUMNS} {WINDOW_FROM}");
+    let expression = match_expression(pool, &w.words).await?;
+    let rows = window_query(&sql, expression, t, w).fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| row.try_get::<String, _>("detail").map_err(Into::into))
+        .collect()
+}
+
+/// The window query's tables, conditions, order and limit.
+const WINDOW_FROM: &str = "FROM records_fts JOIN records r ON r.seq = records_fts.rowid \
+     WHERE records_fts MATCH ? AND records_fts.rowid < ? AND r.org = ? AND r.archived_at IS NULL \
+     ORDER BY records_fts.rowid DESC LIMIT ?";
+
+fn window_query<'q>(
+    sql: &'q str,
+    expression: String,
+    t: &'q Tenant,
+    w: &SearchWindow,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    sqlx::query(sql)
+        .bind(expression)
+        .bind(w.before.unwrap_or(i64::MAX))
+        .bind(t.org())
+        .bind(i64::from(w.size))
 }

@@ -5,13 +5,13 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Result, WorkspaceError, WorkspaceService};
-use crate::workspace::cursor::{self, ListCursor, SearchCursor};
-use crate::workspace::fields::{self, FieldError};
+use crate::workspace::cursor::{self, ListCursor};
+use crate::workspace::fields::FieldError;
 use crate::workspace::record::{
-    After, ArchivedFilter, ListQuery, Record, SearchQuery, SortField, SortKey, Tenant,
+    After, ArchivedFilter, ListQuery, Record, SortField, SortKey, Tenant,
 };
-use crate::workspace::view::{self, Document, SearchPage, SearchResult};
-use crate::workspace::{Kind, slug, snippet};
+use crate::workspace::view::{self, Document};
+use crate::workspace::{Kind, slug};
 
 /// Messages included in a fetched chat's text.
 const CHAT_TRANSCRIPT_MESSAGES: u32 = 200;
@@ -169,7 +169,7 @@ impl WorkspaceService {
 
     /// Bytes of JSON one result may carry. Tool results carry it twice (structured content
     /// and its text rendering), so each copy gets half the cap, less room for the envelope.
-    fn result_budget(&self) -> usize {
+    pub(super) fn result_budget(&self) -> usize {
         (self.limits.max_result_bytes / 2)
             .saturating_sub(512)
             .max(1)
@@ -201,75 +201,6 @@ impl WorkspaceService {
             1 => Ok(found.remove(0)),
             _ => Err(WorkspaceError::Ambiguous(key.to_owned())),
         }
-    }
-
-    /// `search`: ranked full-text search over the caller's records that are not archived.
-    pub async fn search(
-        &self,
-        t: &Tenant,
-        query: &str,
-        limit: Option<u32>,
-        cursor_text: Option<&str>,
-    ) -> Result<SearchPage> {
-        let words = search_words(query);
-        if words.is_empty() {
-            let message = "must contain at least one letter or digit";
-            return Err(FieldError::new("query", message).into());
-        }
-        let q = words.join(" ");
-        let offset = match cursor_text {
-            None => 0,
-            Some(text) => {
-                let c: SearchCursor =
-                    cursor::decode(text).ok_or(WorkspaceError::BadCursor("not a search cursor"))?;
-                if c.q != q {
-                    return Err(WorkspaceError::BadCursor(
-                        "the cursor belongs to another query",
-                    ));
-                }
-                c.offset
-            }
-        };
-        let limit = limit
-            .unwrap_or(self.limits.default_page_size)
-            .clamp(1, self.limits.max_page_size);
-        let query = SearchQuery {
-            words,
-            offset,
-            limit: limit + 1,
-        };
-        let hits = self.store.search_records(t, &query).await?;
-        let page_len = hits.len().min(limit as usize);
-        let budget = self.result_budget();
-        let mut used = 0;
-        let mut results = Vec::with_capacity(page_len);
-        for r in hits.iter().take(page_len) {
-            let result = SearchResult {
-                id: r.id.clone(),
-                title: fields::display_title(r.kind, r.title.as_deref(), &r.text),
-                url: view::url(&self.limits.public_url, r.kind, &r.id),
-                kind: r.kind,
-                snippet: snippet::snippet(r.title.as_deref(), &r.text, &query.words),
-            };
-            let size = json_len(&result) + 1;
-            if !results.is_empty() && used + size > budget {
-                break;
-            }
-            used += size;
-            results.push(result);
-        }
-        let more = hits.len() > results.len();
-        let returned = u32::try_from(results.len()).unwrap_or(u32::MAX);
-        let next_cursor = more.then(|| {
-            cursor::encode(&SearchCursor {
-                q: q.clone(),
-                offset: offset + returned,
-            })
-        });
-        Ok(SearchPage {
-            results,
-            next_cursor,
-        })
     }
 
     /// `fetch`: one record by ID (or a slug naming one record) as a whole document. A chat's
@@ -336,7 +267,7 @@ impl WorkspaceService {
 }
 
 /// The length of `value` as JSON, counted without building the text.
-fn json_len<T: serde::Serialize>(value: &T) -> usize {
+pub(super) fn json_len<T: serde::Serialize>(value: &T) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -365,14 +296,4 @@ fn signature(q: &ListQuery) -> String {
         q.descending
     ])
     .to_string()
-}
-
-/// The words of a search query: runs of letters and digits, lowercased, at most 16.
-pub fn search_words(query: &str) -> Vec<String> {
-    query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .take(16)
-        .collect()
 }
