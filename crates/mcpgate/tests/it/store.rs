@@ -198,17 +198,24 @@ fn list_queries() -> Vec<mcpgate::workspace::port::ListQuery> {
     queries
 }
 
-#[tokio::test]
-async fn sqlite_reads_a_search_window_newest_first_from_the_full_text_index() {
+/// A migrated SQLite store in `dir`, and a tenant to ask it for.
+async fn migrated_sqlite(
+    dir: &tempfile::TempDir,
+) -> (store::SqliteStore, mcpgate::workspace::Tenant) {
     use mcpgate::edge::{AuthVia, Principal};
-    use mcpgate::workspace::Tenant;
-    use mcpgate::workspace::search::SearchWindow;
-    let tenant = Tenant::of(&Principal::new("alice", "acme", "admin", AuthVia::Default));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = store::SqliteStore::open(&config(&dir, &[]).store)
+    let principal = Principal::new("alice", "acme", "admin", AuthVia::Default);
+    let sqlite = store::SqliteStore::open(&config(dir, &[]).store)
         .await
         .expect("open");
     sqlite.migrate().await.expect("migrate");
+    (sqlite, mcpgate::workspace::Tenant::of(&principal))
+}
+
+#[tokio::test]
+async fn sqlite_reads_a_search_window_newest_first_from_the_full_text_index() {
+    use mcpgate::workspace::search::SearchWindow;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sqlite, tenant) = migrated_sqlite(&dir).await;
     for (words, before) in [(vec!["incident"], None), (vec!["inc", "deploy"], Some(99))] {
         let window = SearchWindow {
             words: words.iter().map(|w| (*w).to_owned()).collect(),
@@ -233,15 +240,9 @@ async fn sqlite_reads_a_search_window_newest_first_from_the_full_text_index() {
 
 #[tokio::test]
 async fn list_filters_are_served_by_indexes_in_the_lists_order_on_both_backends() {
-    use mcpgate::edge::{AuthVia, Principal};
-    use mcpgate::workspace::Tenant;
     use mcpgate::workspace::port::SortField;
-    let tenant = Tenant::of(&Principal::new("alice", "acme", "admin", AuthVia::Default));
     let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = store::SqliteStore::open(&config(&dir, &[]).store)
-        .await
-        .expect("open");
-    sqlite.migrate().await.expect("migrate");
+    let (sqlite, tenant) = migrated_sqlite(&dir).await;
     for query in list_queries() {
         let plan = sqlite.list_plan(&tenant, &query).await.expect("plan");
         // No walk of the whole table, and no sort of every match: the page is read in order.

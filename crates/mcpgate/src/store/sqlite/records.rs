@@ -177,6 +177,11 @@ pub(super) async fn list_plan(
         .build()
         .fetch_all(pool)
         .await?;
+    plan_steps(&rows)
+}
+
+/// The steps of an `EXPLAIN QUERY PLAN`, one line each.
+fn plan_steps(rows: &[SqliteRow]) -> Result<Vec<String>, StoreError> {
     rows.iter()
         .map(|row| row.try_get::<String, _>("detail").map_err(Into::into))
         .collect()
@@ -337,9 +342,7 @@ pub(super) async fn search_plan(
     let sql = format!("EXPLAIN QUERY PLAN SELECT {CANDIDATE_COLUMNS} {WINDOW_FROM}");
     let expression = match_expression(pool, &w.words).await?;
     let rows = window_query(&sql, expression, t, w).fetch_all(pool).await?;
-    rows.iter()
-        .map(|row| row.try_get::<String, _>("detail").map_err(Into::into))
-        .collect()
+    plan_steps(&rows)
 }
 
 /// The window query's tables, conditions, order and limit.

@@ -342,6 +342,7 @@ async fn keys_from_a_jwks_url_are_cached_and_rotation_is_picked_up() {
     // the last one has passed: ask until it is, however long the machine takes, and count the
     // fetches the asking cost — at most one per cooldown, never one per request.
     rotate.store(true, Ordering::SeqCst);
+    let before = fetches.load(Ordering::SeqCst);
     let started = std::time::Instant::now();
     let mut asked = 0;
     loop {
@@ -355,10 +356,12 @@ async fn keys_from_a_jwks_url_are_cached_and_rotation_is_picked_up() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let fetched = fetches.load(Ordering::SeqCst);
+    // Counted from the rotation: the burst above may have spent one more cooldown on a slow
+    // machine, which is its own budget, not this one's.
+    let fetched = fetches.load(Ordering::SeqCst) - before;
     let cooldowns = usize::try_from(started.elapsed().as_secs()).expect("seconds") + 1;
     assert!(
-        fetched <= 2 + cooldowns,
+        fetched <= 1 + cooldowns,
         "{fetched} fetches for {asked} requests in {:?}",
         started.elapsed()
     );
