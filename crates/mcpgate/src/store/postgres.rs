@@ -79,6 +79,17 @@ impl PostgresStore {
         records::list_plan(self.pool(), self.as_tenant, t, query).await
     }
 
+    /// The plans of a search window's two steps (`EXPLAIN`, a line per node) as the tenant,
+    /// with sequential scans priced out: for checking that row-level security leaves each
+    /// step an index.
+    pub async fn search_plan(
+        &self,
+        t: &Tenant,
+        window: &SearchWindow,
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        records::search_plan(self.pool(), self.as_tenant, t, window).await
+    }
+
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
         self.db.pool()

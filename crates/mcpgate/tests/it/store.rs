@@ -236,6 +236,36 @@ async fn sqlite_reads_a_search_window_newest_first_from_the_full_text_index() {
         );
     }
     sqlite.close().await;
+
+    // PostgreSQL, as the tenant: the first step walks the newest records through
+    // `records_recent`; the second finds a word's records through `record_words` (the GIN
+    // index on `search` cannot serve under row-level security). Neither reads the table.
+    let Some(db) = postgres_database().await else {
+        return;
+    };
+    let cfg = config(&dir, &[("MCPGATE_DATABASE_URL", &db.url)]);
+    let postgres = store::PostgresStore::connect(&cfg.store)
+        .await
+        .expect("connect");
+    postgres.migrate().await.expect("migrate");
+    let window = SearchWindow {
+        words: vec!["inc".to_owned(), "deploy".to_owned()],
+        before: Some(99),
+        size: 200,
+    };
+    let plans = postgres.search_plan(&tenant, &window).await.expect("plan");
+    let [recent, indexed] = plans.as_slice() else {
+        panic!("two steps: {plans:#?}");
+    };
+    for (plan, index) in [(recent, "records_recent"), (indexed, "record_words_lookup")] {
+        assert!(
+            plan.iter().all(|line| !line.contains("Seq Scan"))
+                && plan.iter().any(|line| line.contains(index)),
+            "{}",
+            plan.join("\n")
+        );
+    }
+    postgres.close().await;
 }
 
 #[tokio::test]

@@ -390,12 +390,82 @@ pub(super) async fn search_window(
     t: &Tenant,
     w: &SearchWindow,
 ) -> Result<Vec<Candidate>, StoreError> {
-    let query = tsquery(&w.words);
-    let Some(driver) = w.words.iter().max_by_key(|w| w.chars().count()) else {
+    let Some(steps) = window_steps(w) else {
         return Ok(Vec::new());
     };
-    if query.is_empty() {
-        return Ok(Vec::new());
+    let mut tx = begin(pool, as_tenant, t).await?;
+    let mut rows = Vec::new();
+    for step in &steps {
+        rows = step.bind(&step.sql, t, w).fetch_all(&mut *tx).await?;
+        if rows.len() == w.size as usize {
+            break;
+        }
+    }
+    tx.commit().await?;
+    rows.iter().map(candidate).collect()
+}
+
+/// The plans of both steps of the window for `w` (`EXPLAIN`, a line per node), as the tenant,
+/// with sequential scans priced out: what is left is what an index cannot do.
+pub(super) async fn search_plan(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+    w: &SearchWindow,
+) -> Result<Vec<Vec<String>>, StoreError> {
+    let mut tx = begin(pool, as_tenant, t).await?;
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *tx)
+        .await?;
+    let mut plans = Vec::new();
+    for step in window_steps(w).into_iter().flatten() {
+        let explain = format!("EXPLAIN {}", step.sql);
+        let rows = step.bind(&explain, t, w).fetch_all(&mut *tx).await?;
+        plans.push(
+            rows.iter()
+                .map(|row| row.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()?,
+        );
+    }
+    tx.rollback().await?;
+    Ok(plans)
+}
+
+/// One step of a search window: its statement, and the word whose rows it looks up.
+struct WindowStep {
+    sql: String,
+    tsquery: String,
+    driver: Option<String>,
+}
+
+impl WindowStep {
+    /// `sql` (this step's statement, or a prefixed form of it) with the step's values bound;
+    /// not kept prepared, so it is planned for its words.
+    fn bind<'q>(
+        &'q self,
+        sql: &'q str,
+        t: &'q Tenant,
+        w: &SearchWindow,
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        let statement = sqlx::query(sql)
+            .persistent(false)
+            .bind(&self.tsquery)
+            .bind(t.org())
+            .bind(w.before.unwrap_or(i64::MAX))
+            .bind(i64::from(w.size));
+        match &self.driver {
+            Some(driver) => statement.bind(driver),
+            None => statement,
+        }
+    }
+}
+
+/// The two steps of the window for `w`, or `None` when it has no words.
+fn window_steps(w: &SearchWindow) -> Option<[WindowStep; 2]> {
+    let tsquery = tsquery(&w.words);
+    let driver = w.words.iter().max_by_key(|w| w.chars().count())?;
+    if tsquery.is_empty() {
+        return None;
     }
     let recent = format!(
         "SELECT {CANDIDATE_COLUMNS} FROM ( \
@@ -412,25 +482,18 @@ pub(super) async fn search_window(
          AND r.search @@ to_tsquery('simple', $1) AND r.org = $2 AND r.archived_at IS NULL \
          AND r.seq < $3 ORDER BY r.seq DESC LIMIT $4"
     );
-    let mut tx = begin(pool, as_tenant, t).await?;
-    let mut rows = Vec::new();
-    for (sql, driver) in [(&recent, None), (&indexed, Some(driver))] {
-        let mut statement = sqlx::query(sql)
-            .persistent(false)
-            .bind(&query)
-            .bind(t.org())
-            .bind(w.before.unwrap_or(i64::MAX))
-            .bind(i64::from(w.size));
-        if let Some(driver) = driver {
-            statement = statement.bind(driver);
-        }
-        rows = statement.fetch_all(&mut *tx).await?;
-        if rows.len() == w.size as usize {
-            break;
-        }
-    }
-    tx.commit().await?;
-    rows.iter().map(candidate).collect()
+    Some([
+        WindowStep {
+            sql: recent,
+            tsquery: tsquery.clone(),
+            driver: None,
+        },
+        WindowStep {
+            sql: indexed,
+            tsquery,
+            driver: Some(driver.clone()),
+        },
+    ])
 }
 
 #[cfg(test)]
