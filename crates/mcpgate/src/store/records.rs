@@ -1,6 +1,7 @@
 //! What both backends' record queries share: the shape of the list query (one tenant, one kind,
 //! the optional filters, a keyset cursor, an order and a limit), which column a key names, and
-//! what a conditional write that missed means, and how a search window's row reads.
+//! what a conditional write that missed means, the first free slug, and how a search window's
+//! row reads.
 //!
 //! The list query is written once, generic over the sqlx database; each backend says through
 //! [`ListDialect`] how it writes the three things that differ: a tag filter, a time, and a
@@ -151,4 +152,16 @@ pub(super) fn corrupt(id: &str, message: impl std::fmt::Display) -> StoreError {
         id: id.to_owned(),
         message: message.to_string(),
     }
+}
+
+/// The first slug for `base` (`base`, `base-2`, …) not in `taken`, which holds the slugs equal
+/// to `base` or starting with `base-` (read as a range of the slug index, `base-` up to
+/// `base.`: `-` is followed by `.` in byte order, so the cost is the base's own slugs, not the
+/// kind's).
+pub(super) fn first_free_slug(base: &str, taken: &[String]) -> String {
+    let mut n = 1;
+    while taken.iter().any(|s| *s == slug::candidate(base, n)) {
+        n += 1;
+    }
+    slug::candidate(base, n)
 }

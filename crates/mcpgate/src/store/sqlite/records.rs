@@ -7,11 +7,12 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::store::StoreError;
 use crate::store::records::{
-    CANDIDATE_COLUMNS, ListDialect, candidate, corrupt, key_column, list_query, missed,
+    CANDIDATE_COLUMNS, ListDialect, candidate, corrupt, first_free_slug, key_column, list_query,
+    missed,
 };
 use crate::workspace::port::{
     After, Candidate, Kind, ListQuery, Record, SearchWindow, SortField, SortKey, Tenant,
-    WriteOutcome, search, slug,
+    WriteOutcome, search,
 };
 
 const COLUMNS: &str = "id, kind, slug, title, status, parent_id, tags, body, fields, version, \
@@ -59,9 +60,9 @@ async fn free_slug(
     kind: Kind,
     base: &str,
 ) -> Result<String, StoreError> {
-    // `base-…` as a range of the slug index (`-` is followed by `.` in byte order): `LIKE`
-    // cannot use the index (it ignores case), so it read every slug of the kind.
-    let taken: Vec<(String,)> = sqlx::query_as(
+    // `LIKE 'base-%'` cannot use the slug index (it ignores case): it read every slug of the
+    // kind.
+    let taken: Vec<String> = sqlx::query_scalar(
         "SELECT slug FROM records WHERE org = ? AND kind = ? \
          AND (slug = ? OR (slug >= ? AND slug < ?))",
     )
@@ -72,12 +73,7 @@ async fn free_slug(
     .bind(format!("{base}."))
     .fetch_all(&mut *conn)
     .await?;
-    let taken: Vec<String> = taken.into_iter().map(|(s,)| s).collect();
-    let mut n = 1;
-    while taken.contains(&slug::candidate(base, n)) {
-        n += 1;
-    }
-    Ok(slug::candidate(base, n))
+    Ok(first_free_slug(base, &taken))
 }
 
 pub(super) async fn insert(
