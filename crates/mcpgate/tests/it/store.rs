@@ -198,6 +198,18 @@ fn list_queries() -> Vec<mcpgate::workspace::port::ListQuery> {
     queries
 }
 
+/// A migrated PostgreSQL store over a fresh database (kept while the guard lives), or `None`
+/// when none is configured.
+async fn migrated_postgres(dir: &tempfile::TempDir) -> Option<(store::PostgresStore, impl Sized)> {
+    let db = postgres_database().await?;
+    let cfg = config(dir, &[("MCPGATE_DATABASE_URL", &db.url)]);
+    let postgres = store::PostgresStore::connect(&cfg.store)
+        .await
+        .expect("connect");
+    postgres.migrate().await.expect("migrate");
+    Some((postgres, db))
+}
+
 /// A migrated SQLite store in `dir`, and a tenant to ask it for.
 async fn migrated_sqlite(
     dir: &tempfile::TempDir,
@@ -240,14 +252,9 @@ async fn sqlite_reads_a_search_window_newest_first_from_the_full_text_index() {
     // PostgreSQL, as the tenant: the first step walks the newest records through
     // `records_recent`; the second finds a word's records through `record_words` (the GIN
     // index on `search` cannot serve under row-level security). Neither reads the table.
-    let Some(db) = postgres_database().await else {
+    let Some((postgres, _db)) = migrated_postgres(&dir).await else {
         return;
     };
-    let cfg = config(&dir, &[("MCPGATE_DATABASE_URL", &db.url)]);
-    let postgres = store::PostgresStore::connect(&cfg.store)
-        .await
-        .expect("connect");
-    postgres.migrate().await.expect("migrate");
     let window = SearchWindow {
         words: vec!["inc".to_owned(), "deploy".to_owned()],
         before: Some(99),
@@ -305,14 +312,9 @@ async fn list_filters_are_served_by_indexes_in_the_lists_order_on_both_backends(
     }
     sqlite.close().await;
 
-    let Some(db) = postgres_database().await else {
+    let Some((postgres, _db)) = migrated_postgres(&dir).await else {
         return;
     };
-    let cfg = config(&dir, &[("MCPGATE_DATABASE_URL", &db.url)]);
-    let postgres = store::PostgresStore::connect(&cfg.store)
-        .await
-        .expect("connect");
-    postgres.migrate().await.expect("migrate");
     for query in list_queries() {
         let plan = postgres.list_plan(&tenant, &query).await.expect("plan");
         let steps: Vec<&str> = plan
