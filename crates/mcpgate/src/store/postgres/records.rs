@@ -389,10 +389,9 @@ const RECENT_ROWS: i64 = 2000;
 /// 0006), so first the newest [`RECENT_ROWS`] records are walked backwards through
 /// `records_recent` and checked, which stops as soon as the window is full (a word in a tenth
 /// of the records or more), or finds all there is when there are no more records than that.
-/// Only when that falls short are the matches found through
-/// `record_words`, by the longest word's rows (as a prefix range), each record then checked
-/// for every word: few rows for a rare word. The statements are not kept prepared, so each is
-/// planned for its own words.
+/// Only when that falls short are the matches found through `record_words`, by the longest
+/// word's rows (as a prefix range), each record then checked for every word: few rows for a
+/// rare word. The statements are not kept prepared, so each is planned for its own words.
 pub(super) async fn search_window(
     pool: &PgPool,
     as_tenant: bool,

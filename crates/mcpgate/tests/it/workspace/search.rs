@@ -157,6 +157,11 @@ async fn a_search_word_matches_the_words_it_begins_and_folds_diacritics() {
         assert_eq!(titles(both), ["Weekly"], "{b}: every word must match");
         let accented = ws.call("search", json!({"query": "résu"})).await.ok();
         assert_eq!(titles(accented), ["Résumé"], "{b}");
+        if b == "sqlite" {
+            // FTS5 folds diacritics (PostgreSQL's `simple` configuration keeps them).
+            let folded = ws.call("search", json!({"query": "resu"})).await.ok();
+            assert_eq!(titles(folded), ["Résumé"], "{b}");
+        }
         let none = ws.call("search", json!({"query": "zzz"})).await.ok();
         assert!(
             none["results"].as_array().expect("results").is_empty(),
