@@ -46,8 +46,11 @@ $$;
 
 CREATE TRIGGER record_words_insert AFTER INSERT ON records
     FOR EACH ROW EXECUTE FUNCTION record_words_sync();
+-- Every update writes title and body; only a change of either rewrites the words.
 CREATE TRIGGER record_words_update AFTER UPDATE OF title, body ON records
-    FOR EACH ROW EXECUTE FUNCTION record_words_sync();
+    FOR EACH ROW
+    WHEN (OLD.title IS DISTINCT FROM NEW.title OR OLD.body IS DISTINCT FROM NEW.body)
+    EXECUTE FUNCTION record_words_sync();
 
 ALTER TABLE record_words ENABLE ROW LEVEL SECURITY;
 ALTER TABLE record_words FORCE ROW LEVEL SECURITY;

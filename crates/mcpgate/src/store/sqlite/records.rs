@@ -206,8 +206,22 @@ pub(super) async fn update(
     r: &Record,
 ) -> Result<WriteOutcome<Record>, StoreError> {
     // Before the write, not with it: a term of a write that then misses its version stays in
-    // the vocabulary, which only ever widens what a prefix is tried as.
-    remember_terms(pool, r).await?;
+    // the vocabulary, which only ever widens what a prefix is tried as. Skipped when the title
+    // and text are those stored (most updates change a status, tags or fields).
+    let unchanged: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM records WHERE org = ? AND kind = ? AND id = ? \
+         AND title IS ? AND body = ?)",
+    )
+    .bind(t.org())
+    .bind(r.kind.singular())
+    .bind(&r.id)
+    .bind(&r.title)
+    .bind(&r.text)
+    .fetch_one(pool)
+    .await?;
+    if !unchanged {
+        remember_terms(pool, r).await?;
+    }
     let sql = format!(
         "UPDATE records SET title = ?, status = ?, parent_id = ?, tags = ?, body = ?, fields = ?, \
          version = version + 1, updated_at = ?, updated_by = ?, archived_at = ? \

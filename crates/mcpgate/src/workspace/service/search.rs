@@ -52,12 +52,13 @@ impl WorkspaceService {
         let mut used = 0;
         let mut results = Vec::with_capacity(limit);
         let mut next = None;
+        let mut window = SearchWindow {
+            words,
+            before: None,
+            size: WINDOW,
+        };
         for _ in 0..WINDOWS_PER_PAGE {
-            let window = SearchWindow {
-                words: words.clone(),
-                before: at.before,
-                size: WINDOW,
-            };
+            window.before = at.before;
             let matches = self.store.search_window(t, &window).await?;
             let (Some(newest), Some(oldest)) = (matches.first(), matches.last()) else {
                 next = None;
@@ -67,7 +68,7 @@ impl WorkspaceService {
             // new search instead of shifting these pages.
             let before = at.before.unwrap_or(newest.seq + 1);
             let older = (matches.len() == WINDOW as usize).then_some(oldest.seq);
-            let rest = search::rank(&words, matches)
+            let rest = search::rank(&window.words, matches)
                 .into_iter()
                 .filter(|(key, _)| at.after.is_none_or(|after| *key > after));
             let (mut last, mut full) = (None, false);
@@ -76,7 +77,7 @@ impl WorkspaceService {
                     full = true;
                     break;
                 }
-                let result = self.result(&hit, &words);
+                let result = self.result(&hit, &window.words);
                 let size = json_len(&result) + 1;
                 if !results.is_empty() && used + size > budget {
                     full = true;

@@ -162,6 +162,26 @@ async fn a_search_word_matches_the_words_it_begins_and_folds_diacritics() {
             let folded = ws.call("search", json!({"query": "resu"})).await.ok();
             assert_eq!(titles(folded), ["Résumé"], "{b}");
         }
+        // A changed text is found by its new words; a change that leaves the text alone keeps
+        // what was found.
+        let edited = ws
+            .call("create_note", json!({"title": "Edited", "body": "plain"}))
+            .await
+            .ok();
+        ws.call(
+            "patch_note",
+            json!({"id": id(&edited), "version": 1, "patch": {"body": "a quokka appeared"}}),
+        )
+        .await
+        .ok();
+        ws.call(
+            "patch_note",
+            json!({"id": id(&edited), "version": 2, "patch": {"tags": ["zoo"]}}),
+        )
+        .await
+        .ok();
+        let quok = ws.call("search", json!({"query": "quok"})).await.ok();
+        assert_eq!(titles(quok), ["Edited"], "{b}");
         let none = ws.call("search", json!({"query": "zzz"})).await.ok();
         assert!(
             none["results"].as_array().expect("results").is_empty(),
