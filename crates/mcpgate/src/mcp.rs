@@ -20,7 +20,7 @@ pub use catalog::{
     Catalog, CatalogError, CatalogSettings, Entry, Granted, Quarantined, Refused, Snapshot,
     WeakCatalog,
 };
-pub use context::CallContext;
+pub use context::{CallContext, RequestSpan};
 pub use cursor::Cursor;
 pub use events::{EventBus, ServerEvent};
 pub(crate) use handler::rate_limited;

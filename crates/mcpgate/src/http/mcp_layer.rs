@@ -27,6 +27,7 @@ use super::edge_layer::{body_for_gate, client_certificate, peer_ip, read_body, r
 use super::jsonrpc;
 use super::sessions::{SessionCaller, SessionOwner, Sessions, SessionsFull};
 use crate::edge::{Admission, Gate, Principal, Refusal, reject};
+use crate::mcp::RequestSpan;
 
 /// The session header.
 const SESSION_ID: &str = "mcp-session-id";
@@ -102,7 +103,7 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
     let method = request.method().clone();
     let (request, reservation, post) = match method {
         Method::POST => {
-            let (parts, body) = request.into_parts();
+            let (mut parts, body) = request.into_parts();
             let bytes = match read_body(body, mcp.max_body_bytes).await {
                 Ok(bytes) => bytes,
                 Err(refusal) => return refusal,
@@ -123,6 +124,13 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
                 json: declares_json(&parts.headers),
                 bytes: bytes.clone(),
             };
+            if session.is_some() {
+                // The session's service runs this request in a task of its own: the request's
+                // span goes along, so what is logged there carries the request id.
+                parts
+                    .extensions
+                    .insert(RequestSpan(tracing::Span::current()));
+            }
             let request = Request::from_parts(parts, axum::body::Body::from(bytes));
             (request, reservation, Some(post))
         }

@@ -248,24 +248,22 @@ impl<S: Held> Owned<S> {
     /// Session `id` if `owner` created it and it has not expired (one that has is closed now,
     /// not at the sweeper's next round).
     pub fn owned_by(&self, id: &str, owner: &SessionOwner) -> Option<Arc<S>> {
-        if !self.is_owned_by(id, owner) {
-            return None;
-        }
         let expired = {
             let mut table = lock(&self.table);
-            let idle = table.live.get(id).is_some_and(|live| {
-                live.session
-                    .idle_for(self.limits.idle_timeout, Instant::now())
-            });
-            if idle { table.remove(id) } else { None }
-        };
-        match expired {
-            Some(session) => {
-                session.close();
-                None
+            let live = table.live.get(id).filter(|live| *live.owner == *owner)?;
+            if !live
+                .session
+                .idle_for(self.limits.idle_timeout, Instant::now())
+            {
+                return Some(Arc::clone(&live.session));
             }
-            None => self.get(id),
+            table.remove(id)
+        };
+        // Closed outside the table's lock, as everywhere.
+        if let Some(session) = expired {
+            session.close();
         }
+        None
     }
 
     /// Live session `id`, whoever created it.

@@ -135,31 +135,36 @@ async fn pages_and_disabled_tools_apply_to_clients() {
 #[tokio::test]
 async fn logs_are_json_lines_with_request_ids() {
     let server = Server::start(&[("MCPGATE_LOG", "debug,rmcp=warn,sqlx=warn")]).await;
-    let client = modern(&server.url()).await;
-    client
-        .call_tool(CallToolRequestParams::new("health"))
-        .await
-        .expect("call");
-    client.cancel().await.expect("close");
+    // A stateless call runs inside its HTTP request; a legacy session's call runs in the
+    // session's task: both are logged with the id of the request that carried them.
+    for client in [modern(&server.url()).await, legacy(&server.url()).await] {
+        client
+            .call_tool(CallToolRequestParams::new("health"))
+            .await
+            .expect("call");
+        client.cancel().await.expect("close");
+    }
     let logs = server.logs();
-    let mut saw_tool_line = false;
+    let mut ids = Vec::new();
     for line in &logs {
         let value: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
         if value["message"] == "tool call finished" {
-            saw_tool_line = true;
             let spans = value["spans"].as_array().cloned().unwrap_or_default();
             let id = spans
                 .iter()
                 .find_map(|s| s["request_id"].as_str())
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .to_owned();
             assert!(
                 !id.is_empty(),
                 "tool log line carries the request id: {line}"
             );
+            ids.push(id);
         }
     }
-    assert!(saw_tool_line, "a tool call was logged: {logs:#?}");
+    assert_eq!(ids.len(), 2, "both tool calls were logged: {logs:#?}");
+    assert_ne!(ids[0], ids[1], "each with its own request's id");
 }
 
 /// A client that reports the change notifications it receives.

@@ -1,6 +1,7 @@
 //! `tools/call`: the caller is authorized by the catalog's one decision (a tool it may not use
 //! is answered as unknown), arguments are validated against the tool's schema, the tool runs
-//! under the drain tracker in a span with the request id, and its outcome is recorded.
+//! under the drain tracker in a span with the request id (its HTTP request's when there is
+//! one), and its outcome is recorded.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,8 +13,8 @@ use tracing::Instrument;
 
 use super::Handler;
 use crate::edge::Decision;
-use crate::mcp::Refused;
 use crate::mcp::context::is_modern;
+use crate::mcp::{Refused, RequestSpan};
 use crate::telemetry::ToolOutcome;
 
 impl Handler {
@@ -63,17 +64,19 @@ impl Handler {
             return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
         }
         // A stateless HTTP request is served inside its request span, which already carries the
-        // request id; legacy sessions and stdio run in their own task and get a span here.
-        let inside_request_span =
-            is_modern(&context) && context.extensions.get::<http::request::Parts>().is_some();
-        let span = if inside_request_span {
-            tracing::Span::current()
-        } else {
-            tracing::info_span!(
-                "tool_call",
-                tool = %name,
-                request_id = %Self::request_id(&context),
-            )
+        // request id; a legacy session's call runs in the session's task, under the span its
+        // request brought along; stdio gets a span here.
+        let parts = context.extensions.get::<http::request::Parts>();
+        let span = match parts {
+            Some(_) if is_modern(&context) => tracing::Span::current(),
+            _ => match parts.and_then(|parts| parts.extensions.get::<RequestSpan>()) {
+                Some(RequestSpan(span)) => span.clone(),
+                None => tracing::info_span!(
+                    "tool_call",
+                    tool = %name,
+                    request_id = %Self::request_id(&context),
+                ),
+            },
         };
         let subject = Arc::clone(&principal.subject);
         let cx = self.call_context(principal, context);

@@ -201,3 +201,33 @@ async fn a_session_is_idle_only_with_nothing_in_flight_and_no_stream_read() {
     drop(shadow);
     assert!(session.idle_for(Duration::from_secs(30), later));
 }
+
+#[tokio::test]
+async fn a_busy_session_keeps_only_its_latest_finished_streams() {
+    let (session, mut transport) = Session::new(Some(Duration::from_secs(3)));
+    let calls = FINISHED_MAX as u64 + 1;
+    for id in 0..calls {
+        drop(session.post(call(id, None)).await.expect("open"));
+        transport.receive().await.expect("the call");
+        transport.send(answer(id)).await.expect("routed");
+    }
+    assert!(
+        matches!(
+            session.resume("0/0".parse().expect("an event id")),
+            Err(ResumeError::UnknownStream)
+        ),
+        "the oldest finished stream is forgotten"
+    );
+    let last = format!("0/{}", calls - 1);
+    let mut resumed = session
+        .resume(last.parse().expect("an event id"))
+        .expect("the latest finished streams stay resumable");
+    let (events, ended) = drain(&mut resumed);
+    assert_eq!(events.len(), 1, "the answer after the priming event");
+    assert!(ended);
+    let later = Instant::now() + Duration::from_secs(60);
+    assert!(
+        session.idle_for(Duration::from_secs(30), later),
+        "finished streams are not work in flight"
+    );
+}
