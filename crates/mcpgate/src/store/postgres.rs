@@ -90,6 +90,17 @@ impl PostgresStore {
         records::search_plan(self.pool(), self.as_tenant, t, window).await
     }
 
+    /// The plan of the lookup of the slugs a new record of `kind` with slug base `base` could
+    /// take (`EXPLAIN`, a line per node), as the tenant: for the plan tests.
+    pub async fn slug_plan(
+        &self,
+        t: &Tenant,
+        kind: Kind,
+        base: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        records::slug_plan(self.pool(), self.as_tenant, t, kind, base).await
+    }
+
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
         self.db.pool()
@@ -140,8 +151,12 @@ impl Store for PostgresStore {
 
 #[async_trait::async_trait]
 impl RecordStore for PostgresStore {
-    async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError> {
-        records::insert(self.pool(), self.as_tenant, t, record).await
+    async fn insert_records(
+        &self,
+        t: &Tenant,
+        records: &[Record],
+    ) -> Result<Vec<Record>, StoreError> {
+        records::insert(self.pool(), self.as_tenant, t, records).await
     }
 
     async fn find_record(

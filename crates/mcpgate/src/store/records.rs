@@ -155,9 +155,9 @@ pub(super) fn corrupt(id: &str, message: impl std::fmt::Display) -> StoreError {
 }
 
 /// The first slug for `base` (`base`, `base-2`, …) not in `taken`, which holds the slugs equal
-/// to `base` or starting with `base-` (read as a range of the slug index, `base-` up to
-/// `base.`: `-` is followed by `.` in byte order, so the cost is the base's own slugs, not the
-/// kind's).
+/// to `base` or starting with `base-` and a digit (read as a range of the slug index, `base-0`
+/// up to `base-:`, as `:` follows `9` in byte order: the cost is the base's own numbered slugs,
+/// not every slug that starts with the base, such as `the-plan` for `the`).
 pub(super) fn first_free_slug(base: &str, taken: &[String]) -> String {
     let mut n = 1;
     while taken.iter().any(|s| *s == slug::candidate(base, n)) {

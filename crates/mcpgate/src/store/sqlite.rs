@@ -129,8 +129,12 @@ impl Store for SqliteStore {
 
 #[async_trait::async_trait]
 impl RecordStore for SqliteStore {
-    async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError> {
-        records::insert(self.pool(), t, record).await
+    async fn insert_records(
+        &self,
+        t: &Tenant,
+        records: &[Record],
+    ) -> Result<Vec<Record>, StoreError> {
+        records::insert(self.pool(), t, records).await
     }
 
     async fn find_record(

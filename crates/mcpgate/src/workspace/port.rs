@@ -21,9 +21,25 @@ pub use super::slug;
 /// touches only its rows.
 #[async_trait::async_trait]
 pub trait RecordStore: Send + Sync + 'static {
-    /// Store a new record. `record.slug` is the slug base; the stored record carries the
-    /// first free slug (`base`, `base-2`, …, see [`slug::candidate`]) for its org and kind.
-    async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError>;
+    /// Store new records, in one transaction: all of them or none. Each `record.slug` is the
+    /// slug base; each stored record carries the first free slug (`base`, `base-2`, …, see
+    /// [`slug::candidate`]) for its org and kind. The stored records, in order.
+    async fn insert_records(
+        &self,
+        t: &Tenant,
+        records: &[Record],
+    ) -> Result<Vec<Record>, StoreError>;
+    /// Store one new record (see [`RecordStore::insert_records`]).
+    async fn insert_record(&self, t: &Tenant, record: &Record) -> Result<Record, StoreError> {
+        let stored = self.insert_records(t, std::slice::from_ref(record)).await?;
+        stored
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt {
+                id: record.id.clone(),
+                message: "the store stored nothing".to_owned(),
+            })
+    }
     /// The record of `kind` whose ID or slug (as [`slug::looks_like_slug`] tells) is `key`.
     async fn find_record(
         &self,

@@ -272,6 +272,22 @@ async fn sqlite_reads_a_search_window_newest_first_from_the_full_text_index() {
             plan.join("\n")
         );
     }
+    // A new record's free slug: the slug is a bound of the index scan, never a filter over
+    // every slug of the kind (which made inserts cost in step with the records).
+    let plan = postgres
+        .slug_plan(&tenant, mcpgate::workspace::Kind::Note, "release-plan")
+        .await
+        .expect("slug plan");
+    assert!(
+        plan.iter()
+            .filter(|line| line.contains("Index Cond"))
+            .all(|line| line.contains("slug"))
+            && plan
+                .iter()
+                .all(|line| !line.trim_start().starts_with("Filter:")),
+        "{}",
+        plan.join("\n")
+    );
     postgres.close().await;
 }
 

@@ -104,31 +104,69 @@ fn role_error(e: sqlx::Error) -> StoreError {
     ))
 }
 
+/// The slugs a new record with slug base `$3` could collide with: the base itself and its
+/// numbered forms (see `first_free_slug`). Two probes of the slug index: as one condition with
+/// `OR`, the slug was a filter over every slug of the org and kind (~37 ms at 20,000 records).
+const TAKEN_SLUGS: &str = "SELECT slug FROM records WHERE org = $1 AND kind = $2 AND slug = $3 \
+     UNION ALL \
+     SELECT slug FROM records WHERE org = $1 AND kind = $2 \
+     AND slug >= $3 || '-0' AND slug < $3 || '-:'";
+
+/// The plan of the free-slug lookup for `base` (`EXPLAIN`, a line per node), as the tenant.
+pub(super) async fn slug_plan(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+    kind: Kind,
+    base: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut tx = begin(pool, as_tenant, t).await?;
+    let plan = sqlx::query_scalar(&format!("EXPLAIN {TAKEN_SLUGS}"))
+        .bind(t.org())
+        .bind(kind.singular())
+        .bind(base)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.rollback().await?;
+    Ok(plan)
+}
+
+/// Insert `records` in one transaction, all or none.
+pub(super) async fn insert(
+    pool: &PgPool,
+    as_tenant: bool,
+    t: &Tenant,
+    records: &[Record],
+) -> Result<Vec<Record>, StoreError> {
+    let mut tx = begin(pool, as_tenant, t).await?;
+    let mut stored = Vec::with_capacity(records.len());
+    for r in records {
+        stored.push(insert_one(&mut tx, t, r).await?);
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
 /// Insert `r` with the first free slug for its base (`base`, `base-2`, …). A slug taken
 /// concurrently makes the insert do nothing (no error, so the transaction stays usable) and
 /// the next attempt, with a fresh snapshot, takes the next one. (The slugs are read first and
 /// the free one chosen here: a single statement that joined the candidates against the kind's
 /// slugs was planned as a scan of every record of the kind, ~100 ms at 60,000 tasks.)
-pub(super) async fn insert(
-    pool: &PgPool,
-    as_tenant: bool,
+async fn insert_one(
+    tx: &mut Transaction<'_, Postgres>,
     t: &Tenant,
     r: &Record,
 ) -> Result<Record, StoreError> {
     let fields = r.fields.to_string();
-    let mut tx = begin(pool, as_tenant, t).await?;
     for _ in 0..SLUG_ATTEMPTS {
         let slug = match &r.slug {
             Some(base) => {
-                let taken: Vec<String> = sqlx::query_scalar(
-                    "SELECT slug FROM records WHERE org = $1 AND kind = $2 \
-                     AND (slug = $3 OR (slug >= $3 || '-' AND slug < $3 || '.'))",
-                )
-                .bind(t.org())
-                .bind(r.kind.singular())
-                .bind(base)
-                .fetch_all(&mut *tx)
-                .await?;
+                let taken: Vec<String> = sqlx::query_scalar(TAKEN_SLUGS)
+                    .bind(t.org())
+                    .bind(r.kind.singular())
+                    .bind(base)
+                    .fetch_all(&mut **tx)
+                    .await?;
                 Some(first_free_slug(base, &taken))
             }
             None => None,
@@ -156,14 +194,12 @@ pub(super) async fn insert(
         .bind(r.updated_at)
         .bind(&r.updated_by)
         .bind(r.archived_at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         if let Some((slug,)) = inserted {
-            tx.commit().await?;
             return Ok(Record { slug, ..r.clone() });
         }
     }
-    tx.rollback().await?;
     Err(StoreError::SlugExhausted(
         r.slug.clone().unwrap_or_default(),
     ))

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use crate::store::StoreError;
 use crate::store::records::{
@@ -69,8 +69,8 @@ async fn free_slug(
     .bind(t.org())
     .bind(kind.singular())
     .bind(base)
-    .bind(format!("{base}-"))
-    .bind(format!("{base}."))
+    .bind(format!("{base}-0"))
+    .bind(format!("{base}-:"))
     .fetch_all(&mut *conn)
     .await?;
     Ok(first_free_slug(base, &taken))
@@ -79,13 +79,27 @@ async fn free_slug(
 pub(super) async fn insert(
     pool: &SqlitePool,
     t: &Tenant,
-    r: &Record,
-) -> Result<Record, StoreError> {
+    records: &[Record],
+) -> Result<Vec<Record>, StoreError> {
     // SQLite has one writer at a time; taking the write lock before looking for a free slug
     // means no concurrent insert can take the same slug between the look and the insert.
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut stored = Vec::with_capacity(records.len());
+    for r in records {
+        stored.push(insert_one(&mut tx, t, r).await?);
+    }
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// One record of a batch, inside its transaction.
+async fn insert_one(
+    tx: &mut Transaction<'_, Sqlite>,
+    t: &Tenant,
+    r: &Record,
+) -> Result<Record, StoreError> {
     let slug = match &r.slug {
-        Some(base) => Some(free_slug(&mut tx, t, r.kind, base).await?),
+        Some(base) => Some(free_slug(&mut *tx, t, r.kind, base).await?),
         None => None,
     };
     sqlx::query(
@@ -109,10 +123,9 @@ pub(super) async fn insert(
     .bind(micros(r.updated_at))
     .bind(&r.updated_by)
     .bind(r.archived_at.map(micros))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    remember_terms(&mut *tx, r).await?;
-    tx.commit().await?;
+    remember_terms(&mut **tx, r).await?;
     Ok(Record { slug, ..r.clone() })
 }
 

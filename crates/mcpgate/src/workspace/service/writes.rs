@@ -45,27 +45,38 @@ impl WorkspaceService {
 
     /// `create_*`.
     pub async fn create(&self, t: &Tenant, kind: Kind, fields: &Value) -> Result<Value> {
-        let (value, columns) = self.prepare(t, kind, fields).await?;
-        let at = now();
-        let record = Record {
-            id: format!("{}_{}", kind.id_prefix(), uuid::Uuid::now_v7().simple()),
-            kind,
-            slug: columns.title.as_deref().map(slug::slugify),
-            title: columns.title,
-            status: columns.status,
-            parent_id: columns.parent_id,
-            tags: columns.tags,
-            text: columns.text,
-            fields: value,
-            version: 1,
-            created_at: at,
-            created_by: t.actor().to_owned(),
-            updated_at: at,
-            updated_by: t.actor().to_owned(),
-            archived_at: None,
-        };
-        let stored = self.store.insert_record(t, &record).await?;
-        Ok(self.render(&stored))
+        let mut created = self.create_many(t, &[(kind, fields)]).await?;
+        Ok(created.pop().unwrap_or_default())
+    }
+
+    /// Create several records in one transaction: all of them or, on the first problem, none.
+    /// Each is validated as `create` does; a parent must exist before the call (a record of
+    /// the same batch cannot be one). The created records, in order.
+    pub async fn create_many(&self, t: &Tenant, drafts: &[(Kind, &Value)]) -> Result<Vec<Value>> {
+        let mut records = Vec::with_capacity(drafts.len());
+        for (kind, fields) in drafts {
+            let (value, columns) = self.prepare(t, *kind, fields).await?;
+            let at = now();
+            records.push(Record {
+                id: format!("{}_{}", kind.id_prefix(), uuid::Uuid::now_v7().simple()),
+                kind: *kind,
+                slug: columns.title.as_deref().map(slug::slugify),
+                title: columns.title,
+                status: columns.status,
+                parent_id: columns.parent_id,
+                tags: columns.tags,
+                text: columns.text,
+                fields: value,
+                version: 1,
+                created_at: at,
+                created_by: t.actor().to_owned(),
+                updated_at: at,
+                updated_by: t.actor().to_owned(),
+                archived_at: None,
+            });
+        }
+        let stored = self.store.insert_records(t, &records).await?;
+        Ok(stored.iter().map(|record| self.render(record)).collect())
     }
 
     /// `update_*`: replace every field; `version` must be the current one.
