@@ -18,7 +18,7 @@ use crate::loadgen::LoadConfig;
 use crate::protocol::{Era, base_headers};
 use crate::scenario::{Scenario, ToolCall};
 use crate::sessions::SessionsConfig;
-use crate::workspace::{SeedPlan, WorkspaceConfig};
+use crate::workspace::{ScalePlan, SeedPlan, WorkspaceConfig};
 
 /// Measured window when neither `--duration` nor `--requests` is given: 10 s.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -51,6 +51,35 @@ pub enum Command {
     Workspace(WorkspaceArgs),
     /// Open legacy sessions and leave them idle: the server's memory per idle session.
     Sessions(SessionsArgs),
+    /// Write workspace records straight into a server's database, fast (millions in
+    /// minutes), with Zipf-distributed words, tags, statuses and several orgs.
+    Seed(SeedArgs),
+}
+
+/// Seeding at scale: where and how much.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Records to write straight into the database (over every org), instead of seeding
+    /// through the tools.
+    #[arg(long)]
+    pub records: Option<usize>,
+    /// The server's database for `--records` (`sqlite://PATH` or `postgres://…`).
+    #[arg(long, env = "MCPGATE_DATABASE_URL")]
+    pub database: Option<String>,
+    /// The org the load runs as, which gets 80% of the records.
+    #[arg(long, default_value = "acme")]
+    pub org: String,
+    /// Records written at once.
+    #[arg(long, default_value_t = 8)]
+    pub writers: usize,
+}
+
+/// `seed` flags.
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Where and how much.
+    #[command(flatten)]
+    pub scale: ScaleArgs,
 }
 
 /// How to reach the server.
@@ -167,6 +196,9 @@ pub struct WorkspaceArgs {
     /// Comments to seed, each on a seeded task.
     #[arg(long, default_value_t = SeedPlan::default().comments)]
     pub comments: usize,
+    /// Seeding at scale instead (`--records`).
+    #[command(flatten)]
+    pub scale: ScaleArgs,
     /// Share of writes in the mix, in percent.
     #[arg(long, default_value_t = 20)]
     pub write_percent: u64,
@@ -358,6 +390,7 @@ impl WorkspaceArgs {
         if self.tasks == 0 {
             problems.push("--tasks: must be at least 1 (reads and writes use them)".to_owned());
         }
+        let scale = self.scale.resolve(&mut problems);
         if self.write_percent > 100 {
             problems.push("--write-percent: must be between 0 and 100".to_owned());
         }
@@ -373,11 +406,56 @@ impl WorkspaceArgs {
                         notes: self.notes,
                         comments: self.comments,
                     },
+                    scale,
                     write_percent: self.write_percent,
                     label: self.label,
                     server_pid: self.server_pid,
                 })
             }
+            _ => Err(ConfigErrors(problems)),
+        }
+    }
+}
+
+impl ScaleArgs {
+    /// The plan, if `--records` was given; problems with the flags go to `problems`.
+    fn resolve(self, problems: &mut Vec<String>) -> Option<ScalePlan> {
+        let records = self.records?;
+        if records == 0 {
+            problems.push("--records: must be at least 1".to_owned());
+        }
+        if self.writers == 0 {
+            problems.push("--writers: must be at least 1".to_owned());
+        }
+        if self.org.is_empty() {
+            problems.push("--org: must not be empty".to_owned());
+        }
+        let Some(database_url) = self.database else {
+            problems.push(
+                "--database (or MCPGATE_DATABASE_URL): needed with --records, the database \
+                 the server runs on"
+                    .to_owned(),
+            );
+            return None;
+        };
+        Some(ScalePlan {
+            records,
+            org: self.org,
+            database_url,
+            writers: self.writers,
+        })
+    }
+}
+
+impl SeedArgs {
+    /// Checks the flags and builds the plan.
+    pub fn resolve(self) -> Result<ScalePlan, ConfigErrors> {
+        let mut problems = Vec::new();
+        if self.scale.records.is_none() {
+            problems.push("--records: how many records to write".to_owned());
+        }
+        match self.scale.resolve(&mut problems) {
+            Some(plan) if problems.is_empty() => Ok(plan),
             _ => Err(ConfigErrors(problems)),
         }
     }

@@ -167,6 +167,9 @@ pub struct SeedSummary {
     pub notes: usize,
     /// Comments created on seeded tasks.
     pub comments: usize,
+    /// Records written in all, over every org (seeding at scale writes to other orgs too,
+    /// and its tasks and notes count the measured org's only).
+    pub records: usize,
     /// Time the seeding took, in seconds.
     pub seconds: f64,
 }

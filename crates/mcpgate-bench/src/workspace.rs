@@ -21,7 +21,9 @@
 //! `worker` is one client's loop and what it remembers between calls, and `tally` adds up what
 //! every client saw into the report.
 
+mod corpus;
 mod mix;
+mod scale;
 mod seed;
 mod tally;
 mod text;
@@ -40,8 +42,11 @@ use crate::report::{SeedSummary, ServerMemory, WorkspaceReport};
 use crate::rss::{ServerWatch, cpu_us_per_call, read_memory};
 use crate::scenario::{Draws, Scenario, ToolCall};
 
+pub use corpus::Corpus;
 pub use mix::Op;
 use mix::{describe_mix, mix};
+pub use scale::{ScalePlan, Seeded, seed_at_scale};
+pub use seed::Pool;
 use seed::seed;
 use tally::summarise;
 use worker::{Worker, drive};
@@ -57,8 +62,10 @@ pub struct WorkspaceConfig {
     pub duration: Duration,
     /// Unmeasured load before the window opens.
     pub warmup: Duration,
-    /// What to create before the load.
+    /// What to create before the load through the tools.
     pub seed: SeedPlan,
+    /// Instead, records to write straight into the server's database.
+    pub scale: Option<ScalePlan>,
     /// Share of write operations in the mix, in percent (0–100).
     pub write_percent: u64,
     /// Free text for the report.
@@ -119,24 +126,16 @@ struct Item {
 
 /// Seeds the workspace, runs the load and returns the report.
 pub async fn run(config: WorkspaceConfig) -> anyhow::Result<WorkspaceReport> {
-    if config.seed.tasks == 0 {
-        bail!("the workspace scenario needs at least one seeded task");
-    }
     let target = Arc::new(config.target.clone());
     let mut clients = open_clients(&target, config.concurrency).await?;
-
-    eprintln!(
-        "mcpgate-bench: seeding {} tasks, {} notes and {} comments through {} clients at {}",
-        config.seed.tasks, config.seed.notes, config.seed.comments, config.concurrency, target.url
-    );
-    let seeding = Instant::now();
-    let pool = Arc::new(seed(&mut clients, config.seed).await?);
-    let seeded = SeedSummary {
-        tasks: pool.tasks.len(),
-        notes: pool.notes.len(),
-        comments: config.seed.comments,
-        seconds: (seeding.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    let (pool, seeded) = match &config.scale {
+        Some(plan) => seed_scale(plan).await?,
+        None => seed_through_tools(&mut clients, config.seed, &target).await?,
     };
+    if pool.tasks.is_empty() {
+        bail!("the workspace scenario needs at least one seeded task");
+    }
+    let pool = Arc::new(pool);
 
     let rss_idle = match config.server_pid {
         Some(pid) => Some(read_memory(pid).context("sample server memory (--server-pid)")?),
@@ -189,6 +188,70 @@ pub async fn run(config: WorkspaceConfig) -> anyhow::Result<WorkspaceReport> {
     report.memory = ServerMemory::new(rss_idle, rss_peak);
     report.server_cpu_us_per_call = server_cpu_s.map(|cpu| cpu_us_per_call(cpu, answered));
     Ok(report)
+}
+
+/// Seeds through the MCP tools, spread over the clients.
+async fn seed_through_tools(
+    clients: &mut [VirtualClient],
+    plan: SeedPlan,
+    target: &Target,
+) -> anyhow::Result<(Pool, SeedSummary)> {
+    eprintln!(
+        "mcpgate-bench: seeding {} tasks, {} notes and {} comments through {} clients at {}",
+        plan.tasks,
+        plan.notes,
+        plan.comments,
+        clients.len(),
+        target.url
+    );
+    let seeding = Instant::now();
+    let pool = seed(clients, plan).await?;
+    let seeded = SeedSummary {
+        tasks: pool.tasks.len(),
+        notes: pool.notes.len(),
+        comments: plan.comments,
+        records: pool.tasks.len() + pool.notes.len() + plan.comments,
+        seconds: rounded_seconds(seeding.elapsed()),
+    };
+    Ok((pool, seeded))
+}
+
+/// Seeds straight into the server's database (see `scale`).
+pub async fn seed_scale(plan: &ScalePlan) -> anyhow::Result<(Pool, SeedSummary)> {
+    eprintln!(
+        "mcpgate-bench: seeding {} records straight into {} with {} writers",
+        plan.records, plan.database_url, plan.writers
+    );
+    let Seeded {
+        pool,
+        records,
+        seconds,
+    } = seed_at_scale(plan).await?;
+    let seeded = SeedSummary {
+        tasks: pool.tasks.len(),
+        notes: pool.notes.len(),
+        comments: 0,
+        records,
+        seconds: rounded_seconds(Duration::from_secs_f64(seconds)),
+    };
+    Ok((pool, seeded))
+}
+
+/// Words of the scale corpus at a few ranks, with the share of drawn words each is: what to
+/// search for to meet a common word, a middling one and a rare one.
+pub fn sample_words() -> Vec<serde_json::Value> {
+    let corpus = Corpus::new(scale::VOCABULARY, scale::EXPONENT);
+    [1, 2, 11, 30, 100, 1_000, 10_000, 40_000]
+        .into_iter()
+        .filter_map(|rank| {
+            let word = corpus.word(rank)?;
+            Some(json!({ "rank": rank, "word": word, "share": corpus.share(rank) }))
+        })
+        .collect()
+}
+
+fn rounded_seconds(elapsed: Duration) -> f64 {
+    (elapsed.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 async fn open_clients(target: &Arc<Target>, count: usize) -> anyhow::Result<Vec<VirtualClient>> {

@@ -7,7 +7,7 @@ use mcpgate::App;
 use mcpgate::config::{Overrides, resolve};
 use mcpgate_bench::client::Target;
 use mcpgate_bench::protocol::{Era, base_headers};
-use mcpgate_bench::workspace::{self, Op, SeedPlan, WorkspaceConfig};
+use mcpgate_bench::workspace::{self, Op, ScalePlan, SeedPlan, WorkspaceConfig};
 use reqwest::Url;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 struct Server {
     url: Url,
     _stop: oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// mcpgate on a fresh SQLite data directory and a free port, with workspace writes as given.
@@ -42,7 +42,7 @@ async fn start_mcpgate(write: bool) -> Server {
     Server {
         url: Url::parse(&format!("http://{addr}/mcp")).expect("valid URL"),
         _stop: stop,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -62,6 +62,7 @@ fn config(url: Url) -> WorkspaceConfig {
             notes: 15,
             comments: 20,
         },
+        scale: None,
         write_percent: 20,
         label: Some("test".to_owned()),
         server_pid: Some(std::process::id()),
@@ -108,4 +109,66 @@ async fn seeding_a_read_only_server_fails_with_a_hint() {
     let text = format!("{error:#}");
     assert!(text.contains("create_task"), "{text}");
     assert!(text.contains("MCPGATE_WORKSPACE_WRITE=true"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeding_at_scale_writes_straight_into_the_servers_database() {
+    let server = start_mcpgate(true).await;
+    let database_url = format!(
+        "sqlite://{}",
+        server.dir.path().join("mcpgate.db").display()
+    );
+    let mut config = config(server.url.clone());
+    config.scale = Some(ScalePlan {
+        records: 1_200,
+        // The org of the server's default principal (no auth), which the load runs as.
+        org: "default".to_owned(),
+        database_url: database_url.clone(),
+        writers: 3,
+    });
+    let report = workspace::run(config).await.expect("the run completes");
+    assert!(report.errors.is_empty(), "errors: {:?}", report.errors);
+    assert_eq!(report.seeded.records, 1_200);
+    // About 80% of the records are the load's org's: 60% of those tasks, 25% notes.
+    let (tasks, notes) = (report.seeded.tasks, report.seeded.notes);
+    assert!((450..700).contains(&tasks), "{tasks} tasks");
+    assert!((160..320).contains(&notes), "{notes} notes");
+
+    // What seeding wrote: every org's records, every text with `the`, comments on tasks
+    // of their own org, tags and every status.
+    let pool = sqlx::SqlitePool::connect(&database_url)
+        .await
+        .expect("open");
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect(sql)
+        }
+    };
+    assert_eq!(count("SELECT count(DISTINCT org) FROM records").await, 5);
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM records WHERE updated_by = 'seed' \
+             AND ' ' || body || ' ' NOT LIKE '% the %'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM records c JOIN records t ON t.id = c.parent_id \
+             WHERE c.kind = 'comment' AND (t.org <> c.org OR t.kind <> 'task')"
+        )
+        .await,
+        0
+    );
+    assert!(count("SELECT count(*) FROM records WHERE kind = 'comment'").await > 100);
+    assert!(count("SELECT count(*) FROM records WHERE tags <> '[]'").await > 300);
+    assert_eq!(
+        count("SELECT count(DISTINCT status) FROM records WHERE kind = 'task'").await,
+        4
+    );
 }

@@ -1,5 +1,5 @@
 //! `mcpgate-bench`: closed-loop MCP load, cold-start timing with `coldstart`, the mixed
-//! read/write `workspace` scenario, or the memory of idle legacy sessions with `sessions`.
+//! read/write `workspace` scenario, seeding at scale with `seed`, or the memory of idle legacy sessions with `sessions`.
 //!
 //! Prints exactly one JSON line on stdout; progress, diagnostics and the `workspace` summary
 //! table go to stderr. Exits 64
@@ -34,6 +34,16 @@ fn main() -> ExitCode {
                 Err(errors) => bad_config(errors),
             }
         }
+        Some(Command::Seed(args)) => match args.resolve() {
+            Ok(plan) => execute(None, async {
+                let (_, seeded) = workspace::seed_scale(&plan).await?;
+                report::print_line(&serde_json::json!({
+                    "seeded": seeded,
+                    "words": workspace::sample_words(),
+                }))
+            }),
+            Err(errors) => bad_config(errors),
+        },
         Some(Command::Sessions(args)) => match args.resolve() {
             Ok(config) => execute(None, async {
                 report::print_line(&sessions::run(config).await?)

@@ -13,11 +13,13 @@ use crate::client::VirtualClient;
 use crate::reply::CallError;
 use crate::scenario::{Draws, ToolCall};
 
-/// The records seeding created.
+/// The records seeding created that the load reads and writes.
 #[derive(Debug, Default)]
-pub(super) struct Pool {
-    pub(super) tasks: Vec<String>,
-    pub(super) notes: Vec<String>,
+pub struct Pool {
+    /// Task IDs.
+    pub tasks: Vec<String>,
+    /// Note IDs.
+    pub notes: Vec<String>,
 }
 
 /// Creates the seed records, spread over every client; the IDs of the tasks and notes.

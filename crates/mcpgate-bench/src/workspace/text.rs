@@ -6,7 +6,7 @@
 use crate::scenario::Draws;
 
 /// Words of titles, descriptions, note bodies and search queries.
-const WORDS: [&str; 24] = [
+pub(super) const WORDS: [&str; 24] = [
     "deploy",
     "billing",
     "cache",
