@@ -45,7 +45,10 @@ pub struct StoreConfig {
     pub idle_timeout: Duration,
     /// SQLite only: bytes of the database file mapped into memory. Reads through the map skip
     /// the per-connection page cache, which WAL mode throws away whenever another connection
-    /// commits. 0 turns it off. Default 268435456 (256 MiB). Env `MCPGATE_SQLITE_MMAP_SIZE`.
+    /// commits. The map is address space, not memory: pages are read in as they are used and
+    /// belong to the page cache, counted once however many connections map them (`Pss_File`).
+    /// 0 turns it off. Default 68719476736 (64 GiB: the whole database). Env
+    /// `MCPGATE_SQLITE_MMAP_SIZE`.
     pub sqlite_mmap_size: u64,
     /// How long the `health` tool may reuse a store probe. Default 1s. Env
     /// `MCPGATE_HEALTH_PROBE_TTL`.

@@ -245,7 +245,7 @@ fn resolve_store(l: &mut Layers<'_>, data_dir: &std::path::Path) -> StoreConfig 
         sqlite_mmap_size: l.get_or(
             "store.sqlite_mmap_size",
             "MCPGATE_SQLITE_MMAP_SIZE",
-            256 * 1024 * 1024,
+            64 << 30,
         ),
         health_probe_ttl: l.get_or(
             "store.health_probe_ttl",
