@@ -42,10 +42,11 @@ use crate::report::{SeedSummary, ServerMemory, WorkspaceReport};
 use crate::rss::{ServerWatch, cpu_us_per_call, read_memory};
 use crate::scenario::{Draws, Scenario, ToolCall};
 
-pub use corpus::Corpus;
+use corpus::Corpus;
 pub use mix::Op;
 use mix::{describe_mix, mix};
-pub use scale::{ScalePlan, Seeded, seed_at_scale};
+pub use scale::ScalePlan;
+use scale::{Seeded, seed_at_scale};
 pub use seed::Pool;
 use seed::seed;
 use tally::summarise;
@@ -225,14 +226,14 @@ pub async fn seed_scale(plan: &ScalePlan) -> anyhow::Result<(Pool, SeedSummary)>
     let Seeded {
         pool,
         records,
-        seconds,
+        elapsed,
     } = seed_at_scale(plan).await?;
     let seeded = SeedSummary {
         tasks: pool.tasks.len(),
         notes: pool.notes.len(),
         comments: 0,
         records,
-        seconds: rounded_seconds(Duration::from_secs_f64(seconds)),
+        seconds: rounded_seconds(elapsed),
     };
     Ok((pool, seeded))
 }

@@ -60,8 +60,8 @@ pub struct Seeded {
     pub pool: Pool,
     /// Records written, over every org.
     pub records: usize,
-    /// Seconds it took.
-    pub seconds: f64,
+    /// How long it took.
+    pub elapsed: Duration,
 }
 
 /// One record to write.
@@ -118,7 +118,7 @@ pub async fn seed_at_scale(plan: &ScalePlan) -> anyhow::Result<Seeded> {
     Ok(Seeded {
         pool,
         records: done.load(Ordering::Relaxed),
-        seconds: started.elapsed().as_secs_f64(),
+        elapsed: started.elapsed(),
     })
 }
 
