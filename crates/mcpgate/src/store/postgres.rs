@@ -62,6 +62,19 @@ impl PostgresStore {
         .fetch_one(&pool)
         .await
         .map_err(StoreError::Connect)?;
+        // Statements stay prepared on each connection, planned once the table has statistics;
+        // without autovacuum's analyses a plan made while the tables were nearly empty stays,
+        // and may walk every record of a kind for one.
+        let autovacuum: Option<String> = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+            .fetch_optional(&pool)
+            .await
+            .map_err(StoreError::Connect)?;
+        if autovacuum.as_deref() == Some("off") {
+            tracing::warn!(
+                "PostgreSQL runs without autovacuum: run ANALYZE as the workspace grows, or \
+                 queries planned while it was small stay slow"
+            );
+        }
         Ok(Self {
             db: BackendPool::new(pool, &MIGRATIONS),
             as_tenant,

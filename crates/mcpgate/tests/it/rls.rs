@@ -151,6 +151,36 @@ async fn row_level_security_hides_and_refuses_other_orgs_rows_without_any_filter
         .await
         .expect("by id");
     assert_eq!(by_id, 0, "b's row is invisible even by its exact ID");
+    // The rows that index records by word and by tag are walled alike: only a's, none for
+    // b's note even by its ID, and none can be written for b.
+    for table in ["record_words", "record_tags"] {
+        let orgs: Vec<(String,)> = sqlx::query_as(&format!("SELECT DISTINCT org FROM {table}"))
+            .fetch_all(&mut *tx)
+            .await
+            .expect("orgs");
+        assert!(orgs.iter().all(|(org,)| org == "a"), "{table}: {orgs:?}");
+        let (of_b,): (i64,) =
+            sqlx::query_as(&format!("SELECT count(*) FROM {table} WHERE id = $1"))
+                .bind(&b_note.id)
+                .fetch_one(&mut *tx)
+                .await
+                .expect("by id");
+        assert_eq!(of_b, 0, "{table}: b's rows are invisible");
+    }
+    let (words,): (i64,) = sqlx::query_as("SELECT count(*) FROM record_words WHERE word = 'plan'")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("words");
+    assert_eq!(words, 1, "a's own note is found by its word, b's is not");
+    let mut savepoint = tx.begin().await.expect("savepoint");
+    let refused =
+        sqlx::query("INSERT INTO record_words (id, word, org, seq) VALUES ($1, 'plan', 'b', 1)")
+            .bind(&b_note.id)
+            .execute(&mut *savepoint)
+            .await
+            .expect_err("a word row for another org is refused");
+    assert_policy_refusal(&refused);
+    savepoint.rollback().await.expect("rollback to savepoint");
     // Writes to b's rows touch nothing.
     let updated = sqlx::query("UPDATE records SET title = 'taken' WHERE org = 'b'")
         .execute(&mut *tx)
