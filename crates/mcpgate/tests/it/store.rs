@@ -249,9 +249,10 @@ async fn sqlite_reads_a_search_window_newest_first_from_the_full_text_index() {
     }
     sqlite.close().await;
 
-    // PostgreSQL, as the tenant: the first step walks the newest records through
-    // `records_recent`; the second finds a word's records through `record_words` (the GIN
-    // index on `search` cannot serve under row-level security). Neither reads the table.
+    // PostgreSQL, as the tenant: the words the longest search word begins and the walk of
+    // their rows both read `record_words` (the GIN index on `search` cannot serve under
+    // row-level security); a broad prefix's walk of the newest records reads
+    // `records_recent`. None reads a table.
     let Some((postgres, _db)) = migrated_postgres(&dir).await else {
         return;
     };
@@ -261,10 +262,14 @@ async fn sqlite_reads_a_search_window_newest_first_from_the_full_text_index() {
         size: 200,
     };
     let plans = postgres.search_plan(&tenant, &window).await.expect("plan");
-    let [recent, indexed] = plans.as_slice() else {
-        panic!("two steps: {plans:#?}");
+    let [words, walk, recent] = plans.as_slice() else {
+        panic!("three statements: {plans:#?}");
     };
-    for (plan, index) in [(recent, "records_recent"), (indexed, "record_words_lookup")] {
+    for (plan, index) in [
+        (words, "record_words_lookup"),
+        (walk, "record_words_lookup"),
+        (recent, "records_recent"),
+    ] {
         assert!(
             plan.iter().all(|line| !line.contains("Seq Scan"))
                 && plan.iter().any(|line| line.contains(index)),
@@ -361,4 +366,170 @@ async fn list_filters_are_served_by_indexes_in_the_lists_order_on_both_backends(
         }
     }
     postgres.close().await;
+}
+
+/// Every page of `query` for `t`, walked to the end: the titles, in order.
+async fn search_all(
+    service: &mcpgate::workspace::WorkspaceService,
+    t: &mcpgate::workspace::Tenant,
+    query: &str,
+) -> Vec<String> {
+    let mut titles = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..50 {
+        let page = service
+            .search(t, query, Some(100), cursor.as_deref())
+            .await
+            .expect("search");
+        titles.extend(page.results.into_iter().map(|r| r.title));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return titles,
+        }
+    }
+    panic!("the walk of {query:?} ends");
+}
+
+#[tokio::test]
+async fn words_older_than_the_newest_records_are_found_through_their_own_rows_on_both_backends() {
+    use mcpgate::edge::{AuthVia, Principal};
+    use mcpgate::workspace::{Kind, Tenant, WorkspaceService};
+    use serde_json::{Value, json};
+    use std::collections::BTreeSet;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = postgres_database().await;
+    let mut urls = vec![format!("sqlite://{}/search.db", dir.path().display())];
+    urls.extend(pg.as_ref().map(|db| db.url.clone()));
+    let acme = Tenant::of(&Principal::new("alice", "acme", "admin", AuthVia::Default));
+    let other = Tenant::of(&Principal::new(
+        "mallory",
+        "other",
+        "admin",
+        AuthVia::Default,
+    ));
+    let mut orders = Vec::new();
+    for url in urls {
+        let cfg = config(&dir, &[("MCPGATE_DATABASE_URL", &url)]);
+        let store = store::open(&cfg.store).await.expect("open");
+        store.migrate().await.expect("migrate");
+        let service = WorkspaceService::new(store.clone(), cfg.workspace.limits());
+        // 2,600 notes; the words searched for are only in the oldest 600, so the newest 2,000
+        // hold none of them and the search goes to the words' own rows. `zephyrine` (the
+        // longest word, which drives) is in every 2nd of those, more than a batch of rows,
+        // `wombat` in every 100th of them, `quokkas` in every 7th, and `quokka` too in every
+        // other one of those (one prefix, two words, sometimes in one record). A broad prefix:
+        // `zz` begins 200 distinct words, none in the newest records, and `yy` 250, one in
+        // every record (SQLite reads a prefix as at most 256 words).
+        let body = |n: usize| {
+            let mut words = vec![format!("filler text number {n}")];
+            if n < 600 && n.is_multiple_of(2) {
+                words.push("zephyrine".into());
+            }
+            if n < 600 && n.is_multiple_of(100) {
+                words.push("wombat".into());
+            }
+            if n < 600 && n.is_multiple_of(7) {
+                words.push("quokkas".into());
+                if n.is_multiple_of(2) {
+                    words.push("quokka".into());
+                }
+            }
+            if n < 600 && n.is_multiple_of(3) {
+                words.push(format!("zz{n}"));
+            }
+            words.push(format!("yy{}", n % 250));
+            words.join(" ")
+        };
+        let notes: Vec<Value> = (0..2600)
+            .map(|n| json!({"title": format!("Note {n:04}"), "body": body(n)}))
+            .collect();
+        for chunk in notes.chunks(500) {
+            let drafts: Vec<(Kind, &Value)> = chunk.iter().map(|v| (Kind::Note, v)).collect();
+            service.create_many(&acme, &drafts).await.expect("seed");
+        }
+        // Another org's records with the same words are never found.
+        let theirs = json!({"title": "Theirs", "body": "zephyrine wombat quokka"});
+        service
+            .create_many(&other, &[(Kind::Note, &theirs)])
+            .await
+            .expect("other org");
+        let expected = |keep: &dyn Fn(usize) -> bool| -> BTreeSet<String> {
+            (0..2600)
+                .filter(|n| keep(*n))
+                .map(|n| format!("Note {n:04}"))
+                .collect()
+        };
+        let found = |titles: &[String]| -> BTreeSet<String> { titles.iter().cloned().collect() };
+
+        // Two words, the driver's rows mostly failing the other: batches until its rows end.
+        let both = search_all(&service, &acme, "wombat zephyrine").await;
+        assert_eq!(
+            found(&both),
+            expected(&|n| n < 600 && n.is_multiple_of(100)),
+            "{url}"
+        );
+        // One prefix over two distinct words, more matches than a window holds.
+        let prefix = search_all(&service, &acme, "quok").await;
+        assert_eq!(prefix.len(), found(&prefix).len(), "{url}: no match twice");
+        assert_eq!(
+            found(&prefix),
+            expected(&|n| n < 600 && n.is_multiple_of(7)),
+            "{url}"
+        );
+        let broad_old = search_all(&service, &acme, "zz").await;
+        assert_eq!(
+            found(&broad_old),
+            expected(&|n| n < 600 && n.is_multiple_of(3)),
+            "{url}"
+        );
+        let broad_new = search_all(&service, &acme, "yy").await;
+        assert_eq!(broad_new.len(), 2600, "{url}");
+        assert_eq!(found(&broad_new), expected(&|_| true), "{url}");
+
+        // An archived, a deleted and a rewritten record leave the results.
+        let page = service
+            .search(&acme, "wombat", Some(10), None)
+            .await
+            .expect("search");
+        let ids: Vec<String> = page.results.iter().map(|r| r.id.clone()).collect();
+        let [archived, deleted, rewritten, ..] = ids.as_slice() else {
+            panic!("{url}: six wombats, found {ids:?}");
+        };
+        service
+            .archive(&acme, Kind::Note, archived, None)
+            .await
+            .expect("archive");
+        service
+            .delete(&acme, Kind::Note, deleted, None)
+            .await
+            .expect("delete");
+        service
+            .patch(&acme, Kind::Note, rewritten, 1, &json!({"body": "calm"}))
+            .await
+            .expect("patch");
+        let after = search_all(&service, &acme, "wombat").await;
+        assert_eq!(after.len(), 3, "{url}: {after:?}");
+        let zephyrine = search_all(&service, &acme, "zephyrine").await;
+        assert_eq!(zephyrine.len(), 300 - 3, "{url}");
+        orders.push((url, [both, prefix, broad_old, broad_new, after, zephyrine]));
+        store.close().await;
+    }
+    if let [(_, sqlite), (_, postgres)] = orders.as_slice() {
+        assert_eq!(sqlite, postgres, "both backends rank and page alike");
+    }
+
+    // PostgreSQL keeps no word rows for what is deleted or rewritten.
+    let Some(db) = pg else { return };
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    let stale: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM record_words w WHERE NOT EXISTS ( \
+         SELECT 1 FROM records r WHERE r.id = w.id AND r.seq = w.seq \
+         AND w.word = ANY (tsvector_to_array(r.search)))",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(stale, 0, "word rows of deleted or rewritten records");
+    pool.close().await;
 }

@@ -4,6 +4,8 @@
 //! statement, `COMMIT`. Only a conditional write that missed costs a fifth, to tell a conflict
 //! from a missing record.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
@@ -107,6 +109,10 @@ fn role_error(e: sqlx::Error) -> StoreError {
 /// The slugs a new record with slug base `$3` could collide with: the base itself and its
 /// numbered forms (see `first_free_slug`). Two probes of the slug index: as one condition with
 /// `OR`, the slug was a filter over every slug of the org and kind (~37 ms at 20,000 records).
+/// Planned for its values on every insert, never kept prepared: a plan cached while the table
+/// was nearly empty costs every index alike, and one kept walking every record of the kind
+/// through another index (seeding fell from 840 to 390 records/s by 23,000 records on a server
+/// without autovacuum, whose statistics never caught up).
 const TAKEN_SLUGS: &str = "SELECT slug FROM records WHERE org = $1 AND kind = $2 AND slug = $3 \
      UNION ALL \
      SELECT slug FROM records WHERE org = $1 AND kind = $2 \
@@ -162,6 +168,7 @@ async fn insert_one(
         let slug = match &r.slug {
             Some(base) => {
                 let taken: Vec<String> = sqlx::query_scalar(TAKEN_SLUGS)
+                    .persistent(false)
                     .bind(t.org())
                     .bind(r.kind.singular())
                     .bind(base)
@@ -417,64 +424,95 @@ fn tsquery(words: &[String]) -> String {
         .join(" & ")
 }
 
-/// How many of the newest records a search looks through before it looks its words up.
+/// A search word that begins more distinct words than this is broad (see [`search_window`]).
+const NARROW_WORDS: i64 = 32;
+
+/// How many of the newest records a broad word's search reads before it walks its words.
 const RECENT_ROWS: i64 = 2000;
 
-/// The newest matches of `w` older than its bound, in up to two steps. GIN returns a word's
-/// matches in no order (and cannot serve under row-level security at all: see migration
-/// 0006), so first the newest [`RECENT_ROWS`] records are walked backwards through
-/// `records_recent` and checked, which stops as soon as the window is full (a word in a tenth
-/// of the records or more), or finds all there is when there are no more records than that.
-/// Only when that falls short are the matches found through `record_words`, by the longest
-/// word's rows (as a prefix range), each record then checked for every word: few rows for a
-/// rare word. The statements are not kept prepared, so each is planned for its own words.
+/// The most words of a broad prefix that are walked, as on SQLite (its `MAX_EXPANSION`).
+const MAX_EXPANSION: i64 = 256;
+
+/// The most word rows one batch of a walk reads per word.
+const MAX_BATCH: i64 = 6400;
+
+/// The newest matches of `w` older than its bound. GIN returns a word's matches in no order
+/// (and cannot serve under row-level security at all: see migration 0006), so the longest
+/// search word leads, through `record_words`: first the distinct words it begins (a search
+/// word matches as a prefix), one index probe each, then
+///
+/// - none: nothing matches;
+/// - up to [`NARROW_WORDS`] (a whole word, mostly): the words' newest rows are read from
+///   their end of the index, a batch at a time, and the batch's records checked for every
+///   search word, until the window is full or the rows run out (see [`WORD_WALK`]). A batch
+///   reads at most its size times the words, and a single search word fills its window in
+///   one batch however many records hold it (several fill it sooner the more often they
+///   meet);
+/// - more (a short prefix, which begins many words and is in many records): the newest
+///   [`RECENT_ROWS`] records are walked backwards through `records_recent` and checked, which
+///   fills the window after a few rows. Only when it does not, and there were more records
+///   than that, are the prefix's words walked as above, the first [`MAX_EXPANSION`] of them
+///   in byte order, as SQLite reads them: the rows read are bounded by that times a batch.
+///
+/// Every statement is planned for its values, never kept prepared (see [`TAKEN_SLUGS`]).
 pub(super) async fn search_window(
     pool: &PgPool,
     as_tenant: bool,
     t: &Tenant,
     w: &SearchWindow,
 ) -> Result<Vec<Candidate>, StoreError> {
-    let Some(steps) = window_steps(w) else {
+    let Some(search) = WindowSearch::new(t, w) else {
         return Ok(Vec::new());
     };
-    let [recent, indexed] = &steps;
     let mut tx = begin(pool, as_tenant, t).await?;
-    let mut rows = recent.bind(&recent.sql, t, w).fetch_all(&mut *tx).await?;
-    // Short of a window: the rest is older than what the first step read, unless it read every
-    // record there is (a small workspace, or the last window), when it found all there is.
-    if rows.len() < w.size as usize {
-        let read: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM (SELECT 1 FROM records r \
-             WHERE r.org = $1 AND r.archived_at IS NULL AND r.seq < $2 LIMIT {RECENT_ROWS}) r"
-        ))
-        .bind(t.org())
-        .bind(w.before.unwrap_or(i64::MAX))
-        .fetch_one(&mut *tx)
-        .await?;
-        if read == RECENT_ROWS {
-            rows = indexed.bind(&indexed.sql, t, w).fetch_all(&mut *tx).await?;
+    let words = search.words(&mut tx, NARROW_WORDS).await?;
+    let found = if words.is_empty() {
+        Vec::new()
+    } else if words.len() as i64 <= NARROW_WORDS {
+        search.walk(&mut tx, &words).await?
+    } else {
+        let (found, short) = search.recent(&mut tx).await?;
+        if short {
+            let words = search.words(&mut tx, MAX_EXPANSION - 1).await?;
+            search.walk(&mut tx, &words).await?
+        } else {
+            found
         }
-    }
+    };
     tx.commit().await?;
-    rows.iter().map(candidate).collect()
+    Ok(found)
 }
 
-/// The plans of both steps of the window for `w` (`EXPLAIN`, a line per node), as the tenant,
-/// with sequential scans priced out: what is left is what an index cannot do.
+/// The plans of a window's statements for `w` (`EXPLAIN`, a line per node), as the tenant,
+/// with sequential scans priced out, so what is left is what an index cannot do: the words
+/// the longest search word begins, the walk of their rows, the walk of the newest records.
 pub(super) async fn search_plan(
     pool: &PgPool,
     as_tenant: bool,
     t: &Tenant,
     w: &SearchWindow,
 ) -> Result<Vec<Vec<String>>, StoreError> {
+    let Some(search) = WindowSearch::new(t, w) else {
+        return Ok(Vec::new());
+    };
     let mut tx = begin(pool, as_tenant, t).await?;
     sqlx::query("SET LOCAL enable_seqscan = off")
         .execute(&mut *tx)
         .await?;
+    let (words, walk, recent) = (
+        format!("EXPLAIN {PREFIX_WORDS}"),
+        format!("EXPLAIN {}", *WORD_WALK),
+        format!("EXPLAIN {}", *RECENT),
+    );
+    let driver = [search.driver.clone()];
+    let statements = [
+        search.words_query(&words, NARROW_WORDS),
+        search.walk_query(&walk, &driver, search.before, search.size),
+        search.recent_query(&recent),
+    ];
     let mut plans = Vec::new();
-    for step in window_steps(w).into_iter().flatten() {
-        let explain = format!("EXPLAIN {}", step.sql);
-        let rows = step.bind(&explain, t, w).fetch_all(&mut *tx).await?;
+    for statement in statements {
+        let rows = statement.fetch_all(&mut *tx).await?;
         plans.push(
             rows.iter()
                 .map(|row| row.try_get::<String, _>(0))
@@ -485,75 +523,186 @@ pub(super) async fn search_plan(
     Ok(plans)
 }
 
-/// One step of a search window: its statement, and the word whose rows it looks up.
-struct WindowStep {
-    sql: String,
-    tsquery: String,
-    driver: Option<String>,
-}
+/// The distinct words that begin with `$2` (of the org `$1`), in order, at most `$3` + 1 of
+/// them: one probe of the index each, past the last word found.
+const PREFIX_WORDS: &str = "WITH RECURSIVE words(word, n) AS ( \
+         SELECT (SELECT w.word FROM record_words w \
+             WHERE w.org = $1 AND w.word >= $2 AND w.word < $2 || chr(1114111) \
+             ORDER BY w.word LIMIT 1), 1 \
+         UNION ALL \
+         SELECT (SELECT w.word FROM record_words w \
+             WHERE w.org = $1 AND w.word > words.word AND w.word < $2 || chr(1114111) \
+             ORDER BY w.word LIMIT 1), n + 1 \
+         FROM words WHERE words.word IS NOT NULL AND n <= $3 \
+     ) SELECT word FROM words WHERE word IS NOT NULL";
 
-impl WindowStep {
-    /// `sql` (this step's statement, or a prefixed form of it) with the step's values bound;
-    /// not kept prepared, so it is planned for its words.
-    fn bind<'q>(
-        &'q self,
-        sql: &'q str,
-        t: &'q Tenant,
-        w: &SearchWindow,
-    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-        let statement = sqlx::query(sql)
-            .persistent(false)
-            .bind(&self.tsquery)
-            .bind(t.org())
-            .bind(w.before.unwrap_or(i64::MAX))
-            .bind(i64::from(w.size));
-        match &self.driver {
-            Some(driver) => statement.bind(driver),
-            None => statement,
-        }
-    }
-}
+/// A batch of a walk: the newest `$4` records older than `$3` with any of the words `$5`
+/// (each word's rows read newest first from its end of the index, `$4` at most, which holds
+/// the newest `$4` records of them all), each with its columns when it matches every search
+/// word (`$1`), else only its `seq`, so the caller sees where the batch ended. The records
+/// are looked up by ID one by one (`OFFSET 0` keeps the planner from turning the lookups into
+/// a join: on a young table without statistics a join was planned as a nested loop over
+/// every record and word row, ~80 ms at 1,600 records).
+static WORD_WALK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT hits.seq AS word_seq, {CANDIDATE_COLUMNS} FROM ( \
+             SELECT DISTINCT hit.id, hit.seq FROM unnest($5::text[]) AS words(word) \
+             CROSS JOIN LATERAL ( \
+                 SELECT w.id, w.seq FROM record_words w \
+                 WHERE w.org = $2 AND w.word = words.word AND w.seq < $3 \
+                 ORDER BY w.seq DESC LIMIT $4) hit \
+             ORDER BY hit.seq DESC LIMIT $4 \
+         ) hits LEFT JOIN LATERAL ( \
+             SELECT {CANDIDATE_COLUMNS} FROM records r \
+             WHERE r.id = hits.id AND r.org = $2 AND r.archived_at IS NULL \
+             AND r.search @@ to_tsquery('simple', $1) OFFSET 0) r ON true \
+         ORDER BY hits.seq DESC"
+    )
+});
 
-/// The two steps of the window for `w`, or `None` when it has no words.
-fn window_steps(w: &SearchWindow) -> Option<[WindowStep; 2]> {
-    let tsquery = tsquery(&w.words);
-    let driver = w.words.iter().max_by_key(|w| w.chars().count())?;
-    if tsquery.is_empty() {
-        return None;
-    }
-    let recent = format!(
+/// The matches (`$1`) among the newest `$5` records older than `$3`, at most `$4`.
+static RECENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "SELECT {CANDIDATE_COLUMNS} FROM ( \
              SELECT {CANDIDATE_COLUMNS}, r.search FROM records r \
              WHERE r.org = $2 AND r.archived_at IS NULL AND r.seq < $3 \
-             ORDER BY r.seq DESC LIMIT {RECENT_ROWS}) r \
+             ORDER BY r.seq DESC LIMIT $5) r \
          WHERE r.search @@ to_tsquery('simple', $1) ORDER BY r.seq DESC LIMIT $4"
-    );
-    // Each word row's record is looked up by its ID, one by one (`OFFSET 0` keeps the planner
-    // from turning the lookups into a join): on a young table without statistics a join was
-    // planned as a nested loop over every record and word row, ~80 ms at 1,600 records.
-    let indexed = format!(
-        "SELECT {CANDIDATE_COLUMNS} FROM unnest(ARRAY( \
-             SELECT w.id FROM record_words w \
-             WHERE w.org = $2 AND w.word >= $5 AND w.word < $5 || chr(1114111) AND w.seq < $3 \
-         )) AS hit(id) \
-         CROSS JOIN LATERAL ( \
-             SELECT {CANDIDATE_COLUMNS} FROM records r \
-             WHERE r.id = hit.id AND r.org = $2 AND r.archived_at IS NULL AND r.seq < $3 \
-             AND r.search @@ to_tsquery('simple', $1) OFFSET 0) r \
-         ORDER BY r.seq DESC LIMIT $4"
-    );
-    Some([
-        WindowStep {
-            sql: recent,
-            tsquery: tsquery.clone(),
-            driver: None,
-        },
-        WindowStep {
-            sql: indexed,
+    )
+});
+
+/// One search window's statements and their values.
+struct WindowSearch<'w> {
+    t: &'w Tenant,
+    tsquery: String,
+    /// The longest search word, whose rows are walked.
+    driver: String,
+    before: i64,
+    size: i64,
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+impl<'w> WindowSearch<'w> {
+    /// `None` when `w` has no words.
+    fn new(t: &'w Tenant, w: &SearchWindow) -> Option<Self> {
+        let tsquery = tsquery(&w.words);
+        let driver = w.words.iter().max_by_key(|w| w.chars().count())?;
+        (!tsquery.is_empty()).then(|| Self {
+            t,
             tsquery,
-            driver: Some(driver.clone()),
-        },
-    ])
+            driver: driver.clone(),
+            before: w.before.unwrap_or(i64::MAX),
+            size: i64::from(w.size),
+        })
+    }
+
+    /// [`PREFIX_WORDS`] (or a prefixed form of it), at most `cap` + 1 words.
+    fn words_query<'q>(&'q self, sql: &'q str, cap: i64) -> PgQuery<'q> {
+        sqlx::query(sql)
+            .persistent(false)
+            .bind(self.t.org())
+            .bind(&self.driver)
+            .bind(cap)
+    }
+
+    /// [`WORD_WALK`] (or a prefixed form of it): `rows` word rows of `words` older than
+    /// `before`.
+    fn walk_query<'q>(
+        &'q self,
+        sql: &'q str,
+        words: &'q [String],
+        before: i64,
+        rows: i64,
+    ) -> PgQuery<'q> {
+        sqlx::query(sql)
+            .persistent(false)
+            .bind(&self.tsquery)
+            .bind(self.t.org())
+            .bind(before)
+            .bind(rows)
+            .bind(words)
+    }
+
+    /// [`RECENT`] (or a prefixed form of it).
+    fn recent_query<'q>(&'q self, sql: &'q str) -> PgQuery<'q> {
+        sqlx::query(sql)
+            .persistent(false)
+            .bind(&self.tsquery)
+            .bind(self.t.org())
+            .bind(self.before)
+            .bind(self.size)
+            .bind(RECENT_ROWS)
+    }
+
+    /// The distinct words the driver begins, at most `cap` + 1.
+    async fn words(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        cap: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .words_query(PREFIX_WORDS, cap)
+            .fetch_all(&mut **tx)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The window's matches through the rows of `words`: batches newest first, as large as
+    /// the window and then four times the last, until the window is full or the rows end.
+    async fn walk(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        words: &[String],
+    ) -> Result<Vec<Candidate>, StoreError> {
+        let mut found = Vec::new();
+        let (mut before, mut batch) = (self.before, self.size);
+        loop {
+            let rows = self
+                .walk_query(&WORD_WALK, words, before, batch)
+                .fetch_all(&mut **tx)
+                .await?;
+            for row in &rows {
+                if row.try_get::<Option<String>, _>("id")?.is_some() {
+                    found.push(candidate(row)?);
+                }
+            }
+            let Some(last) = rows.last() else { break };
+            if found.len() as i64 >= self.size || (rows.len() as i64) < batch {
+                break;
+            }
+            before = last.try_get("word_seq")?;
+            batch = (batch * 4).min(MAX_BATCH);
+        }
+        found.truncate(self.size as usize);
+        Ok(found)
+    }
+
+    /// The window's matches among the newest [`RECENT_ROWS`] records, and whether the window
+    /// is short while older records than those remain.
+    async fn recent(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<(Vec<Candidate>, bool), StoreError> {
+        let rows = self.recent_query(&RECENT).fetch_all(&mut **tx).await?;
+        let found = rows.iter().map(candidate).collect::<Result<Vec<_>, _>>()?;
+        if found.len() as i64 == self.size {
+            return Ok((found, false));
+        }
+        let read: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM records r \
+             WHERE r.org = $1 AND r.archived_at IS NULL AND r.seq < $2 LIMIT $3) r",
+        )
+        .bind(self.t.org())
+        .bind(self.before)
+        .bind(RECENT_ROWS)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok((found, read == RECENT_ROWS))
+    }
 }
 
 #[cfg(test)]
