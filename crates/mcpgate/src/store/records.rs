@@ -112,11 +112,14 @@ where
         DB::push_after(&mut sql, q.sort, after);
         sql.push(")");
     }
+    // The limit is written into the statement, not bound: PostgreSQL's kept (generic) plan,
+    // which lists use, prices a bound limit as a tenth of the rows, and would be chosen for
+    // reading that many. A limit is a page size, so few statements result.
     let dir = if q.descending { "DESC" } else { "ASC" };
     sql.push(format!(
-        " ORDER BY {column} {dir}, {walked}.id {dir} LIMIT "
-    ))
-    .push_bind(i64::from(q.limit));
+        " ORDER BY {column} {dir}, {walked}.id {dir} LIMIT {}",
+        q.limit
+    ));
     sql
 }
 
