@@ -56,20 +56,17 @@ impl PostgresStore {
             .connect(&config.database_url)
             .await
             .map_err(StoreError::Connect)?;
-        let (as_tenant,): (bool,) = sqlx::query_as(
-            "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        // Statements stay prepared on each connection, planned once the table has statistics;
+        // without autovacuum's analyses a plan made while the tables were nearly empty stays,
+        // and may walk every record of a kind for one. Asked with the role, in one round trip.
+        let (as_tenant, autovacuum): (bool, String) = sqlx::query_as(
+            "SELECT rolsuper OR rolbypassrls, current_setting('autovacuum') \
+             FROM pg_roles WHERE rolname = current_user",
         )
         .fetch_one(&pool)
         .await
         .map_err(StoreError::Connect)?;
-        // Statements stay prepared on each connection, planned once the table has statistics;
-        // without autovacuum's analyses a plan made while the tables were nearly empty stays,
-        // and may walk every record of a kind for one.
-        let autovacuum: Option<String> = sqlx::query_scalar("SELECT current_setting('autovacuum')")
-            .fetch_optional(&pool)
-            .await
-            .map_err(StoreError::Connect)?;
-        if autovacuum.as_deref() == Some("off") {
+        if autovacuum == "off" {
             tracing::warn!(
                 "PostgreSQL runs without autovacuum: run ANALYZE as the workspace grows, or \
                  queries planned while it was small stay slow"

@@ -67,16 +67,15 @@ impl Handler {
         // request id; a legacy session's call runs in the session's task, under the span its
         // request brought along; stdio gets a span here.
         let parts = context.extensions.get::<http::request::Parts>();
-        let span = match parts {
-            Some(_) if is_modern(&context) => tracing::Span::current(),
-            _ => match parts.and_then(|parts| parts.extensions.get::<RequestSpan>()) {
-                Some(RequestSpan(span)) => span.clone(),
-                None => tracing::info_span!(
-                    "tool_call",
-                    tool = %name,
-                    request_id = %Self::request_id(&context),
-                ),
-            },
+        let carried = parts.and_then(|parts| parts.extensions.get::<RequestSpan>());
+        let span = match (parts, carried) {
+            (Some(_), _) if is_modern(&context) => tracing::Span::current(),
+            (_, Some(RequestSpan(span))) => span.clone(),
+            _ => tracing::info_span!(
+                "tool_call",
+                tool = %name,
+                request_id = %Self::request_id(&context),
+            ),
         };
         let subject = Arc::clone(&principal.subject);
         let cx = self.call_context(principal, context);
