@@ -5,6 +5,7 @@
 //! can mount [`App::router`] inside its own axum service and share its lifespan (see
 //! `examples/embed.rs`).
 
+mod admin;
 mod transports;
 
 use std::future::Future;
@@ -17,7 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, ConfigError, ConfigIssue};
 use crate::edge::{AuthMode, Authenticator, Challenges, Gate, Limits, Policy, RateLimiter};
-use crate::http::{ResourceMetadata, build_router};
+use crate::http::{ResourceMetadata, admin_router, build_router};
 use crate::lifecycle::{Lifecycle, TaskStopped};
 use crate::mcp::{
     Catalog, CatalogSettings, EventBus, Handler, HandlerParts, Module, ServerIdentity,
@@ -26,9 +27,10 @@ use crate::modules::native;
 use crate::proxy::Proxy;
 use crate::state::AppState;
 use crate::store;
-use crate::telemetry::Metrics;
+use crate::telemetry::{LogHandle, Metrics};
 use crate::upstream::Upstreams;
 use crate::workspace::WorkspaceService;
+pub use admin::AdminServer;
 use transports::{HostIntake, HttpIntake, StdioIntake};
 
 /// A built application, ready to serve.
@@ -121,6 +123,7 @@ impl App {
             metrics,
             lifecycle: Lifecycle::new(),
             started,
+            log: LogHandle::default(),
         };
 
         // In proxy mode the MCP endpoint belongs to the upstream: nothing is served here.
@@ -205,6 +208,14 @@ impl App {
         })
     }
 
+    /// Attach the process's logging (what [`crate::telemetry::init_logging`] returned): the
+    /// status page shows its recent warnings and errors, and reload changes its filter.
+    #[must_use]
+    pub fn with_log(mut self, log: LogHandle) -> Self {
+        self.state.log = log;
+        self
+    }
+
     /// The resolved configuration.
     pub fn config(&self) -> &Config {
         &self.state.config
@@ -234,6 +245,12 @@ impl App {
     /// OpenAPI document at `/openapi.json`, `/healthz`, `/readyz`, `/metrics`.
     pub fn router(&self) -> Router {
         build_router(&self.state, &self.handler, self.oauth_metadata.clone())
+    }
+
+    /// The admin router: `/metrics`, `/healthz`, `/readyz` and the status page, for the admin
+    /// listener (`MCPGATE_ADMIN_LISTEN`).
+    pub fn admin_router(&self) -> Router {
+        admin_router(&self.state)
     }
 
     /// Serve HTTP on `listener` until `signal` resolves, then drain (see [`crate::lifecycle`]):

@@ -1,11 +1,14 @@
-//! The command line (the public contract): `serve`, `migrate`, `config check`, `--version`.
+//! The command line (the public contract): `serve`, `migrate`, `health`, `config check`,
+//! `upstreams …`, `--version`.
+
+mod health;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::{App, shutdown_signal};
+use crate::app::{AdminServer, App, shutdown_signal};
 use crate::config::{self, Config, ConfigError, EXIT_CONFIG, Overrides, ProcessEnv, Transport};
 use crate::store;
 use crate::telemetry;
@@ -24,6 +27,9 @@ enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(ConfigArg),
+    /// Probe this server's /healthz (or /readyz) and exit 0 when it answers 200, 1 otherwise
+    /// (for container HEALTHCHECKs; reads the same configuration as `serve`).
+    Health(HealthArgs),
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -57,6 +63,22 @@ struct ProbeArgs {
     client_metadata_url: Option<String>,
     /// The server's MCP endpoint.
     url: String,
+}
+
+#[derive(Debug, Args)]
+struct HealthArgs {
+    /// Probe /readyz (ready to serve) instead of /healthz (alive).
+    #[arg(long)]
+    ready: bool,
+    /// The URL to probe instead of the configured listener's.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Give up after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
+    /// TOML configuration file (env MCPGATE_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +142,10 @@ pub fn run() -> i32 {
             config_file: a.config.clone(),
             ..Default::default()
         },
+        Command::Health(a) => Overrides {
+            config_file: a.config.clone(),
+            ..Default::default()
+        },
         Command::Upstreams(UpstreamsCommand::Approve(a) | UpstreamsCommand::Login(a)) => {
             Overrides {
                 config_file: a.config.clone(),
@@ -158,9 +184,22 @@ pub fn run() -> i32 {
             }
         );
         println!("  public url: {}", config.http.public_url);
+        println!(
+            "  admin:      {}{}",
+            config
+                .admin
+                .listen
+                .map_or("off".to_owned(), |a| a.to_string()),
+            match (&config.admin.metrics_token, config.admin.public_metrics) {
+                (Some(_), true) => " (metrics token set; metrics on the public listener too)",
+                (Some(_), false) => " (metrics token set)",
+                (None, true) => " (metrics on the public listener too)",
+                (None, false) => "",
+            }
+        );
         return 0;
     }
-    telemetry::init_logging(&config.log);
+    let log = telemetry::init_logging(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -173,8 +212,18 @@ pub fn run() -> i32 {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(_) => serve(config).await,
+            Command::Serve(_) => serve(config, log).await,
             Command::Migrate(_) => migrate(config).await,
+            Command::Health(a) => {
+                if health::probe(&config, a.url.as_deref(), a.ready, a.timeout).await? {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!(
+                        "the server is not {}",
+                        if a.ready { "ready" } else { "healthy" }
+                    ))
+                }
+            }
             Command::Config(_) => Ok(()),
             Command::Upstreams(UpstreamsCommand::Approve(a)) => approve(config, &a.name).await,
             Command::Upstreams(UpstreamsCommand::Login(a)) => {
@@ -238,13 +287,38 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn serve(mut config: Config) -> anyhow::Result<()> {
+async fn serve(mut config: Config, log: telemetry::LogHandle) -> anyhow::Result<()> {
+    // Both listeners are bound before anything is built, so a taken port fails at once.
+    let admin = match config.admin.listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                config.admin.listen = Some(listener.local_addr()?);
+                Some(listener)
+            }
+            Err(e) if config.admin.listen_configured => {
+                anyhow::bail!("cannot listen on {addr} (admin.listen, MCPGATE_ADMIN_LISTEN): {e}")
+            }
+            Err(e) => {
+                tracing::warn!(
+                    address = %addr,
+                    error = %e,
+                    "admin listener not started: its default address is taken (set \
+                     MCPGATE_ADMIN_LISTEN to another address, or to off)"
+                );
+                config.admin.listen = None;
+                None
+            }
+        },
+        None => None,
+    };
+    // The admin listener outlives the drain (readiness and metrics stay readable), then stops.
     match config.transport {
         Transport::Stdio => {
-            App::build(config)
-                .await?
-                .serve_stdio(shutdown_signal())
-                .await
+            let app = App::build(config).await?.with_log(log);
+            let admin = AdminServer::start(admin, &app);
+            let result = app.serve_stdio(shutdown_signal()).await;
+            admin.stop().await;
+            result
         }
         Transport::Http => {
             // Bound first, so a default public URL names the port really bound (`:0` asks the
@@ -254,8 +328,11 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}"))?;
             config.bound_to(listener.local_addr()?);
-            let app = App::build(config).await?;
-            app.serve_http(listener, shutdown_signal()).await
+            let app = App::build(config).await?.with_log(log);
+            let admin = AdminServer::start(admin, &app);
+            let result = app.serve_http(listener, shutdown_signal()).await;
+            admin.stop().await;
+            result
         }
     }
 }

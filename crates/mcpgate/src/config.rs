@@ -2,6 +2,7 @@
 //! TOML file and `MCPGATE_*` environment variables (env wins), and validated completely before
 //! anything binds. Every bad value is reported in one [`ConfigError`]; the binary exits 64.
 
+mod admin;
 mod auth;
 mod entries;
 mod http;
@@ -98,6 +99,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HTTP listener and protocol settings.
     pub http: HttpConfig,
+    /// The admin listener (metrics, probes, status page, reload).
+    pub admin: AdminConfig,
     /// Storage settings.
     pub store: StoreConfig,
     /// Which tools are exposed.
@@ -130,6 +133,26 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
     }
+}
+
+/// The admin listener: `/metrics`, `/healthz`, `/readyz`, the status page and `POST /reload`,
+/// on an address of their own so that metrics and operations stay off the public listener.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Where it listens; `None` (`off`) for no admin listener. Default `127.0.0.1:9090` with
+    /// the HTTP transport, off with stdio. Env `MCPGATE_ADMIN_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// Whether `listen` was configured rather than defaulted: a configured address that cannot
+    /// be bound stops the server; the default one (Prometheus' own port, often taken on a
+    /// developer's machine) is skipped with a warning.
+    pub listen_configured: bool,
+    /// A token that `/metrics` (on either listener), the status page and reload require, as
+    /// `Authorization: Bearer <token>` or as the password of HTTP Basic (for a browser).
+    /// Default none. Env `MCPGATE_METRICS_TOKEN`.
+    pub metrics_token: Option<Secret>,
+    /// Serve `/metrics` on the public listener too. Default: only when that listener is on a
+    /// loopback address. Env `MCPGATE_PUBLIC_METRICS`.
+    pub public_metrics: bool,
 }
 
 /// Serving TLS directly (no load balancer in front to end it).

@@ -1,6 +1,7 @@
 //! The HTTP surface: one axum router with the MCP endpoint, the workspace REST API, health,
 //! readiness and metrics, behind the request edge.
 
+mod admin;
 mod api;
 mod bare_answers;
 mod docs;
@@ -17,6 +18,7 @@ mod server;
 mod sessions;
 mod tls;
 
+pub use admin::admin_router;
 pub use edge_layer::REQUEST_ID;
 pub use oauth::{METADATA_PATH, ResourceMetadata};
 pub use router::build_router;

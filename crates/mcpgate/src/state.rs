@@ -15,7 +15,7 @@ use crate::edge::Gate;
 use crate::lifecycle::Lifecycle;
 use crate::mcp::{Catalog, EventBus};
 use crate::store::Store;
-use crate::telemetry::Metrics;
+use crate::telemetry::{LogHandle, Metrics};
 use crate::upstream::Upstreams;
 use crate::workspace::WorkspaceService;
 
@@ -44,4 +44,7 @@ pub struct AppState {
     pub proxy: Option<Arc<crate::proxy::Proxy>>,
     /// When the app was built.
     pub started: Instant,
+    /// The process's logging (recent warnings and errors; the filter reload changes), when the
+    /// binary installed it; detached otherwise.
+    pub log: LogHandle,
 }

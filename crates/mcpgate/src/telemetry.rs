@@ -1,4 +1,5 @@
-//! Telemetry: logging to stderr (JSON or text) and the Prometheus metrics registry.
+//! Telemetry: logging to stderr (JSON or text), the journal of recent warnings and errors, and
+//! the Prometheus metrics registry.
 //!
 //! Metrics live in one [`Metrics`] value owned by the app (no global recorder), so two apps in
 //! one process — or a host application that embeds mcpgate — keep separate registries.
@@ -13,8 +14,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+mod journal;
 mod upstream;
 
+pub use journal::{Journal, JournalEntry};
 pub use upstream::UpstreamMetrics;
 
 /// Logging settings.
@@ -36,24 +39,83 @@ pub enum LogFormat {
 }
 
 /// Install the process-wide `tracing` subscriber: everything goes to stderr, so stdout stays
-/// free for the stdio transport. Called by the binary, never by the library.
-pub fn init_logging(config: &LogConfig) {
+/// free for the stdio transport, and warnings and errors also go to the returned handle's
+/// [`Journal`] (the admin status page). Its filter can be changed later (live reload). Called
+/// by the binary, never by the library: a host application keeps its own subscriber.
+pub fn init_logging(config: &LogConfig) -> LogHandle {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = tracing_subscriber::EnvFilter::try_new(&config.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = match config.format {
-        LogFormat::Json => builder
+    let (filter, reload) = tracing_subscriber::reload::Layer::new(filter);
+    let json = (config.format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(true)
-            .try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
-    };
+    });
+    let text = (config.format == LogFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+    });
+    let journal = Journal::default();
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
+        .with(text)
+        .with(journal.layer())
+        .try_init();
     // A host application may have installed its own subscriber already; keep it.
-    let _ = result;
+    if installed.is_err() {
+        return LogHandle::default();
+    }
+    LogHandle {
+        journal,
+        filter: Some(Arc::new(move |directives: &str| {
+            let filter =
+                tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+            reload.reload(filter).map_err(|e| e.to_string())
+        })),
+    }
+}
+
+/// Changes the log filter in place (`Err` explains a filter that did not parse).
+type FilterSetter = dyn Fn(&str) -> Result<(), String> + Send + Sync;
+
+/// The running process's logging, as the app sees it: the recent warnings and errors, and the
+/// filter to change on reload. The default is detached (an embedded app, tests): an empty
+/// journal and a filter that cannot change.
+#[derive(Clone, Default)]
+pub struct LogHandle {
+    journal: Journal,
+    filter: Option<Arc<FilterSetter>>,
+}
+
+impl std::fmt::Debug for LogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogHandle")
+            .field("reloadable", &self.filter.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogHandle {
+    /// The recent warnings and errors.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Apply new filter directives: `Ok(false)` when this process's subscriber is not ours.
+    pub fn set_filter(&self, directives: &str) -> Result<bool, String> {
+        match &self.filter {
+            Some(set) => set(directives).map(|()| true),
+            None => Ok(false),
+        }
+    }
 }
 
 // Labels on the hot path are `&'static str` or shared `Arc`s, so counting a request does not

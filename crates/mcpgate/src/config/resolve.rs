@@ -46,6 +46,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         .unwrap_or_else(|| default_data_dir(env));
 
     let http = super::http::resolve_http(&mut l, overrides);
+    let admin = super::admin::resolve_admin(&mut l, transport, &http);
     let store = resolve_store(&mut l, &data_dir);
     let modules = resolve_modules(&mut l);
     let workspace = resolve_workspace(&mut l, &http);
@@ -177,6 +178,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         transport,
         data_dir,
         http,
+        admin,
         store,
         modules,
         workspace,

@@ -291,6 +291,11 @@ impl Gate {
         }
     }
 
+    /// The rate limits' backend (`memory` or `redis`), when there are limits.
+    pub fn rate_limit_backend(&self) -> Option<&'static str> {
+        self.limits.as_ref().map(Limits::backend)
+    }
+
     /// Whether admitting a request needs its body too (auth `signed`).
     pub fn needs_request(&self) -> bool {
         self.auth.needs_request()

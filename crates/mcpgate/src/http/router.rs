@@ -10,6 +10,7 @@ use axum::routing::get;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use super::admin::{AdminToken, require_token};
 use super::api;
 use super::edge_layer::{EdgeState, edge};
 use super::mcp_layer::{McpState, mcp_exchange};
@@ -197,9 +198,19 @@ pub fn build_router(state: &AppState, handler: &Handler, oauth_metadata: Option<
 
     let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state.clone());
+        .route("/readyz", get(readyz));
+    // Metrics belong to the admin listener; the public one serves them too only when asked (by
+    // default when it is loopback itself), behind the same token.
+    if state.config.admin.public_metrics {
+        router = router.route(
+            "/metrics",
+            get(metrics).route_layer(from_fn_with_state(
+                AdminToken(state.config.admin.metrics_token.clone()),
+                require_token,
+            )),
+        );
+    }
+    let mut router = router.with_state(state.clone());
     if let Some(api) = api {
         router = router.merge(api);
     }

@@ -3,7 +3,9 @@
 
 mod support;
 
+mod admin;
 mod auth;
+mod browser;
 mod catalog;
 mod cli;
 mod docs;

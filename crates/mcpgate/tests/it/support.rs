@@ -93,6 +93,8 @@ impl Server {
             .env("MCPGATE_DATA_DIR", dir.path())
             .env("MCPGATE_LOG_FORMAT", "json")
             .env("MCPGATE_DB_ACQUIRE_TIMEOUT", LOADED_MACHINE_DB_TIMEOUT)
+            // Each server its own admin port (the default one is shared by the machine).
+            .env("MCPGATE_ADMIN_LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -132,6 +134,21 @@ impl Server {
     /// A URL on this server.
     pub fn at(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// A URL on this server's admin listener (it announces its address before the public one).
+    pub fn admin(&self, path: &str) -> String {
+        let addr = self
+            .logs()
+            .iter()
+            .find_map(|line| {
+                announced(
+                    line,
+                    "serving admin endpoints (metrics, probes, status page)",
+                )
+            })
+            .expect("the server announced an admin listener");
+        format!("http://127.0.0.1:{}{path}", addr.port())
     }
 
     /// Send SIGTERM and wait for the exit code.
@@ -210,8 +227,13 @@ async fn collect_stderr(
 }
 
 fn announced_address(line: &str) -> Option<SocketAddr> {
+    announced(line, "serving MCP over HTTP")
+}
+
+/// The `address` of a JSON log line whose message is `message`.
+fn announced(line: &str, message: &str) -> Option<SocketAddr> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    if value.get("message")?.as_str()? != "serving MCP over HTTP" {
+    if value.get("message")?.as_str()? != message {
         return None;
     }
     value.get("address")?.as_str()?.parse().ok()

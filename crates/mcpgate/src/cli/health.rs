@@ -1,0 +1,102 @@
+//! `mcpgate health`: probe this server's `/healthz` (or `/readyz`) and exit 0 when it answers
+//! 200. Made for container `HEALTHCHECK`s and process supervisors, so the image needs no curl.
+//!
+//! The URL comes from the same configuration `serve` reads: the public listener (a wildcard
+//! address is probed on loopback), with an allowed `Host` so the edge's Host check admits it.
+//! A TLS listener is probed over TLS without checking its certificate: the probe runs beside
+//! the process, sends nothing secret, and only asks whether it answers.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::config::Config;
+
+/// Probe and report; `Ok(false)` when the server answered but not 200.
+pub async fn probe(
+    config: &Config,
+    url: Option<&str>,
+    ready: bool,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
+    let path = if ready { "/readyz" } else { "/healthz" };
+    let (url, host) = match url {
+        Some(url) => (url.to_owned(), None),
+        None => {
+            let addr = probe_address(config.http.listen);
+            let scheme = if config.http.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            (
+                format!("{scheme}://{addr}{path}"),
+                allowed_host(config, addr),
+            )
+        }
+    };
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_danger_accept_invalid_certs(true)
+        .build()?;
+    let mut request = client.get(&url);
+    if let Some(host) = host {
+        request = request.header(reqwest::header::HOST, host);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {}", crate::telemetry::error_chain(&e)))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    println!("{url}: {status} {}", body.trim());
+    Ok(status == reqwest::StatusCode::OK)
+}
+
+/// The address to connect to for a listener: a wildcard is reached on loopback.
+fn probe_address(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+/// A `Host` the edge admits: the address itself when the allowlist has it (or any host), else
+/// the first allowed name, with the port.
+fn allowed_host(config: &Config, addr: SocketAddr) -> Option<String> {
+    let policy = crate::edge::OriginPolicy::new(&config.http.allowed_hosts, &[]);
+    let own = addr.to_string();
+    if policy.host_allowed(&own) {
+        return None;
+    }
+    config
+        .http
+        .allowed_hosts
+        .iter()
+        .find(|h| !h.contains(':') || h.starts_with('['))
+        .map(|h| format!("{h}:{}", addr.port()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_listeners_are_probed_on_loopback() {
+        assert_eq!(
+            probe_address("0.0.0.0:8080".parse().unwrap()),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(
+            probe_address("[::]:8080".parse().unwrap()),
+            "[::1]:8080".parse().unwrap()
+        );
+        assert_eq!(
+            probe_address("10.1.2.3:8080".parse().unwrap()),
+            "10.1.2.3:8080".parse().unwrap()
+        );
+    }
+}
