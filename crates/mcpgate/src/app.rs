@@ -16,8 +16,8 @@ use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, ConfigError, ConfigIssue};
-use crate::edge::{AuthMode, Authenticator, Challenges, Gate, Limits, Policy, RateLimiter};
+use crate::config::{Config, ConfigError, ConfigIssue, Overrides};
+use crate::edge::{AuthMode, Authenticator, Challenges, Gate, Limits, Policy};
 use crate::http::{ResourceMetadata, admin_router, build_router};
 use crate::lifecycle::{Lifecycle, TaskStopped};
 use crate::mcp::{
@@ -25,7 +25,7 @@ use crate::mcp::{
 };
 use crate::modules::native;
 use crate::proxy::Proxy;
-use crate::state::AppState;
+use crate::state::{AppState, ReloadError, ReloadReport, Reloader};
 use crate::store;
 use crate::telemetry::{LogHandle, Metrics};
 use crate::upstream::Upstreams;
@@ -83,7 +83,12 @@ impl App {
             let _ = jwt.prefetch().await;
         }
         let metrics = Metrics::new();
-        let limits = rate_limits(&config, &metrics).await?;
+        let limits = Limits::from_config(
+            &config.rate_limit,
+            config.redis_url.as_ref().map(|url| url.0.as_str()),
+            &metrics,
+        )
+        .await?;
         let events = EventBus::new(config.modules.event_buffer);
         let catalog = Catalog::new(CatalogSettings {
             page_size: config.modules.page_size,
@@ -111,7 +116,9 @@ impl App {
             )),
             None => None,
         };
+        let reloader = Arc::new(Reloader::new(config.clone(), None));
         let state = AppState {
+            reloader,
             upstreams,
             proxy,
             config: Arc::new(config),
@@ -214,6 +221,21 @@ impl App {
     pub fn with_log(mut self, log: LogHandle) -> Self {
         self.state.log = log;
         self
+    }
+
+    /// Let reloads read the configuration again: from `overrides` (the command line) over
+    /// the process environment, compared against `resolved` (the configuration as resolved,
+    /// before [`Config::bound_to`] recorded the listener's real port).
+    #[must_use]
+    pub fn with_config_source(mut self, overrides: Overrides, resolved: Config) -> Self {
+        self.state.reloader = Arc::new(Reloader::new(resolved, Some(overrides)));
+        self
+    }
+
+    /// Apply a new configuration's live settings (see [`AppState::reconfigure`]); an embedding
+    /// host calls this with a configuration it resolved itself.
+    pub async fn reload(&self, config: Config) -> Result<ReloadReport, ReloadError> {
+        self.state.reconfigure(config).await
     }
 
     /// The resolved configuration.
@@ -357,28 +379,6 @@ pub async fn shutdown_signal() {
         () = ctrl_c => tracing::info!("received SIGINT"),
         () = term => tracing::info!("received SIGTERM"),
     }
-}
-
-/// The rate limiter the configuration asks for: none without limits, Redis-shared with
-/// `MCPGATE_REDIS_URL`, in process otherwise.
-async fn rate_limits(config: &Config, metrics: &Metrics) -> anyhow::Result<Option<Limits>> {
-    let settings = &config.rate_limit;
-    if !settings.any() {
-        return Ok(None);
-    }
-    let limiter = match &config.redis_url {
-        Some(url) => RateLimiter::redis(
-            &url.0,
-            &settings.key_prefix,
-            settings.failure,
-            settings.redis_timeout,
-        )
-        .await
-        .context("set up Redis rate limits (MCPGATE_REDIS_URL)")?,
-        None => RateLimiter::local(),
-    };
-    tracing::info!(backend = limiter.backend(), "rate limits on");
-    Ok(Some(Limits::new(limiter, settings, metrics)))
 }
 
 /// The protected-resource metadata, served when this server accepts OAuth tokens (auth `jwt`)

@@ -1,7 +1,7 @@
-//! The command line (the public contract): `serve`, `migrate`, `health`, `config check`,
+//! The command line (the public contract): `serve`, `migrate`, `health`, `reload`, `config check`,
 //! `upstreams …`, `--version`.
 
-mod health;
+mod probe;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +30,10 @@ enum Command {
     /// Probe this server's /healthz (or /readyz) and exit 0 when it answers 200, 1 otherwise
     /// (for container HEALTHCHECKs; reads the same configuration as `serve`).
     Health(HealthArgs),
+    /// Ask the running server (through its admin listener) to read its configuration again
+    /// and apply what can change live; prints what changed and what needs a restart. Exits 1
+    /// when the new configuration is refused (the one in force stays). SIGHUP does the same.
+    Reload(ConfigArg),
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -137,6 +141,7 @@ pub fn run() -> i32 {
             proxy: a.proxy.clone(),
         },
         Command::Migrate(a)
+        | Command::Reload(a)
         | Command::Config(ConfigCommand::Check(a))
         | Command::Upstreams(UpstreamsCommand::Check(a)) => Overrides {
             config_file: a.config.clone(),
@@ -212,10 +217,17 @@ pub fn run() -> i32 {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(_) => serve(config, log).await,
+            Command::Serve(_) => serve(config, overrides, log).await,
             Command::Migrate(_) => migrate(config).await,
+            Command::Reload(_) => {
+                if probe::reload(&config, std::time::Duration::from_secs(30)).await? {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("the server refused the new configuration"))
+                }
+            }
             Command::Health(a) => {
-                if health::probe(&config, a.url.as_deref(), a.ready, a.timeout).await? {
+                if probe::health(&config, a.url.as_deref(), a.ready, a.timeout).await? {
                     Ok(())
                 } else {
                     Err(anyhow::anyhow!(
@@ -287,7 +299,12 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn serve(mut config: Config, log: telemetry::LogHandle) -> anyhow::Result<()> {
+async fn serve(
+    mut config: Config,
+    overrides: Overrides,
+    log: telemetry::LogHandle,
+) -> anyhow::Result<()> {
+    let resolved = config.clone();
     // Both listeners are bound before anything is built, so a taken port fails at once.
     let admin = match config.admin.listen {
         Some(addr) => match tokio::net::TcpListener::bind(addr).await {
@@ -314,7 +331,11 @@ async fn serve(mut config: Config, log: telemetry::LogHandle) -> anyhow::Result<
     // The admin listener outlives the drain (readiness and metrics stay readable), then stops.
     match config.transport {
         Transport::Stdio => {
-            let app = App::build(config).await?.with_log(log);
+            let app = App::build(config)
+                .await?
+                .with_log(log)
+                .with_config_source(overrides, resolved);
+            reload_on_sighup(&app);
             let admin = AdminServer::start(admin, &app);
             let result = app.serve_stdio(shutdown_signal()).await;
             admin.stop().await;
@@ -328,12 +349,39 @@ async fn serve(mut config: Config, log: telemetry::LogHandle) -> anyhow::Result<
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}"))?;
             config.bound_to(listener.local_addr()?);
-            let app = App::build(config).await?.with_log(log);
+            let app = App::build(config)
+                .await?
+                .with_log(log)
+                .with_config_source(overrides, resolved);
+            reload_on_sighup(&app);
             let admin = AdminServer::start(admin, &app);
             let result = app.serve_http(listener, shutdown_signal()).await;
             admin.stop().await;
             result
         }
+    }
+}
+
+/// Reload the configuration on every SIGHUP, for as long as the process runs.
+fn reload_on_sighup(app: &App) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: reload through the admin listener");
+                return;
+            }
+        };
+        let state = app.state().clone();
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                tracing::info!("received SIGHUP: reloading the configuration");
+                // The outcome is logged by the reload itself.
+                let _ = state.reload().await;
+            }
+        });
     }
 }
 

@@ -7,6 +7,8 @@
 //! The MCP handler sits below it (`mcp/` does not know the app), and takes its few handles
 //! directly.
 
+mod reload;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +20,7 @@ use crate::store::Store;
 use crate::telemetry::{LogHandle, Metrics};
 use crate::upstream::Upstreams;
 use crate::workspace::WorkspaceService;
+pub use reload::{ReloadError, ReloadReport, Reloader};
 
 /// The shared handles of one app. Cheap to clone.
 #[derive(Clone)]
@@ -47,4 +50,6 @@ pub struct AppState {
     /// The process's logging (recent warnings and errors; the filter reload changes), when the
     /// binary installed it; detached otherwise.
     pub log: LogHandle,
+    /// Live reload: where the configuration is read again from, and what is in force.
+    pub reloader: Arc<Reloader>,
 }

@@ -18,12 +18,14 @@ const DEFAULT_ORIGINS: &[&str] = &[
 
 pub(super) fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpConfig {
     let default_listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
+    // Read (and checked) even when `--listen` wins, so the file's entry is not unknown.
+    let configured = l.get_or("http.listen", "MCPGATE_LISTEN", default_listen);
     let listen = match overrides.listen.as_deref() {
         Some(text) => <SocketAddr as super::SettingValue>::from_env(text).unwrap_or_else(|e| {
             l.issue("--listen", None, e);
             default_listen
         }),
-        None => l.get_or("http.listen", "MCPGATE_LISTEN", default_listen),
+        None => configured,
     };
     let mcp_path: String = l.get_or("http.mcp_path", "MCPGATE_MCP_PATH", "/mcp".to_owned());
     if !mcp_path.starts_with('/') || mcp_path.len() < 2 || mcp_path.ends_with('/') {

@@ -88,6 +88,17 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
+/// Each static token's digest and who presents it.
+fn static_tokens(tokens: &[super::StaticToken]) -> Arc<[([u8; 32], Principal)]> {
+    tokens
+        .iter()
+        .map(|t| {
+            let who = Principal::new(&t.name, &t.org, &t.role, AuthVia::StaticToken);
+            (digest(&t.secret), who)
+        })
+        .collect()
+}
+
 fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
@@ -114,14 +125,7 @@ impl Authenticator {
                 &config.default_role,
                 AuthVia::Default,
             ),
-            tokens: config
-                .tokens
-                .iter()
-                .map(|t| {
-                    let who = Principal::new(&t.name, &t.org, &t.role, AuthVia::StaticToken);
-                    (digest(&t.secret), who)
-                })
-                .collect(),
+            tokens: static_tokens(&config.tokens),
             jwt,
             verified: Arc::new(Expiring::new(VERIFIED_MAX)),
             max_token_bytes: config.jwt.max_token_bytes,
@@ -130,6 +134,16 @@ impl Authenticator {
                 .then(|| Verifier::local(&config.signing_secrets.0)),
             signed_role: config.default_role.as_str().into(),
         })
+    }
+
+    /// The same authenticator with `tokens` as its static tokens (a reload): JWT keys, the
+    /// cache of verified tokens and the signed-request replay store carry over.
+    #[must_use]
+    pub fn with_tokens(&self, tokens: &[super::StaticToken]) -> Self {
+        Self {
+            tokens: static_tokens(tokens),
+            ..self.clone()
+        }
     }
 
     /// Remember used signatures in Redis at `url` (replicas then refuse each other's

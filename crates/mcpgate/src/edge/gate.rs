@@ -7,6 +7,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use tokio::time::Instant;
 
@@ -171,6 +173,38 @@ impl Limits {
         }
     }
 
+    /// The limits `config` asks for: none without limits, shared through Redis at `redis_url`
+    /// when there is one, in process otherwise.
+    pub async fn from_config(
+        config: &RateLimitConfig,
+        redis_url: Option<&str>,
+        metrics: &Metrics,
+    ) -> anyhow::Result<Option<Self>> {
+        if !config.any() {
+            return Ok(None);
+        }
+        let limiter = match redis_url {
+            Some(url) => RateLimiter::redis(
+                url,
+                &config.key_prefix,
+                config.failure,
+                config.redis_timeout,
+            )
+            .await
+            .context("set up Redis rate limits (MCPGATE_REDIS_URL)")?,
+            None => RateLimiter::local(),
+        };
+        tracing::info!(backend = limiter.backend(), "rate limits on");
+        Ok(Some(Self::new(limiter, config, metrics)))
+    }
+
+    /// Limits under `config` counted by the same limiter (a reload): what callers have spent
+    /// so far still counts.
+    #[must_use]
+    pub fn with_settings(&self, config: &RateLimitConfig, metrics: &Metrics) -> Self {
+        Self::new(self.limiter.clone(), config, metrics)
+    }
+
     /// The backend's name (`memory` or `redis`).
     pub fn backend(&self) -> &'static str {
         self.limiter.backend()
@@ -266,11 +300,19 @@ fn ip_key(ip: IpAddr, route: &str) -> String {
 /// Authentication, required scopes and route rate limits.
 #[derive(Debug, Clone)]
 pub struct Gate {
-    auth: Authenticator,
+    /// What a reload may replace (static tokens, rate limits): swapped whole, so a request
+    /// sees either the old settings or the new, never a mix.
+    live: Arc<ArcSwap<GateLive>>,
     challenges: Challenges,
     required_scopes: Arc<[String]>,
-    limits: Option<Limits>,
     metrics: Metrics,
+}
+
+/// The gate's reloadable part.
+#[derive(Debug)]
+struct GateLive {
+    auth: Authenticator,
+    limits: Option<Limits>,
 }
 
 impl Gate {
@@ -283,27 +325,42 @@ impl Gate {
         metrics: Metrics,
     ) -> Self {
         Self {
-            auth,
+            live: Arc::new(ArcSwap::from_pointee(GateLive { auth, limits })),
             challenges,
             required_scopes: required_scopes.into(),
-            limits,
             metrics,
         }
     }
 
+    /// Replace the authenticator and the rate limits (a reload); requests already admitted
+    /// keep what admitted them.
+    pub fn reconfigure(&self, auth: Authenticator, limits: Option<Limits>) {
+        self.live.store(Arc::new(GateLive { auth, limits }));
+    }
+
+    /// The authenticator in force.
+    pub fn authenticator(&self) -> Authenticator {
+        self.live.load().auth.clone()
+    }
+
+    /// The rate limits in force.
+    pub fn limits(&self) -> Option<Limits> {
+        self.live.load().limits.clone()
+    }
+
     /// The rate limits' backend (`memory` or `redis`), when there are limits.
     pub fn rate_limit_backend(&self) -> Option<&'static str> {
-        self.limits.as_ref().map(Limits::backend)
+        self.live.load().limits.as_ref().map(Limits::backend)
     }
 
     /// Whether admitting a request needs its body too (auth `signed`).
     pub fn needs_request(&self) -> bool {
-        self.auth.needs_request()
+        self.live.load().auth.needs_request()
     }
 
     /// Whether a `?key=` query parameter may carry the token.
     pub fn accepts_query_key(&self) -> bool {
-        self.auth.accepts_query_key()
+        self.live.load().auth.accepts_query_key()
     }
 
     /// The challenges refusals carry.
@@ -325,21 +382,23 @@ impl Gate {
         route: &'static str,
         counted: bool,
     ) -> Result<Admission, Refusal> {
+        let live = self.live.load_full();
         // The client's anonymous key, when the anonymous limit applies to it. A client over
         // that limit (say, one guessing tokens) gets no expensive verification: only
         // credentials that cost nothing to check are still looked at.
-        let anonymous = self
+        let anonymous = live
             .limits
             .as_ref()
             .and_then(|limits| limits.anonymous_key(route, peer));
-        let blocked = self
+        let blocked = live
             .limits
             .as_ref()
             .and_then(|limits| limits.still_blocked(anonymous.as_ref()));
-        let checked = match (blocked, self.auth.certificate_principal(certificate)) {
+        let auth = &live.auth;
+        let checked = match (blocked, auth.certificate_principal(certificate)) {
             (_, Some(checked)) => checked,
-            (None, None) => self.auth.principal_for(headers, request).await,
-            (Some(decision), None) => match self.auth.cheap_principal(headers) {
+            (None, None) => auth.principal_for(headers, request).await,
+            (Some(decision), None) => match auth.cheap_principal(headers) {
                 Some(checked) => checked,
                 None => return Err(Refusal::over_limit(decision)),
             },
@@ -352,7 +411,7 @@ impl Gate {
                     // The reason only (a fixed word), never the credential.
                     tracing::info!(reason = error.reason(), route, "credential refused");
                 }
-                if let Some(limits) = &self.limits
+                if let Some(limits) = &live.limits
                     && let Some(decision) = limits.anonymous(anonymous.as_ref()).await
                     && !decision.allowed
                 {
@@ -361,7 +420,7 @@ impl Gate {
                 return Err(Refusal::Unauthenticated(error));
             }
         };
-        let decision = match &self.limits {
+        let decision = match &live.limits {
             None => None,
             Some(_) if !counted => None,
             Some(limits) if principal.is_authenticated() => limits.subject(route, &principal).await,

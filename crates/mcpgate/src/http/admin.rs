@@ -1,6 +1,6 @@
-//! The admin listener: `/metrics`, `/healthz`, `/readyz` and the status page, on an address of
-//! their own (`MCPGATE_ADMIN_LISTEN`, loopback by default), so metrics and operations stay off
-//! the public listener.
+//! The admin listener: `/metrics`, `/healthz`, `/readyz`, the status page and `POST /reload`, on
+//! an address of its own (`MCPGATE_ADMIN_LISTEN`, loopback by default), so metrics and
+//! operations stay off the public listener.
 //!
 //! Its guards, in order:
 //! - a loopback admin listener answers only requests whose `Host` is a loopback name, so a web
@@ -17,14 +17,14 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
 
 use super::probes::{healthz, metrics, readyz};
 use crate::config::Secret;
 use crate::edge::reject;
-use crate::state::AppState;
+use crate::state::{AppState, ReloadError};
 
 /// The admin router over the app's handles.
 pub fn admin_router(state: &AppState) -> Router {
@@ -37,6 +37,7 @@ pub fn admin_router(state: &AppState) -> Router {
     let guarded = Router::new()
         .route("/metrics", get(metrics))
         .route("/status", get(status::page))
+        .route("/reload", post(reload))
         .route("/", get(|| async { Redirect::to("/status") }))
         .route_layer(from_fn_with_state(token, require_token));
     Router::new()
@@ -46,6 +47,28 @@ pub fn admin_router(state: &AppState) -> Router {
         .with_state(state.clone())
         .layer(from_fn_with_state(loopback_only, same_host_and_origin))
         .layer(from_fn(admin_headers))
+}
+
+/// `POST /reload`: read the configuration again and apply it (see `state::reload`).
+async fn reload(State(state): State<AppState>) -> Response {
+    match state.reload().await {
+        Ok(report) => axum::Json(serde_json::json!({
+            "status": "reloaded",
+            "applied": report.applied,
+            "needs_restart": report.needs_restart,
+        }))
+        .into_response(),
+        Err(ReloadError::NoSource) => reject(
+            StatusCode::CONFLICT,
+            "no_configuration_source",
+            ReloadError::NoSource.to_string(),
+        ),
+        Err(e) => reject(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reload_refused",
+            format!("{e}; the configuration in force stays"),
+        ),
+    }
 }
 
 /// The token `/metrics` needs (on either listener), when one is configured.

@@ -66,6 +66,24 @@ pub enum CatalogError {
     DuplicateSource(String),
 }
 
+/// Every name in `disabled` is one of `offered`, or under one of `upstream_prefixes` (left to
+/// its upstream, which may be unreachable now).
+fn check_disabled(
+    disabled: &[String],
+    offered: &std::collections::HashSet<String>,
+    upstream_prefixes: &[&str],
+) -> Result<(), CatalogError> {
+    match disabled.iter().find(|name| {
+        !offered.contains(*name)
+            && !upstream_prefixes
+                .iter()
+                .any(|p| !p.is_empty() && name.starts_with(p))
+    }) {
+        Some(name) => Err(CatalogError::UnknownDisabled(name.clone())),
+        None => Ok(()),
+    }
+}
+
 /// What the catalog is configured with.
 pub struct CatalogSettings {
     /// Items per page of every list.
@@ -91,7 +109,18 @@ struct Writer {
 struct Inner {
     current: ArcSwap<Snapshot>,
     writer: Mutex<Writer>,
-    settings: CatalogSettings,
+    page_size: usize,
+    metrics: Metrics,
+    events: EventBus,
+    /// What a reload may replace, swapped whole.
+    live: ArcSwap<Live>,
+}
+
+/// The catalog's reloadable settings.
+struct Live {
+    policy: Policy,
+    disabled: Vec<String>,
+    limits: Option<Limits>,
 }
 
 /// The live catalog (see the module docs). Cheap to clone.
@@ -128,9 +157,10 @@ impl Inner {
     }
 
     fn rebuild(&self, writer: &mut Writer) -> Vec<(String, CatalogError)> {
+        let live = self.live.load();
         let settings = Settings {
-            disabled: &self.settings.disabled,
-            metrics: &self.settings.metrics,
+            disabled: &live.disabled,
+            metrics: &self.metrics,
         };
         let Writer {
             sources, ordinals, ..
@@ -141,7 +171,7 @@ impl Inner {
         }
         let previous = self.current.swap(Arc::new(snapshot));
         let changes = self.current.load().changes_from(&previous);
-        let events = &self.settings.events;
+        let events = &self.events;
         if changes.tools {
             events.publish(ServerEvent::ToolsListChanged);
         }
@@ -173,7 +203,14 @@ impl Catalog {
                     ordinals: Ordinals::default(),
                     next_rank: 0,
                 }),
-                settings,
+                page_size: settings.page_size,
+                metrics: settings.metrics,
+                events: settings.events,
+                live: ArcSwap::from_pointee(Live {
+                    policy: settings.policy,
+                    disabled: settings.disabled,
+                    limits: settings.limits,
+                }),
             }),
         }
     }
@@ -188,9 +225,27 @@ impl Catalog {
         self.inner.current.load_full()
     }
 
-    /// The policy tools are authorized by.
-    pub fn policy(&self) -> &Policy {
-        &self.inner.settings.policy
+    /// Replace the policy, the disabled tools and the per-tool rate limits (a reload), then
+    /// rebuild and announce the list change (a rule may show or hide tools to some callers).
+    /// A disabled name that no source offers (outside `upstream_prefixes`) refuses the whole
+    /// change, and the old settings stay.
+    pub fn reconfigure(
+        &self,
+        policy: Policy,
+        disabled: Vec<String>,
+        limits: Option<Limits>,
+        upstream_prefixes: &[&str],
+    ) -> Result<(), CatalogError> {
+        check_disabled(&disabled, &self.registered_tools(), upstream_prefixes)?;
+        let mut writer = self.inner.writer();
+        self.inner.live.store(Arc::new(Live {
+            policy,
+            disabled,
+            limits,
+        }));
+        self.inner.rebuild(&mut writer);
+        self.inner.events.publish(ServerEvent::ToolsListChanged);
+        Ok(())
     }
 
     /// A native module, added at start-up: a problem with its offer is an error, and the module
@@ -278,15 +333,7 @@ impl Catalog {
         offered: &std::collections::HashSet<String>,
         upstream_prefixes: &[&str],
     ) -> Result<(), CatalogError> {
-        match self.inner.settings.disabled.iter().find(|name| {
-            !offered.contains(*name)
-                && !upstream_prefixes
-                    .iter()
-                    .any(|p| !p.is_empty() && name.starts_with(p))
-        }) {
-            Some(name) => Err(CatalogError::UnknownDisabled(name.clone())),
-            None => Ok(()),
-        }
+        check_disabled(&self.inner.live.load().disabled, offered, upstream_prefixes)
     }
 
     /// The names of the tools the registered sources offer now.
@@ -303,7 +350,7 @@ impl Catalog {
 
     /// Whether `principal` may use `entry`.
     pub fn access(&self, principal: &Principal, entry: &Entry) -> Access {
-        snapshot::access(self.policy(), principal, entry)
+        snapshot::access(&self.inner.live.load().policy, principal, entry)
     }
 
     /// One page of the tools `principal` may use, and the cursor of the next page. `None` when
@@ -425,7 +472,7 @@ impl Catalog {
         name: &str,
     ) -> bool {
         let source = snapshot.sources.get(source).map_or("", |s| s.name());
-        snapshot::may_see(self.policy(), principal, source, name)
+        snapshot::may_see(&self.inner.live.load().policy, principal, source, name)
     }
 
     /// The page of `items` (sorted by `key`) after `cursor`, keeping the `visible` ones.
@@ -442,7 +489,7 @@ impl Catalog {
             None => None,
         };
         let start = after.map_or(0, |c| items.partition_point(|i| key(i) <= c.after));
-        let size = self.inner.settings.page_size.max(1);
+        let size = self.inner.page_size.max(1);
         let mut page = Vec::new();
         let mut last = None;
         let mut more = false;

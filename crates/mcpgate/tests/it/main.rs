@@ -15,6 +15,7 @@ mod http_clients;
 mod legacy;
 mod legacy_sse;
 mod malformed;
+mod reload;
 mod rest;
 mod resume;
 mod rls;

@@ -157,6 +157,11 @@ impl Server {
         self.exited().await
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
     /// Send SIGTERM, without waiting.
     pub fn sigterm(&self) {
         let pid = self.child.id().expect("running");

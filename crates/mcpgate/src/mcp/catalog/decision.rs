@@ -61,7 +61,7 @@ impl Catalog {
     pub async fn authorize(&self, principal: &Principal, name: &str) -> Result<Granted, Refused> {
         let snapshot = self.snapshot();
         let Some(&index) = snapshot.by_name.get(name) else {
-            let disabled = self.inner.settings.disabled.iter().any(|d| d == name);
+            let disabled = self.inner.live.load().disabled.iter().any(|d| d == name);
             return Err(if disabled {
                 Refused::Disabled
             } else {
@@ -71,7 +71,8 @@ impl Catalog {
         if let Access::Denied { needed_scopes } = self.access(principal, &snapshot.tools[index]) {
             return Err(Refused::Denied { needed_scopes });
         }
-        if let Some(limits) = &self.inner.settings.limits
+        let live = self.inner.live.load_full();
+        if let Some(limits) = &live.limits
             && let Some(decision) = limits.tool(principal, name).await
             && !decision.allowed
         {

@@ -1,5 +1,7 @@
-//! `mcpgate health`: probe this server's `/healthz` (or `/readyz`) and exit 0 when it answers
-//! 200. Made for container `HEALTHCHECK`s and process supervisors, so the image needs no curl.
+//! The commands that talk to a running server: `mcpgate health` probes its `/healthz` (or
+//! `/readyz`) and exits 0 when it answers 200 — made for container `HEALTHCHECK`s and process
+//! supervisors, so the image needs no curl; `mcpgate reload` asks its admin listener to read
+//! the configuration again.
 //!
 //! The URL comes from the same configuration `serve` reads: the public listener (a wildcard
 //! address is probed on loopback), with an allowed `Host` so the edge's Host check admits it.
@@ -12,7 +14,7 @@ use std::time::Duration;
 use crate::config::Config;
 
 /// Probe and report; `Ok(false)` when the server answered but not 200.
-pub async fn probe(
+pub async fn health(
     config: &Config,
     url: Option<&str>,
     ready: bool,
@@ -34,13 +36,7 @@ pub async fn probe(
             )
         }
     };
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .tls_danger_accept_invalid_certs(true)
-        .build()?;
-    let mut request = client.get(&url);
+    let mut request = client(timeout)?.get(&url);
     if let Some(host) = host {
         request = request.header(reqwest::header::HOST, host);
     }
@@ -52,6 +48,39 @@ pub async fn probe(
     let body = response.text().await.unwrap_or_default();
     println!("{url}: {status} {}", body.trim());
     Ok(status == reqwest::StatusCode::OK)
+}
+
+/// `POST /reload` on the admin listener, with the metrics token when one is set; `Ok(false)`
+/// when the server refused the new configuration.
+pub async fn reload(config: &Config, timeout: Duration) -> anyhow::Result<bool> {
+    let Some(admin) = config.admin.listen else {
+        anyhow::bail!(
+            "no admin listener is configured (admin.listen, MCPGATE_ADMIN_LISTEN): send the \
+             server SIGHUP instead"
+        );
+    };
+    let url = format!("http://{}/reload", probe_address(admin));
+    let mut request = client(timeout)?.post(&url);
+    if let Some(token) = &config.admin.metrics_token {
+        request = request.bearer_auth(&token.0);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {}", crate::telemetry::error_chain(&e)))?;
+    let status = response.status();
+    println!("{}", response.text().await.unwrap_or_default().trim());
+    Ok(status == reqwest::StatusCode::OK)
+}
+
+/// The client both commands use: loopback only, no proxy, no redirects.
+fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(timeout)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_danger_accept_invalid_certs(true)
+        .build()?)
 }
 
 /// The address to connect to for a listener: a wildcard is reached on loopback.

@@ -1,0 +1,214 @@
+//! Live reload: the configuration is read again (on SIGHUP, `POST /reload` on the admin
+//! listener, or `mcpgate reload`) and what can change without a restart is applied in place —
+//! static tokens, per-tool rules, rate limits, disabled tools and the log filter — without
+//! dropping a connection, a session or a stream. Requests already admitted finish under the
+//! settings that admitted them; each later one sees either all of the old settings or all of
+//! the new (each part is swapped whole).
+//!
+//! A configuration that does not validate is refused with every problem, and the one in force
+//! stays. Settings that cannot change live (addresses, the store, TLS, the auth backend, the
+//! modules, upstreams) are reported as needing a restart and keep their running values.
+
+use std::fmt::Debug;
+
+use tokio::sync::Mutex;
+
+use super::AppState;
+use crate::config::{self, Config, ConfigError, Overrides, ProcessEnv};
+use crate::edge::{Limits, Policy};
+
+/// Where the configuration is read again from, and the settings in force (as resolved, before
+/// a listener's port 0 became a real port).
+pub struct Reloader {
+    source: Option<Overrides>,
+    running: Mutex<Config>,
+}
+
+impl Reloader {
+    /// A reloader for an app built from `config`, read again from `source` (the command line's
+    /// overrides over the process environment), or only ever given new configurations
+    /// directly (`None`: an embedded app).
+    pub fn new(config: Config, source: Option<Overrides>) -> Self {
+        Self {
+            source,
+            running: Mutex::new(config),
+        }
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReloadReport {
+    /// The live settings that changed and now apply.
+    pub applied: Vec<&'static str>,
+    /// Settings that changed but apply only after a restart (they keep their running values).
+    pub needs_restart: Vec<&'static str>,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// This app was not started from a configuration it can read again.
+    #[error("this app has no configuration source to reload from")]
+    NoSource,
+    /// The new configuration is invalid; the one in force stays.
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+    /// The new settings cannot be applied (a disabled tool nobody offers, a rate limiter
+    /// that cannot be set up); the ones in force stay.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl AppState {
+    /// Read the configuration again from where it came from, and apply it (see the module
+    /// documentation).
+    pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let source = self.reloader.source.as_ref().ok_or(ReloadError::NoSource)?;
+        let result = match config::resolve(&ProcessEnv, source) {
+            Ok(new) => self.reconfigure(new).await,
+            Err(e) => Err(e.into()),
+        };
+        log_outcome(&result);
+        result
+    }
+
+    /// Apply `new`'s live settings; report the rest (see the module documentation).
+    pub async fn reconfigure(&self, new: Config) -> Result<ReloadReport, ReloadError> {
+        // One reload at a time: each compares against what the previous one left.
+        let mut running = self.reloader.running.lock().await;
+        let mut report = ReloadReport {
+            needs_restart: restart_only_changes(&running, &new),
+            ..ReloadReport::default()
+        };
+
+        let limits = match (self.gate.limits(), new.rate_limit.any()) {
+            (_, false) => None,
+            (Some(limits), true) => Some(limits.with_settings(&new.rate_limit, &self.metrics)),
+            // Turned on by this reload: counted where the running configuration says (the
+            // Redis URL is restart-only).
+            (None, true) => Limits::from_config(
+                &new.rate_limit,
+                running.redis_url.as_ref().map(|url| url.0.as_str()),
+                &self.metrics,
+            )
+            .await
+            .map_err(|e| ReloadError::Refused(format!("{e:#}")))?,
+        };
+        let prefixes: Vec<&str> = running
+            .upstreams
+            .iter()
+            .map(|u| u.prefix.as_str())
+            .collect();
+        // The only step that can refuse comes first: nothing has changed when it does.
+        self.catalog
+            .reconfigure(
+                Policy::new(&new.auth.rules),
+                new.modules.disabled_tools.clone(),
+                limits.clone(),
+                &prefixes,
+            )
+            .map_err(|e| ReloadError::Refused(format!("modules.disabled_tools: {e}")))?;
+        self.gate.reconfigure(
+            self.gate.authenticator().with_tokens(&new.auth.tokens),
+            limits,
+        );
+        if new.log.filter != running.log.filter {
+            // Validated with the rest of the configuration.
+            if let Err(e) = self.log.set_filter(&new.log.filter) {
+                tracing::warn!(error = e, "the new log filter was not applied");
+            }
+        }
+
+        let mut applied = |name, changed: bool| {
+            if changed {
+                report.applied.push(name);
+            }
+        };
+        applied("auth.tokens", running.auth.tokens != new.auth.tokens);
+        applied("auth.rules", running.auth.rules != new.auth.rules);
+        applied("rate_limit", differs(&running.rate_limit, &new.rate_limit));
+        applied(
+            "modules.disabled_tools",
+            running.modules.disabled_tools != new.modules.disabled_tools,
+        );
+        applied("log.filter", running.log.filter != new.log.filter);
+        running.auth.tokens = new.auth.tokens;
+        running.auth.rules = new.auth.rules;
+        running.rate_limit = new.rate_limit;
+        running.modules.disabled_tools = new.modules.disabled_tools;
+        running.log.filter = new.log.filter;
+        Ok(report)
+    }
+}
+
+/// The settings outside the live ones that differ between `running` and `new`.
+fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
+    // Compared with the live parts made equal, so only the rest can differ.
+    let mut auth = new.auth.clone();
+    auth.tokens.clone_from(&running.auth.tokens);
+    auth.rules.clone_from(&running.auth.rules);
+    let mut modules = new.modules.clone();
+    modules
+        .disabled_tools
+        .clone_from(&running.modules.disabled_tools);
+    let candidates = [
+        (
+            "server.transport",
+            differs(&running.transport, &new.transport),
+        ),
+        ("server.data_dir", running.data_dir != new.data_dir),
+        ("http", differs(&running.http, &new.http)),
+        (
+            "admin",
+            differs(&running.admin, &new.admin)
+                || secret_differs(&running.admin.metrics_token, &new.admin.metrics_token),
+        ),
+        (
+            "store",
+            running.store.database_url != new.store.database_url
+                || differs(&running.store, &new.store),
+        ),
+        ("modules", differs(&running.modules, &modules)),
+        ("workspace", differs(&running.workspace, &new.workspace)),
+        (
+            "auth (other than tokens and rules)",
+            differs(&running.auth, &auth),
+        ),
+        ("log.format", running.log.format != new.log.format),
+        ("upstreams", differs(&running.upstreams, &new.upstreams)),
+        ("proxy", differs(&running.proxy, &new.proxy)),
+        (
+            "redis.url",
+            secret_differs(&running.redis_url, &new.redis_url),
+        ),
+    ];
+    candidates
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+}
+
+/// Settings types compare by their full debug form (secrets in them print redacted, and are
+/// compared on their own where they matter).
+fn differs<T: Debug>(a: &T, b: &T) -> bool {
+    format!("{a:?}") != format!("{b:?}")
+}
+
+fn secret_differs(a: &Option<config::Secret>, b: &Option<config::Secret>) -> bool {
+    a != b
+}
+
+fn log_outcome(result: &Result<ReloadReport, ReloadError>) {
+    match result {
+        Ok(report) => tracing::info!(
+            applied = ?report.applied,
+            needs_restart = ?report.needs_restart,
+            "configuration reloaded"
+        ),
+        Err(e) => tracing::error!(
+            error = %e,
+            "configuration reload refused; the configuration in force stays"
+        ),
+    }
+}
