@@ -60,3 +60,6 @@ cargo test --workspace --locked
 
 step "MCP conformance suite"
 scripts/conformance.sh
+
+step "container image (build, run, drain, volume)"
+scripts/container-test.sh
