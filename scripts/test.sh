@@ -63,3 +63,6 @@ scripts/conformance.sh
 
 step "container image (build, run, drain, volume)"
 scripts/container-test.sh
+
+step "deploy topology (PostgreSQL, Redis, two replicas behind HAProxy; rolling restart)"
+scripts/topology-test.sh
