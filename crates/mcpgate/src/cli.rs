@@ -328,19 +328,8 @@ async fn serve(
         },
         None => None,
     };
-    // The admin listener outlives the drain (readiness and metrics stay readable), then stops.
-    match config.transport {
-        Transport::Stdio => {
-            let app = App::build(config)
-                .await?
-                .with_log(log)
-                .with_config_source(overrides, resolved);
-            reload_on_sighup(&app);
-            let admin = AdminServer::start(admin, &app);
-            let result = app.serve_stdio(shutdown_signal()).await;
-            admin.stop().await;
-            result
-        }
+    let listener = match config.transport {
+        Transport::Stdio => None,
         Transport::Http => {
             // Bound first, so a default public URL names the port really bound (`:0` asks the
             // system for one).
@@ -349,17 +338,22 @@ async fn serve(
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (http.listen): {e}"))?;
             config.bound_to(listener.local_addr()?);
-            let app = App::build(config)
-                .await?
-                .with_log(log)
-                .with_config_source(overrides, resolved);
-            reload_on_sighup(&app);
-            let admin = AdminServer::start(admin, &app);
-            let result = app.serve_http(listener, shutdown_signal()).await;
-            admin.stop().await;
-            result
+            Some(listener)
         }
-    }
+    };
+    let app = App::build(config)
+        .await?
+        .with_log(log)
+        .with_config_source(overrides, resolved);
+    reload_on_sighup(&app);
+    let admin = AdminServer::start(admin, &app);
+    let result = match listener {
+        Some(listener) => app.serve_http(listener, shutdown_signal()).await,
+        None => app.serve_stdio(shutdown_signal()).await,
+    };
+    // The admin listener outlives the drain (readiness and metrics stay readable), then stops.
+    admin.stop().await;
+    result
 }
 
 /// Reload the configuration on every SIGHUP, for as long as the process runs.

@@ -187,16 +187,8 @@ async fn admin_headers(request: Request, next: Next) -> Response {
         headers.insert(super::REQUEST_ID, id);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response.into_response()
+    super::edge_layer::frame_and_sniff_headers(headers);
+    response
 }
 
 #[cfg(test)]

@@ -307,6 +307,16 @@ fn client_ip(request: &Request, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
 /// lets a cache keep them); a REST answer is unless its handler set its own policy (records use
 /// `private, no-cache` with ETags).
 fn security_headers(headers: &mut axum::http::HeaderMap, route: &str) {
+    frame_and_sniff_headers(headers);
+    if matches!(route, "mcp" | "/sse")
+        || (route == "/api/v1" && !headers.contains_key(header::CACHE_CONTROL))
+    {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// Not sniffed, not framed, no referrer: every answer of either listener.
+pub(super) fn frame_and_sniff_headers(headers: &mut axum::http::HeaderMap) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -316,11 +326,6 @@ fn security_headers(headers: &mut axum::http::HeaderMap, route: &str) {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    if matches!(route, "mcp" | "/sse")
-        || (route == "/api/v1" && !headers.contains_key(header::CACHE_CONTROL))
-    {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
 }
 
 /// Keep the caller's `X-Request-Id` when it is acceptable; otherwise (absent, too long, odd

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use reqwest::StatusCode;
 
 use crate::browser;
-use crate::support::{Server, binary};
+use crate::support::{Server, binary, run_binary};
 
 const TOKEN: &str = "public-listener-token-0123456789";
 const METRICS_TOKEN: &str = "metrics-token-abcdefghijklmnop";
@@ -234,13 +234,7 @@ async fn the_status_page_renders_offline_with_upstreams_and_recent_errors() {
     let Some(page) = browser::render(&server.admin("/status"), "status page").await else {
         return;
     };
-    let context = || {
-        format!(
-            "{}\n--- server log ---\n{}",
-            page.diagnostics,
-            server.logs().join("\n")
-        )
-    };
+    let context = || page.context(&server.logs());
     assert!(page.success, "chromium failed\n{}", context());
     let dom = &page.dom;
     for expected in [
@@ -320,22 +314,15 @@ async fn mcpgate_health_probes_the_configured_listener() {
     // Only a public name is allowed: the probe must send it as its Host.
     let server = Server::start_at(&listen, &[("MCPGATE_ALLOWED_HOSTS", "mcp.example.com")]).await;
     let health = |args: &'static [&'static str], listen: String| async move {
-        let out = tokio::process::Command::new(binary())
-            .arg("health")
-            .args(args)
-            .env_clear()
-            .env("MCPGATE_LISTEN", listen)
-            .env("MCPGATE_ALLOWED_HOSTS", "mcp.example.com")
+        let mut all = vec!["health"];
+        all.extend_from_slice(args);
+        let env = [
+            ("MCPGATE_LISTEN", listen.as_str()),
+            ("MCPGATE_ALLOWED_HOSTS", "mcp.example.com"),
             // As in a container: listening on every interface is allowed there.
-            .env("MCPGATE_ALLOW_UNAUTHENTICATED", "true")
-            .output()
-            .await
-            .expect("runs");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+            ("MCPGATE_ALLOW_UNAUTHENTICATED", "true"),
+        ];
+        run_binary(&all, &env).await
     };
     let (code, stdout, stderr) = health(&[], listen.clone()).await;
     assert_eq!(code, Some(0), "{stdout}{stderr}");

@@ -67,6 +67,18 @@ pub async fn render(url: &str, what: &str) -> Option<Rendered> {
     })
 }
 
+impl Rendered {
+    /// What to print when an assertion about the page fails: Chromium's side and the server's
+    /// log.
+    pub fn context(&self, server_logs: &[String]) -> String {
+        format!(
+            "{}\n--- server log ---\n{}",
+            self.diagnostics,
+            server_logs.join("\n")
+        )
+    }
+}
+
 /// The last `n` bytes of `s` or a little less, cut on a character boundary.
 fn tail(s: &str, n: usize) -> &str {
     let mut start = s.len().saturating_sub(n);

@@ -10,13 +10,7 @@ async fn docs_render_offline_in_headless_chromium() {
     let Some(page) = browser::render(&server.at("/docs"), "docs rendering").await else {
         return;
     };
-    let context = || {
-        format!(
-            "{}\n--- server log ---\n{}",
-            page.diagnostics,
-            server.logs().join("\n")
-        )
-    };
+    let context = || page.context(&server.logs());
     let dom = &page.dom;
     assert!(page.success, "chromium failed\n{}", context());
     assert!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::legacy::{Caller, legacy, open_session};
-use crate::support::{Server, binary, messages, modern_call, modern_request};
+use crate::support::{Server, messages, modern_call, modern_request, run_binary};
 
 const ALICE: &str = "alice-token-0123456789abcdef";
 const BOB: &str = "bob-token-0123456789abcdef";
@@ -267,18 +267,8 @@ async fn mcpgate_reload_reports_restart_only_settings_and_needs_the_admin_token(
     ];
     let server = Server::start(&env).await;
     let reload = |env: Vec<(&'static str, String)>| async move {
-        let out = tokio::process::Command::new(binary())
-            .arg("reload")
-            .env_clear()
-            .envs(env)
-            .output()
-            .await
-            .expect("runs");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_binary(&["reload"], &env).await
     };
     let config_env = ("MCPGATE_CONFIG", file.to_str().expect("utf-8").to_owned());
     let admin_env = ("MCPGATE_ADMIN_LISTEN", admin.clone());

@@ -263,6 +263,23 @@ pub const DEFAULT_TOOLS: [&str; 14] = [
     "fetch",
 ];
 
+/// Run `mcpgate ARGS` to its end with only `env` (no inherited environment): the exit code,
+/// stdout and stderr.
+pub async fn run_binary(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("mcpgate finishes in time")
+        .expect("mcpgate runs");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
