@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         .parse()
         .context("the listen address (first argument)")?;
     let config = resolve(&ProcessEnv, &Overrides::default())?;
-    let _log = mcpgate::telemetry::init_logging(&config.log);
+    let _log = mcpgate::telemetry::init_logging(&config.log, Some(&config.traces));
     let app = Arc::new(App::build_with(config, vec![Arc::new(Orders)]).await?);
 
     let service = Router::new()

@@ -204,7 +204,6 @@ pub fn run() -> i32 {
         );
         return 0;
     }
-    let log = telemetry::init_logging(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -215,6 +214,10 @@ pub fn run() -> i32 {
             return 1;
         }
     };
+    // Spans are exported by the server only (the exporter runs on the runtime).
+    let _runtime = runtime.enter();
+    let traces = matches!(cli.command, Command::Serve(_)).then_some(&config.traces);
+    let log = telemetry::init_logging(&config.log, traces);
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(_) => serve(config, overrides, log).await,
@@ -341,6 +344,7 @@ async fn serve(
             Some(listener)
         }
     };
+    let exporter = log.clone();
     let app = App::build(config)
         .await?
         .with_log(log)
@@ -353,6 +357,7 @@ async fn serve(
     };
     // The admin listener outlives the drain (readiness and metrics stay readable), then stops.
     admin.stop().await;
+    exporter.shutdown().await;
     result
 }
 

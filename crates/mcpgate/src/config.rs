@@ -12,6 +12,7 @@ mod props;
 mod proxy;
 mod resolve;
 mod source;
+mod traces;
 mod upstreams;
 
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ pub use crate::edge::{
     AuthConfig, AuthMode, ROLES, RateLimitConfig, RuleEffect, StaticToken, ToolQuota, ToolRule,
 };
 pub use crate::store::StoreConfig;
-pub use crate::telemetry::{LogConfig, LogFormat};
+pub use crate::telemetry::{LogConfig, LogFormat, TraceConfig};
 
 /// Values from the command line; they win over everything else.
 #[derive(Debug, Clone, Default)]
@@ -113,6 +114,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Logging settings.
     pub log: LogConfig,
+    /// Span export over OTLP (the standard `OTEL_*` variables; off unless an endpoint is set).
+    pub traces: TraceConfig,
     /// Upstream MCP servers federated behind this one (`[[upstreams]]`, file only); in proxy
     /// mode, the proxy's upstream alone.
     pub upstreams: Vec<crate::upstream::UpstreamConfig>,

@@ -15,9 +15,14 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 mod journal;
+mod traces;
 mod upstream;
 
 pub use journal::{Journal, JournalEntry};
+pub use traces::{
+    OtlpEndpoint, OtlpProtocol, ParentFallback, SamplerSetting, TraceConfig, continue_trace,
+    current_trace_context,
+};
 pub use upstream::UpstreamMetrics;
 
 /// Logging settings.
@@ -38,40 +43,53 @@ pub enum LogFormat {
     Text,
 }
 
-/// Install the process-wide `tracing` subscriber: everything goes to stderr, so stdout stays
-/// free for the stdio transport, and warnings and errors also go to the returned handle's
-/// [`Journal`] (the admin status page). Its filter can be changed later (live reload). Called
-/// by the binary, never by the library: a host application keeps its own subscriber.
-pub fn init_logging(config: &LogConfig) -> LogHandle {
+/// Install the process-wide `tracing` subscriber: log lines go to stderr (so stdout stays free
+/// for the stdio transport) through the reloadable filter, warnings and errors also to the
+/// returned handle's [`Journal`] (the admin status page), and, when `traces` names a
+/// collector, spans to it over OTLP. Called by the binary inside its Tokio runtime (the span
+/// exporter runs on it), never by the library: a host application keeps its own subscriber.
+pub fn init_logging(config: &LogConfig, traces: Option<&TraceConfig>) -> LogHandle {
+    use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
 
     let filter = tracing_subscriber::EnvFilter::try_new(&config.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (filter, reload) = tracing_subscriber::reload::Layer::new(filter);
-    let json = (config.format == LogFormat::Json).then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(true)
-    });
-    let text = (config.format == LogFormat::Text).then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(false)
-    });
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt: Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync> =
+        match config.format {
+            LogFormat::Json => Box::new(
+                fmt.json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(true),
+            ),
+            LogFormat::Text => Box::new(fmt.with_ansi(false)),
+        };
+    let (tracer, tracer_problem) = match traces.map(traces::provider).transpose() {
+        Ok(tracer) => (tracer.flatten(), None),
+        Err(e) => (None, Some(e)),
+    };
     let journal = Journal::default();
     let installed = tracing_subscriber::registry()
-        .with(filter)
-        .with(json)
-        .with(text)
-        .with(journal.layer())
+        .with(fmt.with_filter(filter))
+        .with(
+            journal
+                .layer()
+                .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
+        )
+        .with(tracer.as_ref().map(traces::layer))
         .try_init();
     // A host application may have installed its own subscriber already; keep it.
     if installed.is_err() {
         return LogHandle::default();
+    }
+    if let Some(problem) = tracer_problem {
+        tracing::error!(
+            error = problem,
+            "span export is off: the OTLP exporter cannot start"
+        );
     }
     LogHandle {
         journal,
@@ -80,6 +98,7 @@ pub fn init_logging(config: &LogConfig) -> LogHandle {
                 tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
             reload.reload(filter).map_err(|e| e.to_string())
         })),
+        tracer,
     }
 }
 
@@ -93,12 +112,14 @@ type FilterSetter = dyn Fn(&str) -> Result<(), String> + Send + Sync;
 pub struct LogHandle {
     journal: Journal,
     filter: Option<Arc<FilterSetter>>,
+    tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
 impl std::fmt::Debug for LogHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogHandle")
             .field("reloadable", &self.filter.is_some())
+            .field("traces", &self.tracer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +128,16 @@ impl LogHandle {
     /// The recent warnings and errors.
     pub fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    /// Send the spans not exported yet, and stop exporting (at exit).
+    pub async fn shutdown(&self) {
+        if let Some(tracer) = self.tracer.clone() {
+            let flushed = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
+            if let Ok(Err(e)) = flushed {
+                tracing::warn!(error = %e, "spans could not all be exported at exit");
+            }
+        }
     }
 
     /// Apply new filter directives: `Ok(false)` when this process's subscriber is not ours.

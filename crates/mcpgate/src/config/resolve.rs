@@ -71,6 +71,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
             format!("not a valid log filter: {:?}", log.filter),
         );
     }
+    let traces = super::traces::resolve_traces(&mut l);
     let rate_limit = super::limits::resolve_rate_limits(&mut l);
     let mut upstreams = super::upstreams::resolve_upstreams(&mut l);
     let mut proxy = super::proxy::resolve_proxy(&mut l, overrides.proxy.as_deref());
@@ -185,6 +186,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         auth,
         rate_limit,
         log,
+        traces,
         upstreams,
         proxy,
         redis_url: redis_url.map(super::Secret),

@@ -88,6 +88,14 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
         "http",
         request_id = %request_id.to_str().unwrap_or_default()
     );
+    // A caller's W3C trace context makes this request part of its trace (exported spans only).
+    let headers = request.headers();
+    crate::telemetry::continue_trace(&span, &|name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
     edge.metrics.http_in_flight().inc();
     let mut response = match refuse_head(&edge, &request) {
         Some(refusal) => refusal,

@@ -176,6 +176,7 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
             differs(&running.auth, &auth),
         ),
         ("log.format", running.log.format != new.log.format),
+        ("telemetry (span export)", running.traces != new.traces),
         ("upstreams", differs(&running.upstreams, &new.upstreams)),
         ("proxy", differs(&running.proxy, &new.proxy)),
         (

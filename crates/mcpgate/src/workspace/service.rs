@@ -137,3 +137,8 @@ impl WorkspaceService {
         Ok(self.render(&self.find(t, kind, key).await?))
     }
 }
+
+/// The span of one store query (exported spans only: a debug span, off without an exporter).
+fn store_span(op: &'static str) -> tracing::Span {
+    tracing::debug_span!("store.query", op)
+}

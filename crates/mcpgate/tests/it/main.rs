@@ -28,6 +28,7 @@ mod shutdown;
 mod stdio;
 mod store;
 mod tls;
+mod traces;
 mod upstreams;
 mod wire;
 mod workspace;

@@ -77,6 +77,20 @@ impl Handler {
                 request_id = %Self::request_id(&context),
             ),
         };
+        // Exported spans only (debug spans, off without an exporter): the MCP request, under
+        // the HTTP request or the trace context of the caller's `_meta` (which wins), and the
+        // tool under it.
+        let mcp = tracing::debug_span!(
+            parent: &span,
+            "mcp.request",
+            method = "tools/call",
+            subject = %principal.subject,
+            org = %principal.org,
+        );
+        crate::telemetry::continue_trace(&mcp, &|name| {
+            context.meta.get(name)?.as_str().map(str::to_owned)
+        });
+        let tool_span = tracing::debug_span!(parent: &mcp, "tool", tool = %name);
         let subject = Arc::clone(&principal.subject);
         let cx = self.call_context(principal, context);
         // The source knows the tool by its own name (a prefixed source's tool is listed as
@@ -90,6 +104,7 @@ impl Handler {
             .lifecycle
             .calls()
             .track_future(call)
+            .instrument(tool_span)
             .instrument(span.clone())
             .await;
         let outcome = match &result {

@@ -17,6 +17,7 @@ use rmcp::model::{
     InputRequiredResult, InputResponses, JsonObject, ResultType, TASKS_EXTENSION_ID,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
+use tracing::Instrument as _;
 
 use super::UpstreamSource;
 use super::events::{CancelOnDrop, Events};
@@ -215,7 +216,13 @@ impl UpstreamSource {
             self.config.correlation_argument.as_deref(),
         );
         let wants_progress = cx.request.meta.get_progress_token().is_some();
-        let capabilities = caller_capabilities(cx);
+        // Exported spans only: the upstream's own spans continue the trace under this one.
+        let span = tracing::debug_span!(
+            "upstream.call",
+            upstream = %self.config.name,
+            tool = %tool.upstream_name,
+        );
+        let capabilities = span.in_scope(|| caller_capabilities(cx));
         let answered_on = AtomicU64::new(0);
         let attempt = self
             .run(cx, tool.timeout, tool.retry_safe, |session| {
@@ -293,6 +300,7 @@ impl UpstreamSource {
                     }
                 }
             })
+            .instrument(span)
             .await;
         let name = &self.config.name;
         if let Some(message) = attempt.failure(name) {
@@ -618,6 +626,13 @@ pub(super) fn caller_capabilities(cx: &CallContext) -> rmcp::model::RequestMetaO
     }
     let mut meta = rmcp::model::RequestMetaObject::new();
     meta.set_client_capabilities(relayed);
+    // The trace goes on upstream (SEP-414), from the current span, when spans are exported.
+    if let Some((traceparent, tracestate)) = crate::telemetry::current_trace_context() {
+        meta.set_traceparent(traceparent);
+        if let Some(tracestate) = tracestate {
+            meta.set_tracestate(tracestate);
+        }
+    }
     if let Some(level) = cx.wanted_log_level() {
         meta.set_log_level(level);
     }

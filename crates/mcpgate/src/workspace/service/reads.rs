@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use tracing::Instrument as _;
 
+use super::store_span;
 use super::{Result, WorkspaceError, WorkspaceService};
 use crate::workspace::cursor::{self, ListCursor};
 use crate::workspace::fields::FieldError;
@@ -136,7 +138,11 @@ impl WorkspaceService {
             }
             query.after = Some(c.after);
         }
-        let records = self.store.list_records(t, &query).await?;
+        let records = self
+            .store
+            .list_records(t, &query)
+            .instrument(store_span("list_records"))
+            .await?;
         let page_len = records.len().min(limit as usize);
         let more = records.len() > page_len;
         let budget = self.result_budget();
@@ -189,7 +195,12 @@ impl WorkspaceService {
         }
         let mut found = Vec::new();
         for candidate in candidates {
-            if let Some(r) = self.store.find_record(t, *candidate, key).await? {
+            if let Some(r) = self
+                .store
+                .find_record(t, *candidate, key)
+                .instrument(store_span("find_record"))
+                .await?
+            {
                 found.push(r.id);
             }
         }
@@ -211,7 +222,12 @@ impl WorkspaceService {
             _ => {
                 let mut found = Vec::new();
                 for kind in Kind::ALL.into_iter().filter(|k| k.has_title()) {
-                    if let Some(r) = self.store.find_record(t, kind, key).await? {
+                    if let Some(r) = self
+                        .store
+                        .find_record(t, kind, key)
+                        .instrument(store_span("find_record"))
+                        .await?
+                    {
                         found.push(r);
                     }
                 }
@@ -248,7 +264,12 @@ impl WorkspaceService {
             limit: CHAT_TRANSCRIPT_MESSAGES,
         };
         let budget = self.result_budget();
-        for message in self.store.list_records(t, &query).await? {
+        for message in self
+            .store
+            .list_records(t, &query)
+            .instrument(store_span("list_records"))
+            .await?
+        {
             let role = message
                 .fields
                 .get("role")

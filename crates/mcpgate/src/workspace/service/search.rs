@@ -1,6 +1,9 @@
 //! `search`: a page of ranked hits, walked window by window (see [`crate::workspace::search`]).
 
+use tracing::Instrument as _;
+
 use super::reads::json_len;
+use super::store_span;
 use super::{Result, WorkspaceError, WorkspaceService};
 use crate::workspace::cursor::{self, SearchCursor};
 use crate::workspace::fields::{self, FieldError};
@@ -59,7 +62,11 @@ impl WorkspaceService {
         };
         for _ in 0..WINDOWS_PER_PAGE {
             window.before = at.before;
-            let matches = self.store.search_window(t, &window).await?;
+            let matches = self
+                .store
+                .search_window(t, &window)
+                .instrument(store_span("search_window"))
+                .await?;
             let (Some(newest), Some(oldest)) = (matches.first(), matches.last()) else {
                 next = None;
                 break;

@@ -4,7 +4,9 @@
 //! another write lands in between.
 
 use serde_json::Value;
+use tracing::Instrument as _;
 
+use super::store_span;
 use super::{Result, WorkspaceError, WorkspaceService};
 use crate::workspace::fields::{self, FieldError};
 use crate::workspace::patch::merge_patch;
@@ -75,7 +77,11 @@ impl WorkspaceService {
                 archived_at: None,
             });
         }
-        let stored = self.store.insert_records(t, &records).await?;
+        let stored = self
+            .store
+            .insert_records(t, &records)
+            .instrument(store_span("insert_records"))
+            .await?;
         Ok(stored.iter().map(|record| self.render(record)).collect())
     }
 
@@ -133,7 +139,14 @@ impl WorkspaceService {
             updated_by: t.actor().to_owned(),
             ..with_fields(current, value, columns)
         };
-        self.finish(&next, self.store.update_record(t, &next).await?, expected)
+        self.finish(
+            &next,
+            self.store
+                .update_record(t, &next)
+                .instrument(store_span("update_record"))
+                .await?,
+            expected,
+        )
     }
 
     fn finish(&self, next: &Record, outcome: WriteOutcome<Record>, expected: i64) -> Result<Value> {
@@ -260,7 +273,11 @@ impl WorkspaceService {
                 updated_by: t.actor().to_owned(),
                 ..next
             };
-            let outcome = self.store.update_record(t, &next).await?;
+            let outcome = self
+                .store
+                .update_record(t, &next)
+                .instrument(store_span("update_record"))
+                .await?;
             if matches!(outcome, WriteOutcome::Conflict { .. })
                 && version.is_none()
                 && attempt < UNVERSIONED_RETRIES

@@ -1,0 +1,237 @@
+//! Span export: one tool call's spans reach a real OTLP/HTTP receiver (built here on the OTLP
+//! protobuf definitions) as one tree under the caller's `traceparent`, from the HTTP header or
+//! from `params._meta`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
+use serde_json::json;
+
+use crate::support::{Server, messages, modern_meta, modern_request};
+
+/// One received span.
+#[derive(Debug, Clone)]
+struct Received {
+    name: String,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    attributes: HashMap<String, String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An OTLP/HTTP receiver on 127.0.0.1: its base URL and what it received.
+async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
+    let spans = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&spans);
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        post(move |body: Bytes| {
+            let sink = Arc::clone(&sink);
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
+                let mut sink = sink.lock().expect("lock");
+                for span in request
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans)
+                {
+                    let attributes = span
+                        .attributes
+                        .iter()
+                        .map(|kv| {
+                            let value = kv.value.as_ref().and_then(|v| v.value.as_ref());
+                            let text = match value {
+                                Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => s.clone(),
+                                other => format!("{other:?}"),
+                            };
+                            (kv.key.clone(), text)
+                        })
+                        .collect();
+                    sink.push(Received {
+                        name: span.name.clone(),
+                        trace_id: hex(&span.trace_id),
+                        span_id: hex(&span.span_id),
+                        parent_span_id: hex(&span.parent_span_id),
+                        attributes,
+                    });
+                }
+                ([("content-type", "application/x-protobuf")], Vec::<u8>::new())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (url, spans)
+}
+
+/// The one span named `name` in `trace`.
+fn one<'a>(trace: &'a [Received], name: &str) -> &'a Received {
+    let found: Vec<_> = trace.iter().filter(|s| s.name == name).collect();
+    assert_eq!(found.len(), 1, "one {name} span in {trace:#?}");
+    found[0]
+}
+
+#[tokio::test]
+async fn a_tool_calls_spans_arrive_as_one_tree_under_the_callers_traceparent() {
+    let (url, spans) = receiver().await;
+    let server = Server::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()),
+        ("OTEL_SERVICE_NAME", "mcpgate-under-test"),
+    ])
+    .await;
+
+    // 1. The caller's context in the HTTP header.
+    let (trace_a, parent_a) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "list_notes", "arguments": {}, "_meta": modern_meta()}});
+    let response = modern_request(&server, "tools/call", Some("list_notes"))
+        .header("traceparent", format!("00-{trace_a}-{parent_a}-01"))
+        .header("x-request-id", "trace-test-1")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    assert!(messages(&response.text().await.expect("body"))[0]["result"].is_object());
+
+    // 2. The caller's context in `params._meta` only.
+    let (trace_b, parent_b) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let mut meta = modern_meta();
+    meta["traceparent"] = json!(format!("00-{trace_b}-{parent_b}-01"));
+    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "search", "arguments": {"query": "anything"}, "_meta": meta}});
+    let response = modern_request(&server, "tools/call", Some("search"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+
+    // The exporter sends what it holds when the server stops.
+    assert_eq!(server.terminate().await, Some(0));
+    let spans = spans.lock().expect("lock").clone();
+    let trace = |id: &str| -> Vec<Received> { spans.iter().filter(|s| s.trace_id == id).cloned().collect() };
+
+    let a = trace(trace_a);
+    let http = one(&a, "http");
+    assert_eq!(http.parent_span_id, parent_a, "the HTTP span continues the caller's span");
+    assert_eq!(http.attributes.get("request_id").map(String::as_str), Some("trace-test-1"));
+    let mcp = one(&a, "mcp.request");
+    assert_eq!(mcp.parent_span_id, http.span_id);
+    assert_eq!(mcp.attributes.get("method").map(String::as_str), Some("tools/call"));
+    assert_eq!(mcp.attributes.get("subject").map(String::as_str), Some("local"));
+    assert!(mcp.attributes.contains_key("org"));
+    let tool = one(&a, "tool");
+    assert_eq!(tool.parent_span_id, mcp.span_id);
+    assert_eq!(tool.attributes.get("tool").map(String::as_str), Some("list_notes"));
+    let store = one(&a, "store.query");
+    assert_eq!(store.parent_span_id, tool.span_id);
+    assert_eq!(store.attributes.get("op").map(String::as_str), Some("list_records"));
+    for span in &a {
+        for value in span.attributes.values() {
+            assert!(!value.to_lowercase().contains("bearer"), "no credential in {span:?}");
+        }
+    }
+
+    let b = trace(trace_b);
+    let mcp = one(&b, "mcp.request");
+    assert_eq!(mcp.parent_span_id, parent_b, "the MCP span continues the _meta context");
+    let tool = one(&b, "tool");
+    assert_eq!(tool.parent_span_id, mcp.span_id);
+    assert!(b.iter().any(|s| s.name == "store.query" && s.parent_span_id == tool.span_id));
+}
+
+#[tokio::test]
+async fn the_trace_goes_on_into_an_upstream_under_the_upstream_call_span() {
+    let (url, spans) = receiver().await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mcpgate.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[[upstreams]]
+name = "inner"
+command = "{binary}"
+args = ["serve", "--transport", "stdio"]
+env = {{ MCPGATE_DATA_DIR = "{data}", MCPGATE_MODULES = "system", MCPGATE_LOG = "warn", OTEL_EXPORTER_OTLP_ENDPOINT = "{url}", OTEL_SERVICE_NAME = "inner", OTEL_BSP_SCHEDULE_DELAY = "100" }}
+
+[upstreams.tools]
+allow = ["health"]
+"#,
+            binary = crate::support::binary(),
+            data = data.path().display(),
+        ),
+    )
+    .expect("write");
+    let server = Server::start(&[
+        ("MCPGATE_CONFIG", file.to_str().expect("utf-8")),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ])
+    .await;
+    let (trace_id, parent) = ("5b8aa5a2d2c872e8321cf37308d69df2", "051581bf3cb55c13");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "inner__health", "arguments": {}, "_meta": modern_meta()}});
+    let response = modern_request(&server, "tools/call", Some("inner__health"))
+        .header("traceparent", format!("00-{trace_id}-{parent}-01"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    let answer = messages(&response.text().await.expect("body"));
+    assert_eq!(answer[0]["result"]["structuredContent"]["status"], "ok", "{answer:?}");
+
+    // Both processes export on their own schedule: wait for the upstream's span.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let linked = loop {
+        let trace: Vec<Received> = spans
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .cloned()
+            .collect();
+        let call = trace.iter().find(|s| s.name == "upstream.call").cloned();
+        let inner = call.as_ref().and_then(|call| {
+            trace
+                .iter()
+                .find(|s| s.name == "mcp.request" && s.parent_span_id == call.span_id)
+                .cloned()
+        });
+        if let (Some(call), Some(inner)) = (call, inner) {
+            break (trace, call, inner);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no upstream span under upstream.call: {trace:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let (trace, call, inner) = linked;
+    assert_eq!(call.attributes.get("upstream").map(String::as_str), Some("inner"));
+    let tool_named = |name: &str| {
+        trace
+            .iter()
+            .find(|s| s.name == "tool" && s.attributes.get("tool").map(String::as_str) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} tool span in {trace:#?}"))
+    };
+    let gateway_tool = tool_named("inner__health");
+    assert_eq!(call.parent_span_id, gateway_tool.span_id, "upstream.call is the tool's child");
+    assert_eq!(inner.attributes.get("method").map(String::as_str), Some("tools/call"));
+    // The upstream's own tool span, under its MCP request span.
+    assert_eq!(tool_named("health").parent_span_id, inner.span_id);
+    assert_eq!(server.terminate().await, Some(0));
+}
