@@ -253,6 +253,17 @@ impl Proxy {
                 headers.append(name.clone(), value.clone());
             }
         }
+        // With spans exported, the upstream continues the trace under this request's span
+        // (otherwise the caller's own context crossed above, unchanged).
+        if let Some((traceparent, tracestate)) = crate::telemetry::current_trace_context()
+            && let Ok(traceparent) = HeaderValue::from_str(&traceparent)
+        {
+            headers.insert("traceparent", traceparent);
+            headers.remove("tracestate");
+            if let Some(state) = tracestate.and_then(|s| HeaderValue::from_str(&s).ok()) {
+                headers.insert("tracestate", state);
+            }
+        }
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }

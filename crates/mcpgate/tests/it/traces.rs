@@ -68,8 +68,13 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     (url, spans)
 }
@@ -120,35 +125,64 @@ async fn a_tool_calls_spans_arrive_as_one_tree_under_the_callers_traceparent() {
     // The exporter sends what it holds when the server stops.
     assert_eq!(server.terminate().await, Some(0));
     let spans = spans.lock().expect("lock").clone();
-    let trace = |id: &str| -> Vec<Received> { spans.iter().filter(|s| s.trace_id == id).cloned().collect() };
+    let trace = |id: &str| -> Vec<Received> {
+        spans.iter().filter(|s| s.trace_id == id).cloned().collect()
+    };
 
     let a = trace(trace_a);
     let http = one(&a, "http");
-    assert_eq!(http.parent_span_id, parent_a, "the HTTP span continues the caller's span");
-    assert_eq!(http.attributes.get("request_id").map(String::as_str), Some("trace-test-1"));
+    assert_eq!(
+        http.parent_span_id, parent_a,
+        "the HTTP span continues the caller's span"
+    );
+    assert_eq!(
+        http.attributes.get("request_id").map(String::as_str),
+        Some("trace-test-1")
+    );
     let mcp = one(&a, "mcp.request");
     assert_eq!(mcp.parent_span_id, http.span_id);
-    assert_eq!(mcp.attributes.get("method").map(String::as_str), Some("tools/call"));
-    assert_eq!(mcp.attributes.get("subject").map(String::as_str), Some("local"));
+    assert_eq!(
+        mcp.attributes.get("method").map(String::as_str),
+        Some("tools/call")
+    );
+    assert_eq!(
+        mcp.attributes.get("subject").map(String::as_str),
+        Some("local")
+    );
     assert!(mcp.attributes.contains_key("org"));
     let tool = one(&a, "tool");
     assert_eq!(tool.parent_span_id, mcp.span_id);
-    assert_eq!(tool.attributes.get("tool").map(String::as_str), Some("list_notes"));
+    assert_eq!(
+        tool.attributes.get("tool").map(String::as_str),
+        Some("list_notes")
+    );
     let store = one(&a, "store.query");
     assert_eq!(store.parent_span_id, tool.span_id);
-    assert_eq!(store.attributes.get("op").map(String::as_str), Some("list_records"));
+    assert_eq!(
+        store.attributes.get("op").map(String::as_str),
+        Some("list_records")
+    );
     for span in &a {
         for value in span.attributes.values() {
-            assert!(!value.to_lowercase().contains("bearer"), "no credential in {span:?}");
+            assert!(
+                !value.to_lowercase().contains("bearer"),
+                "no credential in {span:?}"
+            );
         }
     }
 
     let b = trace(trace_b);
     let mcp = one(&b, "mcp.request");
-    assert_eq!(mcp.parent_span_id, parent_b, "the MCP span continues the _meta context");
+    assert_eq!(
+        mcp.parent_span_id, parent_b,
+        "the MCP span continues the _meta context"
+    );
     let tool = one(&b, "tool");
     assert_eq!(tool.parent_span_id, mcp.span_id);
-    assert!(b.iter().any(|s| s.name == "store.query" && s.parent_span_id == tool.span_id));
+    assert!(
+        b.iter()
+            .any(|s| s.name == "store.query" && s.parent_span_id == tool.span_id)
+    );
 }
 
 #[tokio::test]
@@ -192,7 +226,10 @@ allow = ["health"]
         .expect("answered");
     assert_eq!(response.status(), 200);
     let answer = messages(&response.text().await.expect("body"));
-    assert_eq!(answer[0]["result"]["structuredContent"]["status"], "ok", "{answer:?}");
+    assert_eq!(
+        answer[0]["result"]["structuredContent"]["status"], "ok",
+        "{answer:?}"
+    );
 
     // Both processes export on their own schedule: wait for the upstream's span.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -221,17 +258,79 @@ allow = ["health"]
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     let (trace, call, inner) = linked;
-    assert_eq!(call.attributes.get("upstream").map(String::as_str), Some("inner"));
+    assert_eq!(
+        call.attributes.get("upstream").map(String::as_str),
+        Some("inner")
+    );
     let tool_named = |name: &str| {
         trace
             .iter()
-            .find(|s| s.name == "tool" && s.attributes.get("tool").map(String::as_str) == Some(name))
+            .find(|s| {
+                s.name == "tool" && s.attributes.get("tool").map(String::as_str) == Some(name)
+            })
             .unwrap_or_else(|| panic!("no {name} tool span in {trace:#?}"))
     };
     let gateway_tool = tool_named("inner__health");
-    assert_eq!(call.parent_span_id, gateway_tool.span_id, "upstream.call is the tool's child");
-    assert_eq!(inner.attributes.get("method").map(String::as_str), Some("tools/call"));
+    assert_eq!(
+        call.parent_span_id, gateway_tool.span_id,
+        "upstream.call is the tool's child"
+    );
+    assert_eq!(
+        inner.attributes.get("method").map(String::as_str),
+        Some("tools/call")
+    );
     // The upstream's own tool span, under its MCP request span.
     assert_eq!(tool_named("health").parent_span_id, inner.span_id);
     assert_eq!(server.terminate().await, Some(0));
+}
+
+#[tokio::test]
+async fn proxy_mode_hands_the_trace_to_its_upstream_under_the_proxys_span() {
+    let (url, spans) = receiver().await;
+    let otel = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let upstream = Server::start(&otel).await;
+    let mut env = otel.to_vec();
+    let upstream_url = upstream.url();
+    env.push(("MCPGATE_PROXY", upstream_url.as_str()));
+    let proxy = Server::start(&env).await;
+    let (trace_id, parent) = ("8a3c60f7d188f8fa79d48a391a778fa6", "53995c3f42cd8ad8");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "health", "arguments": {}, "_meta": modern_meta()}});
+    let response = modern_request(&proxy, "tools/call", Some("health"))
+        .header("traceparent", format!("00-{trace_id}-{parent}-01"))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    assert_eq!(proxy.terminate().await, Some(0));
+    assert_eq!(upstream.terminate().await, Some(0));
+    let trace: Vec<Received> = spans
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|s| s.trace_id == trace_id)
+        .cloned()
+        .collect();
+    let https: Vec<_> = trace.iter().filter(|s| s.name == "http").collect();
+    assert_eq!(
+        https.len(),
+        2,
+        "the proxy's request and the upstream's: {trace:#?}"
+    );
+    let outer = https
+        .iter()
+        .find(|s| s.parent_span_id == parent)
+        .expect("the proxy's span");
+    let inner = https
+        .iter()
+        .find(|s| s.parent_span_id == outer.span_id)
+        .unwrap_or_else(|| panic!("the upstream's span is not under the proxy's: {trace:#?}"));
+    assert!(trace.iter().any(
+        |s| s.name == "tool" && s.attributes.get("tool").map(String::as_str) == Some("health")
+    ));
+    assert_ne!(inner.span_id, outer.span_id);
 }
