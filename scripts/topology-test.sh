@@ -29,7 +29,8 @@ declare -A pid
 lb=
 
 cleanup() {
-  for p in "${pid[@]}" $lb; do kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  # (`|| true`: under `set -e` a killed process's status would end the trap, and the script.)
+  for p in "${pid[@]}" $lb; do kill -KILL "$p" 2>/dev/null && { wait "$p" 2>/dev/null || true; }; done
   psql "$admin_url" -q -c "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
