@@ -170,6 +170,28 @@ impl Handler {
     }
 }
 
+/// The span of one MCP request (exported spans only: a debug span, off without an exporter),
+/// under `parent` (its HTTP request), or under the trace context in the request's `_meta`
+/// (SEP-414), which wins; with the caller's subject and org, never a credential.
+fn mcp_span(
+    parent: &tracing::Span,
+    method: &'static str,
+    principal: &Principal,
+    context: &RequestContext<RoleServer>,
+) -> tracing::Span {
+    let span = tracing::debug_span!(
+        parent: parent,
+        "mcp.request",
+        method,
+        subject = %principal.subject,
+        org = %principal.org,
+    );
+    crate::telemetry::continue_trace(&span, &|name| {
+        context.meta.get(name)?.as_str().map(str::to_owned)
+    });
+    span
+}
+
 impl ServerHandler for Handler {
     fn get_info(&self) -> ServerConfig {
         self.shared.info.clone()

@@ -12,6 +12,7 @@ use rmcp::{ErrorData, RoleServer};
 use tracing::Instrument;
 
 use super::Handler;
+use super::mcp_span;
 use crate::edge::Decision;
 use crate::mcp::context::is_modern;
 use crate::mcp::{Refused, RequestSpan};
@@ -77,19 +78,9 @@ impl Handler {
                 request_id = %Self::request_id(&context),
             ),
         };
-        // Exported spans only (debug spans, off without an exporter): the MCP request, under
-        // the HTTP request or the trace context of the caller's `_meta` (which wins), and the
+        // Exported spans only (debug spans, off without an exporter): the MCP request and the
         // tool under it.
-        let mcp = tracing::debug_span!(
-            parent: &span,
-            "mcp.request",
-            method = "tools/call",
-            subject = %principal.subject,
-            org = %principal.org,
-        );
-        crate::telemetry::continue_trace(&mcp, &|name| {
-            context.meta.get(name)?.as_str().map(str::to_owned)
-        });
+        let mcp = mcp_span(&span, "tools/call", &principal, &context);
         let tool_span = tracing::debug_span!(parent: &mcp, "tool", tool = %name);
         let subject = Arc::clone(&principal.subject);
         let cx = self.call_context(principal, context);
