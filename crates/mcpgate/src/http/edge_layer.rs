@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -35,6 +35,9 @@ use crate::edge::{OriginPolicy, reject, single_mcp_headers, take_query_key};
 use crate::telemetry::Metrics;
 
 pub use crate::edge::REQUEST_ID;
+
+/// The W3C trace context header (looked up by a ready-made name: most requests have none).
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// What the edge needs.
 #[derive(Clone)]
@@ -90,12 +93,14 @@ pub async fn edge(State(edge): State<EdgeState>, mut request: Request, next: Nex
     );
     // A caller's W3C trace context makes this request part of its trace (exported spans only).
     let headers = request.headers();
-    crate::telemetry::continue_trace(&span, &|name| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    });
+    if headers.contains_key(&TRACEPARENT) {
+        crate::telemetry::continue_trace(&span, &|name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+    }
     edge.metrics.http_in_flight().inc();
     let mut response = match refuse_head(&edge, &request) {
         Some(refusal) => refusal,
