@@ -6,7 +6,8 @@
 //! The URL comes from the same configuration `serve` reads: the public listener (a wildcard
 //! address is probed on loopback), with an allowed `Host` so the edge's Host check admits it.
 //! A TLS listener is probed over TLS without checking its certificate: the probe runs beside
-//! the process, sends nothing secret, and only asks whether it answers.
+//! the process, sends nothing secret, and only asks whether it answers. A `--url` given on the
+//! command line is checked like any other.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub async fn health(
     timeout: Duration,
 ) -> anyhow::Result<bool> {
     let path = if ready { "/readyz" } else { "/healthz" };
+    let url_arg = url;
     let (url, host) = match url {
         Some(url) => (url.to_owned(), None),
         None => {
@@ -36,7 +38,9 @@ pub async fn health(
             )
         }
     };
-    let mut request = client(timeout)?.get(&url);
+    // Certificates go unchecked only for this process's own listener, probed on loopback.
+    let own_listener = url_arg.is_none();
+    let mut request = client(timeout, own_listener)?.get(&url);
     if let Some(host) = host {
         request = request.header(reqwest::header::HOST, host);
     }
@@ -60,7 +64,7 @@ pub async fn reload(config: &Config, timeout: Duration) -> anyhow::Result<bool> 
         );
     };
     let url = format!("http://{}/reload", probe_address(admin));
-    let mut request = client(timeout)?.post(&url);
+    let mut request = client(timeout, false)?.post(&url);
     if let Some(token) = &config.admin.metrics_token {
         request = request.bearer_auth(&token.0);
     }
@@ -73,13 +77,14 @@ pub async fn reload(config: &Config, timeout: Duration) -> anyhow::Result<bool> 
     Ok(status == reqwest::StatusCode::OK)
 }
 
-/// The client both commands use: loopback only, no proxy, no redirects.
-fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+/// The client both commands use: no proxy, no redirects; `own_listener`: this process's
+/// listener on loopback, whose certificate is not checked (see the module documentation).
+fn client(timeout: Duration, own_listener: bool) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .timeout(timeout)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
-        .tls_danger_accept_invalid_certs(true)
+        .tls_danger_accept_invalid_certs(own_listener)
         .build()?)
 }
 

@@ -164,6 +164,23 @@ async fn tls_serves_both_http_versions_and_a_renewed_certificate_without_a_resta
         get(&h1, &server, "/healthz").await,
         Ok((http::Version::HTTP_11, 200))
     );
+    // The container health check probes its own TLS listener (a private CA it cannot know).
+    let listen = format!("127.0.0.1:{}", server.addr.port());
+    let (code, stdout, stderr) = crate::support::run_binary(
+        &["health"],
+        &[
+            ("MCPGATE_LISTEN", listen.as_str()),
+            ("MCPGATE_TLS_CERT", files.path("cert.pem").as_str()),
+            ("MCPGATE_TLS_KEY", files.path("key.pem").as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.starts_with("https://127.0.0.1:"), "{stdout}");
+    // A URL given by hand is checked like any other: that CA is unknown.
+    let url = format!("https://localhost:{}/healthz", server.addr.port());
+    let (code, _, stderr) = crate::support::run_binary(&["health", "--url", &url], &[]).await;
+    assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
         get(&h2, &server, "/healthz").await,
         Ok((http::Version::HTTP_2, 200))
