@@ -79,6 +79,42 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
     (url, spans)
 }
 
+/// A modern `tools/call` of `tool` with `arguments`, in the caller's trace `(trace id, parent
+/// span id)` sent as a `traceparent` header when given; the JSON-RPC answer.
+async fn call_in_trace(
+    server: &Server,
+    tool: &str,
+    arguments: serde_json::Value,
+    meta: serde_json::Value,
+    header: Option<(&str, &str)>,
+) -> serde_json::Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": meta}});
+    let mut request =
+        modern_request(server, "tools/call", Some(tool)).header("x-request-id", "trace-test-1");
+    if let Some((trace, parent)) = header {
+        request = request.header("traceparent", format!("00-{trace}-{parent}-01"));
+    }
+    let response = request
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    messages(&response.text().await.expect("body")).remove(0)
+}
+
+/// The received spans of trace `id`.
+fn trace_of(spans: &Mutex<Vec<Received>>, id: &str) -> Vec<Received> {
+    spans
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|s| s.trace_id == id)
+        .cloned()
+        .collect()
+}
+
 /// The one span named `name` in `trace`.
 fn one<'a>(trace: &'a [Received], name: &str) -> &'a Received {
     let found: Vec<_> = trace.iter().filter(|s| s.name == name).collect();
@@ -97,39 +133,26 @@ async fn a_tool_calls_spans_arrive_as_one_tree_under_the_callers_traceparent() {
 
     // 1. The caller's context in the HTTP header.
     let (trace_a, parent_a) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "list_notes", "arguments": {}, "_meta": modern_meta()}});
-    let response = modern_request(&server, "tools/call", Some("list_notes"))
-        .header("traceparent", format!("00-{trace_a}-{parent_a}-01"))
-        .header("x-request-id", "trace-test-1")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 200);
-    assert!(messages(&response.text().await.expect("body"))[0]["result"].is_object());
+    let answer = call_in_trace(
+        &server,
+        "list_notes",
+        json!({}),
+        modern_meta(),
+        Some((trace_a, parent_a)),
+    )
+    .await;
+    assert!(answer["result"].is_object(), "{answer}");
 
     // 2. The caller's context in `params._meta` only.
     let (trace_b, parent_b) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     let mut meta = modern_meta();
     meta["traceparent"] = json!(format!("00-{trace_b}-{parent_b}-01"));
-    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-        "params": {"name": "search", "arguments": {"query": "anything"}, "_meta": meta}});
-    let response = modern_request(&server, "tools/call", Some("search"))
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 200);
+    let answer = call_in_trace(&server, "search", json!({"query": "anything"}), meta, None).await;
+    assert!(answer["result"].is_object(), "{answer}");
 
     // The exporter sends what it holds when the server stops.
     assert_eq!(server.terminate().await, Some(0));
-    let spans = spans.lock().expect("lock").clone();
-    let trace = |id: &str| -> Vec<Received> {
-        spans.iter().filter(|s| s.trace_id == id).cloned().collect()
-    };
-
-    let a = trace(trace_a);
+    let a = trace_of(&spans, trace_a);
     let http = one(&a, "http");
     assert_eq!(
         http.parent_span_id, parent_a,
@@ -171,7 +194,7 @@ async fn a_tool_calls_spans_arrive_as_one_tree_under_the_callers_traceparent() {
         }
     }
 
-    let b = trace(trace_b);
+    let b = trace_of(&spans, trace_b);
     let mcp = one(&b, "mcp.request");
     assert_eq!(
         mcp.parent_span_id, parent_b,
@@ -216,31 +239,23 @@ allow = ["health"]
     ])
     .await;
     let (trace_id, parent) = ("5b8aa5a2d2c872e8321cf37308d69df2", "051581bf3cb55c13");
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "inner__health", "arguments": {}, "_meta": modern_meta()}});
-    let response = modern_request(&server, "tools/call", Some("inner__health"))
-        .header("traceparent", format!("00-{trace_id}-{parent}-01"))
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 200);
-    let answer = messages(&response.text().await.expect("body"));
+    let answer = call_in_trace(
+        &server,
+        "inner__health",
+        json!({}),
+        modern_meta(),
+        Some((trace_id, parent)),
+    )
+    .await;
     assert_eq!(
-        answer[0]["result"]["structuredContent"]["status"], "ok",
-        "{answer:?}"
+        answer["result"]["structuredContent"]["status"], "ok",
+        "{answer}"
     );
 
     // Both processes export on their own schedule: wait for the upstream's span.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     let linked = loop {
-        let trace: Vec<Received> = spans
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|s| s.trace_id == trace_id)
-            .cloned()
-            .collect();
+        let trace = trace_of(&spans, trace_id);
         let call = trace.iter().find(|s| s.name == "upstream.call").cloned();
         let inner = call.as_ref().and_then(|call| {
             trace
@@ -261,13 +276,7 @@ allow = ["health"]
     // The gateway's own tool span closes after the call: stop the gateway (which flushes)
     // before reading the whole trace.
     assert_eq!(server.terminate().await, Some(0));
-    let trace: Vec<Received> = spans
-        .lock()
-        .expect("lock")
-        .iter()
-        .filter(|s| s.trace_id == trace_id)
-        .cloned()
-        .collect();
+    let trace = trace_of(&spans, trace_id);
     assert_eq!(
         call.attributes.get("upstream").map(String::as_str),
         Some("inner")
@@ -306,24 +315,17 @@ async fn proxy_mode_hands_the_trace_to_its_upstream_under_the_proxys_span() {
     env.push(("MCPGATE_PROXY", upstream_url.as_str()));
     let proxy = Server::start(&env).await;
     let (trace_id, parent) = ("8a3c60f7d188f8fa79d48a391a778fa6", "53995c3f42cd8ad8");
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": "health", "arguments": {}, "_meta": modern_meta()}});
-    let response = modern_request(&proxy, "tools/call", Some("health"))
-        .header("traceparent", format!("00-{trace_id}-{parent}-01"))
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 200);
+    call_in_trace(
+        &proxy,
+        "health",
+        json!({}),
+        modern_meta(),
+        Some((trace_id, parent)),
+    )
+    .await;
     assert_eq!(proxy.terminate().await, Some(0));
     assert_eq!(upstream.terminate().await, Some(0));
-    let trace: Vec<Received> = spans
-        .lock()
-        .expect("lock")
-        .iter()
-        .filter(|s| s.trace_id == trace_id)
-        .cloned()
-        .collect();
+    let trace = trace_of(&spans, trace_id);
     let https: Vec<_> = trace.iter().filter(|s| s.name == "http").collect();
     assert_eq!(
         https.len(),
