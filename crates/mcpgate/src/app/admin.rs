@@ -40,12 +40,7 @@ impl AdminServer {
             }
         }
         let http = &config.http;
-        let limits = ConnectionLimits {
-            header_read_timeout: http.header_read_timeout,
-            max_header_bytes: http.max_header_bytes,
-            http2_idle_timeout: http.http2_idle_timeout,
-            hsts_max_age: Duration::ZERO,
-        };
+        let limits = ConnectionLimits::of(http, Duration::ZERO);
         let server = crate::http::serve(listener, app.admin_router(), limits, drain.clone(), None);
         Self {
             drain,

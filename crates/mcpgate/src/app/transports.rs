@@ -33,12 +33,7 @@ impl HttpIntake {
         tls: Option<crate::http::Tls>,
     ) -> Self {
         let drain = DrainSignals::default();
-        let limits = ConnectionLimits {
-            header_read_timeout: http.header_read_timeout,
-            max_header_bytes: http.max_header_bytes,
-            http2_idle_timeout: http.http2_idle_timeout,
-            hsts_max_age: http.hsts_max_age,
-        };
+        let limits = ConnectionLimits::of(http, http.hsts_max_age);
         let server = crate::http::serve(listener, router, limits, drain.clone(), tls);
         Self {
             server: Some(tokio::spawn(server)),

@@ -59,6 +59,18 @@ pub struct ConnectionLimits {
     pub hsts_max_age: Duration,
 }
 
+impl ConnectionLimits {
+    /// The limits `http` sets, with `hsts_max_age` for the answers hyper makes.
+    pub fn of(http: &crate::config::HttpConfig, hsts_max_age: Duration) -> Self {
+        Self {
+            header_read_timeout: http.header_read_timeout,
+            max_header_bytes: http.max_header_bytes,
+            http2_idle_timeout: http.http2_idle_timeout,
+            hsts_max_age,
+        }
+    }
+}
+
 /// The steps of a drain, each a token the app cancels in order (see the module documentation).
 #[derive(Debug, Clone, Default)]
 pub struct DrainSignals {

@@ -162,13 +162,9 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
         (
             "admin",
             differs(&running.admin, &new.admin)
-                || secret_differs(&running.admin.metrics_token, &new.admin.metrics_token),
+                || running.admin.metrics_token != new.admin.metrics_token,
         ),
-        (
-            "store",
-            running.store.database_url != new.store.database_url
-                || differs(&running.store, &new.store),
-        ),
+        ("store", differs(&running.store, &new.store)),
         ("modules", differs(&running.modules, &modules)),
         ("workspace", differs(&running.workspace, &new.workspace)),
         (
@@ -179,10 +175,7 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
         ("telemetry (span export)", running.traces != new.traces),
         ("upstreams", differs(&running.upstreams, &new.upstreams)),
         ("proxy", differs(&running.proxy, &new.proxy)),
-        (
-            "redis.url",
-            secret_differs(&running.redis_url, &new.redis_url),
-        ),
+        ("redis.url", running.redis_url != new.redis_url),
     ];
     candidates
         .into_iter()
@@ -194,10 +187,6 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
 /// compared on their own where they matter).
 fn differs<T: Debug>(a: &T, b: &T) -> bool {
     format!("{a:?}") != format!("{b:?}")
-}
-
-fn secret_differs(a: &Option<config::Secret>, b: &Option<config::Secret>) -> bool {
-    a != b
 }
 
 fn log_outcome(result: &Result<ReloadReport, ReloadError>) {
