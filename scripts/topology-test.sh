@@ -5,8 +5,11 @@
 #
 # Checks, through the load balancer:
 #   - the official Python SDK client walks the workspace (create, comment, search, fetch,
-#     complete, archive) in the modern era, spread over both replicas, and in a legacy session
-#     (pinned to one replica by its session id);
+#     complete, archive) in the modern era, spread over both replicas, and in a legacy session;
+#   - a legacy session shared by the replicas (MCPGATE_SESSION_STORE=redis, no stickiness in
+#     the balancer): the Python SDK client calls tools in one session for 30 s, its requests
+#     alternating between the replicas; then again while replica 1 is killed with SIGKILL
+#     halfway, and the session continues on replica 2 (failed calls counted and reported);
 #   - a write on one replica is read on the other (one shared PostgreSQL);
 #   - a rolling restart under load: replica 1 gets SIGTERM, leaves the rotation through
 #     /readyz (MCPGATE_SHUTDOWN_DELAY), drains and exits 0, comes back; then replica 2 the
@@ -53,7 +56,7 @@ bin=$root/target/debug/mcpgate
 step "PostgreSQL database $database, Redis at $redis_url"
 psql "$admin_url" -q -c "CREATE DATABASE $database" >/dev/null || fail "cannot create the database"
 database_url="${admin_url%/*}/$database"
-export MCPGATE_DATABASE_URL=$database_url MCPGATE_REDIS_URL=$redis_url
+export MCPGATE_DATABASE_URL=$database_url MCPGATE_REDIS_URL=$redis_url MCPGATE_SESSION_STORE=redis
 export MCPGATE_AUTH=token MCPGATE_AUTH_TOKEN=$token MCPGATE_DEFAULT_ROLE=editor
 export MCPGATE_WORKSPACE_WRITE=true MCPGATE_TRUSTED_PROXIES=127.0.0.1 MCPGATE_SHUTDOWN_DELAY=3s
 export MCPGATE_RATE_LIMIT=100000/min MCPGATE_RATE_LIMIT_PREFIX="topology-$$:"
@@ -102,10 +105,49 @@ echo "tools/call answered: replica 1 $((${after1:-0} - ${before1:-0})), replica 
 [ $((${after1:-0} - ${before1:-0})) -gt 0 ] && [ $((${after2:-0} - ${before2:-0})) -gt 0 ] ||
   fail "the modern calls were not spread over both replicas"
 
-step "a legacy session through the balancer (pinned to its replica by Mcp-Session-Id)"
+step "a legacy session through the balancer (shared by the replicas)"
 "$python" "$client" --transport http --era legacy --url "$url" --token "$token" \
   --scenario workspace-walk >"$work/legacy.out" 2>>"$work/client.log" || fail "the legacy walk failed"
 echo "legacy workspace walk passed"
+
+step "one legacy session for 30 s, its requests alternating between the replicas"
+before1=$(calls_on 1); before2=$(calls_on 2)
+"$python" "$client" --transport http --era legacy --url "$url" --token "$token" \
+  --scenario soak --seconds "${SOAK_SECONDS:-30}" >"$work/soak.out" 2>>"$work/client.log" || fail "the soak client failed"
+after1=$(calls_on 1); after2=$(calls_on 2)
+soak=$(cat "$work/soak.out")
+echo "tools/call answered: replica 1 $((${after1:-0} - ${before1:-0})), replica 2 $((${after2:-0} - ${before2:-0}))"
+python3 - "$soak" <<'PY' || fail "the shared session did not hold: $soak"
+import json, sys
+s = json.loads(sys.argv[1])
+print(f"{s['calls']} calls in {s['seconds']} s, {len(s['failed'])} failed, p50 {s['p50_ms']} ms, "
+      f"p99 {s['p99_ms']} ms, session ids used {s['session_ids_used']}")
+sys.exit(0 if not s["failed"] and s["session_ids_used"] == 1 and s["ok"] > 100 else 1)
+PY
+[ $((${after1:-0} - ${before1:-0})) -gt 50 ] && [ $((${after2:-0} - ${before2:-0})) -gt 50 ] ||
+  fail "the session's calls did not alternate between the replicas"
+
+step "the same session while replica 1 is killed with SIGKILL halfway: it continues on replica 2"
+"$python" "$client" --transport http --era legacy --url "$url" --token "$token" \
+  --scenario soak --seconds "${SOAK_SECONDS:-30}" >"$work/kill.out" 2>>"$work/client.log" &
+soaker=$!
+sleep "$(( ${SOAK_SECONDS:-30} / 2 ))"
+kill -KILL "${pid[1]}"; wait "${pid[1]}" 2>/dev/null || true
+echo "replica 1 killed"
+wait "$soaker" || fail "the soak client failed"
+kill_result=$(cat "$work/kill.out")
+python3 - "$kill_result" <<'PY' || fail "the session did not survive the kill: $kill_result"
+import json, sys
+s = json.loads(sys.argv[1])
+print(f"{s['calls']} calls in {s['seconds']} s, {len(s['failed'])} failed, p50 {s['p50_ms']} ms, "
+      f"p99 {s['p99_ms']} ms, max {s['max_ms']} ms, session ids used {s['session_ids_used']}")
+for f in s["failed"]:
+    print(f"  failed at {f['at_s']} s after {f['ms']} ms: {f['tool']}: {f['error']}")
+# At most the call in flight on the killed replica fails; the session is never lost.
+sys.exit(0 if len(s["failed"]) <= 1 and s["session_ids_used"] == 1 and s["ok"] > 100 else 1)
+PY
+start_replica 1
+sleep 3 # back in the rotation (rise 2, inter 1s)
 
 step "a write on one replica is read on the other"
 note=$(curl -fsS -X POST "http://127.0.0.1:${port[1]}/api/v1/notes" -H "authorization: Bearer $token" \

@@ -128,6 +128,16 @@ pub struct Config {
     pub redis_url: Option<Secret>,
 }
 
+/// Where legacy sessions are recorded (see [`HttpConfig::session_store`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionStoreKind {
+    /// In this process: a session lives on the replica that created it.
+    #[default]
+    Memory,
+    /// In Redis, shared by every replica.
+    Redis,
+}
+
 /// A setting that may hold a credential (a URL with a password): printed as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -209,6 +219,10 @@ pub struct HttpConfig {
     /// `none` is bounded by `max_sessions` only). Default 64. Env
     /// `MCPGATE_MAX_SESSIONS_PER_PRINCIPAL`.
     pub max_sessions_per_principal: usize,
+    /// Where legacy sessions are recorded: `memory` (this process only; the default) or
+    /// `redis` (shared by every replica on `MCPGATE_REDIS_URL`, so a session continues on any
+    /// of them). Env `MCPGATE_SESSION_STORE`.
+    pub session_store: SessionStoreKind,
     /// Answer stateless requests with plain JSON when no notification is sent first. Default
     /// true. Env `MCPGATE_JSON_RESPONSE`.
     pub json_response: bool,

@@ -22,5 +22,6 @@ pub mod workspace;
 
 #[cfg(test)]
 mod props;
+mod redis_link;
 
 pub use app::{App, shutdown_signal};

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{HttpConfig, Layers, Overrides};
+use super::{HttpConfig, Layers, Overrides, SessionStoreKind};
 
 const DEFAULT_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1", "[::1]"];
 const DEFAULT_ORIGINS: &[&str] = &[
@@ -182,6 +182,16 @@ pub(super) fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpCon
             "http.max_sessions_per_principal",
             "MCPGATE_MAX_SESSIONS_PER_PRINCIPAL",
             64,
+        ),
+        session_store: l.choice(
+            "http.session_store",
+            "MCPGATE_SESSION_STORE",
+            SessionStoreKind::Memory,
+            |s| match s {
+                "memory" => Ok(SessionStoreKind::Memory),
+                "redis" => Ok(SessionStoreKind::Redis),
+                other => Err(format!("expected memory or redis, found {other:?}")),
+            },
         ),
         json_response: l.get_or("http.json_response", "MCPGATE_JSON_RESPONSE", true),
         legacy_sse: l.get_or("http.legacy_sse", "MCPGATE_LEGACY_SSE", false),

@@ -125,6 +125,13 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
             "expected a redis:// or rediss:// URL",
         );
     }
+    if http.session_store == super::SessionStoreKind::Redis && redis_url.is_none() {
+        l.issue(
+            "http.session_store",
+            Some("MCPGATE_SESSION_STORE"),
+            "sessions shared in Redis need MCPGATE_REDIS_URL",
+        );
+    }
 
     // Auth `dev` checks nothing either: its tokens are unsigned, so anyone can name any user,
     // org and role. Both are refused off loopback unless the operator says a proxy in front

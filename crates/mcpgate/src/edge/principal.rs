@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 /// How the principal was established.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AuthVia {
     /// The configured default principal (auth `none`, stdio, or `dev` without a header).
     Default,

@@ -135,13 +135,12 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
             (request, reservation, Some(post))
         }
         // rmcp ends any session it is named, without asking whose it is.
-        Method::DELETE
-            if session
-                .as_deref()
-                .is_some_and(|id| !mcp.sessions.is_owned_by(id, &owner)) =>
-        {
-            return session_not_found(None);
-        }
+        Method::DELETE => match session.as_deref() {
+            Some(id) if !mcp.sessions.may_end(id, &owner).await => {
+                return session_not_found(None);
+            }
+            _ => (request, None, None),
+        },
         _ => (request, None, None),
     };
     let mut response = SessionCaller::new(owner, reservation)

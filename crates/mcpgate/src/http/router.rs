@@ -16,8 +16,8 @@ use super::edge_layer::{EdgeState, edge};
 use super::mcp_layer::{McpState, mcp_exchange};
 use super::probes::{healthz, metrics, readyz};
 use super::proxy_route::{ProxyState, proxy_exchange};
-use super::sessions::{Owned, SessionLimits, Sessions};
-use crate::config::HttpConfig;
+use super::sessions::{Owned, SessionLimits, Sessions, SharedSessions};
+use crate::config::{Config, HttpConfig, SessionStoreKind};
 use crate::edge::OriginPolicy;
 use crate::lifecycle::Lifecycle;
 use crate::mcp::Handler;
@@ -25,14 +25,31 @@ use crate::proxy::Proxy;
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 
-/// Legacy sessions: in memory, bound to their creators, capped, closed when idle.
-fn sessions(http: &HttpConfig, metrics: &Metrics, lifecycle: &Lifecycle) -> Arc<Sessions> {
-    Arc::new(Sessions::new(
-        session_limits(http),
-        metrics.sessions_live().clone(),
-        lifecycle,
-    ))
+/// Legacy sessions: bound to their creators, capped, closed when idle; in memory, and with
+/// `MCPGATE_SESSION_STORE=redis` recorded in Redis too, so any replica continues them.
+fn sessions(config: &Config, metrics: &Metrics, lifecycle: &Lifecycle) -> Arc<Sessions> {
+    let http = &config.http;
+    let gauge = metrics.sessions_live().clone();
+    let shared = match (http.session_store, &config.redis_url) {
+        (SessionStoreKind::Redis, Some(url)) => {
+            match SharedSessions::open(&url.0, http.session_idle_timeout, SESSION_STORE_TIMEOUT) {
+                Ok(shared) => Some(Arc::new(shared)),
+                Err(e) => {
+                    tracing::error!(error = %e, "sessions are not shared: the store cannot be opened");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    match shared {
+        Some(shared) => Sessions::shared(session_limits(http), gauge, lifecycle, shared),
+        None => Arc::new(Sessions::new(session_limits(http), gauge, lifecycle)),
+    }
 }
+
+/// Each call to the shared session store is bounded by this.
+const SESSION_STORE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The caps and timings of sessions, served or proxied.
 fn session_limits(http: &HttpConfig) -> SessionLimits {
@@ -61,6 +78,10 @@ fn mcp_service(
         // copy of the check is switched off rather than kept in two places.
         .disable_allowed_hosts()
         .disable_allowed_origins();
+    let mut config = config;
+    config.session_store = sessions.store().map(|store| {
+        store as Arc<dyn rmcp::transport::streamable_http_server::session::SessionStore>
+    });
     let handler = handler.clone();
     StreamableHttpService::new(move || Ok(handler.for_new_session()), sessions, config)
 }
@@ -169,7 +190,7 @@ pub fn build_router(state: &AppState, handler: &Handler, oauth_metadata: Option<
         trusted_proxies: http.trusted_proxies.clone().into(),
         in_flight: state.lifecycle.calls().clone(),
     };
-    let sessions = sessions(http, &state.metrics, &state.lifecycle);
+    let sessions = sessions(&state.config, &state.metrics, &state.lifecycle);
     let mcp_state = McpState {
         sessions: Arc::clone(&sessions),
         session_retry_after: http.session_idle_timeout.min(Duration::from_secs(60)),

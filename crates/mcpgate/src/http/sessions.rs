@@ -22,6 +22,7 @@
 
 mod events;
 mod session;
+mod shared;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -30,7 +31,9 @@ use std::time::{Duration, Instant};
 use futures::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::SessionManager;
-use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionId};
+use rmcp::transport::streamable_http_server::session::{
+    RestoreOutcome, ServerSseMessage, SessionId,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +46,7 @@ pub use events::BadEventId;
 use events::EventId;
 pub use session::Session;
 pub use session::{ResumeError, SessionClosed, SessionTransport};
+pub use shared::SharedSessions;
 
 /// Who created a session: what must match for a request to use it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -112,6 +116,9 @@ pub enum SessionsError {
     /// `create_session` outside a request that reserved a place (not through the MCP layer).
     #[error("no session place was reserved for this request")]
     NotReserved,
+    /// A shared session cannot be made here: a cap is reached.
+    #[error("no place for the session on this replica: {0:?}")]
+    Full(SessionsFull),
 }
 
 /// What a session table holds for each id: a served session, or (proxy mode) the record of
@@ -181,6 +188,8 @@ fn lock<S>(table: &SharedTable<S>) -> MutexGuard<'_, Table<S>> {
 pub struct Owned<S> {
     table: SharedTable<S>,
     limits: SessionLimits,
+    /// The records replicas share, when sessions are shared (served sessions only).
+    shared: Option<Arc<SharedSessions>>,
 }
 
 /// In-memory legacy sessions served here.
@@ -206,7 +215,11 @@ impl<S: Held> Owned<S> {
                     Ok(())
                 });
         }
-        Self { table, limits }
+        Self {
+            table,
+            limits,
+            shared: None,
+        }
     }
 
     /// Reserve a place for a session `owner` is about to create, or say which cap is reached.
@@ -284,6 +297,56 @@ impl<S: Held> Owned<S> {
 }
 
 impl Sessions {
+    /// Sessions recorded in `shared` too, so every replica can continue them; the records of
+    /// those used here are kept fresh by one of the app's background tasks.
+    pub fn shared(
+        limits: SessionLimits,
+        gauge: Gauge,
+        lifecycle: &Lifecycle,
+        shared: Arc<SharedSessions>,
+    ) -> Arc<Self> {
+        let sessions = Arc::new(Self {
+            shared: Some(Arc::clone(&shared)),
+            ..Self::new(limits, gauge, lifecycle)
+        });
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let weak = Arc::downgrade(&sessions);
+            lifecycle
+                .tasks()
+                .spawn("shared session keeper", move |stop| async move {
+                    shared::keep(weak, shared, stop).await;
+                    Ok(())
+                });
+        }
+        sessions
+    }
+
+    /// The store rmcp restores sessions from, when sessions are shared.
+    pub fn store(&self) -> Option<Arc<SharedSessions>> {
+        self.shared.clone()
+    }
+
+    /// Whether `owner` may end session `id`: one of its sessions here, or (shared) anywhere.
+    pub async fn may_end(&self, id: &str, owner: &SessionOwner) -> bool {
+        if self.is_owned_by(id, owner) {
+            return true;
+        }
+        match &self.shared {
+            Some(shared) => shared.owner(id).await.is_some_and(|o| o == *owner),
+            None => false,
+        }
+    }
+
+    /// Ids of the sessions held here that were in use within `window` before `now`.
+    fn used_since(&self, now: Instant, window: Duration) -> Vec<String> {
+        lock(&self.table)
+            .live
+            .iter()
+            .filter(|(_, live)| !live.session.idle_for(window, now))
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+
     /// Whether the caller of the current request owns `id`, a session that has not expired.
     fn caller_owns(&self, id: &SessionId) -> bool {
         CALLER
@@ -409,6 +472,27 @@ impl SessionManager for Sessions {
         let (session, transport) = Session::new(self.limits.sse_retry);
         reservation.bind(id.clone(), session);
         Ok((id, transport))
+    }
+
+    /// A shared session another replica created, made here for the caller (rmcp found its
+    /// record, which names this caller, and replays `initialize` next).
+    async fn restore_session(
+        &self,
+        id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        if self.shared.is_none() {
+            return Ok(RestoreOutcome::NotSupported);
+        }
+        if self.get(&id).is_some() {
+            return Ok(RestoreOutcome::AlreadyPresent);
+        }
+        let owner = CALLER
+            .try_with(|caller| caller.owner.clone())
+            .map_err(|_| SessionsError::NotReserved)?;
+        let reservation = self.reserve(owner).map_err(SessionsError::Full)?;
+        let (session, transport) = Session::new(self.limits.sse_retry);
+        reservation.bind(id, session);
+        Ok(RestoreOutcome::Restored(transport))
     }
 
     async fn initialize_session(

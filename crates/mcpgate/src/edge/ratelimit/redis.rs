@@ -10,9 +10,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
 use super::{Decision, FailurePolicy, Quota, RateLimitSetupError};
+use crate::redis_link::{LinkError, RedisLink};
 
 /// The decision script.
 const GCRA_SCRIPT: &str = include_str!("gcra.lua");
@@ -20,30 +19,22 @@ const GCRA_SCRIPT: &str = include_str!("gcra.lua");
 /// At most one warning about an unreachable Redis per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
-/// The shortest timeout accepted; shorter ones are raised to it.
-const MIN_TIMEOUT: Duration = Duration::from_millis(1);
-
 /// The Redis-shared backend.
 pub(super) struct RedisBackend {
-    connection: ConnectionManager,
+    link: RedisLink,
     script: redis::Script,
     prefix: String,
     policy: FailurePolicy,
-    timeout: Duration,
-    /// `host:port` (or socket path) for logs: never the credentials.
-    endpoint: String,
-    /// The password, scrubbed from any error text that would be logged.
-    password: Option<String>,
     warnings: WarnGate,
 }
 
 impl fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBackend")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.link.endpoint)
             .field("prefix", &self.prefix)
             .field("policy", &self.policy)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.link.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -57,32 +48,15 @@ impl RedisBackend {
         policy: FailurePolicy,
         timeout: Duration,
     ) -> Result<RedisBackend, RateLimitSetupError> {
-        let client = redis::Client::open(url).map_err(|e| RateLimitSetupError::InvalidUrl {
-            reason: scrub(e.to_string(), url_password(url).as_deref()),
-        })?;
-        let info = client.get_connection_info();
-        let endpoint = info.addr().to_string();
-        let password = info.redis_settings().password().map(str::to_owned);
-        let timeout = timeout.max(MIN_TIMEOUT);
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
-            RateLimitSetupError::Client {
-                reason: scrub(e.to_string(), password.as_deref()),
-            }
+        let link = RedisLink::open(url, timeout).map_err(|e| match e {
+            LinkError::InvalidUrl(reason) => RateLimitSetupError::InvalidUrl { reason },
+            LinkError::Client(reason) => RateLimitSetupError::Client { reason },
         })?;
         let backend = RedisBackend {
-            connection,
+            link,
             script: redis::Script::new(GCRA_SCRIPT),
             prefix: prefix.to_owned(),
             policy,
-            timeout,
-            endpoint,
-            password,
             warnings: WarnGate::new(),
         };
         backend.warm_up().await;
@@ -91,12 +65,14 @@ impl RedisBackend {
 
     /// Connect and load the script, waiting at most the timeout; failure is only logged.
     async fn warm_up(&self) {
-        let mut connection = self.connection.clone();
+        let mut connection = self.link.connection.clone();
         let load = self.script.load_async(&mut connection);
-        match tokio::time::timeout(self.timeout, load).await {
-            Ok(Ok(_)) => tracing::debug!(endpoint = %self.endpoint, "rate-limit Redis connected"),
+        match tokio::time::timeout(self.link.timeout, load).await {
+            Ok(Ok(_)) => {
+                tracing::debug!(endpoint = %self.link.endpoint, "rate-limit Redis connected");
+            }
             Ok(Err(e)) => self.warn(&e.to_string()),
-            Err(_) => self.warn(&format!("no answer within {:?}", self.timeout)),
+            Err(_) => self.warn(&format!("no answer within {:?}", self.link.timeout)),
         }
     }
 
@@ -108,9 +84,9 @@ impl RedisBackend {
             .key(format!("{}{key}", self.prefix))
             .arg(interval)
             .arg(quota.effective_burst());
-        let mut connection = self.connection.clone();
+        let mut connection = self.link.connection.clone();
         let call = invocation.invoke_async::<(i64, i64, i64)>(&mut connection);
-        match tokio::time::timeout(self.timeout, call).await {
+        match tokio::time::timeout(self.link.timeout, call).await {
             Ok(Ok((allowed, reset, retry_after))) => {
                 let reset = micros(reset);
                 if allowed == 1 {
@@ -124,7 +100,7 @@ impl RedisBackend {
                 Decision::degraded(quota, self.policy)
             }
             Err(_) => {
-                self.warn(&format!("no answer within {:?}", self.timeout));
+                self.warn(&format!("no answer within {:?}", self.link.timeout));
                 Decision::degraded(quota, self.policy)
             }
         }
@@ -133,10 +109,10 @@ impl RedisBackend {
     fn warn(&self, error: &str) {
         if let Some(suppressed) = self.warnings.pass() {
             tracing::warn!(
-                endpoint = %self.endpoint,
+                endpoint = %self.link.endpoint,
                 policy = ?self.policy,
                 suppressed,
-                error = %scrub(error.to_owned(), self.password.as_deref()),
+                error = %self.link.scrub(error.to_owned()),
                 "rate-limit Redis unavailable; the failure policy decides"
             );
         }
@@ -146,23 +122,6 @@ impl RedisBackend {
 /// Microseconds from the script, never negative.
 fn micros(value: i64) -> Duration {
     Duration::from_micros(u64::try_from(value).unwrap_or(0))
-}
-
-/// Replace every occurrence of `secret` in `text`.
-fn scrub(text: String, secret: Option<&str>) -> String {
-    match secret {
-        Some(secret) if !secret.is_empty() => text.replace(secret, "***"),
-        _ => text,
-    }
-}
-
-/// The password part of `scheme://user:password@host...`, if any, as written.
-fn url_password(url: &str) -> Option<String> {
-    let (_, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    let (_, password) = userinfo.split_once(':')?;
-    Some(password.to_owned())
 }
 
 /// Lets one warning through per [`WARN_EVERY`], counting the ones held back.
@@ -410,20 +369,6 @@ pub(super) mod tests {
             );
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
-    }
-
-    #[test]
-    fn passwords_are_scrubbed() {
-        assert_eq!(
-            url_password("redis://user:s3cret@host:6379/0").as_deref(),
-            Some("s3cret")
-        );
-        assert_eq!(url_password("redis://host:6379"), None);
-        assert_eq!(
-            scrub("auth s3cret failed".to_owned(), Some("s3cret")),
-            "auth *** failed"
-        );
-        assert_eq!(scrub("x".to_owned(), Some("")), "x");
     }
 
     #[test]

@@ -23,6 +23,12 @@ complete it with `process_task`, archive it, and check each answer.
 `arguments` and the `expect`ed text in the answer): how tests drive tools of upstreams federated
 behind the gateway.
 
+`--scenario soak` (HTTP only; needs MCPGATE_WORKSPACE_WRITE=true) calls tools in one session for
+`--seconds`, one call after another (write a note, read it back, list notes, health), each bounded
+by its own timeout, and reports how many succeeded, each failure with when it happened and how
+long it took, the latency percentiles, and how many session ids the client used (one: the session
+was never lost). Failures are reported, not raised: a test that kills a replica under it decides.
+
 `--scenario unknown-tool` (HTTP only) runs just the bad-input check: the SDK must raise a JSON-RPC
 error for an unknown tool that names the tool, and the error on the wire must carry the id of the
 request that caused it.
@@ -36,6 +42,7 @@ import importlib.metadata
 import json
 import sys
 import tempfile
+import time
 import uuid
 from typing import Any
 
@@ -406,6 +413,72 @@ async def run_calls(client: Client, era: str, calls: list[dict[str, Any]]) -> di
     return {"protocol_version": client.protocol_version, "tool_count": len(names), "calls": answers}
 
 
+SOAK_CALL_TIMEOUT_SECONDS = 10.0
+
+
+async def run_soak(client: Client, era: str, seconds: float, recorder: RecordingTransport) -> dict[str, Any]:
+    """Call tools in one session for `seconds` (see the module docs)."""
+    await connect_era(client, era)
+    started = time.monotonic()
+    latencies: list[float] = []
+    failures: list[dict[str, Any]] = []
+    note_id: str | None = None
+    step = 0
+    while time.monotonic() - started < seconds:
+        kind = step % 4
+        step += 1
+        if kind == 0:
+            tool, arguments = "create_note", {"title": f"soak {step}", "body": "written during the soak"}
+        elif kind == 1 and note_id is not None:
+            tool, arguments = "get_note", {"id": note_id}
+        elif kind == 2:
+            tool, arguments = "list_notes", {"limit": 5}
+        else:
+            tool, arguments = "health", {}
+        t0 = time.monotonic()
+        error: str | None = None
+        try:
+            result = await client.call_tool(tool, arguments, read_timeout_seconds=SOAK_CALL_TIMEOUT_SECONDS)
+            text = "".join(c.text for c in result.content if isinstance(c, types.TextContent))
+            if result.is_error:
+                error = f"isError: {text[:200]}"
+            elif tool == "create_note" and result.structured_content:
+                note_id = result.structured_content.get("id")
+        except Exception as e:  # noqa: BLE001 - every failure is counted and reported
+            error = f"{type(e).__name__}: {str(e)[:200]}"
+        elapsed = time.monotonic() - t0
+        if error is None:
+            latencies.append(elapsed)
+        else:
+            failures.append(
+                {"at_s": round(t0 - started, 3), "ms": round(elapsed * 1000, 1), "tool": tool, "error": error}
+            )
+    latencies.sort()
+
+    def percentile(p: float) -> float | None:
+        if not latencies:
+            return None
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 2)
+
+    sent_ids = {
+        e["request_headers"].get("mcp-session-id")
+        for e in recorder.exchanges
+        if e["request_headers"].get("mcp-session-id")
+    }
+    return {
+        "protocol_version": client.protocol_version,
+        "seconds": round(time.monotonic() - started, 1),
+        "calls": step,
+        "ok": len(latencies),
+        "failed": failures,
+        "p50_ms": percentile(0.5),
+        "p99_ms": percentile(0.99),
+        "max_ms": percentile(1.0),
+        "session_ids_used": len(sent_ids),
+        "statuses": sorted({f"{e['method']} {e['status']}" for e in recorder.exchanges}),
+    }
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     mode = "legacy" if args.era == "legacy" else MODERN_VERSION
     expected_version = LEGACY_VERSION if args.era == "legacy" else MODERN_VERSION
@@ -453,6 +526,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 summary.update(await run_unknown_tool(client, args.era, recorder))
             elif args.scenario == "workspace-walk":
                 summary.update(await run_workspace_walk(client, args.era))
+            elif args.scenario == "soak":
+                summary.update(await run_soak(client, args.era, args.seconds, recorder))
             elif args.scenario == "calls":
                 summary.update(await run_calls(client, args.era, [json.loads(c) for c in args.call]))
             else:
@@ -472,7 +547,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="extra env for the spawned server"
     )
     parser.add_argument(
-        "--scenario", choices=["standard", "unknown-tool", "workspace-walk", "calls"], default="standard"
+        "--scenario", choices=["standard", "unknown-tool", "workspace-walk", "calls", "soak"], default="standard"
     )
     parser.add_argument(
         "--call",
@@ -481,6 +556,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="JSON",
         help='with --scenario calls: {"tool": ..., "arguments": {...}, "expect": "text in the answer"}',
     )
+    parser.add_argument("--seconds", type=float, default=30.0, help="with --scenario soak: how long to call")
     args = parser.parse_args(argv)
     if args.transport in ("http", "sse") and not args.url:
         parser.error("--transport http needs --url")
@@ -503,7 +579,8 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     label = f"python sdk client ({args.transport}, {args.era}, {args.scenario})"
     try:
-        summary = asyncio.run(asyncio.wait_for(main_async(args), OVERALL_TIMEOUT_SECONDS))
+        overall = OVERALL_TIMEOUT_SECONDS + (args.seconds if args.scenario == "soak" else 0)
+        summary = asyncio.run(asyncio.wait_for(main_async(args), overall))
     except BaseException as error:  # noqa: BLE001 - report anything the SDK raised, with its type
         for leaf in leaf_errors(error):
             if isinstance(leaf, CheckFailed):

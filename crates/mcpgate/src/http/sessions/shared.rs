@@ -1,0 +1,279 @@
+//! Legacy sessions shared by replicas (`MCPGATE_SESSION_STORE=redis`).
+//!
+//! Each session's record — who created it and its `initialize` parameters — is written to
+//! Redis before the client learns the session's id, under `mcpgate:session:<id>` with a TTL of
+//! the idle timeout. A replica that is asked for a session it does not hold loads the record
+//! (rmcp's [`SessionStore`]), and when the caller is the session's creator it makes the session
+//! here and replays `initialize` into a fresh service (rmcp's restore path); anyone else is
+//! answered as for an unknown id. So a load balancer may send each request of a session to any
+//! replica, and a replica may die, without the client noticing more than the calls it had in
+//! flight there.
+//!
+//! Why a store rather than sealed session ids: a sealed id can be opened by any replica with
+//! the key, but it cannot be revoked (an ended session's id would open again) and cannot
+//! expire when idle without a store anyway; the record is small, read once per replica per
+//! session, and its TTL is the idle timeout.
+//!
+//! Every [`KEEP_EVERY`] each replica refreshes the TTL of the sessions it held in use since
+//! its last round (one pipelined round trip for all of them) and closes those whose record is
+//! gone: a session ended (`DELETE`) on one replica ends on the others within that interval.
+//! What a session set after `initialize` (`logging/setLevel`, resource subscriptions) stays
+//! with the replica it was set on.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{Implementation, InitializeRequestParams};
+use rmcp::transport::streamable_http_server::session::store::{
+    SessionState, SessionStore, SessionStoreError,
+};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::{CALLER, SessionOwner, Sessions};
+use crate::edge::AuthVia;
+use crate::redis_link::RedisLink;
+
+/// How often a replica refreshes the records of the sessions it uses and notices ended ones.
+pub const KEEP_EVERY: Duration = Duration::from_secs(2);
+
+/// A record larger than this keeps only the protocol version, the capabilities and the
+/// client's name and version (a client may send a large `initialize`; Redis holds one per
+/// session).
+const RECORD_MAX: usize = 16 * 1024;
+
+/// The longest session id looked up (ours are 36 characters); others are unknown without a
+/// round trip.
+const ID_MAX: usize = 128;
+
+/// What Redis holds for one session.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    via: AuthVia,
+    org: String,
+    subject: String,
+    issuer: Option<String>,
+    init: InitializeRequestParams,
+}
+
+impl Record {
+    fn owner(&self) -> SessionOwner {
+        SessionOwner {
+            via: self.via,
+            org: self.org.as_str().into(),
+            subject: self.subject.as_str().into(),
+            issuer: self.issuer.as_deref().map(Into::into),
+        }
+    }
+}
+
+/// The session records in Redis.
+pub struct SharedSessions {
+    link: RedisLink,
+    prefix: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for SharedSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedSessions")
+            .field("endpoint", &self.link.endpoint)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a session's record is still there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    Alive,
+    Gone,
+}
+
+impl SharedSessions {
+    /// Records on the Redis at `url`, expiring after `idle`, each call bounded by `timeout`.
+    pub fn open(url: &str, idle: Duration, timeout: Duration) -> anyhow::Result<Self> {
+        let link =
+            RedisLink::open(url, timeout).map_err(|e| anyhow::anyhow!("session store: {e:?}"))?;
+        Ok(Self {
+            link,
+            prefix: "mcpgate:session:".to_owned(),
+            ttl: idle,
+        })
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!("{}{id}", self.prefix)
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The record of `id`, its TTL restarted; `None` when there is none or it does not parse.
+    async fn record(&self, id: &str) -> Result<Option<Record>, String> {
+        if id.is_empty() || id.len() > ID_MAX {
+            return Ok(None);
+        }
+        let mut command = redis::cmd("GETEX");
+        command.arg(self.key(id)).arg("PX").arg(self.ttl_ms());
+        let Some(text) = self.link.call::<Option<String>>(&command).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_str(&text) {
+            Ok(record) => Ok(Some(record)),
+            Err(e) => {
+                tracing::warn!(error = %e, "a shared session record does not parse; treated as unknown");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Who created session `id`, if its record is there.
+    pub async fn owner(&self, id: &str) -> Option<SessionOwner> {
+        match self.record(id).await {
+            Ok(record) => record.map(|r| r.owner()),
+            Err(e) => {
+                tracing::warn!(endpoint = %self.link.endpoint, error = %e, "session store unavailable");
+                None
+            }
+        }
+    }
+
+    /// Refresh the records of `ids`, in one round trip; which of them are gone. When Redis
+    /// cannot answer, none is taken for gone (a blip must not end sessions).
+    pub async fn keep(&self, ids: &[String]) -> Vec<Kept> {
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("PEXPIRE").arg(self.key(id)).arg(self.ttl_ms());
+        }
+        let mut connection = self.link.connection.clone();
+        let answer = tokio::time::timeout(
+            self.link.timeout,
+            pipe.query_async::<Vec<i64>>(&mut connection),
+        )
+        .await;
+        match answer {
+            Ok(Ok(kept)) => kept
+                .into_iter()
+                .map(|k| if k == 1 { Kept::Alive } else { Kept::Gone })
+                .collect(),
+            Ok(Err(e)) => {
+                let error = self.link.scrub(e.to_string());
+                tracing::warn!(endpoint = %self.link.endpoint, %error, "session store unavailable");
+                vec![Kept::Alive; ids.len()]
+            }
+            Err(_) => {
+                tracing::warn!(endpoint = %self.link.endpoint, "session store did not answer");
+                vec![Kept::Alive; ids.len()]
+            }
+        }
+    }
+}
+
+/// The caller of the current request, as a session's owner.
+fn caller() -> Option<SessionOwner> {
+    CALLER.try_with(|caller| caller.owner.clone()).ok()
+}
+
+/// `init` within [`RECORD_MAX`] once serialised: as is, or trimmed to what a restore needs.
+fn bounded(init: &InitializeRequestParams, record: Record) -> Option<String> {
+    let text = serde_json::to_string(&record).ok()?;
+    if text.len() <= RECORD_MAX {
+        return Some(text);
+    }
+    let mut trimmed = InitializeRequestParams::new(
+        init.capabilities.clone(),
+        Implementation::new(
+            init.client_info.name.chars().take(256).collect::<String>(),
+            init.client_info
+                .version
+                .chars()
+                .take(64)
+                .collect::<String>(),
+        ),
+    );
+    trimmed.protocol_version = init.protocol_version.clone();
+    let text = serde_json::to_string(&Record {
+        init: trimmed,
+        ..record
+    })
+    .ok()?;
+    (text.len() <= RECORD_MAX).then_some(text)
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SharedSessions {
+    /// The session's `initialize` parameters, only for the caller who created it.
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        let Some(caller) = caller() else {
+            return Ok(None);
+        };
+        let record = self
+            .record(session_id)
+            .await
+            .map_err(SessionStoreError::from)?;
+        Ok(record
+            .filter(|record| record.owner() == caller)
+            .map(|record| SessionState::new(record.init)))
+    }
+
+    /// Called by rmcp after a session's `initialize` was answered, before the answer is sent.
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        let owner = caller().ok_or("no caller for a new session")?;
+        let record = Record {
+            via: owner.via,
+            org: owner.org.to_string(),
+            subject: owner.subject.to_string(),
+            issuer: owner.issuer.as_deref().map(str::to_owned),
+            init: state.initialize_params.clone(),
+        };
+        let text = bounded(&state.initialize_params, record)
+            .ok_or("the session's initialize parameters are too large to share")?;
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.key(session_id))
+            .arg(text)
+            .arg("PX")
+            .arg(self.ttl_ms());
+        self.link.call::<()>(&command).await?;
+        Ok(())
+    }
+
+    /// Called by rmcp for a `DELETE` of the session.
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        let mut command = redis::cmd("DEL");
+        command.arg(self.key(session_id));
+        self.link.call::<()>(&command).await?;
+        Ok(())
+    }
+}
+
+/// Every [`KEEP_EVERY`] until `stop`: refresh the records of the sessions used here since the
+/// last round and close those whose record is gone (ended elsewhere, or expired).
+pub(super) async fn keep(
+    sessions: Weak<Sessions>,
+    shared: Arc<SharedSessions>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(KEEP_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+        let Some(sessions) = sessions.upgrade() else {
+            return;
+        };
+        let ids = sessions.used_since(Instant::now(), KEEP_EVERY);
+        let kept = shared.keep(&ids).await;
+        for (id, kept) in ids.iter().zip(kept) {
+            if kept == Kept::Gone {
+                tracing::debug!("a shared session ended on another replica; closed here too");
+                sessions.close(id);
+            }
+        }
+    }
+}
