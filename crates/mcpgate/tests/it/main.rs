@@ -24,6 +24,7 @@ mod sdk_auth;
 mod sdk_clients;
 mod sessions;
 mod shape;
+mod shared_sessions;
 mod shutdown;
 mod stdio;
 mod store;
