@@ -12,6 +12,8 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// A connection to one Redis server.
 #[derive(Clone)]
 pub(crate) struct RedisLink {
+    /// The client, for connections of their own (subscriptions, blocking reads).
+    pub client: redis::Client,
     /// The connection (clone it for each call).
     pub connection: ConnectionManager,
     /// `host:port` (or socket path) for logs: never the credentials.
@@ -48,9 +50,10 @@ impl RedisLink {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| LinkError::Client(scrub(e.to_string(), password.as_deref())))?;
         Ok(RedisLink {
+            client,
             connection,
             endpoint,
             timeout,

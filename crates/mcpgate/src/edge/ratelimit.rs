@@ -66,7 +66,7 @@ pub struct RateLimiter {
 #[derive(Debug)]
 enum Backend {
     Local(LocalBackend),
-    Redis(RedisBackend),
+    Redis(Box<RedisBackend>),
 }
 
 impl RateLimiter {
@@ -94,7 +94,7 @@ impl RateLimiter {
     ) -> Result<Self, RateLimitSetupError> {
         let backend = RedisBackend::connect(url, prefix, policy, timeout).await?;
         Ok(RateLimiter {
-            backend: Arc::new(Backend::Redis(backend)),
+            backend: Arc::new(Backend::Redis(Box::new(backend))),
         })
     }
 

@@ -21,6 +21,7 @@
 //! request in flight, no stream open) is closed by a sweeper.
 
 mod events;
+mod relay;
 mod session;
 mod shared;
 
@@ -43,7 +44,7 @@ use crate::edge::{AuthVia, Principal};
 use crate::lifecycle::Lifecycle;
 
 pub use events::BadEventId;
-use events::EventId;
+use futures::StreamExt as _;
 pub use session::Session;
 pub use session::{ResumeError, SessionClosed, SessionTransport};
 pub use shared::SharedSessions;
@@ -310,6 +311,13 @@ impl Sessions {
             ..Self::new(limits, gauge, lifecycle)
         });
         if tokio::runtime::Handle::try_current().is_ok() {
+            let (weak, relay) = (Arc::downgrade(&sessions), Arc::clone(shared.relay()));
+            lifecycle
+                .tasks()
+                .spawn("stream relay", move |stop| async move {
+                    relay::serve(weak, relay, stop).await;
+                    Ok(())
+                });
             let weak = Arc::downgrade(&sessions);
             lifecycle
                 .tasks()
@@ -357,6 +365,15 @@ impl Sessions {
     /// Live session `id` (rmcp asked `has_session` for the caller before routing to it).
     fn session(&self, id: &str) -> Result<Arc<Session>, SessionsError> {
         self.get(id).ok_or(SessionsError::NotFound)
+    }
+
+    /// A new session, whose event ids name this replica when sessions are shared.
+    fn new_session(&self) -> (Arc<Session>, SessionTransport) {
+        let replica = self
+            .shared
+            .as_ref()
+            .map(|s| Arc::clone(s.relay().replica()));
+        Session::on_replica(self.limits.sse_retry, replica)
     }
 }
 
@@ -469,7 +486,7 @@ impl SessionManager for Sessions {
             .ok_or(SessionsError::NotReserved)?;
         // 122 random bits: an id cannot be guessed (and is no credential anyway).
         let id: SessionId = uuid::Uuid::new_v4().to_string().into();
-        let (session, transport) = Session::new(self.limits.sse_retry);
+        let (session, transport) = self.new_session();
         reservation.bind(id.clone(), session);
         Ok((id, transport))
     }
@@ -490,7 +507,7 @@ impl SessionManager for Sessions {
             .try_with(|caller| caller.owner.clone())
             .map_err(|_| SessionsError::NotReserved)?;
         let reservation = self.reserve(owner).map_err(SessionsError::Full)?;
-        let (session, transport) = Session::new(self.limits.sse_retry);
+        let (session, transport) = self.new_session();
         reservation.bind(id, session);
         Ok(RestoreOutcome::Restored(transport))
     }
@@ -527,7 +544,15 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
-        Ok(self.session(id)?.accept(message).await?)
+        let session = self.session(id)?;
+        // A shared session's answer to a request of the server, or a cancellation, may be for
+        // a request another replica serves: every replica holding the session gets it.
+        if let Some(shared) = &self.shared
+            && relay::for_every_replica(&message)
+        {
+            shared.relay().broadcast(id, &message).await;
+        }
+        Ok(session.accept(message).await?)
     }
 
     async fn create_standalone_stream(
@@ -537,13 +562,34 @@ impl SessionManager for Sessions {
         Ok(events(self.session(id)?.standalone()?))
     }
 
+    /// Resume the stream `last_event_id` came from: here, or (a shared session's stream held by
+    /// another replica) relayed from there (see `relay`).
     async fn resume(
         &self,
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let last: EventId = last_event_id.parse()?;
-        Ok(events(self.session(id)?.resume(last)?))
+        let (last, origin) = events::parse_last(&last_event_id)?;
+        let session = self.session(id)?;
+        let relay = self.shared.as_ref().map(|s| s.relay());
+        let remote = match (origin, relay) {
+            (Some(origin), Some(relay)) if *origin.replica != **relay.replica() => {
+                Some((origin, relay))
+            }
+            _ => None,
+        };
+        let Some((origin, relay)) = remote else {
+            return Ok(events(session.resume(last)?).left_stream());
+        };
+        // The standalone stream: what the other replica cached, then this replica's own.
+        let own = match last.stream {
+            Some(_) => None,
+            None => Some(events(session.standalone()?)),
+        };
+        let relayed = events(relay.follow(id, &last_event_id, origin));
+        Ok(relayed
+            .chain(futures::stream::iter(own).flatten())
+            .right_stream())
     }
 }
 

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::edge::limits::redis_url;
-use crate::legacy::{Caller, legacy, open_session};
+use crate::legacy::{Caller, legacy, open_session, read_until};
 use crate::support::Server;
 
-const ALICE: Caller<'static> = Caller("dev:alice:acme:editor");
+const ALICE: Caller<'static> = Caller("dev:alice:acme:admin");
 /// Same org, another user.
-const BOB: Caller<'static> = Caller("dev:bob:acme:editor");
+const BOB: Caller<'static> = Caller("dev:bob:acme:admin");
 /// Same user name, another org.
-const ALICE_ELSEWHERE: Caller<'static> = Caller("dev:alice:globex:editor");
+const ALICE_ELSEWHERE: Caller<'static> = Caller("dev:alice:globex:admin");
 
 const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#;
 
@@ -233,4 +233,121 @@ async fn a_replica_whose_redis_is_down_still_serves_its_own_sessions() {
         .await
         .expect("answered");
     assert_eq!(status, 404);
+}
+
+/// Replicas with the conformance tools (one asks the client a question and waits).
+async fn interactive_replicas(url: &str) -> (Server, Server) {
+    replicas(url, &[("MCPGATE_MODULES", "system,conformance")]).await
+}
+
+/// Start `test_elicitation` as request 2 on `server`: its question (the server's request) and
+/// the id of the event that carried it; the call's stream is dropped (the client lost it).
+async fn call_that_asks(server: &Server, session: &str) -> (Value, String) {
+    let call = legacy(server, ALICE, reqwest::Method::POST, Some(session))
+        .body(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                   "params": {"name": "test_elicitation", "arguments": {"message": "who?"}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(call.status(), 200);
+    let mut stream = call.bytes_stream();
+    let mut buffer = String::new();
+    let (event_id, question) = read_until(&mut stream, &mut buffer, |v| {
+        v["method"] == "elicitation/create"
+    })
+    .await;
+    (
+        question,
+        event_id.expect("events of a session stream carry ids"),
+    )
+}
+
+/// Resume the stream of `event_id` on `server`: the stream, to read with `read_until`.
+async fn resume(
+    server: &Server,
+    session: &str,
+    event_id: &str,
+) -> impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin {
+    let response = legacy(server, ALICE, reqwest::Method::GET, Some(session))
+        .header("last-event-id", event_id)
+        .send()
+        .await
+        .expect("resume");
+    assert_eq!(response.status(), 200);
+    response.bytes_stream()
+}
+
+#[tokio::test]
+async fn a_call_waiting_on_the_client_completes_across_replicas() {
+    let Some(url) = redis_url().await else { return };
+    let (a, b) = interactive_replicas(&url).await;
+    let session = open_session(&a, ALICE).await;
+    // The call runs on A and asks Alice; she loses the stream.
+    let (question, event_id) = call_that_asks(&a, &session).await;
+    assert!(
+        event_id.contains('~'),
+        "a shared stream's ids name its replica: {event_id}"
+    );
+
+    // Her answer reaches B, which passes it to A; she resumes on B and gets the result A sent.
+    let answer = json!({"jsonrpc": "2.0", "id": question["id"], "result": {
+        "action": "accept", "content": {"username": "alice", "email": "a@acme.test"}}});
+    let sent = legacy(&b, ALICE, reqwest::Method::POST, Some(&session))
+        .body(answer.to_string())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(sent.status(), 202);
+    let mut stream = resume(&b, &session, &event_id).await;
+    let mut buffer = String::new();
+    let (result_id, result) = read_until(&mut stream, &mut buffer, |v| v["id"] == 2).await;
+    let text = result["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("alice"), "the result A produced: {result}");
+    // The relayed event keeps A's id, so a later resume, anywhere, finds the stream again.
+    let result_id = result_id.expect("an id");
+    assert_eq!(
+        result_id.split('~').nth(1),
+        event_id.split('~').nth(1),
+        "relayed with the replica's own id"
+    );
+
+    // Bob cannot resume Alice's stream on either replica.
+    for replica in [&a, &b] {
+        let theirs = legacy(replica, BOB, reqwest::Method::GET, Some(&session))
+            .header("last-event-id", &event_id)
+            .send()
+            .await
+            .expect("resume");
+        assert_eq!(theirs.status(), 404);
+    }
+}
+
+#[tokio::test]
+async fn a_call_whose_replica_was_killed_fails_at_once_when_resumed_elsewhere() {
+    let Some(url) = redis_url().await else { return };
+    let (a, b) = interactive_replicas(&url).await;
+    let session = open_session(&a, ALICE).await;
+    let (_question, event_id) = call_that_asks(&a, &session).await;
+
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &a.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let _ = a.exited().await;
+
+    // The session continues on B, and the call A was serving is answered with an error (not
+    // left waiting for an answer that cannot come).
+    assert!(serves(&b, ALICE, &session).await);
+    let mut stream = resume(&b, &session, &event_id).await;
+    let mut buffer = String::new();
+    let (_, failed) = read_until(&mut stream, &mut buffer, |v| v["id"] == 2).await;
+    assert_eq!(failed["error"]["code"], -32603, "{failed}");
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("stopped before it answered"), "{failed}");
 }

@@ -2,14 +2,21 @@
 //! cache, and the sender of whoever reads the stream now.
 //!
 //! Event ids are `index/stream` for the stream of one POST and `index` for the standalone (GET)
-//! stream, so a `Last-Event-ID` names the stream it came from. The cache keeps the last
+//! stream, so a `Last-Event-ID` names the stream it came from. A session shared by replicas
+//! adds `~replica` (which replica holds the stream) and, on a POST stream, `~request` (the
+//! JSON-RPC id of its request, `n<number>` or `s<base64url>`), so any replica can find the
+//! stream, or fail its request cleanly when that replica is gone (see `relay`). The cache keeps the last
 //! [`REPLAY`] events; a reader that falls [`BUFFER`] events behind is cut off (its stream ends,
 //! the events stay cached) instead of holding the session up.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rmcp::model::{NumberOrString, RequestId};
 use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 use tokio::sync::mpsc;
 
@@ -68,10 +75,80 @@ impl FromStr for EventId {
     }
 }
 
+/// The longest request id written into event ids (encoded); longer ones are left out.
+const REQUEST_MAX: usize = 64;
+
+/// Where a shared session's stream lives: the `~replica[~request]` of its event ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Origin {
+    /// The replica holding the stream.
+    pub replica: String,
+    /// The request of a POST stream, when its id was short enough to be written.
+    pub request: Option<RequestId>,
+}
+
+impl Origin {
+    /// The suffix of the events of a stream held by `replica`, for `request` (a POST's).
+    pub fn suffix(replica: &str, request: Option<&RequestId>) -> Arc<str> {
+        let request = request.and_then(|id| {
+            let encoded = match id {
+                NumberOrString::Number(n) => format!("n{n}"),
+                NumberOrString::String(s) => format!("s{}", URL_SAFE_NO_PAD.encode(s.as_bytes())),
+            };
+            (encoded.len() <= REQUEST_MAX).then_some(encoded)
+        });
+        match request {
+            Some(request) => format!("~{replica}~{request}").into(),
+            None => format!("~{replica}").into(),
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, BadEventId> {
+        let (replica, request) = match text.split_once('~') {
+            Some((replica, request)) => (replica, Some(request)),
+            None => (text, None),
+        };
+        if replica.is_empty()
+            || replica.len() > 32
+            || !replica.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(BadEventId);
+        }
+        let request = match request {
+            None => None,
+            Some(r) if r.len() > REQUEST_MAX => return Err(BadEventId),
+            Some(r) => Some(match r.split_at_checked(1) {
+                Some(("n", n)) => NumberOrString::Number(n.parse().map_err(|_| BadEventId)?),
+                Some(("s", s)) => {
+                    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| BadEventId)?;
+                    let text = String::from_utf8(bytes).map_err(|_| BadEventId)?;
+                    NumberOrString::String(text.into())
+                }
+                _ => return Err(BadEventId),
+            }),
+        };
+        Ok(Self {
+            replica: replica.to_owned(),
+            request,
+        })
+    }
+}
+
+/// A `Last-Event-ID`: the event's place in its stream, and where a shared session's stream
+/// lives (`None`: here, as for every session that is not shared).
+pub(super) fn parse_last(text: &str) -> Result<(EventId, Option<Origin>), BadEventId> {
+    match text.split_once('~') {
+        Some((local, origin)) => Ok((local.parse()?, Some(Origin::parse(origin)?))),
+        None => Ok((text.parse()?, None)),
+    }
+}
+
 /// One stream's events and its current reader.
 #[derive(Debug)]
 pub(super) struct EventLog {
     stream: Option<StreamNo>,
+    /// `~replica[~request]` after each id, for a shared session's stream.
+    suffix: Option<Arc<str>>,
     next_index: u64,
     cache: VecDeque<(u64, ServerSseMessage)>,
     reader: Option<mpsc::Sender<ServerSseMessage>>,
@@ -79,9 +156,20 @@ pub(super) struct EventLog {
 
 impl EventLog {
     /// An empty log for `stream`, whose first event gets index `first_index`.
+    #[cfg(test)]
     pub fn new(stream: Option<StreamNo>, first_index: u64) -> Self {
+        Self::with_suffix(stream, first_index, None)
+    }
+
+    /// An empty log whose event ids end with `suffix` (a shared session's stream).
+    pub fn with_suffix(
+        stream: Option<StreamNo>,
+        first_index: u64,
+        suffix: Option<Arc<str>>,
+    ) -> Self {
         Self {
             stream,
+            suffix,
             next_index: first_index,
             cache: VecDeque::new(),
             reader: None,
@@ -92,13 +180,14 @@ impl EventLog {
     pub fn push(&mut self, mut event: ServerSseMessage) {
         let index = self.next_index;
         self.next_index += 1;
-        event.event_id = Some(
-            EventId {
-                stream: self.stream,
-                index,
-            }
-            .to_string(),
-        );
+        let id = EventId {
+            stream: self.stream,
+            index,
+        };
+        event.event_id = Some(match &self.suffix {
+            Some(suffix) => format!("{id}{suffix}"),
+            None => id.to_string(),
+        });
         if self.cache.len() == REPLAY {
             self.cache.pop_front();
         }
@@ -127,6 +216,15 @@ impl EventLog {
         }
         self.reader = Some(tx);
         rx
+    }
+
+    /// The cached events after `after`, for a replica that relays them.
+    pub fn cached_after(&self, after: u64) -> Vec<ServerSseMessage> {
+        self.cache
+            .iter()
+            .filter(|(index, _)| *index > after)
+            .map(|(_, event)| event.clone())
+            .collect()
     }
 
     /// End the current reader's stream (the events stay cached).
@@ -178,6 +276,56 @@ mod tests {
             "99999999999999999999",
         ] {
             assert!(bad.parse::<EventId>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn shared_event_ids_name_their_replica_and_request_and_parse_back() {
+        for request in [
+            None,
+            Some(NumberOrString::Number(42)),
+            Some(NumberOrString::Number(-7)),
+            Some(NumberOrString::String("call~1/ä".into())),
+        ] {
+            let suffix = Origin::suffix("a1b2c3", request.as_ref());
+            let text = format!("3/9{suffix}");
+            let (id, origin) = parse_last(&text).expect(&text);
+            assert_eq!(
+                id,
+                EventId {
+                    stream: Some(9),
+                    index: 3
+                }
+            );
+            let origin = origin.expect("an origin");
+            assert_eq!(origin.replica, "a1b2c3");
+            assert_eq!(origin.request, request, "{text}");
+        }
+        // A request id too long to carry is left out, not cut.
+        let long = NumberOrString::String("x".repeat(100).into());
+        assert_eq!(&*Origin::suffix("r1", Some(&long)), "~r1");
+        assert_eq!(
+            parse_last("5").expect("local"),
+            (
+                EventId {
+                    stream: None,
+                    index: 5
+                },
+                None
+            )
+        );
+        for bad in [
+            "1~",
+            "1~~n1",
+            "1~r-1",
+            "1~r1~",
+            "1~r1~x1",
+            "1~r1~nabc",
+            "1~r1~s%%",
+            "1/2~r1~n1~n2",
+            "x~r1",
+        ] {
+            assert!(parse_last(bad).is_err(), "{bad:?}");
         }
     }
 

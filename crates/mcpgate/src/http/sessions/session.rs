@@ -29,7 +29,7 @@ use rmcp::transport::Transport;
 use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 use tokio::sync::{mpsc, oneshot};
 
-use super::events::{EventId, EventLog, StreamNo};
+use super::events::{EventId, EventLog, Origin, StreamNo};
 
 /// How long a finished POST stream stays resumable.
 const FINISHED_KEPT: Duration = Duration::from_secs(60);
@@ -103,11 +103,23 @@ pub struct Session {
     state: Mutex<State>,
     /// The `retry` of the priming event that opens each POST stream.
     sse_retry: Option<Duration>,
+    /// This replica's name in event ids, when the session is shared by replicas.
+    replica: Option<Arc<str>>,
 }
 
 impl Session {
     /// A new session and the transport its MCP service runs over.
+    #[cfg(test)]
     pub(super) fn new(sse_retry: Option<Duration>) -> (Arc<Self>, SessionTransport) {
+        Self::on_replica(sse_retry, None)
+    }
+
+    /// A new session and the transport its MCP service runs over; its event ids name
+    /// `replica` when given (a shared session).
+    pub(super) fn on_replica(
+        sse_retry: Option<Duration>,
+        replica: Option<Arc<str>>,
+    ) -> (Arc<Self>, SessionTransport) {
         let (tx, rx) = mpsc::channel(INBOUND);
         let session = Arc::new(Self {
             state: Mutex::new(State {
@@ -118,11 +130,16 @@ impl Session {
                 finished: VecDeque::new(),
                 ties: HashMap::new(),
                 // Index 0 is the priming event rmcp puts before a standalone stream.
-                standalone: EventLog::new(None, 1),
+                standalone: EventLog::with_suffix(
+                    None,
+                    1,
+                    replica.as_deref().map(|r| Origin::suffix(r, None)),
+                ),
                 shadows: Vec::new(),
                 initializing: None,
             }),
             sse_retry,
+            replica,
         });
         let transport = SessionTransport {
             session: Arc::clone(&session),
@@ -177,7 +194,15 @@ impl Session {
             state.forget_finished();
             let no = state.next_stream;
             state.next_stream += 1;
-            let mut log = EventLog::new(Some(no), 0);
+            let request = match &message {
+                ClientJsonRpcMessage::Request(request) => Some(&request.id),
+                _ => None,
+            };
+            let suffix = self
+                .replica
+                .as_deref()
+                .map(|replica| Origin::suffix(replica, request));
+            let mut log = EventLog::with_suffix(Some(no), 0, suffix);
             let reader = log.attach(None);
             if let Some(retry) = self.sse_retry {
                 log.push(ServerSseMessage::retry(retry));
@@ -254,6 +279,12 @@ impl Session {
             post.log.detach();
         }
         Ok(reader)
+    }
+
+    /// The standalone stream's cached events after `last`, without reading the stream (for
+    /// a replica that relays them to a client now reading its own).
+    pub(super) fn replay_standalone(&self, after: u64) -> Vec<ServerSseMessage> {
+        self.lock().standalone.cached_after(after)
     }
 
     /// Route a message of the service (see the module docs). Never waits.

@@ -30,6 +30,7 @@ use rmcp::transport::streamable_http_server::session::store::{
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use super::relay::Relay;
 use super::{CALLER, SessionOwner, Sessions};
 use crate::edge::AuthVia;
 use crate::redis_link::RedisLink;
@@ -72,6 +73,7 @@ pub struct SharedSessions {
     link: RedisLink,
     prefix: String,
     ttl: Duration,
+    relay: Arc<Relay>,
 }
 
 impl std::fmt::Debug for SharedSessions {
@@ -96,10 +98,16 @@ impl SharedSessions {
         let link =
             RedisLink::open(url, timeout).map_err(|e| anyhow::anyhow!("session store: {e:?}"))?;
         Ok(Self {
+            relay: Arc::new(Relay::new(link.clone())),
             link,
             prefix: "mcpgate:session:".to_owned(),
             ttl: idle,
         })
+    }
+
+    /// This replica's end of the stream relay.
+    pub(super) fn relay(&self) -> &Arc<Relay> {
+        &self.relay
     }
 
     fn key(&self, id: &str) -> String {
