@@ -223,6 +223,9 @@ pub struct HttpConfig {
     /// `redis` (shared by every replica on `MCPGATE_REDIS_URL`, so a session continues on any
     /// of them). Env `MCPGATE_SESSION_STORE`.
     pub session_store: SessionStoreKind,
+    /// Before every Redis key and channel of shared sessions, so deployments can share one
+    /// Redis. Default `mcpgate:`. Env `MCPGATE_SESSION_PREFIX`.
+    pub session_prefix: String,
     /// Answer stateless requests with plain JSON when no notification is sent first. Default
     /// true. Env `MCPGATE_JSON_RESPONSE`.
     pub json_response: bool,

@@ -193,6 +193,11 @@ pub(super) fn resolve_http(l: &mut Layers<'_>, overrides: &Overrides) -> HttpCon
                 other => Err(format!("expected memory or redis, found {other:?}")),
             },
         ),
+        session_prefix: l.get_or(
+            "http.session_prefix",
+            "MCPGATE_SESSION_PREFIX",
+            "mcpgate:".to_owned(),
+        ),
         json_response: l.get_or("http.json_response", "MCPGATE_JSON_RESPONSE", true),
         legacy_sse: l.get_or("http.legacy_sse", "MCPGATE_LEGACY_SSE", false),
         shutdown_grace: l.get_or(

@@ -32,7 +32,8 @@ fn sessions(config: &Config, metrics: &Metrics, lifecycle: &Lifecycle) -> Arc<Se
     let gauge = metrics.sessions_live().clone();
     let shared = match (http.session_store, &config.redis_url) {
         (SessionStoreKind::Redis, Some(url)) => {
-            match SharedSessions::open(&url.0, http.session_idle_timeout, SESSION_STORE_TIMEOUT) {
+            let idle = http.session_idle_timeout;
+            match SharedSessions::open(&url.0, &http.session_prefix, idle, SESSION_STORE_TIMEOUT) {
                 Ok(shared) => Some(Arc::new(shared)),
                 Err(e) => {
                     tracing::error!(error = %e, "sessions are not shared: the store cannot be opened");

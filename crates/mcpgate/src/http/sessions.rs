@@ -550,7 +550,7 @@ impl SessionManager for Sessions {
         if let Some(shared) = &self.shared
             && relay::for_every_replica(&message)
         {
-            shared.relay().broadcast(id, &message).await;
+            shared.relay().broadcast(id, Some(&message)).await;
         }
         Ok(session.accept(message).await?)
     }

@@ -351,3 +351,23 @@ async fn a_call_whose_replica_was_killed_fails_at_once_when_resumed_elsewhere() 
     let message = failed["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("stopped before it answered"), "{failed}");
 }
+
+#[tokio::test]
+async fn deployments_with_other_prefixes_on_one_redis_share_nothing() {
+    let Some(url) = redis_url().await else { return };
+    let (a, _) = replicas(&url, &[("MCPGATE_SESSION_PREFIX", "blue:")]).await;
+    let other = Server::start(&[
+        ("MCPGATE_AUTH", "dev"),
+        ("MCPGATE_SESSION_STORE", "redis"),
+        ("MCPGATE_REDIS_URL", &url),
+        ("MCPGATE_SESSION_PREFIX", "green:"),
+    ])
+    .await;
+    let session = open_session(&a, ALICE).await;
+    assert!(
+        record(&url, &session).await.is_none(),
+        "not under the default prefix"
+    );
+    assert!(!serves(&other, ALICE, &session).await);
+    assert!(serves(&a, ALICE, &session).await);
+}

@@ -19,7 +19,8 @@
 //! The other way, what the client sends that is not a request — its answer to a request of the
 //! server (an elicitation, a sampling), a cancellation — may concern a request another replica
 //! serves: it is published on `mcpgate:session-bus`, and every replica holding the session
-//! passes it to its copy (a copy without that request ignores it).
+//! passes it to its copy (a copy without that request ignores it). A `DELETE` is published
+//! there too, and every replica closes its copy at once.
 //!
 //! Nothing is written to Redis on the common path: only a resume on another replica costs a
 //! publish and a Redis stream that expires after [`RELAY_TTL`], and each client answer or
@@ -58,15 +59,13 @@ const READ_BLOCK: Duration = Duration::from_secs(1);
 /// Events kept in a relay's Redis stream (a reader far behind loses the oldest).
 const RELAY_MAX: usize = 1024;
 
-/// The channel every replica listens on for client messages of shared sessions.
-const BUS: &str = "mcpgate:session-bus";
-
-/// A client message of a shared session, for every replica holding it.
+/// A client message of a shared session, for every replica holding it; none when the session
+/// was ended (`DELETE`), so every replica lets its copy go at once.
 #[derive(Debug, Serialize, Deserialize)]
 struct Posted {
     from: String,
     session: String,
-    message: ClientJsonRpcMessage,
+    message: Option<ClientJsonRpcMessage>,
 }
 
 /// Whether a client message may concern a request another replica serves: an answer to a
@@ -127,6 +126,8 @@ impl From<Relayed> for ServerSseMessage {
 pub struct Relay {
     link: RedisLink,
     replica: Arc<str>,
+    /// Before every key and channel name (`MCPGATE_SESSION_PREFIX`).
+    prefix: String,
 }
 
 impl std::fmt::Debug for Relay {
@@ -137,30 +138,41 @@ impl std::fmt::Debug for Relay {
     }
 }
 
-fn channel(replica: &str) -> String {
-    format!("mcpgate:relay:{replica}")
-}
-
 impl Relay {
-    /// The relay of this replica, on `link`, under a fresh random name.
-    pub fn new(link: RedisLink) -> Self {
+    /// The relay of this replica, on `link`, under a fresh random name, its keys and channels
+    /// after `prefix`.
+    pub fn new(link: RedisLink, prefix: &str) -> Self {
         let replica = uuid::Uuid::new_v4().simple().to_string()[..12].into();
-        Self { link, replica }
+        Self {
+            link,
+            replica,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The channel `replica` takes relay requests on.
+    fn channel(&self, replica: &str) -> String {
+        format!("{}relay:{replica}", self.prefix)
+    }
+
+    /// The channel every replica listens on for client messages of shared sessions.
+    fn bus(&self) -> String {
+        format!("{}session-bus", self.prefix)
     }
 
     /// Publish `message` of session `session` for the other replicas holding it (a failure is
     /// only logged: the replica that received it still gets it).
-    pub async fn broadcast(&self, session: &str, message: &ClientJsonRpcMessage) {
+    pub async fn broadcast(&self, session: &str, message: Option<&ClientJsonRpcMessage>) {
         let posted = Posted {
             from: self.replica.to_string(),
             session: session.to_owned(),
-            message: message.clone(),
+            message: message.cloned(),
         };
         let Ok(text) = serde_json::to_string(&posted) else {
             return;
         };
         let mut publish = redis::cmd("PUBLISH");
-        publish.arg(BUS).arg(text);
+        publish.arg(self.bus()).arg(text);
         if let Err(error) = self.link.call::<i64>(&publish).await {
             tracing::warn!(%error, "a client message could not be passed to the other replicas");
         }
@@ -184,8 +196,8 @@ impl Relay {
             session: session.to_owned(),
             last: last.to_owned(),
             key: format!(
-                "mcpgate:relay:{}:{}",
-                origin.replica,
+                "{}:{}",
+                self.channel(&origin.replica),
                 uuid::Uuid::new_v4().simple()
             ),
         };
@@ -211,7 +223,7 @@ impl Relay {
             return Heard::Ended;
         };
         let mut publish = redis::cmd("PUBLISH");
-        publish.arg(channel(&origin.replica)).arg(text);
+        publish.arg(self.channel(&origin.replica)).arg(text);
         match self.link.call::<i64>(&publish).await {
             Ok(0) => return Heard::Gone,
             Ok(_) => {}
@@ -381,11 +393,11 @@ fn gone(request: RequestId) -> ServerSseMessage {
 /// Until `stop`: listen on this replica's channel and relay each stream asked for, and on the
 /// bus and pass each client message to the session's copy here.
 pub(super) async fn serve(sessions: Weak<Sessions>, relay: Arc<Relay>, stop: CancellationToken) {
-    let name = channel(&relay.replica);
+    let (name, bus) = (relay.channel(&relay.replica), relay.bus());
     loop {
         let subscribe = async {
             let mut pubsub = relay.link.client.get_async_pubsub().await?;
-            pubsub.subscribe(&[name.as_str(), BUS]).await?;
+            pubsub.subscribe(&[name.as_str(), bus.as_str()]).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         let subscribed = tokio::select! {
@@ -414,14 +426,20 @@ pub(super) async fn serve(sessions: Weak<Sessions>, relay: Arc<Relay>, stop: Can
                         return;
                     };
                     let payload = message.get_payload_bytes();
-                    if message.get_channel_name() == BUS {
+                    if message.get_channel_name() == bus {
                         if let Ok(posted) = serde_json::from_slice::<Posted>(payload)
                             && *posted.from != *relay.replica
-                            && let Some(session) = sessions.get(&posted.session)
                         {
-                            tokio::spawn(async move {
-                                let _ = session.accept(posted.message).await;
-                            });
+                            match posted.message {
+                                Some(message) => {
+                                    if let Some(session) = sessions.get(&posted.session) {
+                                        tokio::spawn(async move {
+                                            let _ = session.accept(message).await;
+                                        });
+                                    }
+                                }
+                                None => sessions.close(&posted.session),
+                            }
                         }
                         continue;
                     }

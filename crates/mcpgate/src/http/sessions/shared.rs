@@ -1,8 +1,8 @@
 //! Legacy sessions shared by replicas (`MCPGATE_SESSION_STORE=redis`).
 //!
 //! Each session's record — who created it and its `initialize` parameters — is written to
-//! Redis before the client learns the session's id, under `mcpgate:session:<id>` with a TTL of
-//! the idle timeout. A replica that is asked for a session it does not hold loads the record
+//! Redis before the client learns the session's id, under `<prefix>session:<id>` (prefix
+//! `MCPGATE_SESSION_PREFIX`, `mcpgate:` by default) with a TTL of the idle timeout. A replica that is asked for a session it does not hold loads the record
 //! (rmcp's [`SessionStore`]), and when the caller is the session's creator it makes the session
 //! here and replays `initialize` into a fresh service (rmcp's restore path); anyone else is
 //! answered as for an unknown id. So a load balancer may send each request of a session to any
@@ -16,7 +16,8 @@
 //!
 //! Every [`KEEP_EVERY`] each replica refreshes the TTL of the sessions it held in use since
 //! its last round (one pipelined round trip for all of them) and closes those whose record is
-//! gone: a session ended (`DELETE`) on one replica ends on the others within that interval.
+//! gone. A session ended (`DELETE`) on one replica is closed on the others at once (the
+//! `relay` bus), and by that round at the latest if the message was lost.
 //! What a session set after `initialize` (`logging/setLevel`, resource subscriptions) stays
 //! with the replica it was set on.
 
@@ -93,14 +94,20 @@ pub enum Kept {
 }
 
 impl SharedSessions {
-    /// Records on the Redis at `url`, expiring after `idle`, each call bounded by `timeout`.
-    pub fn open(url: &str, idle: Duration, timeout: Duration) -> anyhow::Result<Self> {
+    /// Records on the Redis at `url` under `prefix`, expiring after `idle`, each call bounded
+    /// by `timeout`.
+    pub fn open(
+        url: &str,
+        prefix: &str,
+        idle: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let link =
             RedisLink::open(url, timeout).map_err(|e| anyhow::anyhow!("session store: {e:?}"))?;
         Ok(Self {
-            relay: Arc::new(Relay::new(link.clone())),
+            relay: Arc::new(Relay::new(link.clone(), prefix)),
             link,
-            prefix: "mcpgate:session:".to_owned(),
+            prefix: format!("{prefix}session:"),
             ttl: idle,
         })
     }
@@ -251,11 +258,13 @@ impl SessionStore for SharedSessions {
         Ok(())
     }
 
-    /// Called by rmcp for a `DELETE` of the session.
+    /// Called by rmcp for a `DELETE` of the session: the record goes, and every replica
+    /// closes its copy.
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
         let mut command = redis::cmd("DEL");
         command.arg(self.key(session_id));
         self.link.call::<()>(&command).await?;
+        self.relay.broadcast(session_id, None).await;
         Ok(())
     }
 }
