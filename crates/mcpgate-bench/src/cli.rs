@@ -14,6 +14,7 @@ use thiserror::Error;
 
 use crate::client::Target;
 use crate::coldstart::{ColdStartConfig, Probe};
+use crate::handoff::HandoffConfig;
 use crate::loadgen::LoadConfig;
 use crate::protocol::{Era, base_headers};
 use crate::scenario::{Scenario, ToolCall};
@@ -51,6 +52,9 @@ pub enum Command {
     Workspace(WorkspaceArgs),
     /// Open legacy sessions and leave them idle: the server's memory per idle session.
     Sessions(SessionsArgs),
+    /// Move legacy sessions from one replica to another (sessions shared in Redis): the cost
+    /// of a session's first call on a replica that did not create it.
+    Handoff(HandoffArgs),
     /// Write workspace records straight into a server's database, fast (millions in
     /// minutes), with Zipf-distributed words, tags, statuses and several orgs.
     Seed(SeedArgs),
@@ -228,6 +232,57 @@ pub struct SessionsArgs {
     /// Free text copied into the report.
     #[arg(long)]
     pub label: Option<String>,
+}
+
+/// Session-handoff flags.
+#[derive(Debug, Args)]
+pub struct HandoffArgs {
+    /// How to reach the first replica (sessions open there).
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The second replica's MCP endpoint (plain http only).
+    #[arg(long)]
+    pub other_url: String,
+    /// Sessions to move.
+    #[arg(long, default_value_t = 200)]
+    pub sessions: usize,
+    /// Free text copied into the report.
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+impl HandoffArgs {
+    /// Checks the flags and builds the run's configuration.
+    pub fn resolve(self) -> Result<HandoffConfig, ConfigErrors> {
+        let mut problems = Vec::new();
+        let target = self.target.resolve(Era::Legacy, &mut problems);
+        let other = match Url::parse(&self.other_url) {
+            Ok(url) if url.scheme() == "http" => Some(url),
+            Ok(url) => {
+                problems.push(format!(
+                    "--other-url: scheme {} is not supported",
+                    url.scheme()
+                ));
+                None
+            }
+            Err(error) => {
+                problems.push(format!("--other-url {:?}: {error}", self.other_url));
+                None
+            }
+        };
+        if self.sessions == 0 {
+            problems.push("--sessions: must be at least 1".to_owned());
+        }
+        match (target, other) {
+            (Some(target), Some(other)) if problems.is_empty() => Ok(HandoffConfig {
+                target,
+                other,
+                sessions: self.sessions,
+                label: self.label,
+            }),
+            _ => Err(ConfigErrors(problems)),
+        }
+    }
 }
 
 /// Every problem found in the command line.

@@ -175,6 +175,23 @@ impl VirtualClient {
             .map(|()| exchange.elapsed)
     }
 
+    /// Sends scenario call `index` of the open legacy session to `url` (another replica of
+    /// the same server) instead of the target's; the latency on success.
+    pub async fn call_at(&mut self, url: &Url, index: usize) -> Result<Duration, CallError> {
+        let request = self
+            .requests
+            .get(index)
+            .ok_or_else(|| CallError::Protocol(format!("scenario has no call number {index}")))?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let exchange = exchange::<ToolResultHead>(&self.http, url, request, id).await;
+        self.settle(&exchange);
+        exchange
+            .outcome
+            .and_then(ToolResultHead::check)
+            .map(|()| exchange.elapsed)
+    }
+
     /// Sends a one-off `tools/call` built for this call only (arguments that change from call
     /// to call), and returns the latency and the tool's result, failed or not, with its
     /// `structuredContent` read as `S`.

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod client;
 pub mod coldstart;
 pub mod floor;
+pub mod handoff;
 pub mod loadgen;
 pub mod protocol;
 pub mod reply;

@@ -1,5 +1,5 @@
 //! `mcpgate-bench`: closed-loop MCP load, cold-start timing with `coldstart`, the mixed
-//! read/write `workspace` scenario, seeding at scale with `seed`, or the memory of idle legacy sessions with `sessions`.
+//! read/write `workspace` scenario, seeding at scale with `seed`, the memory of idle legacy sessions with `sessions`, or what a legacy session's move to another replica costs with `handoff`.
 //!
 //! Prints exactly one JSON line on stdout; progress, diagnostics and the `workspace` summary
 //! table go to stderr. Exits 64
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mcpgate_bench::cli::{Cli, Command, ConfigErrors};
-use mcpgate_bench::{coldstart, loadgen, report, sessions, workspace};
+use mcpgate_bench::{coldstart, handoff, loadgen, report, sessions, workspace};
 
 /// `EX_USAGE` from sysexits.h.
 const EXIT_BAD_CONFIG: u8 = 64;
@@ -41,6 +41,12 @@ fn main() -> ExitCode {
                     "seeded": seeded,
                     "words": workspace::sample_words(),
                 }))
+            }),
+            Err(errors) => bad_config(errors),
+        },
+        Some(Command::Handoff(args)) => match args.resolve() {
+            Ok(config) => execute(None, async {
+                report::print_line(&handoff::run(config).await?)
             }),
             Err(errors) => bad_config(errors),
         },
