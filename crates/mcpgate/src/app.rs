@@ -159,6 +159,7 @@ impl App {
                 .with_context(|| format!("register the tools of module {name}"))?;
         }
         let natives = state.catalog.registered_tools();
+        state.reloader.set_natives(natives.clone());
         let clashes: Vec<ConfigIssue> = state
             .config
             .upstreams

@@ -38,4 +38,5 @@ pub use reject::reject;
 /// The request id header: accepted from the caller or assigned at the edge, echoed, logged,
 /// and carried to upstreams.
 pub const REQUEST_ID: &str = "x-request-id";
+pub(crate) use repeated::repeated;
 pub use repeated::{RepeatedHeader, single_mcp_headers};

@@ -53,6 +53,7 @@ pub use tools::{REQUEST_ID_META, ToolOverride};
 use crate::edge::glob;
 use crate::lifecycle::Lifecycle;
 use crate::mcp::Catalog;
+use tokio_util::sync::CancellationToken;
 
 /// How to reach an upstream.
 #[derive(Clone)]
@@ -404,17 +405,43 @@ pub struct UpstreamStatus {
     pub changed_tools: Vec<String>,
 }
 
-/// Every configured upstream, in configuration order.
-#[derive(Clone, Default)]
+/// One running upstream: its source and the token that stops its supervisor.
+struct Running {
+    source: Arc<UpstreamSource>,
+    stop: CancellationToken,
+}
+
+/// Every configured upstream, in configuration order; replaced one by one on a reload.
+#[derive(Clone)]
 pub struct Upstreams {
-    sources: Arc<[Arc<UpstreamSource>]>,
+    running: Arc<std::sync::Mutex<Vec<Running>>>,
+    metrics: crate::telemetry::Metrics,
+    pins: Arc<dyn crate::store::PinStore>,
 }
 
 impl std::fmt::Debug for Upstreams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.sources.iter().map(|s| &s.config().name))
+            .entries(self.sources().iter().map(|s| s.config().name.clone()))
             .finish()
+    }
+}
+
+/// What a reload did to the upstreams.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamChanges {
+    /// Upstreams started (new names).
+    pub added: Vec<String>,
+    /// Upstreams stopped (names no longer configured).
+    pub removed: Vec<String>,
+    /// Upstreams whose settings changed: stopped, then started with the new ones.
+    pub replaced: Vec<String>,
+}
+
+impl UpstreamChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.replaced.is_empty()
     }
 }
 
@@ -425,68 +452,172 @@ impl Upstreams {
         metrics: &crate::telemetry::Metrics,
         pins: Arc<dyn crate::store::PinStore>,
     ) -> Self {
-        Self {
-            sources: configs
-                .iter()
-                .map(|c| {
-                    UpstreamSource::new(
-                        c.clone(),
-                        metrics.upstream(&c.name),
-                        Some(Arc::clone(&pins)),
-                    )
-                })
-                .collect(),
-        }
+        let upstreams = Self {
+            running: Arc::default(),
+            metrics: metrics.clone(),
+            pins,
+        };
+        let running = configs
+            .iter()
+            .map(|c| Running {
+                source: upstreams.source(c),
+                stop: CancellationToken::new(),
+            })
+            .collect();
+        *upstreams.lock() = running;
+        upstreams
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn source(&self, config: &UpstreamConfig) -> Arc<UpstreamSource> {
+        UpstreamSource::new(
+            config.clone(),
+            self.metrics.upstream(&config.name),
+            Some(Arc::clone(&self.pins)),
+        )
+    }
+
+    /// The running sources, in configuration order.
+    fn sources(&self) -> Vec<Arc<UpstreamSource>> {
+        self.lock().iter().map(|r| Arc::clone(&r.source)).collect()
     }
 
     /// Whether there are any.
     pub fn is_empty(&self) -> bool {
-        self.sources.is_empty()
+        self.lock().is_empty()
     }
 
     /// Connect to every upstream at once (each within its own timeouts), add each to
     /// `catalog` as a prefixed source and start its supervisor, stopped with `lifecycle`. One
     /// that cannot be reached yet is logged and added without tools: it joins when it answers.
     pub async fn start(&self, catalog: &Catalog, lifecycle: &Lifecycle) {
-        let starts = self.sources.iter().map(|source| source.start());
+        let running: Vec<(Arc<UpstreamSource>, CancellationToken)> = self
+            .lock()
+            .iter()
+            .map(|r| (Arc::clone(&r.source), r.stop.clone()))
+            .collect();
+        let starts = running.iter().map(|(source, _)| source.start());
         let started = futures::future::join_all(starts).await;
-        for (source, started) in self.sources.iter().zip(started) {
-            let name = &source.config().name;
-            match started {
-                Ok(tools) => tracing::info!(upstream = %name, tools, "upstream connected"),
-                Err(e) => tracing::error!(
-                    upstream = %name,
-                    error = %format!("{e:#}"),
-                    "upstream unreachable; its tools are offered once it answers"
-                ),
-            }
-            match catalog.add_source_prefixed(Arc::clone(source) as _, &source.config().prefix) {
-                Ok(None) => {}
-                Ok(Some(problem)) => {
-                    tracing::warn!(upstream = %name, problem = %problem, "upstream quarantined");
-                }
-                Err(e) => {
-                    tracing::error!(upstream = %name, error = %e, "upstream not added");
-                    continue;
-                }
-            }
-            let supervised = Arc::clone(source);
-            lifecycle
-                .tasks()
-                .spawn(format!("upstream {name}"), move |stop| {
-                    supervised.supervise(stop)
-                });
+        for ((source, stop), started) in running.into_iter().zip(started) {
+            enlist(source, stop, started, catalog, lifecycle);
         }
+    }
+
+    /// Make the running upstreams those of `configs` (a reload): stop the ones no longer
+    /// configured, start new ones, and replace the ones whose settings changed; the others
+    /// keep running untouched, their sessions and calls with them. A stopped upstream's tools
+    /// leave the catalog first, so no new call reaches it.
+    pub async fn reconfigure(
+        &self,
+        configs: &[UpstreamConfig],
+        catalog: &Catalog,
+        lifecycle: &Lifecycle,
+    ) -> UpstreamChanges {
+        let mut changes = UpstreamChanges::default();
+        let mut stopped = Vec::new();
+        let mut fresh = Vec::new();
+        let mut next = Vec::with_capacity(configs.len());
+        {
+            let mut running = self.lock();
+            let mut old: Vec<Running> = std::mem::take(&mut *running);
+            for config in configs {
+                let same = old
+                    .iter()
+                    .position(|r| r.source.config().name == config.name);
+                match same.map(|i| old.remove(i)) {
+                    Some(r) if format!("{:?}", r.source.config()) == format!("{config:?}") => {
+                        next.push(r);
+                    }
+                    previous => {
+                        if let Some(previous) = previous {
+                            changes.replaced.push(config.name.clone());
+                            stopped.push(previous);
+                        } else {
+                            changes.added.push(config.name.clone());
+                        }
+                        let r = Running {
+                            source: self.source(config),
+                            stop: CancellationToken::new(),
+                        };
+                        fresh.push((Arc::clone(&r.source), r.stop.clone()));
+                        next.push(r);
+                    }
+                }
+            }
+            for r in old {
+                changes.removed.push(r.source.config().name.clone());
+                stopped.push(r);
+            }
+            *running = next;
+        }
+        for r in stopped {
+            catalog.remove_source(&r.source.config().name);
+            r.stop.cancel();
+        }
+        let started = futures::future::join_all(fresh.iter().map(|(s, _)| s.start())).await;
+        for ((source, stop), started) in fresh.into_iter().zip(started) {
+            enlist(source, stop, started, catalog, lifecycle);
+        }
+        changes
     }
 
     /// Each upstream's status.
     pub async fn statuses(&self) -> Vec<UpstreamStatus> {
-        let mut statuses = Vec::with_capacity(self.sources.len());
-        for source in self.sources.iter() {
+        let sources = self.sources();
+        let mut statuses = Vec::with_capacity(sources.len());
+        for source in sources {
             statuses.push(source.status().await);
         }
         statuses
     }
+}
+
+/// Add a started (or not yet reachable) `source` to `catalog` and supervise it until `stop`
+/// or the app's shutdown.
+fn enlist(
+    source: Arc<UpstreamSource>,
+    stop: CancellationToken,
+    started: anyhow::Result<usize>,
+    catalog: &Catalog,
+    lifecycle: &Lifecycle,
+) {
+    let name = source.config().name.clone();
+    match started {
+        Ok(tools) => tracing::info!(upstream = %name, tools, "upstream connected"),
+        Err(e) => tracing::error!(
+            upstream = %name,
+            error = %format!("{e:#}"),
+            "upstream unreachable; its tools are offered once it answers"
+        ),
+    }
+    match catalog.add_source_prefixed(Arc::clone(&source) as _, &source.config().prefix) {
+        Ok(None) => {}
+        Ok(Some(problem)) => {
+            tracing::warn!(upstream = %name, problem = %problem, "upstream quarantined");
+        }
+        Err(e) => {
+            tracing::error!(upstream = %name, error = %e, "upstream not added");
+            return;
+        }
+    }
+    lifecycle
+        .tasks()
+        .spawn(format!("upstream {name}"), move |shutdown| async move {
+            // Stopped by a reload (`stop`) or with the app (`shutdown`), whichever comes first.
+            let supervise = source.supervise(stop.clone());
+            let relay = async {
+                shutdown.cancelled().await;
+                stop.cancel();
+                std::future::pending::<()>().await;
+            };
+            tokio::select! {
+                done = supervise => done,
+                () = relay => Ok(()),
+            }
+        });
 }
 
 #[cfg(test)]

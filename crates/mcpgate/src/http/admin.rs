@@ -4,7 +4,8 @@
 //!
 //! Its guards, in order:
 //! - a loopback admin listener answers only requests whose `Host` is a loopback name, so a web
-//!   page that rebinds its DNS name to 127.0.0.1 cannot read it;
+//!   page that rebinds its DNS name to 127.0.0.1 cannot read it (a repeated `Host` or `Origin`
+//!   is refused, as on the public listener);
 //! - a request with an `Origin` (a browser's cross-site `fetch` or form) is answered only when
 //!   it is the listener's own origin;
 //! - with `MCPGATE_METRICS_TOKEN`, everything but the probes needs the token, as a bearer
@@ -23,7 +24,7 @@ use subtle::ConstantTimeEq;
 
 use super::probes::{healthz, metrics, readyz};
 use crate::config::Secret;
-use crate::edge::reject;
+use crate::edge::{OriginRefusal, reject, repeated};
 use crate::state::{AppState, ReloadError};
 
 /// The admin router over the app's handles.
@@ -141,6 +142,13 @@ async fn same_host_and_origin(
     next: Next,
 ) -> Response {
     let headers = request.headers();
+    // Two `Host`s (or `Origin`s) could pass the check with one and be read with the other.
+    if repeated(headers, header::HOST) {
+        return OriginRefusal::RepeatedHost.into_response();
+    }
+    if repeated(headers, header::ORIGIN) {
+        return OriginRefusal::RepeatedOrigin.into_response();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

@@ -1,27 +1,35 @@
 //! Live reload: the configuration is read again (on SIGHUP, `POST /reload` on the admin
 //! listener, or `mcpgate reload`) and what can change without a restart is applied in place —
-//! static tokens, per-tool rules, rate limits, disabled tools and the log filter — without
-//! dropping a connection, a session or a stream. Requests already admitted finish under the
+//! static tokens, per-tool rules, rate limits, disabled tools, the log filter and the federated
+//! upstreams — without dropping a connection, a session or a stream. An upstream whose
+//! settings did not change keeps running untouched (its pool, sessions and calls); a removed one
+//! leaves the catalog and stops; a new or changed one starts as at start-up. Requests already admitted finish under the
 //! settings that admitted them; each later one sees either all of the old settings or all of
 //! the new (each part is swapped whole).
 //!
 //! A configuration that does not validate is refused with every problem, and the one in force
 //! stays. Settings that cannot change live (addresses, the store, TLS, the auth backend, the
-//! modules, upstreams) are reported as needing a restart and keep their running values.
+//! modules, proxy mode's upstream) are reported as needing a restart and keep their running
+//! values.
 
 use std::fmt::Debug;
+
+use std::collections::HashSet;
 
 use tokio::sync::Mutex;
 
 use super::AppState;
 use crate::config::{self, Config, ConfigError, Overrides, ProcessEnv};
 use crate::edge::{Limits, Policy};
+use crate::upstream::UpstreamChanges;
 
 /// Where the configuration is read again from, and the settings in force (as resolved, before
 /// a listener's port 0 became a real port).
 pub struct Reloader {
     source: Option<Overrides>,
     running: Mutex<Config>,
+    /// The native modules' tool names, which a reloaded upstream's tools may not take.
+    natives: std::sync::OnceLock<HashSet<String>>,
 }
 
 impl Reloader {
@@ -32,7 +40,13 @@ impl Reloader {
         Self {
             source,
             running: Mutex::new(config),
+            natives: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Record the native modules' tool names (once, at start-up).
+    pub fn set_natives(&self, natives: HashSet<String>) {
+        let _ = self.natives.set(natives);
     }
 }
 
@@ -43,6 +57,9 @@ pub struct ReloadReport {
     pub applied: Vec<&'static str>,
     /// Settings that changed but apply only after a restart (they keep their running values).
     pub needs_restart: Vec<&'static str>,
+    /// What happened to the upstreams.
+    #[serde(skip_serializing_if = "UpstreamChanges::is_empty")]
+    pub upstreams: UpstreamChanges,
 }
 
 /// Why a reload changed nothing.
@@ -95,11 +112,39 @@ impl AppState {
             .await
             .map_err(|e| ReloadError::Refused(format!("{e:#}")))?,
         };
-        let prefixes: Vec<&str> = running
-            .upstreams
-            .iter()
-            .map(|u| u.prefix.as_str())
-            .collect();
+        // In proxy mode the one upstream is the proxy's: a restart changes it.
+        let upstreams_live = self.proxy.is_none();
+        if upstreams_live {
+            let natives = self.reloader.natives.get();
+            let clashes: Vec<String> = new
+                .upstreams
+                .iter()
+                .flat_map(|u| {
+                    u.named_tools()
+                        .into_iter()
+                        .filter(|tool| natives.is_some_and(|n| n.contains(tool)))
+                        .map(|tool| {
+                            format!(
+                                "{}: the tool name {tool:?} is already taken by a native \
+                                 module's tool",
+                                u.name
+                            )
+                        })
+                })
+                .collect();
+            if !clashes.is_empty() {
+                return Err(ReloadError::Refused(format!(
+                    "upstreams: {}",
+                    clashes.join("; ")
+                )));
+            }
+        }
+        let upstreams = if upstreams_live {
+            &new.upstreams
+        } else {
+            &running.upstreams
+        };
+        let prefixes: Vec<&str> = upstreams.iter().map(|u| u.prefix.as_str()).collect();
         // The only step that can refuse comes first: nothing has changed when it does.
         self.catalog
             .reconfigure(
@@ -113,6 +158,12 @@ impl AppState {
             self.gate.authenticator().with_tokens(&new.auth.tokens),
             limits,
         );
+        if upstreams_live {
+            report.upstreams = self
+                .upstreams
+                .reconfigure(&new.upstreams, &self.catalog, &self.lifecycle)
+                .await;
+        }
         if new.log.filter != running.log.filter {
             // Validated with the rest of the configuration.
             if let Err(e) = self.log.set_filter(&new.log.filter) {
@@ -133,11 +184,15 @@ impl AppState {
             running.modules.disabled_tools != new.modules.disabled_tools,
         );
         applied("log.filter", running.log.filter != new.log.filter);
+        applied("upstreams", !report.upstreams.is_empty());
         running.auth.tokens = new.auth.tokens;
         running.auth.rules = new.auth.rules;
         running.rate_limit = new.rate_limit;
         running.modules.disabled_tools = new.modules.disabled_tools;
         running.log.filter = new.log.filter;
+        if upstreams_live {
+            running.upstreams = new.upstreams;
+        }
         Ok(report)
     }
 }
@@ -173,8 +228,11 @@ fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
         ),
         ("log.format", running.log.format != new.log.format),
         ("telemetry (span export)", running.traces != new.traces),
-        ("upstreams", differs(&running.upstreams, &new.upstreams)),
-        ("proxy", differs(&running.proxy, &new.proxy)),
+        (
+            "proxy",
+            differs(&running.proxy, &new.proxy)
+                || (running.proxy.is_some() && differs(&running.upstreams, &new.upstreams)),
+        ),
         ("redis.url", running.redis_url != new.redis_url),
     ];
     candidates

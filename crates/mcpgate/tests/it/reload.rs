@@ -1,6 +1,7 @@
-//! Live reload (SIGHUP, `mcpgate reload`): tokens, rules, rate limits, disabled tools and the
-//! log filter change under load with no failed request and no lost session; a configuration
-//! that does not validate changes nothing; restart-only settings are reported.
+//! Live reload (SIGHUP, `mcpgate reload`): tokens, rules, rate limits, disabled tools, the log
+//! filter and upstreams change under load with no failed request and no lost session (an
+//! upstream that stays keeps its process); a configuration that does not validate changes
+//! nothing; restart-only settings are reported.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -316,4 +317,114 @@ async fn mcpgate_reload_reports_restart_only_settings_and_needs_the_admin_token(
         stdout.contains("reload_refused") && stdout.contains("no_such_tool"),
         "{stdout}"
     );
+}
+
+/// A dev-auth admin (the upstream tests' callers).
+const ADMIN: &str = "dev:alice:acme:admin";
+
+/// `text` with the `[[upstreams]]` entry named `inner` renamed `name` (its tools `name__…`).
+fn renamed(text: &str, name: &str) -> String {
+    text.replace("name = \"inner\"", &format!("name = \"{name}\""))
+}
+
+#[tokio::test]
+async fn upstreams_are_added_and_removed_live_and_the_others_keep_running() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let inner = crate::upstreams::inner_mcpgate(&data, "system", "allow = [\"health\"]");
+    let second_data = tempfile::tempdir().expect("tempdir");
+    let second = renamed(
+        &crate::upstreams::inner_mcpgate(&second_data, "system", "allow = [\"health\"]"),
+        "second",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mcpgate.toml");
+    std::fs::write(&file, &inner).expect("write");
+    let server = Server::start(&[
+        ("MCPGATE_CONFIG", file.to_str().expect("utf-8")),
+        ("MCPGATE_AUTH", "dev"),
+    ])
+    .await;
+    let names = crate::edge::tool_names(&server, Some(ADMIN)).await;
+    assert!(names.contains(&"inner__health".to_owned()), "{names:?}");
+    let session = open_session(&server, Caller(ADMIN)).await;
+    crate::upstreams::eventually("the inner upstream's process runs", async || {
+        !crate::upstreams::children_of(server.pid()).is_empty()
+    })
+    .await;
+    let inner_pid = crate::upstreams::children_of(server.pid())[0];
+
+    // Calls to `inner` run all along; none may fail while `second` comes and `inner` stays.
+    let stop = AtomicBool::new(false);
+    let (made, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let load = async {
+        while !stop.load(Ordering::Relaxed) {
+            let answer = crate::edge::call(&server, Some(ADMIN), "inner__health").await;
+            made.fetch_add(1, Ordering::Relaxed);
+            if !succeeded(&answer) {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    // Added: `second` joins; `inner` is untouched (the same process).
+    let add = async {
+        std::fs::write(&file, format!("{inner}\n{second}")).expect("write");
+        sighup(&server);
+        logged(&server, "configuration reloaded", 1).await;
+        crate::upstreams::eventually("second's tools are listed", async || {
+            crate::edge::tool_names(&server, Some(ADMIN))
+                .await
+                .contains(&"second__health".to_owned())
+        })
+        .await;
+        let answer = crate::edge::call(&server, Some(ADMIN), "second__health").await;
+        assert!(succeeded(&answer), "{answer:?}");
+        assert!(crate::upstreams::children_of(server.pid()).contains(&inner_pid));
+        stop.store(true, Ordering::Relaxed);
+    };
+    tokio::join!(load, add);
+    assert!(made.load(Ordering::Relaxed) > 0);
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "calls to inner failed");
+
+    // Removed: `inner` leaves the list, its calls are unknown tools, its process ends; `second`
+    // and the client's session go on.
+    std::fs::write(&file, &second).expect("write");
+    sighup(&server);
+    logged(&server, "configuration reloaded", 2).await;
+    let names = crate::edge::tool_names(&server, Some(ADMIN)).await;
+    assert!(!names.contains(&"inner__health".to_owned()), "{names:?}");
+    let (_, gone) = crate::edge::call(&server, Some(ADMIN), "inner__health").await;
+    assert!(
+        gone["error"].is_object() || gone["result"]["isError"] == true,
+        "{gone}"
+    );
+    crate::upstreams::eventually("inner's process ends", async || {
+        !crate::upstreams::children_of(server.pid()).contains(&inner_pid)
+    })
+    .await;
+    let answer = crate::edge::call(&server, Some(ADMIN), "second__health").await;
+    assert!(succeeded(&answer), "{answer:?}");
+    let listed = legacy(
+        &server,
+        Caller(ADMIN),
+        reqwest::Method::POST,
+        Some(&session),
+    )
+    .body(r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#)
+    .send()
+    .await
+    .expect("list");
+    assert_eq!(listed.status(), 200, "the session lives on");
+    let listed = listed.text().await.expect("text");
+    assert!(listed.contains("second__health") && !listed.contains("inner__health"));
+
+    // An upstream whose tool would take a native tool's name is quarantined, as at start-up:
+    // its tools are hidden and the native tool keeps its name.
+    let clash = second.replace("[upstreams.tools]", "prefix = \"\"\n[upstreams.tools]");
+    std::fs::write(&file, clash).expect("write");
+    sighup(&server);
+    logged(&server, "upstream quarantined", 1).await;
+    let names = crate::edge::tool_names(&server, Some(ADMIN)).await;
+    assert!(!names.contains(&"second__health".to_owned()), "{names:?}");
+    let answer = crate::edge::call(&server, Some(ADMIN), "health").await;
+    assert!(succeeded(&answer), "the native tool answers: {answer:?}");
 }

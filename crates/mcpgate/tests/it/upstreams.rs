@@ -44,7 +44,7 @@ pub(crate) fn children_of(pid: u32) -> Vec<u32> {
 
 /// An `[[upstreams]]` entry named `inner`: mcpgate itself over stdio, with `modules` on and
 /// its data in `data`, exposing what `tools` (the body of `[upstreams.tools]`) allows.
-fn inner_mcpgate(data: &tempfile::TempDir, modules: &str, tools: &str) -> String {
+pub(crate) fn inner_mcpgate(data: &tempfile::TempDir, modules: &str, tools: &str) -> String {
     format!(
         r#"
 [[upstreams]]

@@ -236,3 +236,43 @@ async fn http2_authority_and_host_must_agree_on_every_route() {
         assert_eq!(body["error"], "forbidden_host", "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_admin_listener_counts_host_and_origin_once_too() {
+    let server = Server::start(&[]).await;
+    let url = server.admin("/");
+    let local = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let addr: SocketAddr = local.parse().expect("the admin address");
+    let cases = [
+        (
+            "two Hosts, the loopback one first",
+            vec![("Host", local.clone()), ("Host", "evil.example".to_owned())],
+            400,
+            "repeated_host",
+        ),
+        (
+            "two Origins, its own first",
+            vec![
+                ("Host", local.clone()),
+                ("Origin", format!("http://{local}")),
+                ("Origin", "https://evil.example".to_owned()),
+            ],
+            403,
+            "repeated_origin",
+        ),
+    ];
+    for (what, headers, status, code) in cases {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        for path in ["/status", "/metrics", "/healthz", "/readyz"] {
+            let (got, body) = raw_get(addr, path, &headers).await;
+            assert_eq!(got, status, "{what} on {path}: {body}");
+            assert_eq!(body["error"], code, "{what} on {path}");
+        }
+    }
+    // One of each is answered.
+    let (got, _) = raw_get(addr, "/healthz", &[("Host", &local)]).await;
+    assert_eq!(got, 200);
+}
