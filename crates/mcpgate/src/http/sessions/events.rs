@@ -89,18 +89,23 @@ pub(super) struct Origin {
 
 impl Origin {
     /// The suffix of the events of a stream held by `replica`, for `request` (a POST's).
+    /// Made once per POST, so it is written by hand rather than through `format!`.
     pub fn suffix(replica: &str, request: Option<&RequestId>) -> Arc<str> {
-        let request = request.and_then(|id| {
-            let encoded = match id {
-                NumberOrString::Number(n) => format!("n{n}"),
-                NumberOrString::String(s) => format!("s{}", URL_SAFE_NO_PAD.encode(s.as_bytes())),
-            };
-            (encoded.len() <= REQUEST_MAX).then_some(encoded)
-        });
+        let mut suffix = String::with_capacity(replica.len() + 2 + REQUEST_MAX);
+        suffix.push('~');
+        suffix.push_str(replica);
         match request {
-            Some(request) => format!("~{replica}~{request}").into(),
-            None => format!("~{replica}").into(),
+            Some(NumberOrString::Number(n)) => {
+                suffix.push_str("~n");
+                suffix.push_str(itoa::Buffer::new().format(*n));
+            }
+            Some(NumberOrString::String(s)) if 1 + s.len().div_ceil(3) * 4 <= REQUEST_MAX => {
+                suffix.push_str("~s");
+                URL_SAFE_NO_PAD.encode_string(s.as_bytes(), &mut suffix);
+            }
+            _ => {}
         }
+        suffix.into()
     }
 
     fn parse(text: &str) -> Result<Self, BadEventId> {
@@ -180,14 +185,7 @@ impl EventLog {
     pub fn push(&mut self, mut event: ServerSseMessage) {
         let index = self.next_index;
         self.next_index += 1;
-        let id = EventId {
-            stream: self.stream,
-            index,
-        };
-        event.event_id = Some(match &self.suffix {
-            Some(suffix) => format!("{id}{suffix}"),
-            None => id.to_string(),
-        });
+        event.event_id = Some(self.event_id(index));
         if self.cache.len() == REPLAY {
             self.cache.pop_front();
         }
@@ -216,6 +214,21 @@ impl EventLog {
         }
         self.reader = Some(tx);
         rx
+    }
+
+    /// The id of event `index` (`index[/stream][suffix]`), written by hand: every event of
+    /// every session gets one.
+    fn event_id(&self, index: u64) -> String {
+        let suffix = self.suffix.as_deref().unwrap_or("");
+        let mut id = String::with_capacity(44 + suffix.len());
+        let mut digits = itoa::Buffer::new();
+        id.push_str(digits.format(index));
+        if let Some(stream) = self.stream {
+            id.push('/');
+            id.push_str(digits.format(stream));
+        }
+        id.push_str(suffix);
+        id
     }
 
     /// The cached events after `after`, for a replica that relays them.
