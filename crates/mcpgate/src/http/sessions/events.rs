@@ -99,7 +99,7 @@ impl Origin {
                 suffix.push_str("~n");
                 suffix.push_str(itoa::Buffer::new().format(*n));
             }
-            Some(NumberOrString::String(s)) if 1 + s.len().div_ceil(3) * 4 <= REQUEST_MAX => {
+            Some(NumberOrString::String(s)) if s.len().div_ceil(3) * 4 < REQUEST_MAX => {
                 suffix.push_str("~s");
                 URL_SAFE_NO_PAD.encode_string(s.as_bytes(), &mut suffix);
             }
