@@ -1,6 +1,6 @@
-//! Span export: one tool call's spans reach a real OTLP/HTTP receiver (built here on the OTLP
-//! protobuf definitions) as one tree under the caller's `traceparent`, from the HTTP header or
-//! from `params._meta`.
+//! Span export: one tool call's spans reach a real OTLP receiver (built here on the OTLP
+//! protobuf definitions), over HTTP/protobuf and over gRPC, as one tree under the caller's
+//! `traceparent`, from the HTTP header or from `params._meta`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,39 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Keep the spans of an export request in `sink`.
+fn collect(request: &ExportTraceServiceRequest, sink: &Mutex<Vec<Received>>) {
+    let mut sink = sink.lock().expect("lock");
+    for span in request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+    {
+        let attributes = span
+            .attributes
+            .iter()
+            .map(|kv| {
+                let value = kv.value.as_ref().and_then(|v| v.value.as_ref());
+                let text = match value {
+                    Some(
+                        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s),
+                    ) => s.clone(),
+                    other => format!("{other:?}"),
+                };
+                (kv.key.clone(), text)
+            })
+            .collect();
+        sink.push(Received {
+            name: span.name.clone(),
+            trace_id: hex(&span.trace_id),
+            span_id: hex(&span.span_id),
+            parent_span_id: hex(&span.parent_span_id),
+            attributes,
+        });
+    }
+}
+
 /// An OTLP/HTTP receiver on 127.0.0.1: its base URL and what it received.
 async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
     let spans = Arc::new(Mutex::new(Vec::new()));
@@ -37,34 +70,11 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
             let sink = Arc::clone(&sink);
             async move {
                 let request = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
-                let mut sink = sink.lock().expect("lock");
-                for span in request
-                    .resource_spans
-                    .iter()
-                    .flat_map(|r| &r.scope_spans)
-                    .flat_map(|s| &s.spans)
-                {
-                    let attributes = span
-                        .attributes
-                        .iter()
-                        .map(|kv| {
-                            let value = kv.value.as_ref().and_then(|v| v.value.as_ref());
-                            let text = match value {
-                                Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => s.clone(),
-                                other => format!("{other:?}"),
-                            };
-                            (kv.key.clone(), text)
-                        })
-                        .collect();
-                    sink.push(Received {
-                        name: span.name.clone(),
-                        trace_id: hex(&span.trace_id),
-                        span_id: hex(&span.span_id),
-                        parent_span_id: hex(&span.parent_span_id),
-                        attributes,
-                    });
-                }
-                ([("content-type", "application/x-protobuf")], Vec::<u8>::new())
+                collect(&request, &sink);
+                (
+                    [("content-type", "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
             }
         }),
     );
@@ -77,6 +87,91 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
     );
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     (url, spans)
+}
+
+/// The gRPC path of the OTLP trace service's one method.
+const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// An OTLP/gRPC receiver on 127.0.0.1 (HTTP/2 without TLS, as gRPC runs there): its URL and
+/// what it received. gRPC by hand: each message is framed as a compression flag, a 4-byte
+/// length and the protobuf bytes; the answer is an empty `ExportTraceServiceResponse` with
+/// `grpc-status: 0` in the trailers.
+async fn grpc_receiver() -> (String, Arc<Mutex<Vec<Received>>>, Arc<Mutex<Vec<String>>>) {
+    use http_body_util::BodyExt as _;
+    use hyper::body::Frame;
+
+    let spans = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let (sink, log) = (Arc::clone(&spans), Arc::clone(&seen));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (sink, log) = (Arc::clone(&sink), Arc::clone(&log));
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let (sink, log) = (Arc::clone(&sink), Arc::clone(&log));
+                    async move {
+                        log.lock().expect("lock").push(format!(
+                            "{:?} {} {}",
+                            request.version(),
+                            request.uri().path(),
+                            request
+                                .headers()
+                                .get("content-type")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                        ));
+                        let body = request
+                            .into_body()
+                            .collect()
+                            .await
+                            .expect("a body")
+                            .to_bytes();
+                        assert!(
+                            body.len() >= 5 && body[0] == 0,
+                            "an uncompressed gRPC message"
+                        );
+                        let length =
+                            u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+                        let message = ExportTraceServiceRequest::decode(&body[5..5 + length])
+                            .expect("an OTLP request");
+                        collect(&message, &sink);
+                        let mut trailers = hyper::HeaderMap::new();
+                        trailers
+                            .insert("grpc-status", hyper::header::HeaderValue::from_static("0"));
+                        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
+                            Ok(Frame::data(Bytes::from_static(&[0, 0, 0, 0, 0]))),
+                            Ok(Frame::trailers(trailers)),
+                        ];
+                        let body = http_body_util::StreamBody::new(futures::stream::iter(frames));
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .header("content-type", "application/grpc")
+                                .body(body)
+                                .expect("a response"),
+                        )
+                    }
+                },
+            );
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            });
+        }
+    });
+    (url, spans, seen)
 }
 
 /// A modern `tools/call` of `tool` with `arguments`, in the caller's trace `(trace id, parent
@@ -206,6 +301,45 @@ async fn a_tool_calls_spans_arrive_as_one_tree_under_the_callers_traceparent() {
         b.iter()
             .any(|s| s.name == "store.query" && s.parent_span_id == tool.span_id)
     );
+}
+
+#[tokio::test]
+async fn spans_go_out_over_grpc_too() {
+    let (url, spans, seen) = grpc_receiver().await;
+    let server = Server::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ])
+    .await;
+    let (trace, parent) = ("5bf92f3577b34da6a3ce929d0e0e4737", "10f067aa0ba902b8");
+    let answer = call_in_trace(
+        &server,
+        "list_notes",
+        json!({}),
+        modern_meta(),
+        Some((trace, parent)),
+    )
+    .await;
+    assert!(answer["result"].is_object(), "{answer}");
+    assert_eq!(server.terminate().await, Some(0));
+
+    let requests = seen.lock().expect("lock").clone();
+    assert!(!requests.is_empty(), "the exporter called the receiver");
+    for request in &requests {
+        assert_eq!(
+            request,
+            &format!("HTTP/2.0 {GRPC_EXPORT} application/grpc"),
+            "a gRPC call"
+        );
+    }
+    let spans = trace_of(&spans, trace);
+    let http = one(&spans, "http");
+    assert_eq!(http.parent_span_id, parent);
+    let mcp = one(&spans, "mcp.request");
+    assert_eq!(mcp.parent_span_id, http.span_id);
+    let tool = one(&spans, "tool");
+    assert_eq!(tool.parent_span_id, mcp.span_id);
+    assert_eq!(one(&spans, "store.query").parent_span_id, tool.span_id);
 }
 
 #[tokio::test]
