@@ -25,7 +25,7 @@ mod routing;
 pub(crate) use call::rate_limited;
 
 use super::context::is_modern;
-use super::{CallContext, Catalog, EventBus, SessionState, changes, unknown_task};
+use super::{CallContext, Catalog, EventBus, RequestSpan, SessionState, changes, unknown_task};
 use crate::edge::Principal;
 use crate::lifecycle::Lifecycle;
 use crate::telemetry::{Metrics, ToolMetrics};
@@ -192,6 +192,25 @@ fn mcp_span(
     span
 }
 
+/// The span an MCP request's own span goes under: the current one, or the HTTP request's that
+/// a legacy session's request brings along.
+fn parent_span(context: &RequestContext<RoleServer>) -> tracing::Span {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<RequestSpan>())
+        .map_or_else(tracing::Span::current, |RequestSpan(span)| span.clone())
+}
+
+/// The span of a list request, entered for its (synchronous) work.
+fn list_span(
+    method: &'static str,
+    principal: &Principal,
+    context: &RequestContext<RoleServer>,
+) -> tracing::span::EnteredSpan {
+    mcp_span(&parent_span(context), method, principal, context).entered()
+}
+
 impl ServerHandler for Handler {
     fn get_info(&self) -> ServerConfig {
         self.shared.info.clone()
@@ -208,6 +227,7 @@ impl ServerHandler for Handler {
     ) -> Result<ListToolsResult, ErrorData> {
         self.shared.metrics.mcp_request("tools/list");
         let principal = self.principal(&context)?;
+        let _span = list_span("tools/list", &principal, &context);
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (tools, next) = self
             .shared
@@ -236,6 +256,7 @@ impl ServerHandler for Handler {
     ) -> Result<ListResourcesResult, ErrorData> {
         self.shared.metrics.mcp_request("resources/list");
         let principal = self.principal(&context)?;
+        let _span = list_span("resources/list", &principal, &context);
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (items, next) = self
             .shared
@@ -256,6 +277,7 @@ impl ServerHandler for Handler {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         self.shared.metrics.mcp_request("resources/templates/list");
         let principal = self.principal(&context)?;
+        let _span = list_span("resources/templates/list", &principal, &context);
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (items, next) = self
             .shared
@@ -300,6 +322,7 @@ impl ServerHandler for Handler {
     ) -> Result<ListPromptsResult, ErrorData> {
         self.shared.metrics.mcp_request("prompts/list");
         let principal = self.principal(&context)?;
+        let _span = list_span("prompts/list", &principal, &context);
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let (items, next) = self
             .shared

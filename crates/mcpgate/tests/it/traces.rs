@@ -303,6 +303,7 @@ async fn a_tool_calls_spans_arrive_as_one_tree_under_the_callers_traceparent() {
     );
 }
 
+/// Over gRPC the same tree arrives, and a list request has its MCP span too.
 #[tokio::test]
 async fn spans_go_out_over_grpc_too() {
     let (url, spans, seen) = grpc_receiver().await;
@@ -321,7 +322,29 @@ async fn spans_go_out_over_grpc_too() {
     )
     .await;
     assert!(answer["result"].is_object(), "{answer}");
+    // A list request gets its MCP span too.
+    let (list_trace, list_parent) = ("6bf92f3577b34da6a3ce929d0e0e4738", "20f067aa0ba902b9");
+    let listed = modern_request(&server, "tools/list", None)
+        .header("traceparent", format!("00-{list_trace}-{list_parent}-01"))
+        .body(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list",
+                   "params": {"_meta": modern_meta()}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("listed");
+    assert_eq!(listed.status(), 200);
     assert_eq!(server.terminate().await, Some(0));
+
+    let listing = trace_of(&spans, list_trace);
+    let list_http = one(&listing, "http");
+    let list_mcp = one(&listing, "mcp.request");
+    assert_eq!(list_mcp.parent_span_id, list_http.span_id);
+    assert_eq!(
+        list_mcp.attributes.get("method").map(String::as_str),
+        Some("tools/list")
+    );
 
     let requests = seen.lock().expect("lock").clone();
     assert!(!requests.is_empty(), "the exporter called the receiver");

@@ -12,9 +12,9 @@ use rmcp::{ErrorData, RoleServer};
 
 use tracing::Instrument as _;
 
-use super::{Handler, ServerIdentity, mcp_span};
+use super::{Handler, ServerIdentity, mcp_span, parent_span};
 use crate::edge::Principal;
-use crate::mcp::{BoxFuture, CallContext, Catalog, Module, RequestSpan, Snapshot};
+use crate::mcp::{BoxFuture, CallContext, Catalog, Module, Snapshot};
 
 impl Handler {
     /// Ask the sources `owners` picks from the current snapshot, in order; the first that owns
@@ -30,13 +30,7 @@ impl Handler {
         let principal = self.principal(&context)?;
         let catalog = &self.shared.catalog;
         let owners = owners(catalog, &catalog.snapshot(), &principal);
-        // A legacy session's request brings its HTTP request's span along.
-        let parent = context
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<RequestSpan>())
-            .map_or_else(tracing::Span::current, |RequestSpan(span)| span.clone());
-        let span = mcp_span(&parent, method, &principal, &context);
+        let span = mcp_span(&parent_span(&context), method, &principal, &context);
         let cx = self.call_context(principal, context);
         for module in owners {
             if let Some(answer) = ask(module, cx.clone()) {
