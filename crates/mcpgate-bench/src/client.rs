@@ -161,22 +161,12 @@ impl VirtualClient {
         if self.target.era == Era::Legacy && self.session.is_none() {
             self.open().await?;
         }
-        let request = self
-            .requests
-            .get(index)
-            .ok_or_else(|| CallError::Protocol(format!("scenario has no call number {index}")))?;
-        let id = self.next_id;
-        self.next_id += 1;
-        let exchange = exchange::<ToolResultHead>(&self.http, &self.target.url, request, id).await;
-        self.settle(&exchange);
-        exchange
-            .outcome
-            .and_then(ToolResultHead::check)
-            .map(|()| exchange.elapsed)
+        let target = Arc::clone(&self.target);
+        self.call_at(&target.url, index).await
     }
 
-    /// Sends scenario call `index` of the open legacy session to `url` (another replica of
-    /// the same server) instead of the target's; the latency on success.
+    /// Sends scenario call `index` to `url`: the target's, or another replica of the same
+    /// server for a legacy session open on the target; the latency on success.
     pub async fn call_at(&mut self, url: &Url, index: usize) -> Result<Duration, CallError> {
         let request = self
             .requests

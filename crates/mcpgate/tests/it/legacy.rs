@@ -105,3 +105,46 @@ pub async fn read_until(
         buffer.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
+
+/// What [`call_that_asks`] leaves: the call's stream (to read its result from), what was read
+/// past the question, the question (the server's request), and the id of the event that
+/// carried it.
+pub struct Asked<S> {
+    pub stream: S,
+    pub buffer: String,
+    pub question: Value,
+    pub event_id: String,
+}
+
+/// Call `tool` (with `arguments`) as request 2 on `session` and read its stream until the
+/// server asks the client something (`elicitation/create`).
+pub async fn call_that_asks(
+    server: &Server,
+    caller: Caller<'_>,
+    session: &str,
+    tool: &str,
+    arguments: Value,
+) -> Asked<impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin> {
+    let call = legacy(server, caller, reqwest::Method::POST, Some(session))
+        .body(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                   "params": {"name": tool, "arguments": arguments}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(call.status(), 200);
+    let mut stream = call.bytes_stream();
+    let mut buffer = String::new();
+    let (event_id, question) = read_until(&mut stream, &mut buffer, |v| {
+        v["method"] == "elicitation/create"
+    })
+    .await;
+    Asked {
+        stream,
+        buffer,
+        question,
+        event_id: event_id.expect("events on a session stream carry ids"),
+    }
+}

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::edge::config_file;
 use crate::edge::jwt::{claims, hs256, jwt_env};
-use crate::legacy::{Caller, initialize, legacy, open_session, read_until};
+use crate::legacy::{Asked, Caller, call_that_asks, initialize, legacy, open_session, read_until};
 use crate::support::Server;
 
 /// Bob's every attempt on Alice's session, while Alice's call waits on her (an elicitation the
@@ -21,23 +21,19 @@ async fn another_caller_cannot_touch_a_session(
     bob: Caller<'_>,
 ) {
     let session = open_session(server, alice).await;
-    let call = legacy(server, alice, reqwest::Method::POST, Some(&session))
-        .body(
-            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                   "params": {"name": "test_elicitation", "arguments": {"message": "who?"}}})
-            .to_string(),
-        )
-        .send()
-        .await
-        .expect("call");
-    assert_eq!(call.status(), 200);
-    let mut stream = call.bytes_stream();
-    let mut buffer = String::new();
-    let (event_id, question) = read_until(&mut stream, &mut buffer, |v| {
-        v["method"] == "elicitation/create"
-    })
+    let Asked {
+        mut stream,
+        mut buffer,
+        question,
+        event_id,
+    } = call_that_asks(
+        server,
+        alice,
+        &session,
+        "test_elicitation",
+        json!({"message": "who?"}),
+    )
     .await;
-    let event_id = event_id.expect("events on a session stream carry ids");
 
     let unknown = "00000000-0000-0000-0000-000000000000";
     let tools_list = r#"{"jsonrpc":"2.0","id":9,"method":"tools/list"}"#;

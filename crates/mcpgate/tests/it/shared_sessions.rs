@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::edge::limits::redis_url;
-use crate::legacy::{Caller, legacy, open_session, read_until};
+use crate::legacy::{self, Caller, legacy, open_session, read_until};
 use crate::support::Server;
 
 const ALICE: Caller<'static> = Caller("dev:alice:acme:admin");
@@ -243,26 +243,15 @@ async fn interactive_replicas(url: &str) -> (Server, Server) {
 /// Start `test_elicitation` as request 2 on `server`: its question (the server's request) and
 /// the id of the event that carried it; the call's stream is dropped (the client lost it).
 async fn call_that_asks(server: &Server, session: &str) -> (Value, String) {
-    let call = legacy(server, ALICE, reqwest::Method::POST, Some(session))
-        .body(
-            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                   "params": {"name": "test_elicitation", "arguments": {"message": "who?"}}})
-            .to_string(),
-        )
-        .send()
-        .await
-        .expect("call");
-    assert_eq!(call.status(), 200);
-    let mut stream = call.bytes_stream();
-    let mut buffer = String::new();
-    let (event_id, question) = read_until(&mut stream, &mut buffer, |v| {
-        v["method"] == "elicitation/create"
-    })
-    .await;
-    (
-        question,
-        event_id.expect("events of a session stream carry ids"),
+    let asked = legacy::call_that_asks(
+        server,
+        ALICE,
+        session,
+        "test_elicitation",
+        json!({"message": "who?"}),
     )
+    .await;
+    (asked.question, asked.event_id)
 }
 
 /// Resume the stream of `event_id` on `server`: the stream, to read with `read_until`.

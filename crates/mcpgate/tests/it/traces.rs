@@ -210,6 +210,23 @@ fn trace_of(spans: &Mutex<Vec<Received>>, id: &str) -> Vec<Received> {
         .collect()
 }
 
+/// The spans of one tool call in `trace`, checked to form one chain under the caller's span
+/// `parent`: `http` → `mcp.request` → `tool` → `store.query`.
+fn tool_call_chain<'a>(trace: &'a [Received], parent: &str) -> [&'a Received; 4] {
+    let http = one(trace, "http");
+    assert_eq!(
+        http.parent_span_id, parent,
+        "the HTTP span continues the caller's span"
+    );
+    let mcp = one(trace, "mcp.request");
+    assert_eq!(mcp.parent_span_id, http.span_id);
+    let tool = one(trace, "tool");
+    assert_eq!(tool.parent_span_id, mcp.span_id);
+    let store = one(trace, "store.query");
+    assert_eq!(store.parent_span_id, tool.span_id);
+    [http, mcp, tool, store]
+}
+
 /// The one span named `name` in `trace`.
 fn one<'a>(trace: &'a [Received], name: &str) -> &'a Received {
     let found: Vec<_> = trace.iter().filter(|s| s.name == name).collect();
@@ -248,17 +265,11 @@ async fn a_tool_calls_spans_arrive_as_one_tree_under_the_callers_traceparent() {
     // The exporter sends what it holds when the server stops.
     assert_eq!(server.terminate().await, Some(0));
     let a = trace_of(&spans, trace_a);
-    let http = one(&a, "http");
-    assert_eq!(
-        http.parent_span_id, parent_a,
-        "the HTTP span continues the caller's span"
-    );
+    let [http, mcp, tool, store] = tool_call_chain(&a, parent_a);
     assert_eq!(
         http.attributes.get("request_id").map(String::as_str),
         Some("trace-test-1")
     );
-    let mcp = one(&a, "mcp.request");
-    assert_eq!(mcp.parent_span_id, http.span_id);
     assert_eq!(
         mcp.attributes.get("method").map(String::as_str),
         Some("tools/call")
@@ -268,14 +279,10 @@ async fn a_tool_calls_spans_arrive_as_one_tree_under_the_callers_traceparent() {
         Some("local")
     );
     assert!(mcp.attributes.contains_key("org"));
-    let tool = one(&a, "tool");
-    assert_eq!(tool.parent_span_id, mcp.span_id);
     assert_eq!(
         tool.attributes.get("tool").map(String::as_str),
         Some("list_notes")
     );
-    let store = one(&a, "store.query");
-    assert_eq!(store.parent_span_id, tool.span_id);
     assert_eq!(
         store.attributes.get("op").map(String::as_str),
         Some("list_records")
@@ -355,14 +362,7 @@ async fn spans_go_out_over_grpc_too() {
             "a gRPC call"
         );
     }
-    let spans = trace_of(&spans, trace);
-    let http = one(&spans, "http");
-    assert_eq!(http.parent_span_id, parent);
-    let mcp = one(&spans, "mcp.request");
-    assert_eq!(mcp.parent_span_id, http.span_id);
-    let tool = one(&spans, "tool");
-    assert_eq!(tool.parent_span_id, mcp.span_id);
-    assert_eq!(one(&spans, "store.query").parent_span_id, tool.span_id);
+    tool_call_chain(&trace_of(&spans, trace), parent);
 }
 
 #[tokio::test]

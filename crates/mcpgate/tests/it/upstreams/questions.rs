@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::faults::{Fixture, call, gateway, text};
 use super::modern_http::{call_logged, http_upstream, logged};
-use crate::legacy::{Caller, legacy, open_session, read_until};
+use crate::legacy::{Asked, Caller, call_that_asks, legacy, open_session, read_until};
 use crate::support::Server;
 
 /// `fx__ask` called by a legacy caller, who answers the elicitation it is sent with `answer`;
@@ -25,22 +25,12 @@ async fn ask_as_legacy_caller(server: &Server, answer: &str) -> Value {
 async fn legacy_caller_answers(server: &Server, tool: &str, answer: &str) -> Value {
     let caller = Caller("asker");
     let session = open_session(server, caller).await;
-    let call = legacy(server, caller, reqwest::Method::POST, Some(&session))
-        .body(
-            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                "params": {"name": tool, "arguments": {}}})
-            .to_string(),
-        )
-        .send()
-        .await
-        .expect("call");
-    assert_eq!(call.status(), 200);
-    let mut stream = call.bytes_stream();
-    let mut buffer = String::new();
-    let (_, asked) = read_until(&mut stream, &mut buffer, |v| {
-        v["method"] == "elicitation/create"
-    })
-    .await;
+    let Asked {
+        mut stream,
+        mut buffer,
+        question: asked,
+        ..
+    } = call_that_asks(server, caller, &session, tool, json!({})).await;
     assert!(asked["params"]["message"].is_string(), "{asked}");
     let reply = legacy(server, caller, reqwest::Method::POST, Some(&session))
         .body(
