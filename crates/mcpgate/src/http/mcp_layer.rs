@@ -101,6 +101,15 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
     let owner = SessionOwner::from(principal);
     let session = session_id(&request);
     let method = request.method().clone();
+    // A shared session held elsewhere is made here first: past a cap that is a 503, as for a
+    // new session (not an unknown session, which would send the client to start over).
+    if method != Method::DELETE
+        && let Some(full) = session
+            .as_deref()
+            .and_then(|id| mcp.sessions.restore_refused(id, &owner))
+    {
+        return sessions_full(full, mcp.session_retry_after);
+    }
     let (request, reservation, post) = match method {
         Method::POST => {
             let (mut parts, body) = request.into_parts();

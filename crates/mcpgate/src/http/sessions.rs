@@ -227,13 +227,7 @@ impl<S: Held> Owned<S> {
     pub fn reserve(&self, owner: SessionOwner) -> Result<Reservation<S>, SessionsFull> {
         let owner = Arc::new(owner);
         let mut table = lock(&self.table);
-        if table.total >= self.limits.max_sessions {
-            return Err(SessionsFull::Server);
-        }
-        let held = table.per_owner.get(&owner).copied().unwrap_or(0);
-        if owner.capped() && held >= self.limits.max_per_principal {
-            return Err(SessionsFull::Principal);
-        }
+        self.room(&table, &owner)?;
         table.total += 1;
         table.gauge.set(table.total as i64);
         *table.per_owner.entry(Arc::clone(&owner)).or_default() += 1;
@@ -242,6 +236,18 @@ impl<S: Held> Owned<S> {
             owner,
             bound: false,
         })
+    }
+
+    /// Whether `table` has room for one more session of `owner`, or which cap is reached.
+    fn room(&self, table: &Table<S>, owner: &SessionOwner) -> Result<(), SessionsFull> {
+        if table.total >= self.limits.max_sessions {
+            return Err(SessionsFull::Server);
+        }
+        let held = table.per_owner.get(owner).copied().unwrap_or(0);
+        if owner.capped() && held >= self.limits.max_per_principal {
+            return Err(SessionsFull::Principal);
+        }
+        Ok(())
     }
 
     /// Whether `id` names a live session created by `owner`. Every other answer — no such
@@ -332,6 +338,20 @@ impl Sessions {
     /// The store rmcp restores sessions from, when sessions are shared.
     pub fn store(&self) -> Option<Arc<SharedSessions>> {
         self.shared.clone()
+    }
+
+    /// For a request of `owner` on session `id`: which cap keeps this replica from restoring
+    /// it, when it is a shared session this replica does not hold (the restore itself checks
+    /// again; this only lets the answer be a 503 rather than an unknown session).
+    pub fn restore_refused(&self, id: &str, owner: &SessionOwner) -> Option<SessionsFull> {
+        if self.shared.is_none() {
+            return None;
+        }
+        let table = lock(&self.table);
+        if table.live.contains_key(id) {
+            return None;
+        }
+        self.room(&table, owner).err()
     }
 
     /// Whether `owner` may end session `id`: one of its sessions here, or (shared) anywhere.

@@ -360,3 +360,29 @@ async fn deployments_with_other_prefixes_on_one_redis_share_nothing() {
     assert!(!serves(&other, ALICE, &session).await);
     assert!(serves(&a, ALICE, &session).await);
 }
+
+#[tokio::test]
+async fn a_replica_at_its_cap_answers_503_for_a_session_it_would_restore() {
+    let Some(url) = redis_url().await else { return };
+    let (a, b) = replicas(&url, &[("MCPGATE_MAX_SESSIONS_PER_PRINCIPAL", "1")]).await;
+    let first = open_session(&a, ALICE).await;
+    let second = open_session(&b, ALICE).await;
+    // B holds Alice's one session: it cannot make `first` too, and says so (not "unknown").
+    let response = legacy(&b, ALICE, reqwest::Method::POST, Some(&first))
+        .body(TOOLS_LIST)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["error"], "too_many_sessions", "{body}");
+    // Nothing was lost: `first` goes on at A, and at B once Alice ends `second` there.
+    assert!(serves(&a, ALICE, &first).await);
+    let end = legacy(&b, ALICE, reqwest::Method::DELETE, Some(&second))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(end.status(), 204);
+    assert!(serves(&b, ALICE, &first).await);
+}
