@@ -344,9 +344,7 @@ impl Sessions {
     /// it, when it is a shared session this replica does not hold (the restore itself checks
     /// again; this only lets the answer be a 503 rather than an unknown session).
     pub fn restore_refused(&self, id: &str, owner: &SessionOwner) -> Option<SessionsFull> {
-        if self.shared.is_none() {
-            return None;
-        }
+        self.shared.as_ref()?;
         let table = lock(&self.table);
         if table.live.contains_key(id) {
             return None;
