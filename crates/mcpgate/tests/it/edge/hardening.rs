@@ -1,6 +1,7 @@
 //! Size, time and browser limits through the real binary: 413 on every route, 431 for an
 //! oversized head, 503 when the server is full, 504 past the request timeout, slow clients
-//! disconnected, CORS only for allowed origins, and HSTS when configured.
+//! disconnected (on the admin listener too), CORS only for allowed origins, and HSTS when
+//! configured.
 
 use std::time::Duration;
 
@@ -139,24 +140,32 @@ async fn a_request_not_answered_in_time_is_504() {
 #[tokio::test]
 async fn clients_that_do_not_finish_their_head_are_disconnected() {
     let server = Server::start(&[("MCPGATE_HEADER_READ_TIMEOUT", "1s")]).await;
-    let mut slow = TcpStream::connect(server.addr).await.expect("connect");
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        .await
-        .expect("write");
-    let answer = read_some(&mut slow, Duration::from_secs(10)).await;
-    assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
-        "{answer}"
-    );
-    // An idle keep-alive connection is closed the same way.
-    let mut idle = TcpStream::connect(server.addr).await.expect("connect");
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .await
-        .expect("write");
-    let first = read_some(&mut idle, Duration::from_secs(5)).await;
-    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
-    let closed = read_some(&mut idle, Duration::from_secs(10)).await;
-    assert!(closed.is_empty(), "{closed}");
+    let admin: std::net::SocketAddr = server
+        .admin("")
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the admin address");
+    // The public listener and the admin listener alike.
+    for addr in [server.addr, admin] {
+        let mut slow = TcpStream::connect(addr).await.expect("connect");
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await
+            .expect("write");
+        let answer = read_some(&mut slow, Duration::from_secs(10)).await;
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{addr}: {answer}"
+        );
+        // An idle keep-alive connection is closed the same way.
+        let mut idle = TcpStream::connect(addr).await.expect("connect");
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .expect("write");
+        let first = read_some(&mut idle, Duration::from_secs(5)).await;
+        assert!(first.starts_with("HTTP/1.1 200"), "{addr}: {first}");
+        let closed = read_some(&mut idle, Duration::from_secs(10)).await;
+        assert!(closed.is_empty(), "{addr}: {closed}");
+    }
 }
 
 #[tokio::test]
