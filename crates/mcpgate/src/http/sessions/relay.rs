@@ -454,3 +454,59 @@ pub(super) async fn serve(sessions: Weak<Sessions>, relay: Arc<Relay>, stop: Can
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a replica relays arrives as it would have been sent there: the message survives
+    /// the typed round trip (rmcp's message types are untagged unions, so a lossy variant
+    /// would drop fields).
+    #[test]
+    fn relayed_events_arrive_as_they_were_sent() {
+        let messages = [
+            serde_json::json!({"jsonrpc": "2.0", "id": 2, "result": {
+                "content": [{"type": "text", "text": "{\"a\":1}"}],
+                "structuredContent": {"a": 1}, "isError": false,
+                "_meta": {"io.example/x": "y"}}}),
+            serde_json::json!({"jsonrpc": "2.0", "id": "s-1", "result": {
+                "tools": [{"name": "t", "inputSchema": {"type": "object"}}],
+                "nextCursor": "c2"}}),
+            serde_json::json!({"jsonrpc": "2.0", "id": 3, "error": {
+                "code": -32602, "message": "Unknown tool: x", "data": {"tool": "x"}}}),
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                "params": {"progressToken": 7, "progress": 1.0, "total": 3.0,
+                           "message": "one of three"}}),
+            serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "elicitation/create",
+                "params": {"message": "who?", "requestedSchema": {"type": "object",
+                    "properties": {"name": {"type": "string"}}, "required": ["name"]}}}),
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/message",
+                "params": {"level": "info", "logger": "l", "data": {"k": [1, 2]}}}),
+            serde_json::json!({"jsonrpc": "2.0", "id": 4, "result": {}}),
+        ];
+        for sent in messages {
+            let message: ServerJsonRpcMessage =
+                serde_json::from_value(sent).expect("a server message");
+            // What the holding replica would have written out itself.
+            let sent = serde_json::to_value(&message).expect("JSON");
+            let mut event = ServerSseMessage::from_message(message);
+            event.event_id = Some("1/0~r~n2".to_owned());
+            let text = serde_json::to_string(&Relayed::from(&event)).expect("encoded");
+            let relayed: ServerSseMessage = serde_json::from_str::<Relayed>(&text)
+                .expect("decoded")
+                .into();
+            assert_eq!(relayed.event_id.as_deref(), Some("1/0~r~n2"));
+            let arrived =
+                serde_json::to_value(relayed.message.as_deref().expect("a message")).expect("JSON");
+            assert_eq!(arrived, sent);
+        }
+        // A priming event (no message) keeps its retry.
+        let priming = ServerSseMessage::retry(Duration::from_millis(3000));
+        let text = serde_json::to_string(&Relayed::from(&priming)).expect("encoded");
+        let back: ServerSseMessage = serde_json::from_str::<Relayed>(&text)
+            .expect("decoded")
+            .into();
+        assert!(back.message.is_none());
+        assert_eq!(back.retry, Some(Duration::from_millis(3000)));
+    }
+}
