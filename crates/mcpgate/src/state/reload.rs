@@ -3,7 +3,8 @@
 //! static tokens, per-tool rules, rate limits, disabled tools, the log filter and the federated
 //! upstreams — without dropping a connection, a session or a stream. An upstream whose
 //! settings did not change keeps running untouched (its pool, sessions and calls); a removed one
-//! leaves the catalog and stops; a new or changed one starts as at start-up. Requests already admitted finish under the
+//! leaves the catalog, lets its calls in flight finish and stops; a new or changed one starts
+//! as at start-up. Requests already admitted finish under the
 //! settings that admitted them; each later one sees either all of the old settings or all of
 //! the new (each part is swapped whole).
 //!

@@ -65,6 +65,9 @@ pub struct UpstreamSource {
     changed_tools: Mutex<Vec<String>>,
     /// Tasks it created for callers, under the gateway's ids.
     tasks: tasks::Tasks,
+    /// Calls in flight: the supervisor waits for them before it closes the sessions (an
+    /// upstream removed or replaced by a reload lets its calls finish).
+    calls: tokio_util::task::TaskTracker,
 }
 
 /// What an upstream exposes, as exposed (filtered, renamed, namespaced).
@@ -110,6 +113,7 @@ impl UpstreamSource {
             pins,
             changed_tools: Mutex::new(Vec::new()),
             tasks: tasks::Tasks::default(),
+            calls: tokio_util::task::TaskTracker::new(),
         })
     }
 

@@ -115,6 +115,7 @@ impl UpstreamSource {
         let started = Instant::now();
         self.budget.deposit();
         let _in_flight = self.metrics.in_flight();
+        let _call = self.calls.token();
         let pool = self.pool_for(cx);
         let mut retry = 0;
         let attempt = loop {

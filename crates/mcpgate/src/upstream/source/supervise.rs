@@ -111,6 +111,21 @@ impl UpstreamSource {
             }
         }
         let _ = follower.await;
+        // Calls in flight finish first (no new ones come: the catalog no longer lists the
+        // upstream, or the app has drained), each within its own timeout.
+        self.calls.close();
+        let longest = self
+            .config
+            .overrides
+            .values()
+            .filter_map(|o| o.timeout)
+            .fold(self.config.timeout, Duration::max);
+        if tokio::time::timeout(longest, self.calls.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(upstream = %self.config.name, "calls still in flight are cut off");
+        }
         self.close_principals().await;
         self.pool.close_all().await;
         Ok(())

@@ -938,3 +938,44 @@ async fn a_changed_tool_definition_is_held_back_until_approved_or_served_with_a_
     );
     assert_eq!(server.terminate().await, Some(0));
 }
+
+#[tokio::test]
+async fn an_upstream_removed_by_a_reload_lets_its_calls_in_flight_finish() {
+    let fx = Fixture::new();
+    let (dir, file) = config_file(&fx.entry("[upstreams.tools]\nallow = [\"*\"]"));
+    let server = Server::start(&[("MCPGATE_CONFIG", &file)]).await;
+    eventually("fx is listed", async || {
+        tool_names(&server, None)
+            .await
+            .contains(&"fx__slow".to_owned())
+    })
+    .await;
+    let slow = call(&server, "fx__slow", json!({"ms": 1500}));
+    let remove = async {
+        // The call has reached the upstream; then the reload takes `fx` away.
+        eventually("the slow call is in flight", async || {
+            fx.receipts().iter().any(|r| r.starts_with("slow"))
+        })
+        .await;
+        std::fs::write(dir.path().join("mcpgate.toml"), "").expect("write");
+        let reloaded = std::process::Command::new("kill")
+            .args(["-HUP", &server.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(reloaded.success());
+        eventually("fx leaves the list", async || {
+            !tool_names(&server, None)
+                .await
+                .contains(&"fx__slow".to_owned())
+        })
+        .await;
+    };
+    let (answer, ()) = tokio::join!(slow, remove);
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    // New calls find no such tool.
+    let after = call(&server, "fx__slow", json!({"ms": 1})).await;
+    assert!(
+        after["error"].is_object() || after["result"]["isError"] == true,
+        "{after}"
+    );
+}
