@@ -66,13 +66,32 @@ impl RedisLink {
         scrub(text, self.password.as_deref())
     }
 
-    /// Run one call on the link, bounded by its timeout; the error is text fit for a log.
+    /// Run one command on the link, bounded by its timeout; the error is text fit for a log.
     pub(crate) async fn call<T: redis::FromRedisValue>(
         &self,
         command: &redis::Cmd,
     ) -> Result<T, String> {
         let mut connection = self.connection.clone();
-        match tokio::time::timeout(self.timeout, command.query_async::<T>(&mut connection)).await {
+        self.bounded(command.query_async::<T>(&mut connection))
+            .await
+    }
+
+    /// Run `pipe` on the link in one round trip, bounded like [`Self::call`].
+    pub(crate) async fn pipe<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, String> {
+        let mut connection = self.connection.clone();
+        self.bounded(pipe.query_async::<T>(&mut connection)).await
+    }
+
+    /// `answer` (a call on this link), bounded by the link's timeout; the error is text fit
+    /// for a log.
+    pub(crate) async fn bounded<T>(
+        &self,
+        answer: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.timeout, answer).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(self.scrub(e.to_string())),
             Err(_) => Err(format!("no answer within {:?}", self.timeout)),

@@ -67,12 +67,9 @@ impl RedisBackend {
     async fn warm_up(&self) {
         let mut connection = self.link.connection.clone();
         let load = self.script.load_async(&mut connection);
-        match tokio::time::timeout(self.link.timeout, load).await {
-            Ok(Ok(_)) => {
-                tracing::debug!(endpoint = %self.link.endpoint, "rate-limit Redis connected");
-            }
-            Ok(Err(e)) => self.warn(&e.to_string()),
-            Err(_) => self.warn(&format!("no answer within {:?}", self.link.timeout)),
+        match self.link.bounded(load).await {
+            Ok(_) => tracing::debug!(endpoint = %self.link.endpoint, "rate-limit Redis connected"),
+            Err(error) => self.warn(&error),
         }
     }
 
@@ -86,8 +83,8 @@ impl RedisBackend {
             .arg(quota.effective_burst());
         let mut connection = self.link.connection.clone();
         let call = invocation.invoke_async::<(i64, i64, i64)>(&mut connection);
-        match tokio::time::timeout(self.link.timeout, call).await {
-            Ok(Ok((allowed, reset, retry_after))) => {
+        match self.link.bounded(call).await {
+            Ok((allowed, reset, retry_after)) => {
                 let reset = micros(reset);
                 if allowed == 1 {
                     Decision::allowed(quota, reset)
@@ -95,12 +92,8 @@ impl RedisBackend {
                     Decision::refused(quota, micros(retry_after))
                 }
             }
-            Ok(Err(e)) => {
-                self.warn(&e.to_string());
-                Decision::degraded(quota, self.policy)
-            }
-            Err(_) => {
-                self.warn(&format!("no answer within {:?}", self.link.timeout));
+            Err(error) => {
+                self.warn(&error);
                 Decision::degraded(quota, self.policy)
             }
         }

@@ -316,13 +316,7 @@ impl Relay {
             .arg(key)
             .arg(u64::try_from(RELAY_TTL.as_millis()).unwrap_or(u64::MAX))
             .ignore();
-        let mut connection = self.link.connection.clone();
-        match tokio::time::timeout(self.link.timeout, pipe.query_async::<()>(&mut connection)).await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.link.scrub(e.to_string())),
-            Err(_) => Err(format!("no answer within {:?}", self.link.timeout)),
-        }
+        self.link.pipe::<()>(&pipe).await
     }
 
     /// Relay what `ask` wants of `session` (held here, or `None`) into its Redis stream.

@@ -2,8 +2,8 @@
 //!
 //! Each session's record — who created it and its `initialize` parameters — is written to
 //! Redis before the client learns the session's id, under `<prefix>session:<id>` (prefix
-//! `MCPGATE_SESSION_PREFIX`, `mcpgate:` by default) with a TTL of the idle timeout. A replica that is asked for a session it does not hold loads the record
-//! (rmcp's [`SessionStore`]), and when the caller is the session's creator it makes the session
+//! `MCPGATE_SESSION_PREFIX`, `mcpgate:` by default) with a TTL of the idle timeout. A replica
+//! that is asked for a session it does not hold loads the record (rmcp's [`SessionStore`]), and when the caller is the session's creator it makes the session
 //! here and replays `initialize` into a fresh service (rmcp's restore path); anyone else is
 //! answered as for an unknown id. So a load balancer may send each request of a session to any
 //! replica, and a replica may die, without the client noticing more than the calls it had in
@@ -165,24 +165,13 @@ impl SharedSessions {
         for id in ids {
             pipe.cmd("PEXPIRE").arg(self.key(id)).arg(self.ttl_ms());
         }
-        let mut connection = self.link.connection.clone();
-        let answer = tokio::time::timeout(
-            self.link.timeout,
-            pipe.query_async::<Vec<i64>>(&mut connection),
-        )
-        .await;
-        match answer {
-            Ok(Ok(kept)) => kept
+        match self.link.pipe::<Vec<i64>>(&pipe).await {
+            Ok(kept) => kept
                 .into_iter()
                 .map(|k| if k == 1 { Kept::Alive } else { Kept::Gone })
                 .collect(),
-            Ok(Err(e)) => {
-                let error = self.link.scrub(e.to_string());
+            Err(error) => {
                 tracing::warn!(endpoint = %self.link.endpoint, %error, "session store unavailable");
-                vec![Kept::Alive; ids.len()]
-            }
-            Err(_) => {
-                tracing::warn!(endpoint = %self.link.endpoint, "session store did not answer");
                 vec![Kept::Alive; ids.len()]
             }
         }
