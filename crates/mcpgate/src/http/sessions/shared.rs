@@ -2,7 +2,8 @@
 //!
 //! Each session's record — who created it and its `initialize` parameters — is written to
 //! Redis before the client learns the session's id, under `<prefix>session:<id>` (prefix
-//! `MCPGATE_SESSION_PREFIX`, `mcpgate:` by default) with a TTL of the idle timeout. A replica
+//! `MCPGATE_SESSION_PREFIX`, `mcpgate:` by default) with a TTL of the idle timeout plus one
+//! keeper round (below). A replica
 //! that is asked for a session it does not hold loads the record (rmcp's [`SessionStore`]), and when the caller is the session's creator it makes the session
 //! here and replays `initialize` into a fresh service (rmcp's restore path); anyone else is
 //! answered as for an unknown id. So a load balancer may send each request of a session to any
@@ -14,9 +15,12 @@
 //! expire when idle without a store anyway; the record is small, read once per replica per
 //! session, and its TTL is the idle timeout.
 //!
-//! Every [`KEEP_EVERY`] each replica refreshes the TTL of the sessions it held in use since
-//! its last round (one pipelined round trip for all of them) and closes those whose record is
-//! gone. A session ended (`DELETE`) on one replica is closed on the others at once (the
+//! Every keeper round — a quarter of the idle timeout, at most [`KEEP_EVERY`] — each replica
+//! refreshes the TTL of the sessions it held in use since its last round (one pipelined round
+//! trip for all of them) and closes those whose record is gone. The record's TTL carries one
+//! round of slack, so a session used on one replica just before its record would expire is
+//! refreshed before it does: a session lives while it is used within the idle timeout on any
+//! replica, and ends at most one round after it is not. A session ended (`DELETE`) on one replica is closed on the others at once (the
 //! `relay` bus), and by that round at the latest if the message was lost.
 //! What a session set after `initialize` (`logging/setLevel`, resource subscriptions) stays
 //! with the replica it was set on.
@@ -36,8 +40,12 @@ use super::{CALLER, SessionOwner, Sessions};
 use crate::edge::AuthVia;
 use crate::redis_link::RedisLink;
 
-/// How often a replica refreshes the records of the sessions it uses and notices ended ones.
+/// The longest time between a replica's rounds refreshing the records of the sessions it uses
+/// and noticing ended ones.
 pub const KEEP_EVERY: Duration = Duration::from_secs(2);
+
+/// The shortest round (an idle timeout of a fraction of a second is for tests).
+const KEEP_EVERY_MIN: Duration = Duration::from_millis(50);
 
 /// A record larger than this keeps only the protocol version, the capabilities and the
 /// client's name and version (a client may send a large `initialize`; Redis holds one per
@@ -74,6 +82,7 @@ pub struct SharedSessions {
     link: RedisLink,
     prefix: String,
     ttl: Duration,
+    every: Duration,
     relay: Arc<Relay>,
 }
 
@@ -82,6 +91,7 @@ impl std::fmt::Debug for SharedSessions {
         f.debug_struct("SharedSessions")
             .field("endpoint", &self.link.endpoint)
             .field("ttl", &self.ttl)
+            .field("every", &self.every)
             .finish_non_exhaustive()
     }
 }
@@ -94,8 +104,8 @@ pub enum Kept {
 }
 
 impl SharedSessions {
-    /// Records on the Redis at `url` under `prefix`, expiring after `idle`, each call bounded
-    /// by `timeout`.
+    /// Records on the Redis at `url` under `prefix`, expiring when unused for `idle` on every
+    /// replica, each call bounded by `timeout`.
     pub fn open(
         url: &str,
         prefix: &str,
@@ -104,11 +114,13 @@ impl SharedSessions {
     ) -> anyhow::Result<Self> {
         let link =
             RedisLink::open(url, timeout).map_err(|e| anyhow::anyhow!("session store: {e:?}"))?;
+        let every = (idle / 4).clamp(KEEP_EVERY_MIN, KEEP_EVERY);
         Ok(Self {
             relay: Arc::new(Relay::new(link.clone(), prefix)),
             link,
             prefix: format!("{prefix}session:"),
-            ttl: idle,
+            ttl: idle.saturating_add(every),
+            every,
         })
     }
 
@@ -258,22 +270,25 @@ impl SessionStore for SharedSessions {
     }
 }
 
-/// Every [`KEEP_EVERY`] until `stop`: refresh the records of the sessions used here since the
-/// last round and close those whose record is gone (ended elsewhere, or expired).
+/// Every round until `stop`: refresh the records of the sessions used here since the last
+/// round began and close those whose record is gone (ended elsewhere, or expired).
 pub(super) async fn keep(
     sessions: Weak<Sessions>,
     shared: Arc<SharedSessions>,
     stop: CancellationToken,
 ) {
+    let mut last = Instant::now();
     loop {
         tokio::select! {
-            () = tokio::time::sleep(KEEP_EVERY) => {}
+            () = tokio::time::sleep(shared.every) => {}
             () = stop.cancelled() => return,
         }
         let Some(sessions) = sessions.upgrade() else {
             return;
         };
-        let ids = sessions.used_since(Instant::now(), KEEP_EVERY);
+        let now = Instant::now();
+        let ids = sessions.used_since(now, now.duration_since(last));
+        last = now;
         let kept = shared.keep(&ids).await;
         for (id, kept) in ids.iter().zip(kept) {
             if kept == Kept::Gone {
