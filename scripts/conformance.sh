@@ -129,7 +129,7 @@ done
 # The gateway's upstream client, alone, against the suite's client scenarios, OAuth ones
 # included (the probe authorizes as an upstream with [upstreams.oauth] does, presenting the
 # suite's client ID metadata document URL where a server takes one). The verdict is taken per
-# scenario: every scenario must pass except the expected failures (DPoP) and sse-retry, which
+# scenario: every scenario must pass except the expected failures (none now) and sse-retry, which
 # is reported but not gated: rmcp's client transport sometimes resumes without Last-Event-ID
 # (a SHOULD, a warning) and its reconnect timing varies with load, so the scenario passes in
 # some runs and warns in others.

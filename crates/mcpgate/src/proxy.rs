@@ -91,6 +91,8 @@ pub struct Proxy {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// The upstream's MCP endpoint.
     url: Uri,
+    /// `url` as configured (what a DPoP proof names).
+    href: String,
     /// The operator's static headers.
     headers: HeaderMap,
     /// What mcpgate presents as itself.
@@ -110,14 +112,6 @@ impl std::fmt::Debug for Proxy {
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
-}
-
-/// The `Authorization` value of the upstream's bearer token.
-fn bearer_header(token: &str) -> Result<HeaderValue, ProxyError> {
-    let mut value = HeaderValue::try_from(format!("Bearer {token}"))
-        .map_err(|_| ProxyError::Credential("the token is not a valid header value".into()))?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 impl Proxy {
@@ -152,6 +146,7 @@ impl Proxy {
             .build(connector);
         Ok(Self {
             client,
+            href: url.to_string(),
             url,
             headers: static_headers,
             credential: Credential::of(upstream)?,
@@ -180,8 +175,9 @@ impl Proxy {
             .credential
             .send(
                 caller_token,
-                |token| {
-                    let request = self.outbound(head, body.clone(), caller, token.as_deref());
+                (head.method.as_str(), &self.href),
+                |presented| {
+                    let request = self.outbound(head, body.clone(), caller, presented);
                     async move {
                         let answer =
                             tokio::time::timeout(self.timeout, self.client.request(request?))
@@ -221,7 +217,7 @@ impl Proxy {
         head: &http::request::Parts,
         body: Bytes,
         caller: &Principal,
-        token: Option<&str>,
+        presented: Option<crate::upstream::Presented>,
     ) -> Result<Request<Full<Bytes>>, ProxyError> {
         let uri = match head.uri.query().map(without_credentials) {
             Some(query) if !query.is_empty() => {
@@ -267,8 +263,8 @@ impl Proxy {
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
-        if let Some(token) = token {
-            headers.insert(header::AUTHORIZATION, bearer_header(token)?);
+        if let Some(presented) = presented {
+            presented.apply(headers);
         }
         if head.method == Method::GET {
             headers.remove(header::CONTENT_TYPE);
@@ -370,7 +366,12 @@ mod tests {
             .expect("request")
             .into_parts();
         let out = proxy()
-            .outbound(&head, Bytes::new(), &caller(), Some("upstream-token"))
+            .outbound(
+                &head,
+                Bytes::new(),
+                &caller(),
+                crate::upstream::Presented::bearer("upstream-token".into()).ok(),
+            )
             .expect("outbound");
         assert_eq!(out.uri().to_string(), "http://127.0.0.1:9/mcp");
         // mcpgate's own token, not the caller's.

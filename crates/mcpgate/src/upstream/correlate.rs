@@ -17,7 +17,7 @@ use rmcp::transport::streamable_http_client::{
 use sse_stream::Sse;
 
 use super::tools::REQUEST_ID_META;
-use super::{Attempt, Credential, TenantSigner};
+use super::{Attempt, Credential, Presented, Refusal, TenantSigner};
 
 /// reqwest's client, adding `X-Request-Id` to forwarded requests, and signed tenant headers
 /// (for the gateway itself: no caller is behind what goes this way to a signing upstream)
@@ -29,40 +29,58 @@ pub(super) struct Correlated {
     pub credential: Credential,
 }
 
-/// The upstream's refusal of a credential in rmcp's errors: its status and challenge.
-fn refusal(error: &StreamableHttpError<reqwest::Error>) -> Option<(u16, &str)> {
-    match error {
-        StreamableHttpError::AuthRequired(e) => Some((401, e.www_authenticate_header.as_str())),
-        StreamableHttpError::InsufficientScope(e) => {
-            Some((403, e.www_authenticate_header.as_str()))
+/// The upstream's refusal of a credential in rmcp's errors: its status and challenge (rmcp
+/// keeps no other header; a DPoP nonce is asked for again, see [`super::oauth::OAuth`]).
+fn refusal(error: &StreamableHttpError<reqwest::Error>) -> Option<Refusal> {
+    let (status, challenge) = match error {
+        StreamableHttpError::AuthRequired(e) => (401, &e.www_authenticate_header),
+        StreamableHttpError::InsufficientScope(e) => (403, &e.www_authenticate_header),
+        _ => return None,
+    };
+    Some(Refusal {
+        status,
+        challenge: Some(challenge.clone()),
+        nonce: None,
+    })
+}
+
+/// `headers` with what the credential presents, or rmcp's `auth` token as a bearer token
+/// (through rmcp) when it presents nothing.
+fn presenting(
+    presented: Option<Presented>,
+    auth: &Option<String>,
+    mut headers: HashMap<HeaderName, HeaderValue>,
+) -> (Option<String>, HashMap<HeaderName, HeaderValue>) {
+    match presented {
+        Some(presented) => {
+            headers.extend(presented.headers());
+            (None, headers)
         }
-        _ => None,
+        None => (auth.clone(), headers),
     }
 }
 
 impl Correlated {
-    /// `send` with the credential's token, sent again with a renewed one while the upstream
-    /// refuses it and the credential can renew it.
+    /// `send` (a `method` request to `uri`) with what the credential presents, sent again while
+    /// the upstream refuses it and the credential has a new token or nonce.
     async fn authorized<T, F, Fut>(
         &self,
+        (method, uri): (&str, &str),
         mut send: F,
     ) -> Result<T, StreamableHttpError<reqwest::Error>>
     where
-        F: FnMut(Option<String>) -> Fut,
+        F: FnMut(Option<Presented>) -> Fut,
         Fut: std::future::Future<Output = Result<T, StreamableHttpError<reqwest::Error>>>,
     {
         self.credential
             .send(
                 None,
-                |token| {
-                    let sent = send(token);
+                (method, uri),
+                |presented| {
+                    let sent = send(presented);
                     async move {
                         let result = sent.await;
-                        let refusal = result
-                            .as_ref()
-                            .err()
-                            .and_then(refusal)
-                            .map(|(status, challenge)| (status, Some(challenge.to_owned())));
+                        let refusal = result.as_ref().err().and_then(refusal);
                         Ok(Attempt {
                             answer: result,
                             refusal,
@@ -168,11 +186,11 @@ impl Correlated {
         let headers = with_request_id(&message, custom_headers);
         let keep = self.credential.renews();
         let (mut message, mut headers) = (Some(message), Some(headers));
-        self.authorized(|token| {
+        self.authorized(("POST", &uri), |presented| {
             let (message, headers) = (reuse(&mut message, keep), reuse(&mut headers, keep));
+            let (auth, headers) = presenting(presented, &auth_header, headers);
             let headers = self.signed_post(&uri, &message, headers);
             let (uri, session_id) = (uri.clone(), session_id.clone());
-            let auth = token.or_else(|| auth_header.clone());
             async move {
                 let headers = headers?;
                 match max_sse_event_size {
@@ -206,10 +224,10 @@ impl Correlated {
         max_sse_event_size: Option<usize>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<reqwest::Error>>
     {
-        self.authorized(|token| {
-            let headers = self.signed("GET", &uri, b"", custom_headers.clone());
+        self.authorized(("GET", &uri), |presented| {
+            let (auth, headers) = presenting(presented, &auth_header, custom_headers.clone());
+            let headers = self.signed("GET", &uri, b"", headers);
             let (uri, session_id, last) = (uri.clone(), session_id.clone(), last_event_id.clone());
-            let auth = token.or_else(|| auth_header.clone());
             async move {
                 let headers = headers?;
                 match max_sse_event_size {
@@ -268,10 +286,10 @@ impl StreamableHttpClient for Correlated {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.authorized(|token| {
-            let headers = self.signed("DELETE", &uri, b"", custom_headers.clone());
+        self.authorized(("DELETE", &uri), |presented| {
+            let (auth, headers) = presenting(presented, &auth_header, custom_headers.clone());
+            let headers = self.signed("DELETE", &uri, b"", headers);
             let (uri, session_id) = (uri.clone(), session_id.clone());
-            let auth = token.or_else(|| auth_header.clone());
             async move {
                 self.client
                     .delete_session(uri, session_id, auth, headers?)

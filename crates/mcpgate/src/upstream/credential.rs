@@ -1,9 +1,10 @@
 //! What mcpgate presents to an HTTP upstream as its own credential (never a caller's): nothing,
 //! a static bearer token (re-read at most once a second, so a rotated file is used), or an
 //! OAuth access token. One per upstream, shared by its sessions, its direct path and the
-//! proxy; each of them asks it for the token of every request and tells it when the upstream
-//! refused one, then sends the request again while it says so (at most
-//! [`Credential::MAX_RENEWALS`] times).
+//! proxy; each of them asks it for what to present with every request ([`Presented`]: the
+//! `Authorization` header, and a DPoP proof of that request when the token is bound to
+//! mcpgate's key) and tells it when the upstream refused one, then sends the request again
+//! while it says so (at most [`Credential::MAX_RENEWALS`] times).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,22 +13,91 @@ use super::CachedSecret;
 use super::oauth::{self, OAuth};
 
 /// What became of one attempt to send a request: the answer, and the upstream's refusal of the
-/// credential when that is what the answer is (its status and challenge).
+/// credential when that is what the answer is.
 pub struct Attempt<R> {
     pub answer: R,
-    pub refusal: Option<(u16, Option<String>)>,
+    pub refusal: Option<Refusal>,
+}
+
+/// The upstream's refusal of what a request presented.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// 401 or 403.
+    pub status: u16,
+    /// Its `WWW-Authenticate`.
+    pub challenge: Option<String>,
+    /// Its `DPoP-Nonce` (a client that cannot see the answer's headers has none).
+    pub nonce: Option<String>,
 }
 
 /// The refusal in an HTTP answer with `status` and `headers`: one when the status is 401 or 403,
-/// with the challenge if there is one.
-pub fn refusal(status: u16, headers: &http::HeaderMap) -> Option<(u16, Option<String>)> {
-    matches!(status, 401 | 403).then(|| {
-        let challenge = headers
+/// with the challenge and nonce if there are any.
+pub fn refusal(status: u16, headers: &http::HeaderMap) -> Option<Refusal> {
+    matches!(status, 401 | 403).then(|| Refusal {
+        status,
+        challenge: headers
             .get(http::header::WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        (status, challenge)
+            .map(str::to_owned),
+        nonce: oauth::dpop::nonce_of(headers),
     })
+}
+
+/// What one request presents to the upstream: its `Authorization`, and with a token bound to
+/// mcpgate's DPoP key, the `DPoP` proof made for that request.
+#[derive(Clone)]
+pub struct Presented {
+    token: String,
+    authorization: http::HeaderValue,
+    proof: Option<http::HeaderValue>,
+}
+
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("dpop", &self.proof.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Presented {
+    /// `token` as a bearer token.
+    pub fn bearer(token: String) -> anyhow::Result<Self> {
+        Ok(Self {
+            authorization: sensitive(&format!("Bearer {token}"))?,
+            token,
+            proof: None,
+        })
+    }
+
+    /// The access token presented.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The headers to send, `Authorization` first.
+    pub fn headers(&self) -> impl Iterator<Item = (http::HeaderName, http::HeaderValue)> + '_ {
+        std::iter::once((http::header::AUTHORIZATION, self.authorization.clone())).chain(
+            self.proof
+                .iter()
+                .map(|p| (http::HeaderName::from_static("dpop"), p.clone())),
+        )
+    }
+
+    /// Put the headers into `headers`, replacing what was there.
+    pub fn apply(&self, headers: &mut http::HeaderMap) {
+        for (name, value) in self.headers() {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// `value` as a header value that is never logged.
+fn sensitive(value: &str) -> anyhow::Result<http::HeaderValue> {
+    let mut value = http::HeaderValue::try_from(value)
+        .map_err(|_| anyhow::anyhow!("the upstream's token is not a valid header value"))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// An upstream's credential.
@@ -80,32 +150,54 @@ impl Credential {
         })
     }
 
-    /// The bearer token of the next request, if any.
-    pub async fn token(&self) -> anyhow::Result<Option<String>> {
-        self.token_for(None).await
-    }
-
-    /// The bearer token of the next request made for the caller verified by `caller` (its own
-    /// token, which only an on-behalf-of grant uses: it exchanges it).
-    pub async fn token_for(&self, caller: Option<&str>) -> anyhow::Result<Option<String>> {
+    /// What a `method` request to `url` made for the caller verified by `caller` presents, if
+    /// anything (the caller's own token is used only by an on-behalf-of grant: it exchanges
+    /// it).
+    pub async fn present(
+        &self,
+        caller: Option<&str>,
+        method: &str,
+        url: &str,
+    ) -> anyhow::Result<Option<Presented>> {
         match self {
             Self::None => Ok(None),
-            Self::Bearer(secret) => Ok(Some(secret.get()?.to_string())),
-            Self::OAuth(oauth) => oauth.token_for(caller).await,
+            Self::Bearer(secret) => Presented::bearer(secret.get()?.to_string()).map(Some),
+            Self::OAuth(oauth) => {
+                let Some(issued) = oauth.token_for(caller).await? else {
+                    return Ok(None);
+                };
+                if !issued.dpop {
+                    return Presented::bearer(issued.access).map(Some);
+                }
+                let proof = oauth.dpop().proof(
+                    oauth::dpop::Server::Upstream,
+                    method,
+                    url,
+                    Some(&issued.access),
+                )?;
+                Ok(Some(Presented {
+                    authorization: sensitive(&format!("DPoP {}", issued.access))?,
+                    proof: Some(sensitive(&proof)?),
+                    token: issued.access,
+                }))
+            }
         }
     }
 
-    /// The upstream refused `sent` with HTTP `status` and the challenge `www_authenticate`:
-    /// whether sending again can help (a new token is there). Errors say why no token can be
-    /// had.
-    pub async fn refused(
-        &self,
-        status: u16,
-        www_authenticate: Option<&str>,
-        sent: Option<&str>,
-    ) -> anyhow::Result<bool> {
+    /// The upstream refused `sent` (see [`Refusal`]): whether sending again can help (a new
+    /// token or nonce is there). Errors say why no token can be had.
+    pub async fn refused(&self, refusal: &Refusal, sent: Option<&str>) -> anyhow::Result<bool> {
         match self {
-            Self::OAuth(oauth) => oauth.refused(status, www_authenticate, sent).await,
+            Self::OAuth(oauth) => {
+                oauth
+                    .refused(
+                        refusal.status,
+                        refusal.challenge.as_deref(),
+                        refusal.nonce.as_deref(),
+                        sent,
+                    )
+                    .await
+            }
             Self::None | Self::Bearer(_) => Ok(false),
         }
     }
@@ -118,31 +210,34 @@ impl Credential {
         }
     }
 
-    /// `send` a request with the token for `caller` (see [`Self::token_for`]) and, while the
-    /// upstream refuses it and this credential has a new one, again (at most
-    /// [`Self::MAX_RENEWALS`] times); the last answer. The credential's own failures (no token
-    /// can be had, and why) become the sender's error through `failed`.
+    /// `send` a `method` request to `url` with what it presents for `caller` (see
+    /// [`Self::present`]) and, while the upstream refuses it and this credential has a new
+    /// token or nonce, again (at most [`Self::MAX_RENEWALS`] times); the last answer. The
+    /// credential's own failures (no token can be had, and why) become the sender's error
+    /// through `failed`.
     pub async fn send<R, E, F, Fut>(
         &self,
         caller: Option<&str>,
+        (method, url): (&str, &str),
         mut send: F,
         failed: impl Fn(anyhow::Error) -> E,
     ) -> Result<R, E>
     where
-        F: FnMut(Option<String>) -> Fut,
+        F: FnMut(Option<Presented>) -> Fut,
         Fut: Future<Output = Result<Attempt<R>, E>>,
     {
         let mut renewals = 0;
         loop {
-            let token = self.token_for(caller).await.map_err(&failed)?;
-            let attempt = send(token.clone()).await?;
-            let Some((status, challenge)) = attempt.refusal else {
+            let presented = self.present(caller, method, url).await.map_err(&failed)?;
+            let sent = presented.as_ref().map(|p| p.token.clone());
+            let attempt = send(presented).await?;
+            let Some(refusal) = attempt.refusal else {
                 return Ok(attempt.answer);
             };
             if renewals >= Self::MAX_RENEWALS
                 || !self.renews()
                 || !self
-                    .refused(status, challenge.as_deref(), token.as_deref())
+                    .refused(&refusal, sent.as_deref())
                     .await
                     .map_err(&failed)?
             {

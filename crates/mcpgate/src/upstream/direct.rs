@@ -68,6 +68,8 @@ pub(super) fn client(tls: Option<&super::UpstreamTls>) -> HttpClient {
 pub(super) struct Direct {
     http: HttpClient,
     url: http::Uri,
+    /// `url` as configured (what a DPoP proof names).
+    href: String,
     /// The operator's headers for this upstream and the era's fixed ones.
     headers: HeaderMap,
     /// What mcpgate presents as itself.
@@ -209,6 +211,7 @@ impl Direct {
         );
         Ok(Self {
             http,
+            href: url.to_string(),
             url,
             headers: map,
             credential,
@@ -271,7 +274,8 @@ impl Direct {
             .credential
             .send(
                 caller_token(cx),
-                |token| {
+                ("POST", &self.href),
+                |presented| {
                     // A copy only when the request may be sent again.
                     let headers = if renews {
                         headers.clone()
@@ -281,7 +285,7 @@ impl Direct {
                     .unwrap_or_default();
                     let body = &body;
                     async move {
-                        let response = self.send(body, headers, token.as_deref(), cx).await?;
+                        let response = self.send(body, headers, presented, cx).await?;
                         let refusal = refusal(response.status().as_u16(), response.headers());
                         Ok(Attempt {
                             answer: response,
@@ -311,20 +315,17 @@ impl Direct {
         }
     }
 
-    /// POST `body` with `headers`, bearing `token` and signed for the caller of `cx`.
+    /// POST `body` with `headers`, presenting the credential's `presented` and signed for the
+    /// caller of `cx`.
     async fn send(
         &self,
         body: &Bytes,
         mut headers: HeaderMap,
-        token: Option<&str>,
+        presented: Option<super::Presented>,
         cx: &CallContext,
     ) -> Result<http::Response<hyper::body::Incoming>, ServiceError> {
-        if let Some(token) = token {
-            let mut value = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
-                transport("the upstream's token is not a valid header value".into())
-            })?;
-            value.set_sensitive(true);
-            headers.insert(http::header::AUTHORIZATION, value);
+        if let Some(presented) = presented {
+            presented.apply(&mut headers);
         }
         if let Some(signer) = &self.signer {
             let target = self.url.path_and_query().map_or("/", |p| p.as_str());

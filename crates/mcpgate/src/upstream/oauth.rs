@@ -18,9 +18,11 @@
 //! was asked and what is challenged (a step-up), at most [`MAX_RENEWALS`] times a request.
 //! Tokens are cached until a minute before they expire and renewed by refresh token where
 //! there is one; a 401 renews once. A change of authorization server drops the client and
-//! tokens of the old one.
+//! tokens of the old one. Where the authorization server offers DPoP, tokens are bound to a
+//! key of mcpgate's and every request proves it holds the key ([`dpop`]).
 
 mod authorize;
+pub mod dpop;
 mod metadata;
 mod store;
 mod token;
@@ -51,7 +53,7 @@ fn jwt_bearer(assertion: String) -> Vec<(&'static str, String)> {
 }
 
 /// How many times one request is sent again after the upstream refused its token.
-pub const MAX_RENEWALS: usize = 2;
+pub const MAX_RENEWALS: usize = 3;
 /// Longest wait for any answer of an authorization server (or the upstream's challenge): a
 /// server that hangs must not hold the token lock, and with it every request, for longer.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -131,6 +133,9 @@ pub struct OAuth {
     store: Option<GrantStore>,
     /// The access token in use, read without the lock.
     current: arc_swap::ArcSwapOption<Tokens>,
+    /// The DPoP key (kept with a code grant, whose refresh token may be bound to it) and the
+    /// servers' nonces.
+    dpop: dpop::Dpop,
     /// Exchanged tokens by the SHA-256 of the caller's token (token exchange).
     exchanged: std::sync::Mutex<std::collections::HashMap<[u8; 32], Tokens>>,
     state: tokio::sync::Mutex<State>,
@@ -147,6 +152,22 @@ struct State {
     requested: Vec<String>,
     /// Why tokens cannot be had now, for `health` and `upstreams check`.
     problem: Option<String>,
+}
+
+/// An access token to present, and whether it is bound to the DPoP key.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access: String,
+    pub dpop: bool,
+}
+
+impl Issued {
+    fn of(tokens: &Tokens) -> Self {
+        Self {
+            access: tokens.access.clone(),
+            dpop: tokens.dpop,
+        }
+    }
 }
 
 /// The upstream's resource and its authorization server.
@@ -179,14 +200,21 @@ impl OAuth {
         let server = Url::parse(url).with_context(|| format!("upstream url {url:?}"))?;
         let loopback_http = server.scheme() == "http" && metadata::is_loopback(&server);
         let mut state = State::default();
+        let mut key = None;
         if let (Grant::AuthorizationCode, Some(store)) = (&config.grant, &store) {
             match store.load(name) {
                 Ok(Some(refresh)) => {
+                    key = refresh.dpop_key().unwrap_or_else(|e| {
+                        // Tokens bound to it are refused; the grant is renewed with a new key.
+                        tracing::warn!(upstream = %name, error = %format!("{e:#}"), "the stored DPoP key is unusable");
+                        None
+                    });
                     state.tokens = Some(Tokens {
                         access: String::new(),
                         refresh: Some(refresh.refresh_token),
                         renew_at: Some(std::time::Instant::now()),
                         scope: refresh.scope,
+                        dpop: false,
                     });
                     if let Some(client) = refresh.client_id {
                         state.client = Some(Client {
@@ -218,6 +246,10 @@ impl OAuth {
             loopback_http,
             agent: None,
             store,
+            dpop: dpop::Dpop::new(match key {
+                Some(key) => key,
+                None => dpop::DpopKey::generate()?,
+            }),
             current: arc_swap::ArcSwapOption::empty(),
             exchanged: std::sync::Mutex::default(),
             state: tokio::sync::Mutex::new(state),
@@ -232,18 +264,18 @@ impl OAuth {
 
     /// The access token to present now: a cached one, a renewed one, or none when none can be
     /// had before the upstream says how (its challenge starts discovery).
-    pub async fn token(&self) -> anyhow::Result<Option<String>> {
+    pub async fn token(&self) -> anyhow::Result<Option<Issued>> {
         if let Some(tokens) = self.current.load_full()
             && tokens.fresh()
         {
-            return Ok(Some(tokens.access.clone()));
+            return Ok(Some(Issued::of(&tokens)));
         }
         let mut state = self.state.lock().await;
         if let Some(tokens) = &state.tokens
             && tokens.fresh()
             && !tokens.access.is_empty()
         {
-            return Ok(Some(tokens.access.clone()));
+            return Ok(Some(Issued::of(tokens)));
         }
         let renewable = state.tokens.as_ref().is_some_and(|t| t.refresh.is_some());
         let unattended = !matches!(self.config.grant, Grant::AuthorizationCode);
@@ -257,16 +289,21 @@ impl OAuth {
         self.renew(&mut state, scopes).await.map(Some)
     }
 
+    /// The DPoP key and nonces, for proofs of requests to the upstream.
+    pub fn dpop(&self) -> &dpop::Dpop {
+        &self.dpop
+    }
+
     /// The access token for a request made for the caller verified by `caller` (its own
     /// bearer token), where the grant is on-behalf-of; otherwise [`Self::token`].
-    pub async fn token_for(&self, caller: Option<&str>) -> anyhow::Result<Option<String>> {
+    pub async fn token_for(&self, caller: Option<&str>) -> anyhow::Result<Option<Issued>> {
         let (Grant::TokenExchange { audience }, Some(caller)) = (&self.config.grant, caller) else {
             return self.token().await;
         };
         use sha2::Digest as _;
         let key: [u8; 32] = sha2::Sha256::digest(caller.as_bytes()).into();
         if let Some(tokens) = self.exchanged_for(&key) {
-            return Ok(Some(tokens.access));
+            return Ok(Some(Issued::of(&tokens)));
         }
         let found = self.look(&mut *self.state.lock().await).await;
         let Some(found) = found else {
@@ -311,8 +348,9 @@ impl OAuth {
                 exchanged.clear();
             }
         }
-        exchanged.insert(key, tokens.clone());
-        Ok(Some(tokens.access))
+        let issued = Issued::of(&tokens);
+        exchanged.insert(key, tokens);
+        Ok(Some(issued))
     }
 
     /// A caller's exchanged token that is still fresh.
@@ -329,15 +367,26 @@ impl OAuth {
         exchanged.len() != before
     }
 
-    /// The upstream refused `sent` with HTTP `status` and `challenge` (its `WWW-Authenticate`):
-    /// whether there is a new token to send the request again with.
+    /// The upstream refused `sent` with HTTP `status`, `challenge` (its `WWW-Authenticate`)
+    /// and `nonce` (its `DPoP-Nonce`): whether there is a new token, or a new nonce, to send
+    /// the request again with.
     pub async fn refused(
         &self,
         status: u16,
         challenge: Option<&str>,
+        nonce: Option<&str>,
         sent: Option<&str>,
     ) -> anyhow::Result<bool> {
         let challenge = challenge.map(Challenge::parse).unwrap_or_default();
+        if challenge.wants_dpop_nonce() {
+            let nonce = match (nonce, sent) {
+                (Some(nonce), _) => Some(nonce.to_owned()),
+                // A client that cannot see the refusal's headers (rmcp's) asks once more.
+                (None, Some(sent)) => self.upstream_nonce(sent).await,
+                (None, None) => None,
+            };
+            return Ok(nonce.is_some_and(|n| self.dpop.learn(dpop::Server::Upstream, &n)));
+        }
         if status == 401 && sent.is_some_and(|sent| self.forget_exchanged(sent)) {
             // A caller's exchanged token: the next attempt exchanges again.
             return Ok(true);
@@ -418,6 +467,29 @@ impl OAuth {
         Ok(state.tokens.as_ref().and_then(|t| t.scope.clone()))
     }
 
+    /// The nonce the upstream asks DPoP proofs for, from its answer to a `ping` presenting
+    /// `token` (a request with no effect, whatever the upstream makes of it).
+    async fn upstream_nonce(&self, token: &str) -> Option<String> {
+        let url = self.server.as_str();
+        let proof = self
+            .dpop
+            .proof(dpop::Server::Upstream, "POST", url, Some(token))
+            .ok()?;
+        let response = self
+            .http
+            .post(self.server.clone())
+            .header(http::header::AUTHORIZATION, format!("DPoP {token}"))
+            .header("DPoP", proof)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":"mcpgate-dpop-nonce","method":"ping"}"#)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .ok()?;
+        dpop::nonce_of(response.headers())
+    }
+
     /// The upstream's challenge to a request without a token.
     async fn challenge(&self) -> anyhow::Result<Challenge> {
         let response = self
@@ -494,12 +566,13 @@ impl OAuth {
             client,
             &found.resource,
             params,
+            found.server.offers_dpop().then_some(&self.dpop),
         )
         .await
     }
 
     /// A fresh access token: by refresh token when there is one, else a new grant.
-    async fn renew(&self, state: &mut State, scopes: Vec<String>) -> anyhow::Result<String> {
+    async fn renew(&self, state: &mut State, scopes: Vec<String>) -> anyhow::Result<Issued> {
         let refresh = state.tokens.as_ref().and_then(|t| t.refresh.clone());
         if let Some(refresh) = refresh
             && let (Some(found), Some(client)) = (state.found.clone(), state.client.clone())
@@ -543,7 +616,7 @@ impl OAuth {
     }
 
     /// A new grant of the configured kind for `scopes`.
-    async fn obtain(&self, state: &mut State, mut scopes: Vec<String>) -> anyhow::Result<String> {
+    async fn obtain(&self, state: &mut State, mut scopes: Vec<String>) -> anyhow::Result<Issued> {
         let found = state
             .found
             .clone()
@@ -612,8 +685,8 @@ impl OAuth {
     }
 
     /// Keep `tokens` (and store a code grant's refresh token); the access token.
-    fn keep(&self, state: &mut State, tokens: Tokens, found: Option<&Found>) -> String {
-        let access = tokens.access.clone();
+    fn keep(&self, state: &mut State, tokens: Tokens, found: Option<&Found>) -> Issued {
+        let issued = Issued::of(&tokens);
         if let (Some(store), Some(refresh), Grant::AuthorizationCode) =
             (&self.store, &tokens.refresh, &self.config.grant)
         {
@@ -633,6 +706,7 @@ impl OAuth {
                         .and_then(|c| c.secret.as_ref())
                         .and_then(|s| s.read().ok()),
                     auth_method: client.map(|c| c.method.name().to_owned()),
+                    dpop_key: Some(store::encode_key(self.dpop.key.pkcs8())),
                 },
             );
             if let Err(e) = saved {
@@ -642,7 +716,7 @@ impl OAuth {
         state.problem = None;
         self.current.store(Some(Arc::new(tokens.clone())));
         state.tokens = Some(tokens);
-        access
+        issued
     }
 
     /// An identity assertion grant for `found`'s authorization server, from the identity

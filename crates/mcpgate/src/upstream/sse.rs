@@ -21,18 +21,23 @@ use super::{Attempt, Credential, refusal};
 /// Messages in flight between the tasks and the service before senders wait.
 const QUEUE: usize = 64;
 
-/// `request` with the credential's token, renewed while the upstream refuses it.
+/// `request` (a `method` request to `url`) with what the credential presents, renewed while
+/// the upstream refuses it.
 async fn send(
     credential: &Credential,
+    (method, url): (&str, &Url),
     request: impl Fn() -> reqwest::RequestBuilder,
 ) -> anyhow::Result<reqwest::Response> {
     credential
         .send(
             None,
-            |token| {
+            (method, url.as_str()),
+            |presented| {
                 let mut builder = request();
-                if let Some(token) = &token {
-                    builder = builder.bearer_auth(token);
+                if let Some(presented) = &presented {
+                    for (name, value) in presented.headers() {
+                        builder = builder.header(name, value);
+                    }
                 }
                 async move {
                     let response = builder.send().await?;
@@ -63,7 +68,7 @@ pub(super) async fn open<H: ClientHandler>(
         }
         builder
     };
-    let response = send(&credential, || {
+    let response = send(&credential, ("GET", &stream_url), || {
         with_headers(http.get(stream_url.clone())).header(http::header::ACCEPT, "text/event-stream")
     })
     .await
@@ -125,7 +130,7 @@ pub(super) async fn open<H: ClientHandler>(
                 Ok(body) => body,
                 Err(_) => continue,
             };
-            let posted = send(&credential, || {
+            let posted = send(&credential, ("POST", &endpoint), || {
                 let mut builder = http
                     .post(endpoint.clone())
                     .header(http::header::CONTENT_TYPE, "application/json")

@@ -2,6 +2,7 @@
 //! `system`) federated under its prefix, filtered by its allowlist, called through the gateway,
 //! started with only the environment its entry lists, and stopped with the gateway.
 
+mod dpop;
 mod faults;
 pub(crate) use faults::eventually;
 mod modern_http;

@@ -12,20 +12,21 @@ use serde::Deserialize;
 /// The largest metadata document read.
 const MAX_DOCUMENT: usize = 256 * 1024;
 
-/// The parameters of a `Bearer` challenge.
+/// The parameters of a `Bearer` or `DPoP` challenge.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Challenge {
     /// `resource_metadata`: where the protected-resource metadata is.
     pub resource_metadata: Option<String>,
     /// `scope`: the scopes the request needs.
     pub scope: Option<String>,
-    /// `error`: `invalid_token`, `insufficient_scope`, ….
+    /// `error`: `invalid_token`, `insufficient_scope`, `use_dpop_nonce`, ….
     pub error: Option<String>,
 }
 
 impl Challenge {
-    /// The `Bearer` challenge of a `WWW-Authenticate` value (`Bearer k="v", k2=v2`); other
-    /// schemes' parameters are ignored. Nothing usable gives the empty challenge.
+    /// The `Bearer` or `DPoP` challenge of a `WWW-Authenticate` value (`Bearer k="v",
+    /// k2=v2`); other schemes' parameters are ignored. Nothing usable gives the empty
+    /// challenge.
     pub fn parse(header: &str) -> Self {
         let mut challenge = Self::default();
         let Some(params) = bearer_params(header) else {
@@ -51,6 +52,11 @@ impl Challenge {
     pub fn insufficient_scope(&self) -> bool {
         self.error.as_deref() == Some("insufficient_scope")
     }
+
+    /// Whether the request was refused for want of the server's DPoP nonce.
+    pub fn wants_dpop_nonce(&self) -> bool {
+        self.error.as_deref() == Some("use_dpop_nonce")
+    }
 }
 
 /// Space-separated scopes as a list.
@@ -62,11 +68,11 @@ pub fn split_scopes(scopes: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// The `name=value` parameters after `Bearer` (values quoted or not).
+/// The `name=value` parameters after `Bearer` or `DPoP` (values quoted or not).
 fn bearer_params(header: &str) -> Option<Vec<(String, String)>> {
     let trimmed = header.trim_start();
     let (scheme, rest) = trimmed.split_at(trimmed.find(' ').unwrap_or(trimmed.len()));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    if !scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("dpop") {
         return None;
     }
     let mut params = Vec::new();
@@ -171,6 +177,18 @@ pub struct ServerMetadata {
     pub client_id_metadata_document_supported: bool,
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// The algorithms of DPoP proofs the server takes (RFC 9449 §5.1).
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+}
+
+impl ServerMetadata {
+    /// Whether the server binds tokens to a DPoP key of the algorithm mcpgate signs with.
+    pub fn offers_dpop(&self) -> bool {
+        self.dpop_signing_alg_values_supported
+            .as_ref()
+            .is_some_and(|algs| algs.iter().any(|a| a == super::dpop::ALGORITHM))
+    }
 }
 
 /// The well-known locations of the protected-resource metadata of `server`, in the order the
@@ -286,6 +304,9 @@ mod tests {
         assert_eq!(c.scope.as_deref(), Some("q\"r"));
         assert_eq!(Challenge::parse("Basic realm=\"x\""), Challenge::default());
         assert_eq!(Challenge::parse("Bearer"), Challenge::default());
+        let c = Challenge::parse(r#"DPoP error="use_dpop_nonce", resource_metadata="https://x/m""#);
+        assert!(c.wants_dpop_nonce());
+        assert_eq!(c.resource_metadata.as_deref(), Some("https://x/m"));
     }
 
     #[test]

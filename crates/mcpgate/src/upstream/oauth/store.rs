@@ -55,6 +55,27 @@ pub struct Stored {
     pub client_secret: Option<String>,
     #[serde(default)]
     pub auth_method: Option<String>,
+    /// The DPoP key the grant's tokens are bound to (PKCS#8, base64), if any.
+    #[serde(default)]
+    pub dpop_key: Option<String>,
+}
+
+impl Stored {
+    /// The DPoP key kept with the grant.
+    pub fn dpop_key(&self) -> anyhow::Result<Option<super::dpop::DpopKey>> {
+        let Some(encoded) = &self.dpop_key else {
+            return Ok(None);
+        };
+        let pkcs8 = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .context("the stored DPoP key")?;
+        super::dpop::DpopKey::from_pkcs8(&pkcs8).map(Some)
+    }
+}
+
+/// A DPoP key's PKCS#8 as it is stored.
+pub fn encode_key(pkcs8: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(pkcs8)
 }
 
 /// The grants of a data directory.
@@ -193,6 +214,7 @@ mod tests {
             client_id: Some("c".into()),
             client_secret: None,
             auth_method: Some("none".into()),
+            dpop_key: None,
         }
     }
 

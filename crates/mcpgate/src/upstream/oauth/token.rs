@@ -4,12 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use base64::Engine as _;
 use reqwest::Url;
 use serde::Deserialize;
 
 use super::super::SecretSource;
+use super::dpop::{Dpop, Server};
 use super::metadata::{ServerMetadata, read_limited};
 
 /// How the client authenticates at the token endpoint.
@@ -113,6 +114,8 @@ pub struct Tokens {
     pub renew_at: Option<Instant>,
     /// The scopes granted, when the server said.
     pub scope: Option<String>,
+    /// Whether the access token is bound to the client's DPoP key (presented with a proof).
+    pub dpop: bool,
 }
 
 impl Tokens {
@@ -151,7 +154,8 @@ pub struct Refused {
 }
 
 /// Ask `server`'s token endpoint for tokens with `params` (the grant's), as `client`, for
-/// `resource` (RFC 8707).
+/// `resource` (RFC 8707), with a DPoP proof of `dpop`'s key when given (sent once more with the
+/// server's nonce when it asks for one).
 pub async fn request(
     http: &reqwest::Client,
     server: &ServerMetadata,
@@ -159,17 +163,18 @@ pub async fn request(
     client: &Client,
     resource: &str,
     params: Vec<(&'static str, String)>,
+    dpop: Option<&Dpop>,
 ) -> anyhow::Result<Tokens> {
     let mut form = params;
     form.push(("resource", resource.to_owned()));
-    let mut builder = http.post(token_endpoint.clone());
+    let mut basic = None;
     match client.method {
         AuthMethod::None => form.push(("client_id", client.id.clone())),
         AuthMethod::Basic => {
             let secret = client_secret(client)?;
             let pair = format!("{}:{}", form_encode(&client.id), form_encode(&secret));
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-            builder = builder.header(http::header::AUTHORIZATION, format!("Basic {encoded}"));
+            basic = Some(format!("Basic {encoded}"));
         }
         AuthMethod::Post => {
             form.push(("client_id", client.id.clone()));
@@ -181,25 +186,63 @@ pub async fn request(
                 "client_assertion_type",
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
             ));
-            form.push(("client_assertion", assertion(client, &server.issuer)?));
         }
     }
     let started = Instant::now();
-    let response = builder
-        .header(http::header::ACCEPT, "application/json")
-        .form(&form)
-        .timeout(super::REQUEST_TIMEOUT)
-        .send()
-        .await
-        .with_context(|| format!("POST {token_endpoint}"))?;
-    let body = success_body(response, token_endpoint).await?;
+    let mut attempt = 0;
+    let body = loop {
+        attempt += 1;
+        let mut builder = http
+            .post(token_endpoint.clone())
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(basic) = &basic {
+            builder = builder.header(http::header::AUTHORIZATION, basic);
+        }
+        let mut form = form.clone();
+        if client.method == AuthMethod::PrivateKeyJwt {
+            // A fresh assertion (its own `jti`) for each attempt.
+            form.push(("client_assertion", assertion(client, &server.issuer)?));
+        }
+        if let Some(dpop) = dpop {
+            let proof = dpop.proof(Server::Authorization, "POST", token_endpoint.as_str(), None)?;
+            builder = builder.header("DPoP", proof);
+        }
+        let response = builder
+            .form(&form)
+            .timeout(super::REQUEST_TIMEOUT)
+            .send()
+            .await
+            .with_context(|| format!("POST {token_endpoint}"))?;
+        let fresh_nonce = match (dpop, super::dpop::nonce_of(response.headers())) {
+            (Some(dpop), Some(nonce)) => dpop.learn(Server::Authorization, &nonce),
+            _ => false,
+        };
+        match success_body(response, token_endpoint).await {
+            Err(e)
+                if attempt == 1
+                    && fresh_nonce
+                    && e.downcast_ref::<Refused>()
+                        .is_some_and(|r| r.error == "use_dpop_nonce") => {}
+            done => break done?,
+        }
+    };
     let answer: TokenAnswer = serde_json::from_slice(&body)
         .with_context(|| format!("POST {token_endpoint}: not a token answer"))?;
-    if let Some(kind) = &answer.token_type
-        && !kind.eq_ignore_ascii_case("bearer")
-    {
-        bail!("POST {token_endpoint}: token type {kind:?} is not supported (only Bearer)");
-    }
+    let bound = match answer.token_type.as_deref() {
+        Some(kind) if kind.eq_ignore_ascii_case("dpop") => {
+            ensure!(
+                dpop.is_some(),
+                "POST {token_endpoint}: a DPoP-bound token was issued to a request without a proof"
+            );
+            true
+        }
+        Some(kind) if !kind.eq_ignore_ascii_case("bearer") => {
+            bail!(
+                "POST {token_endpoint}: token type {kind:?} is not supported (only Bearer and DPoP)"
+            )
+        }
+        _ => false,
+    };
     let renew_at = answer.expires_in.map(|secs| {
         let lifetime = Duration::from_secs(secs);
         // A minute early, or at nine tenths of a short lifetime.
@@ -210,6 +253,7 @@ pub async fn request(
         refresh: answer.refresh_token,
         renew_at,
         scope: answer.scope,
+        dpop: bound,
     })
 }
 
