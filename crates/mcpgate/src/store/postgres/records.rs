@@ -565,15 +565,20 @@ pub(super) async fn search_plan(
     Ok(plans)
 }
 
-/// The distinct words that begin with `$2` (of the org `$1`), in order, at most `$3` + 1 of
-/// them: one probe of the index each, past the last word found.
-const PREFIX_WORDS: &str = "WITH RECURSIVE words(word, n) AS ( \
-         SELECT (SELECT w.word FROM record_words w \
-             WHERE w.org = $1 AND w.word >= $2 AND w.word < $2 || chr(1114111) \
+/// The distinct words (of the org `$1`) that begin with the longest lexeme of the search words
+/// `$2` as the index has them (`to_tsvector` may split what the search took for one word:
+/// `5e3f9a1b` is `5e3` and `f9a1b` there), in order, at most `$3` + 1 of them: one probe of
+/// the index each, past the last word found.
+const PREFIX_WORDS: &str = "WITH RECURSIVE driver(word) AS ( \
+         SELECT l FROM unnest(tsvector_to_array(to_tsvector('simple', $2))) AS l \
+         ORDER BY length(l) DESC, l LIMIT 1 \
+     ), words(word, n) AS ( \
+         SELECT (SELECT w.word FROM record_words w, driver d \
+             WHERE w.org = $1 AND w.word >= d.word AND w.word < d.word || chr(1114111) \
              ORDER BY w.word LIMIT 1), 1 \
          UNION ALL \
-         SELECT (SELECT w.word FROM record_words w \
-             WHERE w.org = $1 AND w.word > words.word AND w.word < $2 || chr(1114111) \
+         SELECT (SELECT w.word FROM record_words w, driver d \
+             WHERE w.org = $1 AND w.word > words.word AND w.word < d.word || chr(1114111) \
              ORDER BY w.word LIMIT 1), n + 1 \
          FROM words WHERE words.word IS NOT NULL AND n <= $3 \
      ) SELECT word FROM words WHERE word IS NOT NULL";
@@ -617,7 +622,9 @@ static RECENT: LazyLock<String> = LazyLock::new(|| {
 struct WindowSearch<'w> {
     t: &'w Tenant,
     tsquery: String,
-    /// The longest search word, whose rows are walked.
+    /// The search words, for [`PREFIX_WORDS`] to take its driver from.
+    text: String,
+    /// The longest search word (what a plan is shown for).
     driver: String,
     before: i64,
     size: i64,
@@ -633,6 +640,7 @@ impl<'w> WindowSearch<'w> {
         (!tsquery.is_empty()).then(|| Self {
             t,
             tsquery,
+            text: w.words.join(" "),
             driver: driver.clone(),
             before: w.before.unwrap_or(i64::MAX),
             size: i64::from(w.size),
@@ -644,7 +652,7 @@ impl<'w> WindowSearch<'w> {
         sqlx::query(sql)
             .persistent(false)
             .bind(self.t.org())
-            .bind(&self.driver)
+            .bind(&self.text)
             .bind(cap)
     }
 

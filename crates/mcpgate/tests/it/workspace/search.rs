@@ -135,6 +135,7 @@ async fn a_search_word_matches_the_words_it_begins_and_folds_diacritics() {
             ("Weekly", "two incidents and an incidental finding"),
             ("Résumé", "the candidate's café order"),
             ("Unrelated", "nothing here"),
+            ("Certificate 5e3f9a1b", "the wildcard one"),
         ] {
             ws.call("create_note", json!({"title": title, "body": body}))
                 .await
@@ -157,6 +158,12 @@ async fn a_search_word_matches_the_words_it_begins_and_folds_diacritics() {
         assert_eq!(titles(both), ["Weekly"], "{b}: every word must match");
         let accented = ws.call("search", json!({"query": "résu"})).await.ok();
         assert_eq!(titles(accented), ["Résumé"], "{b}");
+        // A word PostgreSQL's parser reads as two (`5e3` and `f9a1b`: it starts like a number)
+        // is found as the one word it was written as, alone and with another.
+        for query in ["5e3f9a1b", "wildcard 5e3f9a1b", "5e3f"] {
+            let marked = ws.call("search", json!({"query": query})).await.ok();
+            assert_eq!(titles(marked), ["Certificate 5e3f9a1b"], "{b}: {query}");
+        }
         if b == "sqlite" {
             // FTS5 folds diacritics (PostgreSQL's `simple` configuration keeps them).
             let folded = ws.call("search", json!({"query": "resu"})).await.ok();
