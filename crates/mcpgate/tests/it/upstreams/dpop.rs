@@ -23,6 +23,8 @@ use crate::support::{Server, free_port};
 
 const SIGNING: &str = "0123456789abcdef0123456789abcdef-dpop-as-key";
 const CLIENT: (&str, &str) = ("gateway", "gateway-secret-dpop");
+/// A pre-registered public client, for the authorization code grant.
+const PUBLIC_CLIENT: &str = "gateway-public";
 const ALICE: &str = "dev:alice:acme:admin";
 const AS_NONCE: &str = "as-nonce-7";
 const RS_NONCE: &str = "rs-nonce-3";
@@ -88,6 +90,10 @@ struct Seen {
     jtis: Vec<String>,
     /// The last token and proof it let through.
     last: Option<(String, String)>,
+    /// Each grant the authorization server made, and the key it bound the tokens to.
+    grants: Vec<(String, String)>,
+    /// Refresh tokens and the keys they are bound to.
+    refresh: HashMap<String, String>,
 }
 
 struct Servers {
@@ -101,10 +107,26 @@ async fn as_metadata(State(s): State<Arc<Servers>>) -> Json<Value> {
     let base = &s.base;
     Json(json!({
         "issuer": base,
+        "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
         "dpop_signing_alg_values_supported": ["ES256"],
     }))
+}
+
+/// Approves at once (the user said yes).
+async fn authorize(
+    State(s): State<Arc<Servers>>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let iss: String = url::form_urlencoded::byte_serialize(s.base.as_bytes()).collect();
+    let back = format!(
+        "{}?code=code-1&state={}&iss={iss}",
+        query["redirect_uri"], query["state"]
+    );
+    axum::response::Redirect::to(&back).into_response()
 }
 
 async fn resource_metadata(State(s): State<Arc<Servers>>) -> Json<Value> {
@@ -143,11 +165,31 @@ async fn token(
     let basic = format!("Basic {}", {
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", CLIENT.0, CLIENT.1))
     });
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&basic)
-        || form.get("grant_type").map(String::as_str) != Some("client_credentials")
-    {
-        return refuse("invalid_client").into_response();
-    }
+    let grant = form.get("grant_type").cloned().unwrap_or_default();
+    let mut seen = s.seen.lock().unwrap();
+    let refresh = match grant.as_str() {
+        "client_credentials"
+            if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&basic) =>
+        {
+            None
+        }
+        "authorization_code"
+            if form.get("code").map(String::as_str) == Some("code-1")
+                && form.get("client_id").map(String::as_str) == Some(PUBLIC_CLIENT) =>
+        {
+            let refresh = format!("refresh-{}", seen.refresh.len() + 1);
+            seen.refresh.insert(refresh.clone(), proof.jkt.clone());
+            Some(refresh)
+        }
+        // A refresh token is bound to the key it was issued to (RFC 9449 §5).
+        "refresh_token" => match form.get("refresh_token").and_then(|r| seen.refresh.get(r)) {
+            Some(jkt) if *jkt == proof.jkt => form.get("refresh_token").cloned(),
+            _ => return refuse("invalid_grant").into_response(),
+        },
+        _ => return refuse("invalid_client").into_response(),
+    };
+    seen.grants.push((grant, proof.jkt.clone()));
+    drop(seen);
     let now = chrono::Utc::now().timestamp();
     let claims = json!({
         "iss": s.base, "sub": "gateway", "org": "acme", "roles": ["admin"],
@@ -160,7 +202,11 @@ async fn token(
         &jsonwebtoken::EncodingKey::from_secret(SIGNING.as_bytes()),
     )
     .unwrap();
-    Json(json!({"access_token": access, "token_type": "DPoP", "expires_in": 300})).into_response()
+    let mut answer = json!({"access_token": access, "token_type": "DPoP", "expires_in": 300});
+    if let Some(refresh) = refresh {
+        answer["refresh_token"] = json!(refresh);
+    }
+    Json(answer).into_response()
 }
 
 /// The resource server: only a DPoP-bound token with a fresh proof of this request (with the
@@ -297,6 +343,7 @@ async fn start() -> (Arc<Servers>, Server) {
             "/.well-known/oauth-protected-resource/mcp",
             get(resource_metadata),
         )
+        .route("/authorize", get(authorize))
         .route("/token", post(token))
         .route("/mcp", axum::routing::any(resource_server))
         .with_state(Arc::clone(&servers));
@@ -443,6 +490,55 @@ async fn a_dpop_bound_token_alone_or_with_a_replayed_or_misdirected_proof_gets_n
     assert_eq!(refused[2], "Bearer", "{refused:?}");
     assert!(refused[1].contains("another token or key"), "{refused:?}");
     assert!(refused[0].contains("htm/htu"), "{refused:?}");
+}
+
+#[tokio::test]
+async fn a_code_grants_key_is_sealed_with_it_so_serving_refreshes_with_the_same_key() {
+    let (servers, _upstream) = start().await;
+    let (_config, file) = config_file(&format!(
+        "[[upstreams]]\nname = \"up\"\ntransport = \"http\"\nurl = \"{}\"\nprotocol = \"2026-07-28\"\n\
+         [upstreams.tools]\nallow = [\"*\"]\n[upstreams.oauth]\ngrant = \"authorization_code\"\nclient_id = \"{PUBLIC_CLIENT}\"\n",
+        servers.resource
+    ));
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let env = [
+        ("MCPGATE_CONFIG", file.as_str()),
+        ("MCPGATE_DATA_DIR", data_dir.as_str()),
+        (
+            "MCPGATE_SECRET_KEY",
+            "a long enough secret key for the test",
+        ),
+    ];
+    let out = super::oauth::login(&env, &servers.base).await;
+    assert!(out.contains("up: authorized"), "{out}");
+    // Another process, started later, refreshes the grant: the server takes the refresh only
+    // with a proof of the key the grant was made to, which was sealed with the grant.
+    let mut serving = env.to_vec();
+    serving.push(("MCPGATE_AUTH", "dev"));
+    let gateway = Server::start(&serving).await;
+    super::faults::eventually("a call gets through", async || {
+        succeeded(
+            &crate::edge::call(&gateway, Some(ALICE), "up__server_info")
+                .await
+                .1,
+        )
+    })
+    .await;
+    let seen = servers.seen.lock().unwrap();
+    let (login, key) = &seen.grants[0];
+    assert_eq!(login, "authorization_code");
+    assert!(
+        seen.grants[1..]
+            .iter()
+            .any(|(grant, jkt)| grant == "refresh_token" && jkt == key),
+        "{:?}",
+        seen.grants
+    );
+    drop(seen);
+    assert_bound(&servers);
+    let sealed = std::fs::read_to_string(data.path().join("oauth/up.grant")).unwrap();
+    assert!(!sealed.contains("refresh-1") && !sealed.contains("PRIVATE"));
 }
 
 /// An attacker's own DPoP key (P-256), making proofs the way any client would.

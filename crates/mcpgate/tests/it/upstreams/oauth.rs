@@ -439,52 +439,8 @@ async fn login_keeps_a_sealed_grant_that_serve_refreshes_until_it_is_revoked() {
     assert!(report.contains("upstreams login up"), "{report}");
 
     // `upstreams login`: the test is the user's browser.
-    let mut login = tokio::process::Command::new(crate::support::binary())
-        .args(["upstreams", "login", "up"])
-        .envs(env.iter().copied())
-        .env("MCPGATE_LOG", "off")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("login");
-    let stderr = login.stderr.take().unwrap();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-    let authorize = loop {
-        let line = tokio::time::timeout(Duration::from_secs(15), lines.next_line())
-            .await
-            .expect("the login prints a URL")
-            .unwrap()
-            .expect("a line");
-        if let Some(at) = line.find(&format!("{}/authorize?", auth.base)) {
-            break line[at..].trim().to_owned();
-        }
-    };
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let redirect = browser.get(&authorize).send().await.unwrap();
-    let back = redirect.headers()["location"].to_str().unwrap().to_owned();
-    assert!(back.starts_with("http://127.0.0.1:"), "{back}");
-    let page = browser
-        .get(&back)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("authorization received"));
-    let done = tokio::time::timeout(Duration::from_secs(15), login.wait_with_output())
-        .await
-        .expect("login ends")
-        .unwrap();
-    let out = String::from_utf8_lossy(&done.stdout);
-    assert!(
-        done.status.success() && out.contains("up: authorized"),
-        "{out}"
-    );
+    let out = login(&env, &auth.base).await;
+    assert!(out.contains("up: authorized"), "{out}");
     let query = auth.state.authorizations.lock().unwrap()[0].clone();
     assert_eq!(query["code_challenge_method"], "S256");
     assert_eq!(query["resource"], url);
@@ -520,6 +476,55 @@ async fn login_keeps_a_sealed_grant_that_serve_refreshes_until_it_is_revoked() {
         report.contains("FAILED") && report.contains("upstreams login up"),
         "{report}"
     );
+}
+
+/// `mcpgate upstreams login up` with `env`, the test acting as the user's browser at the
+/// authorization server at `base` (which approves at once); what the login printed.
+pub(super) async fn login(env: &[(&str, &str)], base: &str) -> String {
+    let mut login = tokio::process::Command::new(crate::support::binary())
+        .args(["upstreams", "login", "up"])
+        .envs(env.iter().copied())
+        .env("MCPGATE_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("login");
+    let stderr = login.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let authorize = loop {
+        let line = tokio::time::timeout(Duration::from_secs(15), lines.next_line())
+            .await
+            .expect("the login prints a URL")
+            .unwrap()
+            .expect("a line");
+        if let Some(at) = line.find(&format!("{base}/authorize?")) {
+            break line[at..].trim().to_owned();
+        }
+    };
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = browser.get(&authorize).send().await.unwrap();
+    let back = redirect.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.starts_with("http://127.0.0.1:"), "{back}");
+    let page = browser
+        .get(&back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("authorization received"));
+    let done = tokio::time::timeout(Duration::from_secs(15), login.wait_with_output())
+        .await
+        .expect("login ends")
+        .unwrap();
+    let out = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(done.status.success(), "{out}");
+    out
 }
 
 /// A caller's own token, minted by the identity provider the gateway trusts.
