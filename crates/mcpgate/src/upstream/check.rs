@@ -133,15 +133,23 @@ pub async fn login(configs: &[UpstreamConfig], name: &str) -> anyhow::Result<Str
         super::tls::http_client(tls.as_ref()),
     )?
     .with_agent(Arc::new(agent));
-    let scope = client.login().await?;
+    let granted = client.login().await?;
     anyhow::ensure!(
         store.load(name)?.is_some(),
         "{name}: the authorization server gave no refresh token, so the grant cannot be kept \
          (ask for the offline_access scope if the server needs it)"
     );
     Ok(format!(
-        "{name}: authorized{}; the grant is stored sealed in {}\n",
-        scope.map(|s| format!(" (scopes: {s})")).unwrap_or_default(),
+        "{name}: authorized{}{}; the grant is stored sealed in {}\n",
+        granted
+            .scope
+            .map(|s| format!(" (scopes: {s})"))
+            .unwrap_or_default(),
+        if granted.dpop {
+            ", tokens bound to mcpgate's DPoP key (kept with the grant)"
+        } else {
+            ""
+        },
         store.path(name).display()
     ))
 }

@@ -154,6 +154,15 @@ struct State {
     problem: Option<String>,
 }
 
+/// What a login was granted.
+#[derive(Debug)]
+pub struct Login {
+    /// The scopes, as the server said.
+    pub scope: Option<String>,
+    /// Whether the tokens are bound to the DPoP key.
+    pub dpop: bool,
+}
+
 /// An access token to present, and whether it is bound to the DPoP key.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -442,8 +451,8 @@ impl OAuth {
     }
 
     /// Authorize now, through the agent (`upstreams login`): discover, run the code grant,
-    /// keep the refresh token. The scopes granted, as the server said.
-    pub async fn login(&self) -> anyhow::Result<Option<String>> {
+    /// keep the refresh token. What was granted.
+    pub async fn login(&self) -> anyhow::Result<Login> {
         let mut state = self.state.lock().await;
         state.tokens = None;
         let found = self
@@ -463,8 +472,11 @@ impl OAuth {
         };
         state.found = Some(found);
         let scopes = self.initial_scopes(&state, None);
-        self.obtain(&mut state, scopes).await?;
-        Ok(state.tokens.as_ref().and_then(|t| t.scope.clone()))
+        let issued = self.obtain(&mut state, scopes).await?;
+        Ok(Login {
+            scope: state.tokens.as_ref().and_then(|t| t.scope.clone()),
+            dpop: issued.dpop,
+        })
     }
 
     /// The nonce the upstream asks DPoP proofs for, from its answer to a `ping` presenting

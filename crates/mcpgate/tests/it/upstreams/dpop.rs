@@ -511,7 +511,10 @@ async fn a_code_grants_key_is_sealed_with_it_so_serving_refreshes_with_the_same_
         ),
     ];
     let out = super::oauth::login(&env, &servers.base).await;
-    assert!(out.contains("up: authorized"), "{out}");
+    assert!(
+        out.contains("up: authorized") && out.contains("bound to mcpgate's DPoP key"),
+        "{out}"
+    );
     // Another process, started later, refreshes the grant: the server takes the refresh only
     // with a proof of the key the grant was made to, which was sealed with the grant.
     let mut serving = env.to_vec();
