@@ -397,14 +397,20 @@ fn assert_bound(servers: &Servers) {
     assert_eq!(distinct.len(), seen.jtis.len(), "a proof was sent twice");
 }
 
-#[tokio::test]
-async fn the_gateway_presents_dpop_bound_tokens_with_a_fresh_proof_and_both_nonces() {
-    let (servers, _upstream) = start().await;
-    let config = format!(
+/// The gateway's entry for the resource server, a 2026 upstream (the direct path) with client
+/// credentials.
+fn federating(servers: &Servers) -> String {
+    format!(
         "[[upstreams]]\nname = \"up\"\ntransport = \"http\"\nurl = \"{}\"\nprotocol = \"2026-07-28\"\n\
          [upstreams.tools]\nallow = [\"*\"]\n[upstreams.oauth]\nclient_id = \"{}\"\nclient_secret_env = \"GW_SECRET\"\n",
         servers.resource, CLIENT.0
-    );
+    )
+}
+
+#[tokio::test]
+async fn the_gateway_presents_dpop_bound_tokens_with_a_fresh_proof_and_both_nonces() {
+    let (servers, _upstream) = start().await;
+    let config = federating(&servers);
     let (gateway, _dir) = gateway(&config, "up__server_info").await;
     for _ in 0..3 {
         let answer = crate::edge::call(&gateway, Some(ALICE), "up__server_info")
@@ -433,11 +439,7 @@ async fn the_proxy_presents_dpop_bound_tokens_with_a_fresh_proof_and_both_nonces
 #[tokio::test]
 async fn a_dpop_bound_token_alone_or_with_a_replayed_or_misdirected_proof_gets_nowhere() {
     let (servers, _upstream) = start().await;
-    let config = format!(
-        "[[upstreams]]\nname = \"up\"\ntransport = \"http\"\nurl = \"{}\"\nprotocol = \"2026-07-28\"\n\
-         [upstreams.tools]\nallow = [\"*\"]\n[upstreams.oauth]\nclient_id = \"{}\"\nclient_secret_env = \"GW_SECRET\"\n",
-        servers.resource, CLIENT.0
-    );
+    let config = federating(&servers);
     let (_gateway, _dir) = gateway(&config, "up__server_info").await;
     // What an attacker could lift off the wire: a token and a proof the gateway sent; and a
     // token bound to a key the attacker does not hold.
