@@ -9,6 +9,7 @@ mod edge_layer;
 mod jsonrpc;
 mod legacy_sse;
 mod mcp_layer;
+mod modern_calls;
 mod oauth;
 mod paced_body;
 mod probes;

@@ -6,6 +6,7 @@
 //! 2. for a POST, the body is buffered (bounded by the body limit) and checked as JSON-RPC
 //!    (see `jsonrpc`: -32700, -32600 or -32602 with HTTP 400 instead of rmcp's plain-text 415);
 //!    an `initialize` reserves a place under the session caps first (503 past them);
+//!    a plain modern `tools/call` is served here, in the request's own task (`modern_calls`);
 //! 3. the request runs as its caller (`sessions`), so a session answers only who created it; a
 //!    DELETE of a session that is not the caller's is answered 404 here, before rmcp (graceful
 //!    drain counts the request in flight at the edge, until its answer is sent);
@@ -25,6 +26,7 @@ use serde_json::Value;
 
 use super::edge_layer::{body_for_gate, client_certificate, peer_ip, read_body, request_facts};
 use super::jsonrpc;
+use super::modern_calls::ModernCalls;
 use super::sessions::{SessionCaller, SessionOwner, Sessions, SessionsFull};
 use crate::edge::{Admission, Gate, Principal, Refusal, reject};
 use crate::mcp::RequestSpan;
@@ -43,6 +45,9 @@ pub struct McpState {
     pub sessions: Arc<Sessions>,
     /// `Retry-After` for an `initialize` past a session cap.
     pub session_retry_after: Duration,
+    /// Plain modern tool calls, served without rmcp's per-request service (`None` when JSON
+    /// answers are switched off).
+    pub calls: Option<Arc<ModernCalls>>,
 }
 
 /// The MCP exchange middleware (see the module documentation for its steps).
@@ -121,6 +126,13 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
                 Ok(checked) => checked,
                 Err(refused) => return refused.into_response(),
             };
+            if session.is_none()
+                && !checked.initialize
+                && let Some(calls) = &mcp.calls
+                && let Some(call) = calls.take(&parts.headers, &bytes)
+            {
+                return calls.serve(call, parts).await;
+            }
             // An `initialize` outside a session makes one: hold its place first.
             let reservation = match (checked.initialize, &session) {
                 (true, None) => match mcp.sessions.reserve(owner.clone()) {
@@ -217,7 +229,7 @@ struct Post {
 }
 
 /// Whether `Content-Type` is `application/json` (parameters aside).
-fn declares_json(headers: &axum::http::HeaderMap) -> bool {
+pub(super) fn declares_json(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

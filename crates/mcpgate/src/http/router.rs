@@ -14,6 +14,7 @@ use super::admin::{AdminToken, require_token};
 use super::api;
 use super::edge_layer::{EdgeState, edge};
 use super::mcp_layer::{McpState, mcp_exchange};
+use super::modern_calls::ModernCalls;
 use super::probes::{healthz, metrics, readyz};
 use super::proxy_route::{ProxyState, proxy_exchange};
 use super::sessions::{Owned, SessionLimits, Sessions, SharedSessions};
@@ -197,6 +198,9 @@ pub fn build_router(state: &AppState, handler: &Handler, oauth_metadata: Option<
         session_retry_after: http.session_idle_timeout.min(Duration::from_secs(60)),
         gate: state.gate.clone(),
         max_body_bytes: http.max_body_bytes,
+        calls: http
+            .json_response
+            .then(|| Arc::new(ModernCalls::new(handler))),
     };
 
     let workspace = state.proxy.is_none()

@@ -15,6 +15,7 @@ mod http_clients;
 mod legacy;
 mod legacy_sse;
 mod malformed;
+mod modern_calls;
 mod reload;
 mod rest;
 mod resume;
