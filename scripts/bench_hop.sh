@@ -6,6 +6,8 @@
 # (its edge without the hop), interleaved and repeated at concurrency 1/16/64 in the modern era; each
 # server's CPU per call and the gateway's memory (anonymous and file-mapped) from /proc.
 # Usage: scripts/bench_hop.sh [seconds-per-run] [repeats]   (results: target/bench/hop.jsonl)
+# MCPGATE_BEFORE=<another mcpgate binary> adds its gateway hop as the row `gateway-before`, run
+# in the same interleaving (an A/B of two builds side by side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-4}"
@@ -47,8 +49,18 @@ MCPGATE_DATA_DIR="$data/proxy" MCPGATE_CONFIG="$data/proxy.toml" MCPGATE_AUTH=de
   MCPGATE_LISTEN=127.0.0.1:8081 MCPGATE_LOG_FORMAT=json \
   target/release/mcpgate serve --proxy http://127.0.0.1:8090/mcp 2>"$out/proxy.log" &
 proxy=$!
-trap 'kill $gate $proxy $floor 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
-for port in 8080 8081; do
+before=""
+ports="8080 8081"
+if [ -n "${MCPGATE_BEFORE:-}" ]; then
+  mkdir -p "$data/before"
+  MCPGATE_DATA_DIR="$data/before" MCPGATE_CONFIG="$data/gateway.toml" MCPGATE_AUTH=dev \
+    MCPGATE_LISTEN=127.0.0.1:8082 MCPGATE_LOG_FORMAT=json \
+    "$MCPGATE_BEFORE" serve 2>"$out/gateway-before.log" &
+  before=$!
+  ports="$ports 8082"
+fi
+trap 'kill $gate $proxy $floor $before 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
+for port in $ports; do
   for _ in $(seq 1 100); do
     if curl -s -o /dev/null "http://127.0.0.1:$port/mcp"; then break; fi
     sleep 0.1
@@ -63,6 +75,11 @@ for c in 1 16 64; do
       --label direct --server-pid "$floor" >>"$out/hop.jsonl"
     "$bench" --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \
       --tool floor__health --label gateway --token "$token" --server-pid "$gate" >>"$out/hop.jsonl"
+    if [ -n "$before" ]; then
+      "$bench" --url http://127.0.0.1:8082/mcp --era modern --concurrency "$c" --duration "$secs" \
+        --tool floor__health --label gateway-before --token "$token" --server-pid "$before" \
+        >>"$out/hop.jsonl"
+    fi
     "$bench" --url http://127.0.0.1:8081/mcp --era modern --concurrency "$c" --duration "$secs" \
       --tool health --label proxy --token "$token" --server-pid "$proxy" >>"$out/hop.jsonl"
     "$bench" --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \

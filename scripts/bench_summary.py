@@ -32,7 +32,7 @@ if hop:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for c in (1, 16, 64):
         direct = load.get(("modern", c, "direct"), [])
-        for label in ("direct", "gateway", "proxy", "native"):
+        for label in ("direct", "gateway-before", "gateway", "proxy", "native"):
             runs = load.get(("modern", c, label), [])
             if not runs:
                 continue
