@@ -33,6 +33,8 @@ pub const INVALID_REQUEST: i64 = -32600;
 pub struct Checked {
     /// Whether the message is an `initialize` request (it creates a legacy session).
     pub initialize: bool,
+    /// Whether it is a `tools/call` whose params were left unread ([`check_but_tool_calls`]).
+    pub unread_tool_call: bool,
 }
 
 /// Why a body was refused: the JSON-RPC error to answer with (HTTP 400).
@@ -51,6 +53,16 @@ impl IntoResponse for Refused {
 
 /// Check one JSON-RPC message body: `Ok` when rmcp may read it, else why not.
 pub fn check(bytes: &[u8]) -> Result<Checked, Refused> {
+    check_message(bytes, true)
+}
+
+/// [`check`], but a `tools/call`'s params are left to the caller, which reads them in full
+/// anyway (`modern_calls`) and calls [`check`] if it does not.
+pub fn check_but_tool_calls(bytes: &[u8]) -> Result<Checked, Refused> {
+    check_message(bytes, false)
+}
+
+fn check_message(bytes: &[u8], read_tool_calls: bool) -> Result<Checked, Refused> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         refused(
             Value::Null,
@@ -86,7 +98,9 @@ pub fn check(bytes: &[u8]) -> Result<Checked, Refused> {
             "Invalid params: \"params\" must be an object".to_owned(),
         ));
     }
+    let unread_tool_call = !read_tool_calls && method == Some("tools/call");
     if let Some(method) = method
+        && !unread_tool_call
         && let Some((code, problem)) = crate::mcp::params::typed_params(method, params)
     {
         return Err(refused(
@@ -97,6 +111,7 @@ pub fn check(bytes: &[u8]) -> Result<Checked, Refused> {
     }
     Ok(Checked {
         initialize: method == Some("initialize"),
+        unread_tool_call,
     })
 }
 
@@ -262,8 +277,28 @@ mod tests {
         let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#;
         assert_eq!(
             check(init.as_bytes()).ok(),
-            Some(Checked { initialize: true })
+            Some(Checked {
+                initialize: true,
+                unread_tool_call: false
+            })
         );
+    }
+
+    /// A tool call's params are read by `check`, and left to its caller by
+    /// `check_but_tool_calls`, which says so; other methods' params are read by both.
+    #[test]
+    fn tool_call_params_are_left_only_when_asked() {
+        let bad = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#;
+        assert_eq!(
+            check(bad.as_bytes()).err().map(|r| r.code),
+            Some(INVALID_PARAMS)
+        );
+        let left = check_but_tool_calls(bad.as_bytes()).expect("left unread");
+        assert!(left.unread_tool_call);
+        let read = r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":7}}"#;
+        assert!(check_but_tool_calls(read.as_bytes()).is_err());
+        let envelope = r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"x"}}"#;
+        assert!(check_but_tool_calls(envelope.as_bytes()).is_err());
     }
 }
 

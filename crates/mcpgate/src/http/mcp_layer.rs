@@ -122,16 +122,26 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
                 Ok(bytes) => bytes,
                 Err(refusal) => return refusal,
             };
-            let checked = match jsonrpc::check(&bytes) {
+            // A modern tool call outside a session may be served here: its params are read
+            // once, by `modern_calls`, and checked as usual only when it goes on to rmcp.
+            let calls = mcp.calls.as_deref().filter(|_| session.is_none());
+            let checked = match calls {
+                Some(_) => jsonrpc::check_but_tool_calls(&bytes),
+                None => jsonrpc::check(&bytes),
+            };
+            let checked = match checked {
                 Ok(checked) => checked,
                 Err(refused) => return refused.into_response(),
             };
-            if session.is_none()
-                && !checked.initialize
-                && let Some(calls) = &mcp.calls
-                && let Some(call) = calls.take(&parts.headers, &bytes)
+            if let Some(calls) = calls
+                && checked.unread_tool_call
             {
-                return calls.serve(call, parts).await;
+                if let Some(call) = calls.take(&parts.headers, &bytes) {
+                    return calls.serve(call, parts).await;
+                }
+                if let Err(refused) = jsonrpc::check(&bytes) {
+                    return refused.into_response();
+                }
             }
             // An `initialize` outside a session makes one: hold its place first.
             let reservation = match (checked.initialize, &session) {

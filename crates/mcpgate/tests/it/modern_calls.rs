@@ -199,6 +199,13 @@ async fn headers_that_disagree_with_the_body_are_refused() {
     let (status, _, answered) = answer(&router, request).await;
     assert_eq!(status, StatusCode::OK, "{answered}");
     assert!(answered.get("result").is_some(), "{answered}");
+    // Params that do not read as a tool call's: -32602, HTTP 400, as before.
+    let unreadable = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                            "params": {"name": 7, "_meta": modern_meta()}});
+    let (status, _, body) = answer(&router, call(&unreadable.to_string(), "7", PLAIN_ACCEPT)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    assert_eq!(body["id"], 9, "{body}");
     // `_meta` of another era than the header names.
     let mut older = modern_meta();
     older["io.modelcontextprotocol/protocolVersion"] = json!("2025-11-25");
