@@ -228,8 +228,7 @@ impl UpstreamSource {
         let attempt = self
             .run(cx, tool.timeout, tool.retry_safe, |session| {
                 let request = upstream.clone();
-                let capabilities = capabilities.clone();
-                let options = PeerRequestOptions::no_options().with_meta(capabilities.clone());
+                let capabilities = &capabilities;
                 let cx = &cx;
                 let request_id = &request_id;
                 // A task lives where it was made: on a stateless HTTP upstream any request
@@ -245,7 +244,7 @@ impl UpstreamSource {
                         let out = Outgoing {
                             method: "tools/call",
                             request_id,
-                            capabilities: &capabilities,
+                            capabilities,
                             param_headers: param_headers(
                                 &tool.param_headers,
                                 request.arguments.as_ref(),
@@ -263,6 +262,7 @@ impl UpstreamSource {
                             Err(Kind::Task) => CallToolResponse::Task(decode(&raw, "task")?),
                         });
                     }
+                    let options = PeerRequestOptions::no_options().with_meta(capabilities.clone());
                     let handle = session
                         .peer
                         .send_request_with_option(
