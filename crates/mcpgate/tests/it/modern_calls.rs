@@ -173,29 +173,39 @@ async fn headers_that_disagree_with_the_body_are_refused() {
         refused(call(&body, "test_error_handling", PLAIN_ACCEPT)).await,
         -32020
     );
-    let mut request = call(&body, "server_info", PLAIN_ACCEPT);
-    request
-        .headers_mut()
-        .insert("mcp-method", "tools/list".parse().expect("value"));
-    assert_eq!(refused(request).await, -32020);
-    let mut request = call(&body, "server_info", PLAIN_ACCEPT);
-    request.headers_mut().remove("mcp-name");
-    assert_eq!(refused(request).await, -32020);
-    // A tool whose schema asks for Mcp-Param-Region: the header must come, and agree.
+    let with = |mut request: Request<Body>, name: &'static str, value: Option<&str>| {
+        match value {
+            Some(value) => request
+                .headers_mut()
+                .insert(name, value.parse().expect("value")),
+            None => request.headers_mut().remove(name),
+        };
+        request
+    };
+    let named = |body: &str, tool: &str| call(body, tool, PLAIN_ACCEPT);
     let region = modern_call(9, "test_custom_headers", json!({"region": "eu"}));
-    assert_eq!(
-        refused(call(&region, "test_custom_headers", PLAIN_ACCEPT)).await,
-        -32020
+    for request in [
+        with(
+            named(&body, "server_info"),
+            "mcp-method",
+            Some("tools/list"),
+        ),
+        with(named(&body, "server_info"), "mcp-name", None),
+        // A tool whose schema asks for Mcp-Param-Region: the header must come, and agree.
+        named(&region, "test_custom_headers"),
+        with(
+            named(&region, "test_custom_headers"),
+            "mcp-param-region",
+            Some("us"),
+        ),
+    ] {
+        assert_eq!(refused(request).await, -32020);
+    }
+    let request = with(
+        named(&region, "test_custom_headers"),
+        "mcp-param-region",
+        Some("eu"),
     );
-    let mut request = call(&region, "test_custom_headers", PLAIN_ACCEPT);
-    request
-        .headers_mut()
-        .insert("mcp-param-region", "us".parse().expect("value"));
-    assert_eq!(refused(request).await, -32020);
-    let mut request = call(&region, "test_custom_headers", PLAIN_ACCEPT);
-    request
-        .headers_mut()
-        .insert("mcp-param-region", "eu".parse().expect("value"));
     let (status, _, answered) = answer(&router, request).await;
     assert_eq!(status, StatusCode::OK, "{answered}");
     assert!(answered.get("result").is_some(), "{answered}");
