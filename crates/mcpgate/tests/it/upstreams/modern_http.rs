@@ -4,7 +4,7 @@
 //! reach the caller of that call at the level it asked for (modern and legacy callers), the
 //! request id travels as `X-Request-Id` (to a legacy HTTP upstream's session too), the era's
 //! `Mcp-*` headers are right (the upstream's own checks accept them), an upstream that goes
-//! away is a clear error, not a hang, and SIGTERM lets a forwarded call finish but cancels a
+//! away is a clear error, not a hang, a caller who goes away cancels its call, and SIGTERM lets a forwarded call finish but cancels a
 //! hung one at the grace.
 
 use std::time::Duration;
@@ -114,6 +114,30 @@ async fn a_hung_call_to_a_modern_http_upstream_times_out_and_is_cancelled_by_clo
         text(&answer).contains("upstream fx") && text(&answer).contains("0.5 s"),
         "{answer}"
     );
+    eventually("the upstream sees the request closed", async || {
+        fx.received("cancelled hang") == 1
+    })
+    .await;
+    let again = call(&server, "fx__echo", json!({"nonce": "after"})).await;
+    assert_eq!(again["result"]["structuredContent"]["nonce"], "after");
+    assert_eq!(server.terminate().await, Some(0));
+}
+
+/// A caller who goes away (closes its connection) cancels its call upstream: the call is
+/// dropped with its request, which closes the upstream request; the gateway serves on.
+#[tokio::test]
+async fn a_caller_who_goes_away_cancels_its_modern_call_upstream() {
+    let fx = Fixture::new();
+    let (_upstream, entry) = modern_upstream(&fx, "[upstreams.tools]\nallow = [\"*\"]").await;
+    let (server, _dir) = gateway(&entry).await;
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "fx__hang", "arguments": {}, "_meta": modern_meta()}});
+    let abandoned = crate::support::modern_request(&server, "tools/call", Some("fx__hang"))
+        .timeout(Duration::from_millis(500))
+        .body(body.to_string())
+        .send()
+        .await;
+    assert!(abandoned.is_err_and(|e| e.is_timeout()), "the call hangs");
     eventually("the upstream sees the request closed", async || {
         fx.received("cancelled hang") == 1
     })
