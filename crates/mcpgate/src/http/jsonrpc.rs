@@ -18,7 +18,7 @@
 //! fails rmcp's own parse (a custom method's params with a lone surrogate) is diagnosed after
 //! rmcp's 415 by [`diagnose`].
 
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::IgnoredAny;
 use serde_json::Value;
@@ -27,6 +27,8 @@ use serde_json::value::RawValue;
 pub use crate::mcp::params::{INVALID_PARAMS, PARSE_ERROR};
 /// JSON-RPC: JSON that is not a valid request.
 pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC: the server failed.
+pub const INTERNAL_ERROR: i64 = -32603;
 
 /// What the MCP layer needs to know of a checked message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,15 @@ impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         error(StatusCode::BAD_REQUEST, self.id, self.code, self.message)
     }
+}
+
+/// Whether `Content-Type` is `application/json` (parameters aside).
+pub fn declares_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Check one JSON-RPC message body: `Ok` when rmcp may read it, else why not.

@@ -152,7 +152,7 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
                 _ => None,
             };
             let post = Post {
-                json: declares_json(&parts.headers),
+                json: jsonrpc::declares_json(&parts.headers),
                 bytes: bytes.clone(),
             };
             if session.is_some() {
@@ -221,7 +221,7 @@ fn answer_as_json(response: Response, session: Option<&str>, post: Option<&Post>
         (status, _, Some(_)) if status.is_server_error() => jsonrpc::error(
             status,
             id(),
-            INTERNAL_ERROR,
+            jsonrpc::INTERNAL_ERROR,
             "Internal error; the request id in X-Request-Id finds it in the log".to_owned(),
         ),
         (status, _, Some(_)) => {
@@ -237,18 +237,6 @@ struct Post {
     /// Whether the request declared a JSON body (rmcp's 415 then means it could not read it).
     json: bool,
 }
-
-/// Whether `Content-Type` is `application/json` (parameters aside).
-pub(super) fn declares_json(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// JSON-RPC: the server failed.
-pub(super) const INTERNAL_ERROR: i64 = -32603;
 
 /// A short reason for an rmcp refusal's status.
 fn reason(status: StatusCode) -> String {

@@ -118,7 +118,7 @@ impl ModernCalls {
                 super::jsonrpc::error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     Value::Null,
-                    super::mcp_layer::INTERNAL_ERROR,
+                    super::jsonrpc::INTERNAL_ERROR,
                     "Internal error; the request id in X-Request-Id finds it in the log".to_owned(),
                 )
             }
@@ -153,7 +153,7 @@ fn read(headers: &HeaderMap, body: &[u8]) -> Option<Call> {
     if one(headers, "mcp-protocol-version")? != MODERN.as_bytes()
         || one(headers, "mcp-method")? != b"tools/call"
         || !accepts_json_and_events(headers)
-        || !super::mcp_layer::declares_json(headers)
+        || !super::jsonrpc::declares_json(headers)
         || headers
             .keys()
             .any(|name| name.as_str().starts_with("mcp-param-"))

@@ -36,7 +36,7 @@ use serde_json::Value;
 
 use super::edge_layer::{hold_while_streaming, read_body};
 use super::jsonrpc;
-use super::mcp_layer::{INTERNAL_ERROR, admit, session_id, session_not_found, sessions_full};
+use super::mcp_layer::{admit, session_id, session_not_found, sessions_full};
 use super::sessions::{Held, Owned, SessionOwner};
 use crate::edge::{Gate, Principal, reject};
 use crate::lifecycle::Lifecycle;
@@ -279,7 +279,7 @@ fn upstream_failed(error: &ProxyError, rpc_id: Option<Value>) -> Response {
     };
     let message = format!("upstream: {error}");
     match rpc_id {
-        Some(id) => jsonrpc::error(status, id, INTERNAL_ERROR, message),
+        Some(id) => jsonrpc::error(status, id, jsonrpc::INTERNAL_ERROR, message),
         None => reject(status, "upstream_unavailable", message),
     }
 }
