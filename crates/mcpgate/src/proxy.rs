@@ -39,7 +39,7 @@ pub use relay::{Relay, Rewrite};
 use crate::edge::Principal;
 use crate::telemetry::error_chain;
 use crate::upstream::{
-    Attempt, Credential, TenantSigner, UpstreamConfig, UpstreamTransport, refusal,
+    Attempt, Credential, TenantSigner, UpstreamConfig, UpstreamTransport, verdict,
 };
 
 /// Request headers that cross to the upstream (besides `Mcp-Param-*`), lower case.
@@ -184,8 +184,12 @@ impl Proxy {
                                 .await
                                 .map_err(|_| ProxyError::Timeout(self.timeout))?
                                 .map_err(|e| ProxyError::Unreachable(error_chain(&e)))?;
-                        let refusal = refusal(answer.status().as_u16(), answer.headers());
-                        Ok(Attempt { answer, refusal })
+                        let (refusal, nonce) = verdict(answer.status().as_u16(), answer.headers());
+                        Ok(Attempt {
+                            answer,
+                            refusal,
+                            nonce,
+                        })
                     }
                 },
                 |e| ProxyError::Credential(format!("{e:#}")),

@@ -81,9 +81,11 @@ impl Correlated {
                     async move {
                         let result = sent.await;
                         let refusal = result.as_ref().err().and_then(refusal);
+                        // rmcp's client shows no headers of an answer it reads.
                         Ok(Attempt {
                             answer: result,
                             refusal,
+                            nonce: None,
                         })
                     }
                 },

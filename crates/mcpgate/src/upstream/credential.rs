@@ -17,6 +17,9 @@ use super::oauth::{self, OAuth};
 pub struct Attempt<R> {
     pub answer: R,
     pub refusal: Option<Refusal>,
+    /// A `DPoP-Nonce` sent with an answer that is not a refusal: the server's next nonce, for
+    /// the next proof (RFC 9449 §9), so a rotation costs no refused request.
+    pub nonce: Option<String>,
 }
 
 /// The upstream's refusal of what a request presented.
@@ -28,6 +31,15 @@ pub struct Refusal {
     pub challenge: Option<String>,
     /// Its `DPoP-Nonce` (a client that cannot see the answer's headers has none).
     pub nonce: Option<String>,
+}
+
+/// What an HTTP answer with `status` and `headers` says to the credential: its refusal (for a
+/// 401 or 403, with the challenge and nonce if there are any), or else the nonce it brings.
+pub fn verdict(status: u16, headers: &http::HeaderMap) -> (Option<Refusal>, Option<String>) {
+    match refusal(status, headers) {
+        Some(refusal) => (Some(refusal), None),
+        None => (None, oauth::dpop::nonce_of(headers)),
+    }
 }
 
 /// The refusal in an HTTP answer with `status` and `headers`: one when the status is 401 or 403,
@@ -232,6 +244,9 @@ impl Credential {
             let sent = presented.as_ref().map(|p| p.token.clone());
             let attempt = send(presented).await?;
             let Some(refusal) = attempt.refusal else {
+                if let (Self::OAuth(oauth), Some(nonce)) = (self, &attempt.nonce) {
+                    oauth.learn_upstream_nonce(nonce);
+                }
                 return Ok(attempt.answer);
             };
             if renewals >= Self::MAX_RENEWALS

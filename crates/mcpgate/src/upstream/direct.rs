@@ -39,7 +39,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::credential::{Attempt, refusal};
+use super::credential::{Attempt, verdict};
 use crate::mcp::CallContext;
 use crate::telemetry::error_chain;
 
@@ -286,10 +286,12 @@ impl Direct {
                     let body = &body;
                     async move {
                         let response = self.send(body, headers, presented, cx).await?;
-                        let refusal = refusal(response.status().as_u16(), response.headers());
+                        let (refusal, nonce) =
+                            verdict(response.status().as_u16(), response.headers());
                         Ok(Attempt {
                             answer: response,
                             refusal,
+                            nonce,
                         })
                     }
                 },

@@ -16,7 +16,7 @@ use rmcp::model::{ClientJsonRpcMessage, ErrorCode, ErrorData, JsonRpcError, Serv
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RunningService};
 use rmcp::{ClientHandler, RoleClient};
 
-use super::{Attempt, Credential, refusal};
+use super::{Attempt, Credential, verdict};
 
 /// Messages in flight between the tasks and the service before senders wait.
 const QUEUE: usize = 64;
@@ -41,10 +41,11 @@ async fn send(
                 }
                 async move {
                     let response = builder.send().await?;
-                    let refusal = refusal(response.status().as_u16(), response.headers());
+                    let (refusal, nonce) = verdict(response.status().as_u16(), response.headers());
                     Ok(Attempt {
                         answer: response,
                         refusal,
+                        nonce,
                     })
                 }
             },

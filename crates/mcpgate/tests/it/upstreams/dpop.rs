@@ -94,6 +94,12 @@ struct Seen {
     grants: Vec<(String, String)>,
     /// Refresh tokens and the keys they are bound to.
     refresh: HashMap<String, String>,
+    /// The resource server's nonce once it has rotated it ([`RS_NONCE`] before).
+    nonce: Option<String>,
+    /// Whether it sends a new nonce with each answer it lets through.
+    rotating: bool,
+    /// How many nonces it has sent with answers.
+    rotations: usize,
 }
 
 struct Servers {
@@ -240,6 +246,14 @@ async fn resource_server(
     if let Some(kind) = kind {
         out.headers_mut().insert("content-type", kind);
     }
+    let mut seen = s.seen.lock().unwrap();
+    if seen.rotating {
+        seen.rotations += 1;
+        let next = format!("rs-nonce-rotated-{}", seen.rotations);
+        out.headers_mut()
+            .insert("dpop-nonce", next.parse().unwrap());
+        seen.nonce = Some(next);
+    }
     out
 }
 
@@ -300,12 +314,13 @@ fn admit(s: &Servers, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result
         seen.presented.push("proof of another token or key".into());
         return Err(challenge(Some("invalid_token")));
     }
-    if proof.claims["nonce"] != RS_NONCE {
+    let nonce = seen.nonce.clone().unwrap_or_else(|| RS_NONCE.to_owned());
+    if proof.claims["nonce"] != nonce.as_str() {
         seen.presented.push("no nonce".into());
         let mut answer = challenge(Some("use_dpop_nonce"));
         answer
             .headers_mut()
-            .insert("dpop-nonce", RS_NONCE.parse().unwrap());
+            .insert("dpop-nonce", nonce.parse().unwrap());
         return Err(answer);
     }
     seen.presented.push("DPoP".into());
@@ -407,6 +422,14 @@ fn federating(servers: &Servers) -> String {
     )
 }
 
+/// Proxy mode in front of the resource server, with client credentials.
+fn proxying(servers: &Servers) -> String {
+    format!(
+        "[proxy]\nupstream = \"{}\"\n[proxy.oauth]\nclient_id = \"{}\"\nclient_secret_env = \"GW_SECRET\"\n",
+        servers.resource, CLIENT.0
+    )
+}
+
 #[tokio::test]
 async fn the_gateway_presents_dpop_bound_tokens_with_a_fresh_proof_and_both_nonces() {
     let (servers, _upstream) = start().await;
@@ -424,16 +447,44 @@ async fn the_gateway_presents_dpop_bound_tokens_with_a_fresh_proof_and_both_nonc
 #[tokio::test]
 async fn the_proxy_presents_dpop_bound_tokens_with_a_fresh_proof_and_both_nonces() {
     let (servers, _upstream) = start().await;
-    let config = format!(
-        "[proxy]\nupstream = \"{}\"\n[proxy.oauth]\nclient_id = \"{}\"\nclient_secret_env = \"GW_SECRET\"\n",
-        servers.resource, CLIENT.0
-    );
+    let config = proxying(&servers);
     let (proxy, _dir) = gateway(&config, "server_info").await;
     let answer = crate::edge::call(&proxy, Some(ALICE), "server_info")
         .await
         .1;
     assert!(succeeded(&answer), "{answer}");
     assert_bound(&servers);
+}
+
+/// A nonce the resource server sends with an answer it let through is the next proof's: with
+/// a new nonce on every answer, no request is refused for a stale one (gateway and proxy).
+#[tokio::test]
+async fn a_nonce_sent_with_an_answer_is_the_next_requests() {
+    for proxy in [false, true] {
+        let (servers, _upstream) = start().await;
+        let (config, tool) = match proxy {
+            false => (federating(&servers), "up__server_info"),
+            true => (proxying(&servers), "server_info"),
+        };
+        let (server, _dir) = gateway(&config, tool).await;
+        let stale = |servers: &Servers| {
+            let seen = servers.seen.lock().unwrap();
+            seen.presented.iter().filter(|p| *p == "no nonce").count()
+        };
+        let before = stale(&servers);
+        servers.seen.lock().unwrap().rotating = true;
+        for _ in 0..4 {
+            let answer = crate::edge::call(&server, Some(ALICE), tool).await.1;
+            assert!(succeeded(&answer), "{answer}");
+        }
+        assert_eq!(servers.seen.lock().unwrap().rotations, 4, "proxy: {proxy}");
+        assert_eq!(
+            stale(&servers),
+            before,
+            "proxy: {proxy}: a request went out with a stale nonce"
+        );
+        assert_bound(&servers);
+    }
 }
 
 #[tokio::test]
