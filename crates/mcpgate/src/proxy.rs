@@ -38,9 +38,7 @@ pub use relay::{Relay, Rewrite};
 
 use crate::edge::Principal;
 use crate::telemetry::error_chain;
-use crate::upstream::{
-    Attempt, Credential, TenantSigner, UpstreamConfig, UpstreamTransport, verdict,
-};
+use crate::upstream::{Attempt, Credential, TenantSigner, UpstreamConfig, UpstreamTransport};
 
 /// Request headers that cross to the upstream (besides `Mcp-Param-*`), lower case.
 pub const FORWARDED: &[&str] = &[
@@ -184,12 +182,7 @@ impl Proxy {
                                 .await
                                 .map_err(|_| ProxyError::Timeout(self.timeout))?
                                 .map_err(|e| ProxyError::Unreachable(error_chain(&e)))?;
-                        let (refusal, nonce) = verdict(answer.status().as_u16(), answer.headers());
-                        Ok(Attempt {
-                            answer,
-                            refusal,
-                            nonce,
-                        })
+                        Ok(Attempt::answered(answer))
                     }
                 },
                 |e| ProxyError::Credential(format!("{e:#}")),

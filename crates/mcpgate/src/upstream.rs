@@ -40,7 +40,7 @@ use std::time::Duration;
 
 pub use breaker::BreakerPolicy;
 pub use check::{approve, check, login};
-pub use credential::{Attempt, Credential, Presented, Refusal, refusal, verdict};
+pub use credential::{Attempt, Credential, Presented, Refusal};
 pub use pins::Pinning;
 pub use probe::probe;
 pub use retry::RetryPolicy;

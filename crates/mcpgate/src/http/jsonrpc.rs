@@ -158,6 +158,16 @@ pub fn error(status: StatusCode, id: Value, code: i64, message: String) -> Respo
     (status, axum::Json(body)).into_response()
 }
 
+/// The server failed the request `id` (HTTP `status`): the details are in the log only.
+pub fn internal_error(status: StatusCode, id: Value) -> Response {
+    error(
+        status,
+        id,
+        INTERNAL_ERROR,
+        "Internal error; the request id in X-Request-Id finds it in the log".to_owned(),
+    )
+}
+
 /// The request id of a POST body, when one can be read (`null` otherwise).
 pub fn request_id(bytes: &[u8]) -> Value {
     serde_json::from_slice::<Envelope<'_>>(bytes)

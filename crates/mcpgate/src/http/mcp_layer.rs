@@ -218,12 +218,7 @@ fn answer_as_json(response: Response, session: Option<&str>, post: Option<&Post>
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, _, Some(post)) if post.json => {
             jsonrpc::diagnose(&post.bytes)
         }
-        (status, _, Some(_)) if status.is_server_error() => jsonrpc::error(
-            status,
-            id(),
-            jsonrpc::INTERNAL_ERROR,
-            "Internal error; the request id in X-Request-Id finds it in the log".to_owned(),
-        ),
+        (status, _, Some(_)) if status.is_server_error() => jsonrpc::internal_error(status, id()),
         (status, _, Some(_)) => {
             jsonrpc::error(status, id(), jsonrpc::INVALID_REQUEST, reason(status))
         }

@@ -26,9 +26,8 @@
 
 use std::sync::OnceLock;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientRequest, ErrorCode, Implementation,
     InitializeRequestParams, ProtocolVersion, Request, RequestId, ServerJsonRpcMessage,
@@ -105,22 +104,11 @@ impl ModernCalls {
         let status = status(&message);
         match serde_json::to_vec(&message) {
             Ok(body) => {
-                let mut response = Response::new(Body::from(body));
-                *response.status_mut() = status;
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                response
+                (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
             }
             Err(e) => {
                 tracing::error!(error = %e, "a tool call's answer could not be written as JSON");
-                super::jsonrpc::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Value::Null,
-                    super::jsonrpc::INTERNAL_ERROR,
-                    "Internal error; the request id in X-Request-Id finds it in the log".to_owned(),
-                )
+                super::jsonrpc::internal_error(StatusCode::INTERNAL_SERVER_ERROR, Value::Null)
             }
         }
     }
@@ -232,6 +220,7 @@ fn status(message: &ServerJsonRpcMessage) -> StatusCode {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
     use serde_json::json;
 
     use super::*;

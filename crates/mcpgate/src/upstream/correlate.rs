@@ -40,7 +40,6 @@ fn refusal(error: &StreamableHttpError<reqwest::Error>) -> Option<Refusal> {
     Some(Refusal {
         status,
         challenge: Some(challenge.clone()),
-        nonce: None,
     })
 }
 

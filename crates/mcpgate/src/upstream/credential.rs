@@ -12,13 +12,12 @@ use std::sync::Arc;
 use super::CachedSecret;
 use super::oauth::{self, OAuth};
 
-/// What became of one attempt to send a request: the answer, and the upstream's refusal of the
-/// credential when that is what the answer is.
+/// What became of one attempt to send a request: the answer, the upstream's refusal of the
+/// credential when that is what the answer is, and the answer's `DPoP-Nonce` (with a refusal,
+/// the nonce to send again with; with any other answer, the next proof's: RFC 9449 §9).
 pub struct Attempt<R> {
     pub answer: R,
     pub refusal: Option<Refusal>,
-    /// A `DPoP-Nonce` sent with an answer that is not a refusal: the server's next nonce, for
-    /// the next proof (RFC 9449 §9), so a rotation costs no refused request.
     pub nonce: Option<String>,
 }
 
@@ -29,30 +28,50 @@ pub struct Refusal {
     pub status: u16,
     /// Its `WWW-Authenticate`.
     pub challenge: Option<String>,
-    /// Its `DPoP-Nonce` (a client that cannot see the answer's headers has none).
-    pub nonce: Option<String>,
 }
 
-/// What an HTTP answer with `status` and `headers` says to the credential: its refusal (for a
-/// 401 or 403, with the challenge and nonce if there are any), or else the nonce it brings.
-pub fn verdict(status: u16, headers: &http::HeaderMap) -> (Option<Refusal>, Option<String>) {
-    match refusal(status, headers) {
-        Some(refusal) => (Some(refusal), None),
-        None => (None, oauth::dpop::nonce_of(headers)),
+/// An HTTP answer, as far as an attempt is judged by it.
+pub trait HttpAnswer {
+    fn status_code(&self) -> u16;
+    fn header_map(&self) -> &http::HeaderMap;
+}
+
+impl<B> HttpAnswer for http::Response<B> {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+    fn header_map(&self) -> &http::HeaderMap {
+        self.headers()
     }
 }
 
-/// The refusal in an HTTP answer with `status` and `headers`: one when the status is 401 or 403,
-/// with the challenge and nonce if there are any.
-pub fn refusal(status: u16, headers: &http::HeaderMap) -> Option<Refusal> {
-    matches!(status, 401 | 403).then(|| Refusal {
-        status,
-        challenge: headers
-            .get(http::header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        nonce: oauth::dpop::nonce_of(headers),
-    })
+impl HttpAnswer for reqwest::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+    fn header_map(&self) -> &http::HeaderMap {
+        self.headers()
+    }
+}
+
+impl<R: HttpAnswer> Attempt<R> {
+    /// An attempt answered over HTTP: a 401 or 403 is a refusal (with its challenge).
+    pub fn answered(answer: R) -> Self {
+        let headers = answer.header_map();
+        let refusal = matches!(answer.status_code(), 401 | 403).then(|| Refusal {
+            status: answer.status_code(),
+            challenge: headers
+                .get(http::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        });
+        let nonce = oauth::dpop::nonce_of(headers);
+        Self {
+            answer,
+            refusal,
+            nonce,
+        }
+    }
 }
 
 /// What one request presents to the upstream: its `Authorization`, and with a token bound to
@@ -196,18 +215,19 @@ impl Credential {
         }
     }
 
-    /// The upstream refused `sent` (see [`Refusal`]): whether sending again can help (a new
-    /// token or nonce is there). Errors say why no token can be had.
-    pub async fn refused(&self, refusal: &Refusal, sent: Option<&str>) -> anyhow::Result<bool> {
+    /// The upstream refused `sent` (see [`Refusal`]), with `nonce` as its `DPoP-Nonce` when it
+    /// could be read: whether sending again can help (a new token or nonce is there). Errors
+    /// say why no token can be had.
+    pub async fn refused(
+        &self,
+        refusal: &Refusal,
+        nonce: Option<&str>,
+        sent: Option<&str>,
+    ) -> anyhow::Result<bool> {
         match self {
             Self::OAuth(oauth) => {
                 oauth
-                    .refused(
-                        refusal.status,
-                        refusal.challenge.as_deref(),
-                        refusal.nonce.as_deref(),
-                        sent,
-                    )
+                    .refused(refusal.status, refusal.challenge.as_deref(), nonce, sent)
                     .await
             }
             Self::None | Self::Bearer(_) => Ok(false),
@@ -245,14 +265,14 @@ impl Credential {
             let attempt = send(presented).await?;
             let Some(refusal) = attempt.refusal else {
                 if let (Self::OAuth(oauth), Some(nonce)) = (self, &attempt.nonce) {
-                    oauth.learn_upstream_nonce(nonce);
+                    oauth.dpop().learn(oauth::dpop::Server::Upstream, nonce);
                 }
                 return Ok(attempt.answer);
             };
             if renewals >= Self::MAX_RENEWALS
                 || !self.renews()
                 || !self
-                    .refused(&refusal, sent.as_deref())
+                    .refused(&refusal, attempt.nonce.as_deref(), sent.as_deref())
                     .await
                     .map_err(&failed)?
             {

@@ -39,7 +39,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::credential::{Attempt, verdict};
+use super::credential::Attempt;
 use crate::mcp::CallContext;
 use crate::telemetry::error_chain;
 
@@ -286,13 +286,7 @@ impl Direct {
                     let body = &body;
                     async move {
                         let response = self.send(body, headers, presented, cx).await?;
-                        let (refusal, nonce) =
-                            verdict(response.status().as_u16(), response.headers());
-                        Ok(Attempt {
-                            answer: response,
-                            refusal,
-                            nonce,
-                        })
+                        Ok(Attempt::answered(response))
                     }
                 },
                 |e| transport(format!("the upstream credential: {e:#}")),

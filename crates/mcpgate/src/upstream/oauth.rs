@@ -479,11 +479,6 @@ impl OAuth {
         })
     }
 
-    /// The nonce the upstream sent with an answer it did not refuse: the next proof carries it.
-    pub fn learn_upstream_nonce(&self, nonce: &str) {
-        self.dpop.learn(dpop::Server::Upstream, nonce);
-    }
-
     /// The nonce the upstream asks DPoP proofs for, from its answer to a `ping` presenting
     /// `token` (a request with no effect, whatever the upstream makes of it).
     async fn upstream_nonce(&self, token: &str) -> Option<String> {

@@ -16,7 +16,7 @@ use rmcp::model::{ClientJsonRpcMessage, ErrorCode, ErrorData, JsonRpcError, Serv
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _, RunningService};
 use rmcp::{ClientHandler, RoleClient};
 
-use super::{Attempt, Credential, verdict};
+use super::{Attempt, Credential};
 
 /// Messages in flight between the tasks and the service before senders wait.
 const QUEUE: usize = 64;
@@ -41,12 +41,7 @@ async fn send(
                 }
                 async move {
                     let response = builder.send().await?;
-                    let (refusal, nonce) = verdict(response.status().as_u16(), response.headers());
-                    Ok(Attempt {
-                        answer: response,
-                        refusal,
-                        nonce,
-                    })
+                    Ok(Attempt::answered(response))
                 }
             },
             |e| e.context("the upstream credential"),

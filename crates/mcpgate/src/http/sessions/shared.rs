@@ -3,12 +3,12 @@
 //! Each session's record — who created it and its `initialize` parameters — is written to
 //! Redis before the client learns the session's id, under `<prefix>session:<id>` (prefix
 //! `MCPGATE_SESSION_PREFIX`, `mcpgate:` by default) with a TTL of the idle timeout plus one
-//! keeper round (below). A replica
-//! that is asked for a session it does not hold loads the record (rmcp's [`SessionStore`]), and when the caller is the session's creator it makes the session
-//! here and replays `initialize` into a fresh service (rmcp's restore path); anyone else is
-//! answered as for an unknown id. So a load balancer may send each request of a session to any
-//! replica, and a replica may die, without the client noticing more than the calls it had in
-//! flight there.
+//! keeper round (below). A replica that is asked for a session it does not hold loads the
+//! record (rmcp's [`SessionStore`]), and when the caller is the session's creator it makes
+//! the session here and replays `initialize` into a fresh service (rmcp's restore path);
+//! anyone else is answered as for an unknown id. So a load balancer may send each request of a
+//! session to any replica, and a replica may die, without the client noticing more than the
+//! calls it had in flight there.
 //!
 //! Why a store rather than sealed session ids: a sealed id can be opened by any replica with
 //! the key, but it cannot be revoked (an ended session's id would open again) and cannot
@@ -20,8 +20,9 @@
 //! trip for all of them) and closes those whose record is gone. The record's TTL carries one
 //! round of slack, so a session used on one replica just before its record would expire is
 //! refreshed before it does: a session lives while it is used within the idle timeout on any
-//! replica, and ends at most one round after it is not. A session ended (`DELETE`) on one replica is closed on the others at once (the
-//! `relay` bus), and by that round at the latest if the message was lost.
+//! replica, and ends at most one round after it is not. A session ended (`DELETE`) on one
+//! replica is closed on the others at once (the `relay` bus), and by that round at the latest
+//! if the message was lost.
 //! What a session set after `initialize` (`logging/setLevel`, resource subscriptions) stays
 //! with the replica it was set on.
 
