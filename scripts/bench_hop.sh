@@ -8,6 +8,9 @@
 # Usage: scripts/bench_hop.sh [seconds-per-run] [repeats]   (results: target/bench/hop.jsonl)
 # MCPGATE_BEFORE=<another mcpgate binary> adds its gateway hop as the row `gateway-before`, run
 # in the same interleaving (an A/B of two builds side by side).
+# MCPGATE_BENCH_PIN=1 pins the floor and the load generator to CPU 0 and every mcpgate to CPU 1:
+# the hop on a core of its own, as a gateway deployed on its own host or cores would run, where
+# by default all three share both cores (the direct row then also has one core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-4}"
@@ -18,6 +21,11 @@ mkdir -p "$out"
 
 cargo build --release --locked -p mcpgate -p mcpgate-bench >/dev/null 2>&1
 bench=target/release/mcpgate-bench
+client=() gateway=()
+if [ "${MCPGATE_BENCH_PIN:-}" = 1 ]; then
+  client=(taskset -c 0) gateway=(taskset -c 1)
+  bench="taskset -c 0 $bench"
+fi
 
 data=$(mktemp -d)
 cat >"$data/gateway.toml" <<TOML
@@ -33,7 +41,7 @@ trust_annotations = true   # the floor's health says it only reads: viewers may 
 [upstreams.tools]
 allow = ["health"]
 TOML
-target/release/rmcp-floor --listen 127.0.0.1:8090 2>/dev/null &
+"${client[@]}" target/release/rmcp-floor --listen 127.0.0.1:8090 2>/dev/null &
 floor=$!
 for _ in $(seq 1 100); do
   if curl -s -o /dev/null "http://127.0.0.1:8090/mcp"; then break; fi
@@ -41,13 +49,13 @@ for _ in $(seq 1 100); do
 done
 MCPGATE_DATA_DIR="$data" MCPGATE_CONFIG="$data/gateway.toml" MCPGATE_AUTH=dev \
   MCPGATE_LISTEN=127.0.0.1:8080 MCPGATE_LOG_FORMAT=json \
-  target/release/mcpgate serve 2>"$out/gateway.log" &
+  "${gateway[@]}" target/release/mcpgate serve 2>"$out/gateway.log" &
 gate=$!
 printf '[proxy]\ntrust_annotations = true\n' >"$data/proxy.toml"
 mkdir -p "$data/proxy"
 MCPGATE_DATA_DIR="$data/proxy" MCPGATE_CONFIG="$data/proxy.toml" MCPGATE_AUTH=dev \
   MCPGATE_LISTEN=127.0.0.1:8081 MCPGATE_LOG_FORMAT=json \
-  target/release/mcpgate serve --proxy http://127.0.0.1:8090/mcp 2>"$out/proxy.log" &
+  "${gateway[@]}" target/release/mcpgate serve --proxy http://127.0.0.1:8090/mcp 2>"$out/proxy.log" &
 proxy=$!
 before=""
 ports="8080 8081"
@@ -55,7 +63,7 @@ if [ -n "${MCPGATE_BEFORE:-}" ]; then
   mkdir -p "$data/before"
   MCPGATE_DATA_DIR="$data/before" MCPGATE_CONFIG="$data/gateway.toml" MCPGATE_AUTH=dev \
     MCPGATE_LISTEN=127.0.0.1:8082 MCPGATE_LOG_FORMAT=json \
-    "$MCPGATE_BEFORE" serve 2>"$out/gateway-before.log" &
+    "${gateway[@]}" "$MCPGATE_BEFORE" serve 2>"$out/gateway-before.log" &
   before=$!
   ports="$ports 8082"
 fi
@@ -71,18 +79,18 @@ sleep 0.5
 token="dev:bench:acme:viewer"
 for c in 1 16 64; do
   for rep in $(seq 1 "$reps"); do
-    "$bench" --url http://127.0.0.1:8090/mcp --era modern --concurrency "$c" --duration "$secs" \
+    $bench --url http://127.0.0.1:8090/mcp --era modern --concurrency "$c" --duration "$secs" \
       --label direct --server-pid "$floor" >>"$out/hop.jsonl"
-    "$bench" --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \
+    $bench --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \
       --tool floor__health --label gateway --token "$token" --server-pid "$gate" >>"$out/hop.jsonl"
     if [ -n "$before" ]; then
-      "$bench" --url http://127.0.0.1:8082/mcp --era modern --concurrency "$c" --duration "$secs" \
+      $bench --url http://127.0.0.1:8082/mcp --era modern --concurrency "$c" --duration "$secs" \
         --tool floor__health --label gateway-before --token "$token" --server-pid "$before" \
         >>"$out/hop.jsonl"
     fi
-    "$bench" --url http://127.0.0.1:8081/mcp --era modern --concurrency "$c" --duration "$secs" \
+    $bench --url http://127.0.0.1:8081/mcp --era modern --concurrency "$c" --duration "$secs" \
       --tool health --label proxy --token "$token" --server-pid "$proxy" >>"$out/hop.jsonl"
-    "$bench" --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \
+    $bench --url http://127.0.0.1:8080/mcp --era modern --concurrency "$c" --duration "$secs" \
       --tool health --label native --token "$token" --server-pid "$gate" >>"$out/hop.jsonl"
   done
   echo "done: c=$c" >&2
