@@ -260,3 +260,206 @@ async fn a_viewer_still_cannot_call_a_write_tool() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["result"]["isError"], false, "{body}");
 }
+
+/// A small deterministic generator (xorshift64*): a failing case names the seed and the case
+/// number that repeat it.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// `usual` `percent` times in a hundred, else one of `others`.
+    fn mostly<T: Clone>(&mut self, percent: u64, usual: T, others: &[T]) -> T {
+        if self.next() % 100 < percent || others.is_empty() {
+            usual
+        } else {
+            others[(self.next() % others.len() as u64) as usize].clone()
+        }
+    }
+}
+
+/// One request made of random parts: mostly a plain modern tool call, with now and then a
+/// header missing, repeated or disagreeing, a body of another era or method, `_meta` that asks
+/// for an event stream, or fields no call has. Its headers (but `Accept`) and its body.
+fn random_request(dice: &mut Dice) -> (Vec<(&'static str, String)>, String) {
+    let tools = [
+        "test_simple_text",
+        "test_error_handling",
+        "test_image_content",
+        "test_missing_capability",
+        "test_custom_headers",
+        "no_such_tool",
+    ];
+    let tool = tools[(dice.next() % tools.len() as u64) as usize];
+    let arguments = dice.mostly(
+        90,
+        Some(json!({})),
+        &[
+            Some(json!({"region": "eu"})),
+            Some(json!({"bogus": [1, 2]})),
+            Some(json!([])),
+            Some(json!("text")),
+            None,
+        ],
+    );
+    let mut meta = modern_meta();
+    match dice.mostly(90, 0, &[1, 2, 3, 4, 5, 6, 7, 8]) {
+        1 => drop(
+            meta.as_object_mut()
+                .map(|m| m.remove("io.modelcontextprotocol/protocolVersion")),
+        ),
+        2 => meta["io.modelcontextprotocol/protocolVersion"] = json!("2025-11-25"),
+        3 => drop(
+            meta.as_object_mut()
+                .map(|m| m.remove("io.modelcontextprotocol/clientCapabilities")),
+        ),
+        4 => meta["progressToken"] = json!(5),
+        5 => meta["io.modelcontextprotocol/logLevel"] = json!("debug"),
+        6 => meta["example.com/trace"] = json!({"a": 1}),
+        7 => meta = json!(5),
+        8 => meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}}),
+        _ => {}
+    }
+    let mut params = json!({"name": tool});
+    if let Some(arguments) = arguments {
+        params["arguments"] = arguments;
+    }
+    if dice.mostly(96, true, &[false]) {
+        params["_meta"] = meta;
+    }
+    match dice.mostly(95, 0, &[1, 2]) {
+        1 => params["task"] = json!({"ttl": 1000}),
+        2 => params["unexpected"] = json!(1),
+        _ => {}
+    }
+    let number = json!(dice.next() % 1000);
+    let id = dice.mostly(
+        92,
+        number,
+        &[
+            json!("an-id"),
+            json!(-3),
+            json!(9_007_199_254_740_993u64),
+            json!(1.5),
+        ],
+    );
+    let mut body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+    match dice.mostly(95, 0, &[1, 2, 3]) {
+        1 => body["method"] = json!("tools/list"),
+        2 => body["jsonrpc"] = json!("1.0"),
+        3 => body["extra"] = json!(true),
+        _ => {}
+    }
+    let mut body = body.to_string();
+    if dice.mostly(96, false, &[true]) {
+        // The same name with its first letter escaped: equal once read.
+        let plain = format!("\"name\":\"{tool}\"");
+        let escaped = format!("\"name\":\"\\u{:04x}{}\"", tool.as_bytes()[0], &tool[1..]);
+        body = body.replacen(&plain, &escaped, 1);
+    }
+    let mut headers = vec![("content-type", "application/json".to_owned())];
+    let mut header =
+        |dice: &mut Dice, name: &'static str, usual: String, others: &[String]| match dice.mostly(
+            95,
+            0,
+            &[1, 2, 3],
+        ) {
+            1 => {}
+            2 => {
+                headers.push((name, usual.clone()));
+                headers.push((name, usual));
+            }
+            3 if !others.is_empty() => {
+                let other = others[(dice.next() % others.len() as u64) as usize].clone();
+                headers.push((name, other));
+            }
+            _ => headers.push((name, usual)),
+        };
+    header(
+        dice,
+        "mcp-protocol-version",
+        "2026-07-28".into(),
+        &["2025-11-25".into(), "2026-07-28 ".into()],
+    );
+    header(
+        dice,
+        "mcp-method",
+        "tools/call".into(),
+        &["tools/list".into(), "TOOLS/CALL".into()],
+    );
+    let base64 = {
+        use base64::Engine as _;
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(tool)
+        )
+    };
+    header(
+        dice,
+        "mcp-name",
+        tool.into(),
+        &[base64, format!("{tool} "), "test_simple_text".into()],
+    );
+    match dice.mostly(95, 0, &[1, 2, 3]) {
+        1 => headers.push(("mcp-param-region", "eu".into())),
+        2 => headers.push(("mcp-param-other", "x".into())),
+        3 => headers[0].1 = "application/json; charset=utf-8".into(),
+        _ => {}
+    }
+    (headers, body)
+}
+
+/// Requests made of random parts get the same answer from the served path and from rmcp (the
+/// same request with a weighted `Accept`, which only rmcp reads): whatever the served path takes
+/// it answers as rmcp would, and whatever rmcp refuses is refused on the served path too.
+#[tokio::test]
+async fn requests_of_random_parts_are_answered_alike_on_both_paths() {
+    let (app, _dir) = app(&[("MCPGATE_MODULES", "system,conformance")]).await;
+    let router = app.router();
+    // Another seed (`MCPGATE_TEST_SEED=<number>`) tries other requests.
+    let seed = std::env::var("MCPGATE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x6d63_7067_6174_6531);
+    let mut dice = Dice(seed);
+    let mut results = 0;
+    for case in 0..600 {
+        let (headers, body) = random_request(&mut dice);
+        let lane = |accept: &str| {
+            let mut request = Request::post("/mcp")
+                .header(header::HOST, "localhost:8080")
+                .header(header::ACCEPT, accept);
+            for (name, value) in &headers {
+                request = request.header(*name, value.as_str());
+            }
+            request.body(Body::from(body.clone())).expect("request")
+        };
+        let (status, served_headers, served) = oneshot(&router, lane(PLAIN_ACCEPT)).await;
+        let (rmcp_status, rmcp_headers, by_rmcp) = oneshot(&router, lane(WEIGHTED_ACCEPT)).await;
+        let context = format!("seed {seed:#x}, case {case}: {headers:?} {body}");
+        assert_eq!(
+            status, rmcp_status,
+            "status; {context}\n{served}\n{by_rmcp}"
+        );
+        assert_eq!(
+            served_headers.get(header::CONTENT_TYPE),
+            rmcp_headers.get(header::CONTENT_TYPE),
+            "content type; {context}"
+        );
+        let read = |text: &str| {
+            serde_json::from_str::<Value>(text)
+                .map(without_request_state)
+                .unwrap_or_else(|_| Value::String(text.to_owned()))
+        };
+        assert_eq!(read(&served), read(&by_rmcp), "body; {context}");
+        results += usize::from(read(&served).get("result").is_some());
+    }
+    // The parts are mostly those of a plain call: enough of them are answered with a result for
+    // the comparison to be about the served path, not only about refusals.
+    assert!(results >= 150, "only {results} of 600 cases had a result");
+}
