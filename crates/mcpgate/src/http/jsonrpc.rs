@@ -35,8 +35,8 @@ pub const INTERNAL_ERROR: i64 = -32603;
 pub struct Checked {
     /// Whether the message is an `initialize` request (it creates a legacy session).
     pub initialize: bool,
-    /// Whether it is a `tools/call` whose params were left unread ([`check_but_tool_calls`]).
-    pub unread_tool_call: bool,
+    /// Whether it is a request whose params were left unread ([`check_but_served`]).
+    pub unread: bool,
 }
 
 /// Why a body was refused: the JSON-RPC error to answer with (HTTP 400).
@@ -64,16 +64,16 @@ pub fn declares_json(headers: &axum::http::HeaderMap) -> bool {
 
 /// Check one JSON-RPC message body: `Ok` when rmcp may read it, else why not.
 pub fn check(bytes: &[u8]) -> Result<Checked, Refused> {
-    check_message(bytes, true)
+    check_message(bytes, &[])
 }
 
-/// [`check`], but a `tools/call`'s params are left to the caller, which reads them in full
-/// anyway (`modern_calls`) and calls [`check`] if it does not.
-pub fn check_but_tool_calls(bytes: &[u8]) -> Result<Checked, Refused> {
-    check_message(bytes, false)
+/// [`check`], but the params of a request of one of `served` methods are left to the caller,
+/// which reads them in full anyway (`modern_calls`) and calls [`check`] if it does not.
+pub fn check_but_served(bytes: &[u8], served: &[&str]) -> Result<Checked, Refused> {
+    check_message(bytes, served)
 }
 
-fn check_message(bytes: &[u8], read_tool_calls: bool) -> Result<Checked, Refused> {
+fn check_message(bytes: &[u8], served: &[&str]) -> Result<Checked, Refused> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         refused(
             Value::Null,
@@ -109,9 +109,9 @@ fn check_message(bytes: &[u8], read_tool_calls: bool) -> Result<Checked, Refused
             "Invalid params: \"params\" must be an object".to_owned(),
         ));
     }
-    let unread_tool_call = !read_tool_calls && method == Some("tools/call");
+    let unread = method.is_some_and(|m| served.contains(&m));
     if let Some(method) = method
-        && !unread_tool_call
+        && !unread
         && let Some((code, problem)) = crate::mcp::params::typed_params(method, params)
     {
         return Err(refused(
@@ -122,7 +122,7 @@ fn check_message(bytes: &[u8], read_tool_calls: bool) -> Result<Checked, Refused
     }
     Ok(Checked {
         initialize: method == Some("initialize"),
-        unread_tool_call,
+        unread,
     })
 }
 
@@ -300,26 +300,28 @@ mod tests {
             check(init.as_bytes()).ok(),
             Some(Checked {
                 initialize: true,
-                unread_tool_call: false
+                unread: false
             })
         );
     }
 
     /// A tool call's params are read by `check`, and left to its caller by
-    /// `check_but_tool_calls`, which says so; other methods' params are read by both.
+    /// `check_but_served` naming its method, which says so; other methods' params are read by
+    /// both, and the envelope always.
     #[test]
-    fn tool_call_params_are_left_only_when_asked() {
+    fn params_are_left_only_when_asked() {
+        let served = ["tools/call"];
         let bad = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#;
         assert_eq!(
             check(bad.as_bytes()).err().map(|r| r.code),
             Some(INVALID_PARAMS)
         );
-        let left = check_but_tool_calls(bad.as_bytes()).expect("left unread");
-        assert!(left.unread_tool_call);
+        let left = check_but_served(bad.as_bytes(), &served).expect("left unread");
+        assert!(left.unread);
         let read = r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":7}}"#;
-        assert!(check_but_tool_calls(read.as_bytes()).is_err());
+        assert!(check_but_served(read.as_bytes(), &served).is_err());
         let envelope = r#"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"x"}}"#;
-        assert!(check_but_tool_calls(envelope.as_bytes()).is_err());
+        assert!(check_but_served(envelope.as_bytes(), &served).is_err());
     }
 }
 

@@ -6,7 +6,8 @@
 //! 2. for a POST, the body is buffered (bounded by the body limit) and checked as JSON-RPC
 //!    (see `jsonrpc`: -32700, -32600 or -32602 with HTTP 400 instead of rmcp's plain-text 415);
 //!    an `initialize` reserves a place under the session caps first (503 past them);
-//!    a plain modern `tools/call` is served here, in the request's own task (`modern_calls`);
+//!    a plain modern `tools/call`, `resources/read` or `prompts/get` is served here, in the
+//!    request's own task (`modern_calls`);
 //! 3. the request runs as its caller (`sessions`), so a session answers only who created it; a
 //!    DELETE of a session that is not the caller's is answered 404 here, before rmcp (graceful
 //!    drain counts the request in flight at the edge, until its answer is sent);
@@ -45,8 +46,8 @@ pub struct McpState {
     pub sessions: Arc<Sessions>,
     /// `Retry-After` for an `initialize` past a session cap.
     pub session_retry_after: Duration,
-    /// Plain modern tool calls, served without rmcp's per-request service (`None` when JSON
-    /// answers are switched off).
+    /// Plain modern tool calls, resource reads and prompts, served without rmcp's per-request
+    /// service (`None` when JSON answers are switched off).
     pub calls: Option<Arc<ModernCalls>>,
 }
 
@@ -122,11 +123,12 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
                 Ok(bytes) => bytes,
                 Err(refusal) => return refusal,
             };
-            // A modern tool call outside a session may be served here: its params are read
-            // once, by `modern_calls`, and checked as usual only when it goes on to rmcp.
+            // A modern tool call, resource read or prompt outside a session may be served
+            // here: its params are read once, by `modern_calls`, and checked as usual only
+            // when it goes on to rmcp.
             let calls = mcp.calls.as_deref().filter(|_| session.is_none());
             let checked = match calls {
-                Some(_) => jsonrpc::check_but_tool_calls(&bytes),
+                Some(_) => jsonrpc::check_but_served(&bytes, ModernCalls::METHODS),
                 None => jsonrpc::check(&bytes),
             };
             let checked = match checked {
@@ -134,7 +136,7 @@ async fn exchange(mcp: &McpState, principal: &Principal, request: Request, next:
                 Err(refused) => return refused.into_response(),
             };
             if let Some(calls) = calls
-                && checked.unread_tool_call
+                && checked.unread
             {
                 if let Some(call) = calls.take(&parts.headers, &bytes) {
                     return calls.serve(call, parts).await;

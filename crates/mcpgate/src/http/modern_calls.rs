@@ -1,40 +1,42 @@
-//! A 2026-07-28 `tools/call` served in its HTTP request's own task.
+//! A 2026-07-28 `tools/call`, `resources/read` or `prompts/get` served in its HTTP request's
+//! own task.
 //!
 //! rmcp serves every stateless request through a one-shot service of its own: the body is read
 //! into a `ClientJsonRpcMessage` through serde's buffered `Content` (the message is an untagged
 //! enum with flattened params), written again into a `Value` to compare with the `Mcp-*`
 //! headers, and run by a service task that spawns a handler task and answers through a
-//! channel. For the commonest modern request, a plain tool call, that is most of what serving
-//! it costs beyond the tool itself (BENCHMARKS.md: the native row over the floor, and the same
-//! again inside every forwarded call). Such a call is served here instead: its params are read
-//! once, its headers compared with them, and it goes to the same handler through rmcp's own
-//! `Service::handle_request`, so the era's rules — supported version, required `_meta`, task
-//! results, cache hints, error codes — stay rmcp's, and the answer has the HTTP status rmcp
-//! gives it (`status`).
+//! channel. For the commonest modern requests — a tool call, a resource read, a prompt — that
+//! is most of what serving them costs beyond the work itself (BENCHMARKS.md: the native row
+//! over the floor, and the same again inside every forwarded call). Such a request is served
+//! here instead: its params are read once, its headers compared with them, and it goes to the
+//! same handler through rmcp's own `Service::handle_request`, so the era's rules — supported
+//! version, required `_meta`, task results, cache hints, error codes — stay rmcp's, and the
+//! answer has the HTTP status rmcp gives it (`status`).
 //!
 //! Only what this path checks completely is taken; everything else goes on to rmcp as before:
 //! another method or era, a session, JSON answers switched off (`http.json_response`), an
-//! `Accept` with parameters, an `Mcp-Name` in its base64 form, any `Mcp-Param-*` header or a
-//! tool whose schema asks for one, and a progress token or log level (their notifications need
-//! an event stream, which rmcp opens).
+//! `Accept` with parameters, an `Mcp-Name` in its base64 form (or one a name could be mistaken
+//! for), any `Mcp-Param-*` header or a tool whose schema asks for one, and a progress token or
+//! log level (their notifications need an event stream, which rmcp opens).
 //!
-//! A handler is given a peer to reach its client through. A call served here has none to
+//! A handler is given a peer to reach its client through. A request served here has none to
 //! reach: notifications are not asked for (above), and the 2026-07-28 era forbids requests to
 //! the client (a handler returns `input_required` instead, which rmcp's peer enforces from the
-//! version it was made with). So every call here shares one peer whose messages go nowhere —
-//! as rmcp's own `server/discover` does before a lifecycle exists.
+//! version it was made with). So every request here shares one peer whose messages go nowhere
+//! — as rmcp's own `server/discover` does before a lifecycle exists.
 
 use std::sync::OnceLock;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use rmcp::model::{
-    CallToolRequestParams, ClientCapabilities, ClientRequest, ErrorCode, Implementation,
-    InitializeRequestParams, ProtocolVersion, Request, RequestId, ServerJsonRpcMessage,
+    CallToolRequestParams, ClientCapabilities, ClientRequest, ErrorCode, GetPromptRequestParams,
+    Implementation, InitializeRequestParams, ProtocolVersion, ReadResourceRequestParams, Request,
+    RequestId, RequestMetaObject as Meta, ServerJsonRpcMessage,
 };
 use rmcp::service::{Peer, RequestContext, RoleServer, RunningService, Service as _};
 use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 
 use crate::mcp::Handler;
@@ -45,32 +47,94 @@ const MODERN: &str = "2026-07-28";
 /// The log level a caller asks its request's messages at (they need an event stream).
 const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 
-/// Modern tool calls, served by `handler` (see the module documentation).
+/// What a header value starts and ends with when it is base64 (`=?base64?…?=`).
+const BASE64_WRAP: (&str, &str) = ("=?base64?", "?=");
+
+/// Modern requests, served by `handler` (see the module documentation).
 pub struct ModernCalls {
     handler: Handler,
-    /// The peer of every call served here, made on first use (inside the runtime).
+    /// The peer of every request served here, made on first use (inside the runtime).
     detached: OnceLock<RunningService<RoleServer, Handler>>,
 }
 
-/// A call this path serves: its id and params, read from the body.
+/// A request this path serves: its id, its `_meta` and the request its params make.
 pub struct Call {
     id: RequestId,
-    params: CallToolRequestParams,
+    meta: Meta,
+    request: ClientRequest,
 }
 
 /// A JSON-RPC request as read here (the envelope was checked before: `jsonrpc::check`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Message<'a> {
+struct Message<'a, P> {
     #[allow(dead_code)]
     jsonrpc: IgnoredAny,
     id: RequestId,
     method: &'a str,
-    params: CallToolRequestParams,
+    params: P,
+}
+
+/// The params of a method served here.
+trait Served: DeserializeOwned {
+    /// The method.
+    const METHOD: &'static str;
+    /// Its `_meta`, taken out (it goes to the request's context).
+    fn meta(&mut self) -> Option<Meta>;
+    /// What `Mcp-Name` must say: the tool or prompt name, or the resource URI.
+    fn subject(&self) -> &str;
+    /// The request to hand to the handler.
+    fn request(self) -> ClientRequest;
+}
+
+impl Served for CallToolRequestParams {
+    const METHOD: &'static str = "tools/call";
+    fn meta(&mut self) -> Option<Meta> {
+        self.meta.take()
+    }
+    fn subject(&self) -> &str {
+        &self.name
+    }
+    fn request(self) -> ClientRequest {
+        ClientRequest::CallToolRequest(Request::new(self))
+    }
+}
+
+impl Served for ReadResourceRequestParams {
+    const METHOD: &'static str = "resources/read";
+    fn meta(&mut self) -> Option<Meta> {
+        self.meta.take()
+    }
+    fn subject(&self) -> &str {
+        &self.uri
+    }
+    fn request(self) -> ClientRequest {
+        ClientRequest::ReadResourceRequest(Request::new(self))
+    }
+}
+
+impl Served for GetPromptRequestParams {
+    const METHOD: &'static str = "prompts/get";
+    fn meta(&mut self) -> Option<Meta> {
+        self.meta.take()
+    }
+    fn subject(&self) -> &str {
+        &self.name
+    }
+    fn request(self) -> ClientRequest {
+        ClientRequest::GetPromptRequest(Request::new(self))
+    }
 }
 
 impl ModernCalls {
-    /// Modern calls served by `handler`.
+    /// The methods this path may serve (their params are left to it by `jsonrpc`).
+    pub const METHODS: &'static [&'static str] = &[
+        CallToolRequestParams::METHOD,
+        ReadResourceRequestParams::METHOD,
+        GetPromptRequestParams::METHOD,
+    ];
+
+    /// Modern requests served by `handler`.
     pub fn new(handler: &Handler) -> Self {
         Self {
             handler: handler.for_new_session(),
@@ -78,24 +142,29 @@ impl ModernCalls {
         }
     }
 
-    /// The call in a POST without a session, if this path serves it (`None`: rmcp does).
+    /// The request in a POST without a session, if this path serves it (`None`: rmcp does).
     pub fn take(&self, headers: &HeaderMap, body: &[u8]) -> Option<Call> {
         let call = read(headers, body)?;
-        let snapshot = self.handler.catalog().snapshot();
-        let tool = snapshot.tool(&call.params.name)?;
-        (!asks_for_headers(tool.input_schema.get("properties"))).then_some(call)
+        if let ClientRequest::CallToolRequest(request) = &call.request {
+            let snapshot = self.handler.catalog().snapshot();
+            let tool = snapshot.tool(&request.params.name)?;
+            if asks_for_headers(tool.input_schema.get("properties")) {
+                return None;
+            }
+        }
+        Some(call)
     }
 
     /// Serve `call`, made by the request of `parts` (its caller is in their extensions).
     pub async fn serve(&self, call: Call, parts: axum::http::request::Parts) -> Response {
-        let Call { id, mut params } = call;
+        let Call { id, meta, request } = call;
         let mut context = RequestContext::new(id.clone(), self.peer());
-        // A caller who goes away drops this future: the call is cancelled as rmcp cancels it,
-        // and it is cancelled once answered too, as rmcp does, so nothing runs on unobserved.
+        // A caller who goes away drops this future: the request is cancelled as rmcp cancels
+        // it, and it is cancelled once answered too, as rmcp does, so nothing runs on
+        // unobserved.
         let _cancel = context.ct.clone().drop_guard();
-        context.meta = params.meta.take().unwrap_or_default();
+        context.meta = meta;
         context.extensions.insert(parts);
-        let request = ClientRequest::CallToolRequest(Request::new(params));
         let handler = self.handler.for_new_session();
         let message = match handler.handle_request(request, context).await {
             Ok(result) => ServerJsonRpcMessage::response(result, id),
@@ -107,13 +176,13 @@ impl ModernCalls {
                 (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
             }
             Err(e) => {
-                tracing::error!(error = %e, "a tool call's answer could not be written as JSON");
+                tracing::error!(error = %e, "a modern request's answer could not be written as JSON");
                 super::jsonrpc::internal_error(StatusCode::INTERNAL_SERVER_ERROR, Value::Null)
             }
         }
     }
 
-    /// The peer calls served here are given.
+    /// The peer requests served here are given.
     fn peer(&self) -> Peer<RoleServer> {
         self.detached
             .get_or_init(|| {
@@ -133,13 +202,13 @@ impl ModernCalls {
     }
 }
 
-/// The call in a request, if its headers and body are all this path checks and they agree:
-/// the modern era named alike in the header and `_meta` (with every key the era requires),
-/// `tools/call` in `Mcp-Method` and the body, the tool's plain name in `Mcp-Name`, each header
-/// once, and nothing that asks for an event stream or an `Mcp-Param-*` check.
+/// The request in a POST, if its headers and body are all this path checks and they agree:
+/// the modern era named alike in the header and `_meta` (with every key the era requires), a
+/// method served here in `Mcp-Method` and the body, the params' name or URI in `Mcp-Name`
+/// as it is (not base64), each header once and in visible ASCII as rmcp reads them, and
+/// nothing that asks for an event stream or an `Mcp-Param-*` check.
 fn read(headers: &HeaderMap, body: &[u8]) -> Option<Call> {
-    if one(headers, "mcp-protocol-version")? != MODERN.as_bytes()
-        || one(headers, "mcp-method")? != b"tools/call"
+    if one(headers, "mcp-protocol-version")? != MODERN
         || !accepts_json_and_events(headers)
         || !super::jsonrpc::declares_json(headers)
         || headers
@@ -148,30 +217,48 @@ fn read(headers: &HeaderMap, body: &[u8]) -> Option<Call> {
     {
         return None;
     }
-    let message: Message<'_> = serde_json::from_slice(body).ok()?;
-    let params = message.params;
-    let meta = params.meta.as_ref()?;
+    match one(headers, "mcp-method")? {
+        CallToolRequestParams::METHOD => read_as::<CallToolRequestParams>(headers, body),
+        ReadResourceRequestParams::METHOD => read_as::<ReadResourceRequestParams>(headers, body),
+        GetPromptRequestParams::METHOD => read_as::<GetPromptRequestParams>(headers, body),
+        _ => None,
+    }
+}
+
+/// [`read`], for the method of `P`.
+fn read_as<P: Served>(headers: &HeaderMap, body: &[u8]) -> Option<Call> {
+    let message: Message<'_, P> = serde_json::from_slice(body).ok()?;
+    let mut params = message.params;
+    let name = one(headers, "mcp-name")?;
+    if message.method != P::METHOD
+        || name != params.subject()
+        || (name.starts_with(BASE64_WRAP.0) && name.ends_with(BASE64_WRAP.1))
+    {
+        return None;
+    }
+    let meta = params.meta()?;
     let modern = ProtocolVersion::V_2026_07_28;
-    if message.method != "tools/call"
-        || meta.protocol_version()? != modern
+    if meta.protocol_version()? != modern
         || !meta.missing_required_keys(&modern).is_empty()
         || meta.contains_key("progressToken")
         || meta.contains_key(LOG_LEVEL)
-        || one(headers, "mcp-name")? != params.name.as_bytes()
     {
         return None;
     }
     Some(Call {
         id: message.id,
-        params,
+        meta,
+        request: params.request(),
     })
 }
 
-/// The only value of header `name`: `None` when it is absent or repeated.
-fn one<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
+/// The only value of header `name`, as rmcp reads it (visible ASCII): `None` when it is
+/// absent, repeated or not readable.
+fn one<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     let mut values = headers.get_all(name).iter();
     let value = values.next()?;
-    values.next().is_none().then_some(value.as_bytes())
+    values.next().is_none().then_some(())?;
+    value.to_str().ok()
 }
 
 /// Whether `Accept` lists both JSON and event streams, without parameters (weights are left to
@@ -288,9 +375,86 @@ mod tests {
         )
         .expect("taken");
         assert_eq!(call.id, RequestId::Number(7));
-        assert_eq!(call.params.name, "health");
-        assert_eq!(call.params.arguments, json!({"a": 1}).as_object().cloned());
-        assert!(call.params.meta.is_some());
+        let ClientRequest::CallToolRequest(request) = call.request else {
+            panic!("a tool call");
+        };
+        assert_eq!(request.params.name, "health");
+        assert_eq!(
+            request.params.arguments,
+            json!({"a": 1}).as_object().cloned()
+        );
+        assert!(
+            request.params.meta.is_none(),
+            "the meta goes to the context"
+        );
+        assert_eq!(
+            call.meta.protocol_version(),
+            Some(ProtocolVersion::V_2026_07_28)
+        );
+    }
+
+    /// A resource read is named by its URI, a prompt by its name; each is read as what its
+    /// method says, and a header naming anything else leaves it to rmcp.
+    #[test]
+    fn resource_reads_and_prompts_are_read_by_their_uri_and_name() {
+        let request = |method: &str, params: Value| {
+            json!({"jsonrpc": "2.0", "id": "r", "method": method, "params": params})
+                .to_string()
+                .into_bytes()
+        };
+        let named = |method: &str, name: &str| {
+            let mut pairs = with("x", "mcp-method", Some(method));
+            pairs.retain(|(n, _)| *n != "mcp-name");
+            pairs.push(("mcp-name", name.to_owned()));
+            pairs
+        };
+        let uri = "demo://resource/static";
+        let read_body = request("resources/read", json!({"uri": uri, "_meta": meta()}));
+        let pairs: Vec<_> = named("resources/read", uri);
+        let pairs: Vec<_> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let call = read(&headers(&pairs), &read_body).expect("taken");
+        assert!(
+            matches!(call.request, ClientRequest::ReadResourceRequest(r) if r.params.uri == uri)
+        );
+        let prompt_body = request(
+            "prompts/get",
+            json!({"name": "greet", "arguments": {"who": "x"}, "_meta": meta()}),
+        );
+        assert!(taken(&named("prompts/get", "greet"), &prompt_body));
+        // The header must name what the body does, under the body's method.
+        assert!(!taken(&named("resources/read", "demo://other"), &read_body));
+        assert!(
+            !taken(&named("prompts/get", uri), &read_body),
+            "method differs"
+        );
+        assert!(!taken(&named("prompts/get", "other"), &prompt_body));
+        let tool_as_prompt = request("prompts/get", json!({"name": "health", "_meta": meta()}));
+        assert!(
+            !taken(&plain("health"), &tool_as_prompt),
+            "Mcp-Method tools/call"
+        );
+        // Methods not served here.
+        let list = request("resources/subscribe", json!({"uri": uri, "_meta": meta()}));
+        assert!(!taken(&named("resources/subscribe", uri), &list));
+    }
+
+    /// What rmcp would not read as the name: a value outside visible ASCII (even when its bytes
+    /// are the name's), and a name that looks base64-wrapped (rmcp decodes it first).
+    #[test]
+    fn names_rmcp_reads_otherwise_go_to_rmcp() {
+        let mut raw = HeaderMap::new();
+        for (name, value) in plain("café") {
+            if name != "mcp-name" {
+                raw.append(name, HeaderValue::from_str(&value).expect("value"));
+            }
+        }
+        raw.append(
+            "mcp-name",
+            HeaderValue::from_bytes("café".as_bytes()).expect("bytes"),
+        );
+        assert!(read(&raw, &body("café", meta())).is_none());
+        let wrapped = "=?base64?aGVhbHRo?=";
+        assert!(!taken(&plain(wrapped), &body(wrapped, meta())));
     }
 
     /// Every way a request's headers could disagree with its body, or ask for what this path

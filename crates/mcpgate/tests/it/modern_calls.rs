@@ -1,6 +1,7 @@
-//! Plain modern tool calls are served without rmcp's per-request service: the same calls sent
-//! so that rmcp serves them (an `Accept` with weights, which only rmcp reads) are answered
-//! alike, and every check rmcp makes on a modern request still refuses what it refused.
+//! Plain modern tool calls, resource reads and prompts are served without rmcp's per-request
+//! service: the same requests sent so that rmcp serves them (an `Accept` with weights, which
+//! only rmcp reads) are answered alike, and every check rmcp makes on a modern request still
+//! refuses what it refused.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -283,30 +284,77 @@ impl Dice {
     }
 }
 
-/// One request made of random parts: mostly a plain modern tool call, with now and then a
-/// header missing, repeated or disagreeing, a body of another era or method, `_meta` that asks
-/// for an event stream, or fields no call has. Its headers (but `Accept`) and its body.
+/// One request made of random parts: mostly a plain modern tool call, resource read or prompt,
+/// with now and then a header missing, repeated or disagreeing, a body of another era or
+/// method, `_meta` that asks for an event stream, or fields no call has. Its headers (but
+/// `Accept`) and its body.
 fn random_request(dice: &mut Dice) -> (Vec<(&'static str, String)>, String) {
-    let tools = [
-        "test_simple_text",
-        "test_error_handling",
-        "test_image_content",
-        "test_missing_capability",
-        "test_custom_headers",
-        "no_such_tool",
-    ];
-    let tool = tools[(dice.next() % tools.len() as u64) as usize];
-    let arguments = dice.mostly(
-        90,
-        Some(json!({})),
-        &[
-            Some(json!({"region": "eu"})),
-            Some(json!({"bogus": [1, 2]})),
-            Some(json!([])),
-            Some(json!("text")),
-            None,
-        ],
-    );
+    fn one_of<'a>(dice: &mut Dice, items: &[&'a str]) -> &'a str {
+        items[(dice.next() % items.len() as u64) as usize]
+    }
+    // A tool call most of the time, else a resource read or a prompt: the method, the params'
+    // key that names it, and what it names.
+    let (method, key, subject) = match dice.next() % 10 {
+        0 | 1 => {
+            let uri = one_of(
+                dice,
+                &[
+                    "test://static-text",
+                    "test://static-binary",
+                    "test://template/42/data",
+                    "test://nonexistent",
+                    "test://template/é/data",
+                ],
+            );
+            ("resources/read", "uri", uri)
+        }
+        2 | 3 => {
+            let prompt = one_of(
+                dice,
+                &[
+                    "test_simple_prompt",
+                    "test_prompt_with_arguments",
+                    "test_prompt_with_image",
+                    "test_input_required_result_prompt",
+                    "no_such_prompt",
+                ],
+            );
+            ("prompts/get", "name", prompt)
+        }
+        _ => {
+            let tool = one_of(
+                dice,
+                &[
+                    "test_simple_text",
+                    "test_error_handling",
+                    "test_image_content",
+                    "test_missing_capability",
+                    "test_custom_headers",
+                    "no_such_tool",
+                ],
+            );
+            ("tools/call", "name", tool)
+        }
+    };
+    let arguments = match method {
+        "resources/read" => None,
+        "prompts/get" => dice.mostly(
+            85,
+            Some(json!({"arg1": "a", "arg2": "b"})),
+            &[Some(json!({})), Some(json!({"arg1": 5})), None],
+        ),
+        _ => dice.mostly(
+            90,
+            Some(json!({})),
+            &[
+                Some(json!({"region": "eu"})),
+                Some(json!({"bogus": [1, 2]})),
+                Some(json!([])),
+                Some(json!("text")),
+                None,
+            ],
+        ),
+    };
     let mut meta = modern_meta();
     match dice.mostly(90, 0, &[1, 2, 3, 4, 5, 6, 7, 8]) {
         1 => drop(
@@ -325,7 +373,7 @@ fn random_request(dice: &mut Dice) -> (Vec<(&'static str, String)>, String) {
         8 => meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}}),
         _ => {}
     }
-    let mut params = json!({"name": tool});
+    let mut params = json!({key: subject});
     if let Some(arguments) = arguments {
         params["arguments"] = arguments;
     }
@@ -348,9 +396,13 @@ fn random_request(dice: &mut Dice) -> (Vec<(&'static str, String)>, String) {
             json!(1.5),
         ],
     );
-    let mut body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+    let mut body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let other_method = one_of(
+        dice,
+        &["tools/list", "tools/call", "resources/read", "prompts/get"],
+    );
     match dice.mostly(95, 0, &[1, 2, 3]) {
-        1 => body["method"] = json!("tools/list"),
+        1 => body["method"] = json!(other_method),
         2 => body["jsonrpc"] = json!("1.0"),
         3 => body["extra"] = json!(true),
         _ => {}
@@ -358,8 +410,12 @@ fn random_request(dice: &mut Dice) -> (Vec<(&'static str, String)>, String) {
     let mut body = body.to_string();
     if dice.mostly(96, false, &[true]) {
         // The same name with its first letter escaped: equal once read.
-        let plain = format!("\"name\":\"{tool}\"");
-        let escaped = format!("\"name\":\"\\u{:04x}{}\"", tool.as_bytes()[0], &tool[1..]);
+        let plain = format!("\"{key}\":\"{subject}\"");
+        let escaped = format!(
+            "\"{key}\":\"\\u{:04x}{}\"",
+            subject.as_bytes()[0],
+            &subject[1..]
+        );
         body = body.replacen(&plain, &escaped, 1);
     }
     let mut headers = vec![("content-type", "application/json".to_owned())];
@@ -389,21 +445,21 @@ fn random_request(dice: &mut Dice) -> (Vec<(&'static str, String)>, String) {
     header(
         dice,
         "mcp-method",
-        "tools/call".into(),
-        &["tools/list".into(), "TOOLS/CALL".into()],
+        method.into(),
+        &[other_method.into(), method.to_uppercase()],
     );
     let base64 = {
         use base64::Engine as _;
         format!(
             "=?base64?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(tool)
+            base64::engine::general_purpose::STANDARD.encode(subject)
         )
     };
     header(
         dice,
         "mcp-name",
-        tool.into(),
-        &[base64, format!("{tool} "), "test_simple_text".into()],
+        subject.into(),
+        &[base64, format!("{subject} "), "test_simple_text".into()],
     );
     match dice.mostly(95, 0, &[1, 2, 3]) {
         1 => headers.push(("mcp-param-region", "eu".into())),
