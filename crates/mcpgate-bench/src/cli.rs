@@ -17,7 +17,7 @@ use crate::coldstart::{ColdStartConfig, Probe};
 use crate::handoff::HandoffConfig;
 use crate::loadgen::LoadConfig;
 use crate::protocol::{Era, base_headers};
-use crate::scenario::{Scenario, ToolCall};
+use crate::scenario::{Method, Scenario, ToolCall};
 use crate::sessions::SessionsConfig;
 use crate::workspace::{ScalePlan, SeedPlan, WorkspaceConfig};
 
@@ -124,12 +124,15 @@ pub struct LoadArgs {
     /// Unmeasured seconds of load before the window opens.
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
-    /// Tool to call.
+    /// Tool to call (with `--method`: the resource's URI, or the prompt's name).
     #[arg(long, default_value = "health")]
     pub tool: String,
-    /// Tool arguments, a JSON object.
+    /// Tool arguments, a JSON object (a prompt's too).
     #[arg(long, default_value = "{}")]
     pub args: String,
+    /// What to ask for: call the tool, read the resource, or get the prompt.
+    #[arg(long, value_enum, default_value_t = Method::ToolsCall)]
+    pub method: Method,
     /// Free text copied into the report.
     #[arg(long)]
     pub label: Option<String>,
@@ -361,7 +364,9 @@ impl LoadArgs {
             (Some(target), Some(warmup), Some(arguments)) if problems.is_empty() => {
                 Ok(LoadConfig {
                     target,
-                    scenario: Scenario::single(ToolCall::new(self.tool, arguments)),
+                    scenario: Scenario::single(
+                        ToolCall::new(self.tool, arguments).with_method(self.method),
+                    ),
                     concurrency: self.concurrency,
                     duration: duration.or(self.requests.is_none().then_some(DEFAULT_DURATION)),
                     requests: self.requests,

@@ -117,16 +117,15 @@ impl PreparedRequest {
         }
     }
 
-    /// A modern `tools/call` with `_meta` and the `Mcp-Method`/`Mcp-Name` headers.
+    /// A modern `tools/call` (or the call's other method) with `_meta` and the
+    /// `Mcp-Method`/`Mcp-Name` headers.
     pub fn modern_tool_call(call: &ToolCall, base: &HeaderMap) -> Self {
-        let params = json!({
-            "name": call.name,
-            "arguments": call.arguments,
-            "_meta": modern_meta(),
-        });
-        let mut headers = modern_headers(base, "tools/call");
+        let method = call.method.as_str();
+        let mut params = call.method.params(call);
+        params.insert("_meta".into(), modern_meta());
+        let mut headers = modern_headers(base, method);
         headers.insert(HEADER_NAME, mcp_header_value(&call.name));
-        Self::new("tools/call", &params, headers)
+        Self::new(method, &Value::Object(params), headers)
     }
 
     /// A modern `server/discover`.
@@ -139,10 +138,11 @@ impl PreparedRequest {
         )
     }
 
-    /// A legacy `tools/call`; the session headers come from [`session_headers`].
+    /// A legacy `tools/call` (or the call's other method); the session headers come from
+    /// [`session_headers`].
     pub fn legacy_tool_call(call: &ToolCall, session: &HeaderMap) -> Self {
-        let params = json!({ "name": call.name, "arguments": call.arguments });
-        Self::new("tools/call", &params, session.clone())
+        let params = Value::Object(call.method.params(call));
+        Self::new(call.method.as_str(), &params, session.clone())
     }
 
     /// The body for request `id`.
@@ -196,6 +196,7 @@ pub fn initialized_body() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Method;
 
     #[test]
     fn body_is_valid_json_rpc_with_the_given_id() {
@@ -212,6 +213,27 @@ mod tests {
         );
         assert_eq!(request.headers[HEADER_NAME], "health");
         assert_eq!(request.headers[HEADER_METHOD], "tools/call");
+    }
+
+    #[test]
+    fn reads_and_prompts_name_their_uri_and_prompt() {
+        let read =
+            ToolCall::new("test://static-text", json!({})).with_method(Method::ResourcesRead);
+        let request = PreparedRequest::modern_tool_call(&read, &base_headers(None, &[]));
+        let body: Value = serde_json::from_str(&request.body(1)).expect("body is JSON");
+        assert_eq!(body["method"], "resources/read");
+        assert_eq!(body["params"]["uri"], "test://static-text");
+        assert!(body["params"].get("arguments").is_none());
+        assert_eq!(request.headers[HEADER_NAME], "test://static-text");
+        assert_eq!(request.headers[HEADER_METHOD], "resources/read");
+        let prompt = ToolCall::new("greet", json!({"who": "x"})).with_method(Method::PromptsGet);
+        let session = base_headers(None, &[]);
+        let body: Value =
+            serde_json::from_str(&PreparedRequest::legacy_tool_call(&prompt, &session).body(2))
+                .expect("body is JSON");
+        assert_eq!(body["method"], "prompts/get");
+        assert_eq!(body["params"]["name"], "greet");
+        assert_eq!(body["params"]["arguments"]["who"], "x");
     }
 
     #[test]

@@ -6,12 +6,15 @@
 
 use serde_json::Value;
 
-/// One `tools/call` target: a tool name and its arguments.
+/// One request target: a tool name and its arguments (or a resource's URI, or a prompt's name
+/// and arguments, for the other [`Method`]s).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolCall {
-    /// The tool's name as the server lists it.
+    /// What is asked for.
+    pub method: Method,
+    /// The tool's name as the server lists it (the resource's URI, the prompt's name).
     pub name: String,
-    /// The `arguments` object sent with every call.
+    /// The `arguments` object sent with every call (not sent with a resource read).
     pub arguments: Value,
 }
 
@@ -19,9 +22,55 @@ impl ToolCall {
     /// A call of `name` with `arguments`.
     pub fn new(name: impl Into<String>, arguments: Value) -> Self {
         Self {
+            method: Method::ToolsCall,
             name: name.into(),
             arguments,
         }
+    }
+
+    /// The same target, asked for with `method`.
+    pub fn with_method(self, method: Method) -> Self {
+        Self { method, ..self }
+    }
+}
+
+/// The MCP request a target is asked for with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// `tools/call` of the named tool.
+    #[value(name = "tools/call")]
+    ToolsCall,
+    /// `resources/read` of the named URI.
+    #[value(name = "resources/read")]
+    ResourcesRead,
+    /// `prompts/get` of the named prompt.
+    #[value(name = "prompts/get")]
+    PromptsGet,
+}
+
+impl Method {
+    /// The JSON-RPC method.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::ToolsCall => "tools/call",
+            Method::ResourcesRead => "resources/read",
+            Method::PromptsGet => "prompts/get",
+        }
+    }
+
+    /// The request's params for `target` (without `_meta`).
+    pub fn params(self, target: &ToolCall) -> serde_json::Map<String, Value> {
+        let mut params = serde_json::Map::new();
+        match self {
+            Method::ResourcesRead => {
+                params.insert("uri".into(), target.name.clone().into());
+            }
+            Method::ToolsCall | Method::PromptsGet => {
+                params.insert("name".into(), target.name.clone().into());
+                params.insert("arguments".into(), target.arguments.clone());
+            }
+        }
+        params
     }
 }
 
@@ -79,7 +128,10 @@ impl Scenario {
     /// A short name for reports: the tool, or `name:weight,…` for a mix.
     pub fn describe(&self) -> String {
         if let [call] = self.calls.as_slice() {
-            return call.name.clone();
+            return match call.method {
+                Method::ToolsCall => call.name.clone(),
+                other => format!("{} {}", other.as_str(), call.name),
+            };
         }
         let mut previous = 0;
         let mut parts = Vec::with_capacity(self.calls.len());
