@@ -87,43 +87,28 @@ trait Served: DeserializeOwned {
     fn request(self) -> ClientRequest;
 }
 
-impl Served for CallToolRequestParams {
-    const METHOD: &'static str = "tools/call";
-    fn meta(&mut self) -> Option<Meta> {
-        self.meta.take()
-    }
-    fn subject(&self) -> &str {
-        &self.name
-    }
-    fn request(self) -> ClientRequest {
-        ClientRequest::CallToolRequest(Request::new(self))
-    }
+/// Each method served here: its params, the method, the field `Mcp-Name` names, and the request.
+macro_rules! served {
+    ($($params:ty => $method:literal, $subject:ident, $request:ident;)*) => {$(
+        impl Served for $params {
+            const METHOD: &'static str = $method;
+            fn meta(&mut self) -> Option<Meta> {
+                self.meta.take()
+            }
+            fn subject(&self) -> &str {
+                &self.$subject
+            }
+            fn request(self) -> ClientRequest {
+                ClientRequest::$request(Request::new(self))
+            }
+        }
+    )*};
 }
 
-impl Served for ReadResourceRequestParams {
-    const METHOD: &'static str = "resources/read";
-    fn meta(&mut self) -> Option<Meta> {
-        self.meta.take()
-    }
-    fn subject(&self) -> &str {
-        &self.uri
-    }
-    fn request(self) -> ClientRequest {
-        ClientRequest::ReadResourceRequest(Request::new(self))
-    }
-}
-
-impl Served for GetPromptRequestParams {
-    const METHOD: &'static str = "prompts/get";
-    fn meta(&mut self) -> Option<Meta> {
-        self.meta.take()
-    }
-    fn subject(&self) -> &str {
-        &self.name
-    }
-    fn request(self) -> ClientRequest {
-        ClientRequest::GetPromptRequest(Request::new(self))
-    }
+served! {
+    CallToolRequestParams => "tools/call", name, CallToolRequest;
+    ReadResourceRequestParams => "resources/read", uri, ReadResourceRequest;
+    GetPromptRequestParams => "prompts/get", name, GetPromptRequest;
 }
 
 impl ModernCalls {
