@@ -204,8 +204,13 @@ pub fn run() -> i32 {
         );
         return 0;
     }
+    // The worker count is always given, so Tokio never reads (and panics on) its own variable.
+    let workers = config.worker_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(workers)
         .build()
     {
         Ok(rt) => rt,

@@ -98,6 +98,9 @@ pub struct Config {
     /// Directory for the embedded database and other state. Default `$HOME/.local/share/mcpgate`
     /// (or `./mcpgate-data` without a home). Env `MCPGATE_DATA_DIR`.
     pub data_dir: PathBuf,
+    /// The async runtime's worker threads; `None`: one per core. Env `MCPGATE_WORKER_THREADS`
+    /// (Tokio's own `TOKIO_WORKER_THREADS` is read too, and checked like any setting).
+    pub worker_threads: Option<usize>,
     /// HTTP listener and protocol settings.
     pub http: HttpConfig,
     /// The admin listener (metrics, probes, status page, reload).

@@ -44,6 +44,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         .get::<String>("server.data_dir", "MCPGATE_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| default_data_dir(env));
+    let worker_threads = resolve_worker_threads(&mut l);
 
     let http = super::http::resolve_http(&mut l, overrides);
     let admin = super::admin::resolve_admin(&mut l, transport, &http);
@@ -185,6 +186,7 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
     Ok(Config {
         transport,
         data_dir,
+        worker_threads,
         http,
         admin,
         store,
@@ -198,6 +200,44 @@ pub fn resolve(env: &dyn EnvSource, overrides: &Overrides) -> Result<Config, Con
         proxy,
         redis_url: redis_url.map(super::Secret),
     })
+}
+
+/// The most worker threads a runtime is given.
+const MAX_WORKER_THREADS: usize = 1024;
+
+/// `server.worker_threads` (`MCPGATE_WORKER_THREADS`), else Tokio's own `TOKIO_WORKER_THREADS`
+/// — read here, so a bad value is a configuration problem like any other rather than a panic
+/// in the runtime — else `None` (one per core).
+fn resolve_worker_threads(l: &mut Layers<'_>) -> Option<usize> {
+    let (key, var) = ("server.worker_threads", "MCPGATE_WORKER_THREADS");
+    let (count, key, var) = match l.get::<usize>(key, var) {
+        Some(count) => (count, key, Some(var)),
+        None => {
+            let tokio = "TOKIO_WORKER_THREADS";
+            let text = l.env_var(tokio)?;
+            match text.trim().parse::<usize>() {
+                Ok(count) => (count, tokio, None),
+                Err(_) => {
+                    l.issue(
+                        tokio,
+                        None,
+                        format!("expected a whole number, found {text:?}"),
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    if (1..=MAX_WORKER_THREADS).contains(&count) {
+        Some(count)
+    } else {
+        l.issue(
+            key,
+            var,
+            format!("must be between 1 and {MAX_WORKER_THREADS}"),
+        );
+        None
+    }
 }
 
 fn read_file(path: &PathBuf) -> Result<toml::Table, ConfigError> {
@@ -372,6 +412,45 @@ mod tests {
             "sqlite:///home/u/.local/share/mcpgate/mcpgate.db"
         );
         assert_eq!(c.modules.enabled, ["system", "workspace"]);
+    }
+
+    /// The worker count: ours first, then Tokio's own variable, each checked (a bad value of
+    /// Tokio's would otherwise panic inside the runtime); none means one per core.
+    #[test]
+    fn worker_threads_come_from_either_variable_and_are_checked() {
+        let workers = |pairs: &[(&str, &str)]| {
+            resolve(&env(pairs), &Overrides::default()).map(|c| c.worker_threads)
+        };
+        assert_eq!(workers(&[]).expect("valid"), None);
+        assert_eq!(
+            workers(&[("MCPGATE_WORKER_THREADS", "2")]).expect("valid"),
+            Some(2)
+        );
+        assert_eq!(
+            workers(&[("TOKIO_WORKER_THREADS", " 3 ")]).expect("valid"),
+            Some(3)
+        );
+        assert_eq!(
+            workers(&[
+                ("MCPGATE_WORKER_THREADS", "1"),
+                ("TOKIO_WORKER_THREADS", "8")
+            ])
+            .expect("valid"),
+            Some(1)
+        );
+        for (var, value) in [
+            ("MCPGATE_WORKER_THREADS", "0"),
+            ("MCPGATE_WORKER_THREADS", "many"),
+            ("MCPGATE_WORKER_THREADS", "100000"),
+            ("TOKIO_WORKER_THREADS", "abc"),
+            ("TOKIO_WORKER_THREADS", "0"),
+            ("TOKIO_WORKER_THREADS", "-1"),
+        ] {
+            let e = workers(&[(var, value)]).expect_err(value).to_string();
+            assert!(e.contains(var), "{var}={value}: {e}");
+        }
+        let file = crate::config::testing::with_file("[server]\nworker_threads = 4\n", &[]);
+        assert_eq!(file.expect("valid").worker_threads, Some(4));
     }
 
     #[test]

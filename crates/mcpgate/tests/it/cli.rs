@@ -59,6 +59,8 @@ fn bad_configuration_exits_64_naming_every_bad_setting() {
         ("MCPGATE_AUTH", "maybe"),
         ("MCPGATE_LOG_FORMAT", "xml"),
         ("MCPGATE_SHUTDOWN_GRACE", "soonish"),
+        // Tokio's own variable: a bad value is reported, not a panic in the runtime.
+        ("TOKIO_WORKER_THREADS", "lots"),
     ];
     for command in [&["config", "check"][..], &["serve"][..]] {
         let mut args = command.to_vec();
@@ -78,6 +80,7 @@ fn bad_configuration_exits_64_naming_every_bad_setting() {
             "MCPGATE_AUTH",
             "MCPGATE_LOG_FORMAT",
             "MCPGATE_SHUTDOWN_GRACE",
+            "TOKIO_WORKER_THREADS",
             "http.max_body_bytes",
             "http.listen_on",
             "modules.page_size",
