@@ -41,6 +41,9 @@ pub async fn check(configs: &[UpstreamConfig]) -> (String, bool) {
                     config.name,
                     inspection.era.as_deref().unwrap_or("unknown")
                 );
+                if let Some(credential) = &inspection.credential {
+                    let _ = writeln!(out, "  credential: {credential}");
+                }
                 let _ = writeln!(
                     out,
                     "  {} of {} tools exposed",

@@ -147,6 +147,15 @@ impl Credential {
     /// How many times a request is sent again after a refusal.
     pub const MAX_RENEWALS: usize = oauth::MAX_RENEWALS;
 
+    /// What is presented, for `upstreams check` (never a secret); `None` when nothing is.
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            Self::None => None,
+            Self::Bearer(_) => Some("a static bearer token".to_owned()),
+            Self::OAuth(oauth) => Some(oauth.describe()),
+        }
+    }
+
     /// The credential of `upstream`: OAuth when configured, else its bearer token, else none
     /// (always none for a child process).
     pub fn of(upstream: &super::UpstreamConfig) -> anyhow::Result<Self> {

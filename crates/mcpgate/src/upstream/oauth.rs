@@ -303,6 +303,32 @@ impl OAuth {
         &self.dpop
     }
 
+    /// The grant and the access token in use, for `upstreams check`: whether the token is
+    /// bound to mcpgate's DPoP key or a plain bearer token, and its scopes (never the token).
+    pub fn describe(&self) -> String {
+        let grant = match &self.config.grant {
+            Grant::ClientCredentials => "client_credentials",
+            Grant::AuthorizationCode => "authorization_code",
+            Grant::JwtBearer(_) => "jwt-bearer",
+            Grant::TokenExchange { .. } => "token exchange (client_credentials without a caller)",
+            Grant::IdentityAssertion { .. } => "identity assertion (ID-JAG)",
+        };
+        let token = match self.current.load_full() {
+            None => "no access token yet".to_owned(),
+            Some(tokens) => {
+                let kind = match tokens.dpop {
+                    true => "access token bound to mcpgate's DPoP key",
+                    false => "bearer access token",
+                };
+                match &tokens.scope {
+                    Some(scope) => format!("{kind}, scope {scope:?}"),
+                    None => kind.to_owned(),
+                }
+            }
+        };
+        format!("OAuth {grant}: {token}")
+    }
+
     /// The access token for a request made for the caller verified by `caller` (its own
     /// bearer token), where the grant is on-behalf-of; otherwise [`Self::token`].
     pub async fn token_for(&self, caller: Option<&str>) -> anyhow::Result<Option<Issued>> {

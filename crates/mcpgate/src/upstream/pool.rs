@@ -86,6 +86,11 @@ impl<H: ClientHandler + Clone> Pool<H> {
         }
     }
 
+    /// What the upstream's requests present.
+    pub fn credential(&self) -> &super::Credential {
+        &self.http.credential
+    }
+
     /// The next slot's session, connecting it if needed.
     pub async fn acquire(&self) -> Result<Arc<Session<H>>, AcquireError> {
         let index = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();

@@ -88,6 +88,8 @@ pub struct Inspection {
     pub listed: Vec<String>,
     /// The exposed ones: the upstream's name and the name callers see.
     pub exposed: Vec<(String, String)>,
+    /// What mcpgate presented to it, as described for people (`None`: nothing).
+    pub credential: Option<String>,
 }
 
 impl UpstreamSource {
@@ -295,6 +297,7 @@ impl UpstreamSource {
                 era,
                 listed: names,
                 exposed,
+                credential: self.pool.credential().describe(),
             })
         }
         .await;

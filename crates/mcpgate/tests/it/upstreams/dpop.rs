@@ -444,6 +444,21 @@ async fn the_gateway_presents_dpop_bound_tokens_with_a_fresh_proof_and_both_nonc
     assert_bound(&servers);
 }
 
+/// `upstreams check` says the tokens are bound to mcpgate's key (and shows no token).
+#[tokio::test]
+async fn upstreams_check_says_the_tokens_are_dpop_bound() {
+    let (servers, _upstream) = start().await;
+    let (_dir, file) = config_file(&federating(&servers));
+    let report = super::oauth::check(&[("MCPGATE_CONFIG", &file), ("GW_SECRET", CLIENT.1)]).await;
+    assert!(
+        report.contains(
+            "credential: OAuth client_credentials: access token bound to mcpgate's DPoP key"
+        ),
+        "{report}"
+    );
+    assert!(!report.contains(CLIENT.1), "{report}");
+}
+
 #[tokio::test]
 async fn the_proxy_presents_dpop_bound_tokens_with_a_fresh_proof_and_both_nonces() {
     let (servers, _upstream) = start().await;

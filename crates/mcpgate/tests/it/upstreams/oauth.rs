@@ -276,7 +276,7 @@ fn entry(url: &str, oauth: &str) -> String {
 }
 
 /// What `mcpgate upstreams check` reports with `env`.
-async fn check(env: &[(&str, &str)]) -> String {
+pub(super) async fn check(env: &[(&str, &str)]) -> String {
     let out = tokio::process::Command::new(crate::support::binary())
         .args(["upstreams", "check"])
         .envs(env.iter().copied())
@@ -342,6 +342,15 @@ async fn client_credentials_reach_a_protected_upstream_and_tokens_are_cached_unt
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(succeeded(&call(&gateway, "up__server_info").await));
     assert_eq!(auth.grants(), ["client_credentials", "client_credentials"]);
+
+    // `upstreams check` says what is presented (this server offers no DPoP), never the secret
+    // or the token.
+    let report = check(&[("MCPGATE_CONFIG", &file), ("GW_SECRET", CLIENT.1)]).await;
+    assert!(
+        report.contains("credential: OAuth client_credentials: bearer access token"),
+        "{report}"
+    );
+    assert!(!report.contains(CLIENT.1), "{report}");
 }
 
 #[tokio::test]
