@@ -215,14 +215,10 @@ fn resolve_worker_threads(l: &mut Layers<'_>) -> Option<usize> {
         None => {
             let tokio = "TOKIO_WORKER_THREADS";
             let text = l.env_var(tokio)?;
-            match text.trim().parse::<usize>() {
+            match <usize as super::SettingValue>::from_env(&text) {
                 Ok(count) => (count, tokio, None),
-                Err(_) => {
-                    l.issue(
-                        tokio,
-                        None,
-                        format!("expected a whole number, found {text:?}"),
-                    );
+                Err(e) => {
+                    l.issue(tokio, None, e);
                     return None;
                 }
             }

@@ -309,8 +309,8 @@ impl OAuth {
         let grant = match &self.config.grant {
             Grant::ClientCredentials => "client_credentials",
             Grant::AuthorizationCode => "authorization_code",
-            Grant::JwtBearer(_) => "jwt-bearer",
-            Grant::TokenExchange { .. } => "token exchange (client_credentials without a caller)",
+            Grant::JwtBearer(_) => "jwt_bearer",
+            Grant::TokenExchange { .. } => "token_exchange (client_credentials without a caller)",
             Grant::IdentityAssertion { .. } => "identity assertion (ID-JAG)",
         };
         let token = match self.current.load_full() {
