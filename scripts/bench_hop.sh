@@ -11,16 +11,20 @@
 # MCPGATE_BENCH_PIN=1 pins the floor and the load generator to CPU 0 and every mcpgate to CPU 1:
 # the hop on a core of its own, as a gateway deployed on its own host or cores would run, where
 # by default all three share both cores (the direct row then also has one core).
+# MCPGATE_BENCH_PROFILE=dist measures the build the image ships (default: release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-4}"
 reps="${2:-3}"
+profile="${MCPGATE_BENCH_PROFILE:-release}"
 out=target/bench
 mkdir -p "$out"
 : >"$out/hop.jsonl"
 
-cargo build --release --locked -p mcpgate -p mcpgate-bench >/dev/null 2>&1
-bench=target/release/mcpgate-bench
+# mcpgate alone, as the image builds it (built together, the bench's features would reach it).
+cargo build --profile "$profile" --locked -p mcpgate-bench >/dev/null 2>&1
+cargo build --profile "$profile" --locked -p mcpgate >/dev/null 2>&1
+bench=target/$profile/mcpgate-bench
 client=() gateway=()
 if [ "${MCPGATE_BENCH_PIN:-}" = 1 ]; then
   client=(taskset -c 0) gateway=(taskset -c 1)
@@ -41,7 +45,7 @@ trust_annotations = true   # the floor's health says it only reads: viewers may 
 [upstreams.tools]
 allow = ["health"]
 TOML
-"${client[@]}" target/release/rmcp-floor --listen 127.0.0.1:8090 2>/dev/null &
+"${client[@]}" target/$profile/rmcp-floor --listen 127.0.0.1:8090 2>/dev/null &
 floor=$!
 for _ in $(seq 1 100); do
   if curl -s -o /dev/null "http://127.0.0.1:8090/mcp"; then break; fi
@@ -49,13 +53,13 @@ for _ in $(seq 1 100); do
 done
 MCPGATE_DATA_DIR="$data" MCPGATE_CONFIG="$data/gateway.toml" MCPGATE_AUTH=dev \
   MCPGATE_LISTEN=127.0.0.1:8080 MCPGATE_LOG_FORMAT=json \
-  "${gateway[@]}" target/release/mcpgate serve 2>"$out/gateway.log" &
+  "${gateway[@]}" target/$profile/mcpgate serve 2>"$out/gateway.log" &
 gate=$!
 printf '[proxy]\ntrust_annotations = true\n' >"$data/proxy.toml"
 mkdir -p "$data/proxy"
 MCPGATE_DATA_DIR="$data/proxy" MCPGATE_CONFIG="$data/proxy.toml" MCPGATE_AUTH=dev \
   MCPGATE_LISTEN=127.0.0.1:8081 MCPGATE_LOG_FORMAT=json \
-  "${gateway[@]}" target/release/mcpgate serve --proxy http://127.0.0.1:8090/mcp 2>"$out/proxy.log" &
+  "${gateway[@]}" target/$profile/mcpgate serve --proxy http://127.0.0.1:8090/mcp 2>"$out/proxy.log" &
 proxy=$!
 before=""
 ports="8080 8081"

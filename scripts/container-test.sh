@@ -152,6 +152,18 @@ if problems:
     sys.exit("image configuration: " + "; ".join(problems))
 print("user 10001:10001, entrypoint tini, volume /data, port 8080, HEALTHCHECK mcpgate health, OCI labels")
 ' || fail "the image is not configured as documented"
+
+  step "code layout of the shipped executable"
+  # The functions mcpgate runs lie together at the front of its code (crates/mcpgate/build.rs):
+  # the section exists and holds them, or a change of toolchain or build lost the layout.
+  ctr=$(buildah from "$image")
+  containers+=("$ctr")
+  layout=$(objdump -h "$(buildah mount "$ctr")/usr/local/bin/mcpgate" |
+    awk '$2 == ".text.mcpgate_runs" {print $3}')
+  layout=$((16#${layout:-0}))
+  [ "$layout" -ge $((1024 * 1024)) ] ||
+    fail "the executable has no laid-out code section (.text.mcpgate_runs: $layout bytes)"
+  echo ".text.mcpgate_runs: $((layout / 1024)) KiB"
 else
   install tini
   cargo build --release --locked -p mcpgate >/dev/null 2>&1 || fail "the host binary did not build"
