@@ -10,13 +10,7 @@
 # Usage: scripts/bench_instructions.sh   (needs valgrind; prints one line per server and era)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p mcpgate -p mcpgate-bench >/dev/null 2>&1
-root=$(pwd)
-bench="$root/target/release/mcpgate-bench"
-mcpgate="${MCPGATE_BIN:-$root/target/release/mcpgate}"
-work=$(mktemp -d)
-upstream=""
-trap 'pkill -9 -f "callgrind-out-file=$work" 2>/dev/null || true; [ -z "$upstream" ] || kill $upstream 2>/dev/null || true; rm -rf "$work"' EXIT
+source scripts/callgrind_setup.sh release
 
 count() { # server era [method target]: server is floor, mcpgate, gateway or reads (the
   # conformance module's) or forwarded (a gateway federating them)
@@ -61,10 +55,10 @@ count() { # server era [method target]: server is floor, mcpgate, gateway or rea
 # The upstreams the gateway federates, run natively (not counted): a floor of its own, and an
 # mcpgate serving the conformance module's resources and prompts.
 "$root/target/release/rmcp-floor" --listen 127.0.0.1:8191 2>/dev/null &
-upstream=$!
+upstreams=$!
 MCPGATE_DATA_DIR="$work/data-upstream" MCPGATE_MODULES=system,conformance \
   MCPGATE_LISTEN=127.0.0.1:8192 "$mcpgate" serve 2>/dev/null &
-upstream="$upstream $!"
+upstreams="$upstreams $!"
 cat >"$work/gateway.toml" <<TOML
 [[upstreams]]
 name = "floor"

@@ -15,16 +15,7 @@
 # Usage: scripts/hot_code.sh   (needs valgrind; several minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# mcpgate alone, as the image builds it: built together with the bench, its dependencies
-# would have the bench's features too, and other code.
-cargo build --profile dist --locked -p mcpgate-bench >/dev/null 2>&1
-cargo build --profile dist --locked -p mcpgate >/dev/null 2>&1
-root=$(pwd)
-bench="$root/target/dist/mcpgate-bench"
-mcpgate="${MCPGATE_BIN:-$root/target/dist/mcpgate}"
-work=$(mktemp -d)
-upstreams=""
-trap 'pkill -9 -f "callgrind-out-file=$work" 2>/dev/null || true; [ -z "$upstreams" ] || kill $upstreams 2>/dev/null || true; rm -rf "$work"' EXIT
+source scripts/callgrind_setup.sh dist
 
 "$root/target/dist/rmcp-floor" --listen 127.0.0.1:8291 2>/dev/null &
 upstreams=$!
