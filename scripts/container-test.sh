@@ -34,6 +34,14 @@ pids=()
 containers=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  # A server still running after a failed step: killing `buildah run` leaves its tini and
+  # mcpgate behind, holding the port.
+  if [ -n "${port:-}" ]; then
+    for pid in $(our_tinis); do
+      pkill -KILL -P "$pid" 2>/dev/null || true
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+  fi
   for ctr in "${containers[@]}"; do buildah rm "$ctr" >/dev/null 2>&1 || true; done
   # Containers made in subshells (the servers run in the background) are not in the list.
   if command -v buildah >/dev/null 2>&1; then
@@ -219,12 +227,22 @@ start_server() {
   fail "/healthz did not answer in 20 s"
 }
 
+# The tini processes serving on our port (by their environment: `buildah run`'s own command
+# line names tini and mcpgate too), in any order of process ids (they wrap around).
+our_tinis() {
+  local pid
+  for pid in $(pgrep -x tini || true); do
+    if grep -q "MCPGATE_LISTEN=0.0.0.0:$port" "/proc/$pid/environ" 2>/dev/null; then echo "$pid"; fi
+  done
+}
+
 # The tini process serving on our port, and its mcpgate child.
 find_processes() {
-  tini_pid=$(pgrep -f "tini -- mcpgate serve" | while read -r pid; do
-    grep -q "MCPGATE_LISTEN=0.0.0.0:$port" "/proc/$pid/environ" 2>/dev/null && echo "$pid"; done | head -n 1)
+  tini_pid=$(our_tinis)
+  tini_pid=${tini_pid%%$'\n'*}
   [ -n "$tini_pid" ] || fail "no tini process found"
-  mcpgate_pid=$(pgrep -P "$tini_pid" -x mcpgate | head -n 1)
+  mcpgate_pid=$(pgrep -P "$tini_pid" -x mcpgate || true)
+  mcpgate_pid=${mcpgate_pid%%$'\n'*}
   [ -n "$mcpgate_pid" ] || fail "tini has no mcpgate child"
 }
 
